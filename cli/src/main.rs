@@ -1,0 +1,2 @@
+//! The iop command.
+fn main() {}

@@ -1,0 +1,3 @@
+//! Criterion benches of the pure layer.
+#![allow(missing_docs)]
+fn main() {}

@@ -1,0 +1,1 @@
+//! iop-emulator: an offline IOP gateway on loopback.
