@@ -1,15 +1,15 @@
 //! The client: signs, sends, parses and retries what is safe to retry.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorClass, Result, parse_response};
 use crate::gateway::Gateway;
 use crate::request::{Credentials, Request};
 use crate::secret::{AccessToken, AppSecret, AuthCode, RefreshToken};
 use crate::sign::SignMethod;
 use crate::token::TokenSet;
-use crate::transport::{HttpConfig, Transport};
+use crate::transport::{HttpConfig, HttpTransport, Transport};
 
 /// A source of the current time; injectable for tests and the emulator's controlled clock.
 pub trait Clock: Send + Sync {
@@ -65,6 +65,10 @@ impl RetryPolicy {
     }
 }
 
+/// Waits between retries; `std::thread::sleep` unless replaced with
+/// [`ClientBuilder::retry_sleep`].
+type Sleep = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// Builds a [`Client`].
 pub struct ClientBuilder {
     credentials: Credentials,
@@ -73,6 +77,18 @@ pub struct ClientBuilder {
     transport: Option<Arc<dyn Transport>>,
     clock: Arc<dyn Clock>,
     retry: RetryPolicy,
+    sleep: Sleep,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("app_key", &self.credentials.app_key)
+            .field("gateway", &self.gateway)
+            .field("http", &self.http)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientBuilder {
@@ -101,6 +117,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Overall deadline of one attempt with the default HTTP transport.
+    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.http.deadline = deadline;
+        self
+    }
+
     /// A transport to use instead of the default HTTP one.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
@@ -119,20 +141,55 @@ impl ClientBuilder {
         self
     }
 
+    /// How the client waits between attempts (default `std::thread::sleep`). Tests pass a
+    /// function that records the delays instead of sleeping.
+    pub fn retry_sleep(mut self, sleep: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.sleep = Arc::new(sleep);
+        self
+    }
+
     /// Builds the client (and the HTTP agent unless a transport was given).
     pub fn build(self) -> Result<Client> {
-        todo!("{:?}{:?}", self.gateway, self.retry)
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => Arc::new(HttpTransport::new(self.http)?),
+        };
+        Ok(Client {
+            credentials: self.credentials,
+            gateway: self.gateway,
+            transport,
+            clock: self.clock,
+            retry: self.retry,
+            sleep: self.sleep,
+        })
     }
 }
 
 /// A client for one app on one gateway. `Send + Sync`: one client serves every thread.
+///
+/// ```no_run
+/// use iop_core::{AppSecret, Client, Gateway, RefreshToken};
+///
+/// let client = Client::builder("app-key", AppSecret::new("app-secret"), Gateway::aliexpress())
+///     .build()?;
+/// let tokens = client.refresh_token(&RefreshToken::new("refresh-token"))?;
+/// println!("access token expires at {:?}", tokens.expires_at());
+/// # Ok::<(), iop_core::Error>(())
+/// ```
 pub struct Client {
     credentials: Credentials,
     gateway: Gateway,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
     retry: RetryPolicy,
+    sleep: Sleep,
 }
+
+// One client serves every thread.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Client>();
+};
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -142,6 +199,13 @@ impl std::fmt::Debug for Client {
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
+}
+
+/// The outcome of all attempts of one call: the parsed result, and the last response received
+/// (status and body), if any.
+struct Exchange<T> {
+    result: Result<T>,
+    last_response: Option<(u16, Vec<u8>)>,
 }
 
 impl Client {
@@ -158,7 +222,17 @@ impl Client {
             transport: None,
             clock: Arc::new(SystemClock),
             retry: RetryPolicy::default(),
+            sleep: Arc::new(std::thread::sleep),
         }
+    }
+
+    /// A client with the default settings (HTTP transport, system clock, default retries).
+    pub fn new(
+        app_key: impl Into<String>,
+        app_secret: AppSecret,
+        gateway: Gateway,
+    ) -> Result<Self> {
+        Self::builder(app_key, app_secret, gateway).build()
     }
 
     /// The gateway.
@@ -176,19 +250,30 @@ impl Client {
         &self.clock
     }
 
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     /// `/auth/token/create`: exchanges an authorization code (and the optional AliExpress `uuid`)
     /// for a token set.
     pub fn create_token(&self, code: &AuthCode, uuid: Option<&str>) -> Result<TokenSet> {
-        todo!(
-            "{code:?}{uuid:?}{:?}",
-            self.transport.send(http::Request::default()).is_ok()
-        )
+        let request = Request::new("/auth/token/create")?
+            .param("code", code.secret())
+            .param_opt("uuid", uuid);
+        self.token_call(&request)
     }
 
     /// `/auth/token/refresh`: a new token set for a refresh token. Store the new refresh token:
     /// the old one may be invalid from now on.
+    ///
+    /// A refresh is not idempotent when the gateway rotates refresh tokens, so it is repeated
+    /// only when the request surely did not arrive (or the gateway said so with a transient
+    /// error); a timeout after sending is returned, never repeated.
     pub fn refresh_token(&self, refresh_token: &RefreshToken) -> Result<TokenSet> {
-        todo!("{refresh_token:?}{:?}", self.clock.now())
+        let request =
+            Request::new("/auth/token/refresh")?.param("refresh_token", refresh_token.secret());
+        self.token_call(&request)
     }
 
     /// Calls any API; gateway error envelopes become [`crate::Error::Gateway`].
@@ -197,7 +282,10 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        todo!("{request:?}{access_token:?}")
+        self.execute(request, access_token, |status, body, _| {
+            parse_response(status, body)
+        })
+        .result
     }
 
     /// Calls any API and returns the body as JSON even when it is a gateway error envelope
@@ -208,6 +296,173 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        todo!("{request:?}{access_token:?}")
+        let exchange = self.execute(request, access_token, |status, body, _| {
+            parse_response(status, body)
+        });
+        match (exchange.result, exchange.last_response) {
+            (Err(Error::Gateway(gateway)), Some((_, body))) => {
+                // parse_response read this body as an envelope, so it is JSON.
+                serde_json::from_slice(&body).map_err(|_| Error::Gateway(gateway))
+            }
+            (result, _) => result,
+        }
+    }
+
+    fn token_call(&self, request: &Request) -> Result<TokenSet> {
+        self.execute(request, None, |status, body, received_at| {
+            TokenSet::from_value(parse_response(status, body)?, received_at)
+        })
+        .result
+    }
+
+    /// Signs, sends and parses `request`, repeating what is safe to repeat.
+    fn execute<T>(
+        &self,
+        request: &Request,
+        access_token: Option<&AccessToken>,
+        parse: impl Fn(u16, &[u8], SystemTime) -> Result<T>,
+    ) -> Exchange<T> {
+        let api = request.api();
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut last_response = None;
+            let started = Instant::now();
+            let result = self
+                .signed(request, access_token)
+                .and_then(|http_request| self.transport.send(http_request))
+                .and_then(|response| {
+                    let status = response.status().as_u16();
+                    let body = response.into_body();
+                    let parsed = parse(status, &body, self.clock.now());
+                    last_response = Some((status, body));
+                    parsed
+                });
+            let elapsed_ms = started.elapsed().as_millis();
+            let status = last_response.as_ref().map(|(status, _)| *status);
+            match &result {
+                Ok(_) => log::debug!(
+                    target: "iop::client",
+                    "api={} style={:?} status={} elapsed_ms={elapsed_ms} attempt={attempt} ok",
+                    api.as_str(),
+                    api.style(),
+                    status.unwrap_or(0),
+                ),
+                Err(error) => {
+                    let delay = if attempt < max_attempts {
+                        self.retry_delay(error, attempt)
+                    } else {
+                        None
+                    };
+                    log::log!(
+                        target: "iop::client",
+                        if delay.is_some() { log::Level::Info } else { log::Level::Warn },
+                        "api={} style={:?} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} error={error}{}",
+                        api.as_str(),
+                        api.style(),
+                        status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                        error.request_id().unwrap_or("none"),
+                        delay.map_or_else(String::new, |d| format!(
+                            "; retrying in {} ms",
+                            d.as_millis()
+                        )),
+                    );
+                    if let Some(delay) = delay {
+                        (self.sleep)(delay);
+                        continue;
+                    }
+                }
+            }
+            return Exchange {
+                result,
+                last_response,
+            };
+        }
+    }
+
+    /// The signed HTTP request, stamped with the clock's time in ms.
+    fn signed(
+        &self,
+        request: &Request,
+        access_token: Option<&AccessToken>,
+    ) -> Result<http::Request<Vec<u8>>> {
+        let now = self.clock.now();
+        let timestamp_ms = now
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .ok_or_else(|| Error::InvalidRequest("the clock is before 1970".to_owned()))?;
+        request.to_http(&self.gateway, &self.credentials, access_token, timestamp_ms)
+    }
+
+    /// How long to wait before another attempt after `error`, or `None` when repeating it is not
+    /// safe or not useful.
+    fn retry_delay(&self, error: &Error, attempt: u32) -> Option<Duration> {
+        match error {
+            // Never reached the gateway: safe for every call.
+            Error::Transport { sent: false, .. } => Some(self.retry.backoff(attempt)),
+            // A proxy's or the gateway's 5xx page: the call was not processed.
+            Error::Decode { status, .. } if *status >= 500 => Some(self.retry.backoff(attempt)),
+            Error::Gateway(gateway) => match gateway.class() {
+                ErrorClass::RateLimited => gateway
+                    .retry_after()
+                    .filter(|ban| *ban <= self.retry.max_rate_limit_wait)
+                    .map(|ban| ban + self.retry.jitter(self.retry.base_delay)),
+                ErrorClass::Retryable => Some(self.retry.backoff(attempt)),
+                ErrorClass::Unknown if gateway.status >= 500 => Some(self.retry.backoff(attempt)),
+                _ => None,
+            },
+            // Timeouts and failures after sending may have been processed (a refresh with
+            // rotation would then have burnt its token); everything else will fail again.
+            _ => None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`: full jitter, uniform in
+    /// `[0, min(max_delay, base_delay * 2^(attempt-1))]`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let cap = self
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_delay);
+        self.jitter(cap)
+    }
+
+    /// Uniform in `[0, cap]`.
+    fn jitter(&self, cap: Duration) -> Duration {
+        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(250),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..200 {
+            assert!(policy.backoff(1) <= Duration::from_millis(100));
+            assert!(policy.backoff(2) <= Duration::from_millis(200));
+            assert!(policy.backoff(3) <= Duration::from_millis(250));
+            assert!(policy.backoff(40) <= Duration::from_millis(250));
+        }
+    }
+
+    #[test]
+    fn backoff_is_jittered() {
+        let policy = RetryPolicy::default();
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..50).map(|_| policy.backoff(3)).collect();
+        assert!(delays.len() > 1, "full jitter should vary: {delays:?}");
     }
 }

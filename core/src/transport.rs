@@ -1,10 +1,11 @@
 //! Sending a signed `http::Request`: the [`Transport`] trait, and [`HttpTransport`], a pooled
 //! `ureq` agent with rustls and bundled roots. Certificate checks cannot be turned off.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Sends one HTTP request and returns the response whatever its status.
 ///
@@ -25,11 +26,15 @@ where
 }
 
 /// Settings of [`HttpTransport`].
+///
+/// There is deliberately no setting that turns certificate verification off, and proxies come
+/// only from [`HttpConfig::proxy`] (the `HTTPS_PROXY`-style environment variables are not read).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Connect timeout (default 10 s).
+    /// Connect timeout (default 10 s); also bounds name resolution.
     pub connect_timeout: Duration,
-    /// Read timeout (default 30 s).
+    /// Read timeout (default 30 s): the longest wait for the response head, for the body, and
+    /// for writing the request.
     pub read_timeout: Duration,
     /// Overall deadline of one attempt, if any.
     pub deadline: Option<Duration>,
@@ -57,26 +62,320 @@ impl Default for HttpConfig {
     }
 }
 
-/// A pooled blocking HTTP transport (`ureq` 3, rustls, gzip). `Send + Sync`; share one.
-#[derive(Debug)]
+/// A pooled blocking HTTP transport (`ureq` 3, rustls with the `ring` provider, bundled
+/// Mozilla roots, gzip). Built once, it keeps connections alive between calls. `Send + Sync`;
+/// share one.
+///
+/// It returns every response whatever its status (the gateway answers errors with 200 and 4xx),
+/// follows no redirect, and refuses plain `http` to anything but a loopback host.
 pub struct HttpTransport {
     config: HttpConfig,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpTransport {
     /// Builds the agent; fails on an unreadable certificate file or a bad proxy URL.
     pub fn new(config: HttpConfig) -> Result<Self> {
-        todo!("{config:?}")
+        let proxy = match &config.proxy {
+            // The proxy URL may carry credentials: never echo it.
+            Some(url) => Some(
+                ureq::Proxy::new(url)
+                    .map_err(|_| Error::InvalidRequest("invalid proxy URL".to_owned()))?,
+            ),
+            None => None,
+        };
+        let root_certs = match &config.extra_root_certificates {
+            Some(path) => root_certs_with(path)?,
+            None => ureq::tls::RootCerts::WebPki,
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(root_certs)
+            .build();
+        let read = Some(config.read_timeout);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(false)
+            .proxy(proxy)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(config.user_agent.as_str())
+            .tls_config(tls)
+            .timeout_global(config.deadline)
+            .timeout_resolve(Some(config.connect_timeout))
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_send_request(read)
+            .timeout_send_body(read)
+            .timeout_recv_response(read)
+            .timeout_recv_body(read)
+            .build()
+            .new_agent();
+        Ok(Self { config, agent })
     }
 
     /// The settings it was built with.
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
+
+    /// The `Error` for a failed exchange with `endpoint` (a URL without its query).
+    fn map_error(&self, error: ureq::Error, endpoint: &str) -> Error {
+        use ureq::Error as U;
+        let transport = |what: String, sent: bool, source: Option<ureq::Error>| Error::Transport {
+            message: format!("{what} ({endpoint})"),
+            sent,
+            source: source.map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+        };
+        match error {
+            U::Timeout(which) => Error::Timeout {
+                after: self.timeout_of(which),
+            },
+            U::Io(io) => {
+                use std::io::ErrorKind as K;
+                let sent = !matches!(
+                    io.kind(),
+                    K::ConnectionRefused
+                        | K::AddrNotAvailable
+                        | K::AddrInUse
+                        | K::NotFound
+                        | K::HostUnreachable
+                        | K::NetworkUnreachable
+                        | K::NetworkDown
+                );
+                if io.kind() == K::TimedOut {
+                    return Error::Timeout {
+                        after: self.config.read_timeout,
+                    };
+                }
+                let what = if sent {
+                    format!("connection failed after the request was sent: {io}")
+                } else {
+                    format!("could not connect: {io}")
+                };
+                transport(what, sent, Some(U::Io(io)))
+            }
+            U::HostNotFound => transport("host not found".to_owned(), false, None),
+            U::ConnectionFailed => transport("could not connect".to_owned(), false, None),
+            U::InvalidProxyUrl => transport("invalid proxy URL".to_owned(), false, None),
+            // Its text is the proxy's answer, not ours to echo; it may name the target.
+            U::ConnectProxyFailed(_) => transport("proxy CONNECT failed".to_owned(), false, None),
+            U::Tls(what) => transport(format!("TLS: {what}"), false, None),
+            U::Pem(_) => transport("TLS: bad PEM data".to_owned(), false, None),
+            U::Rustls(e) => transport(format!("TLS: {e}"), false, Some(U::Rustls(e))),
+            // These carry the full URL (query included) in their text: never echoed.
+            U::BadUri(_) | U::Http(_) | U::RequireHttpsOnly(_) | U::TlsRequired => {
+                transport("invalid request URL".to_owned(), false, None)
+            }
+            U::BodyExceedsLimit(limit) => transport(
+                format!("response body larger than {limit} bytes"),
+                true,
+                None,
+            ),
+            U::Protocol(e) => transport(format!("HTTP protocol error: {e}"), true, None),
+            U::LargeResponseHeader(..) => {
+                transport("response header too large".to_owned(), true, None)
+            }
+            U::Decompress(kind, e) => {
+                transport(format!("{kind} decompression failed: {e}"), true, None)
+            }
+            // Anything else may have happened after the request left: not safe to repeat.
+            _ => transport("HTTP exchange failed".to_owned(), true, None),
+        }
+    }
+
+    fn timeout_of(&self, which: ureq::Timeout) -> Duration {
+        use ureq::Timeout as T;
+        match which {
+            T::Resolve | T::Connect => self.config.connect_timeout,
+            T::Global | T::PerCall => self.config.deadline.unwrap_or(self.config.read_timeout),
+            _ => self.config.read_timeout,
+        }
+    }
+}
+
+/// The bundled Mozilla roots plus every certificate of the PEM file at `path`.
+fn root_certs_with(path: &Path) -> Result<ureq::tls::RootCerts> {
+    let invalid = |why: String| {
+        Error::InvalidRequest(format!("extra root certificates {}: {why}", path.display()))
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let mut extra = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => extra.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(invalid(format!("bad PEM: {e}"))),
+        }
+    }
+    if extra.is_empty() {
+        return Err(invalid("no certificate found".to_owned()));
+    }
+    let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()));
+    Ok(bundled.chain(extra).collect::<Vec<_>>().into())
+}
+
+/// `scheme://authority/path` of `uri`: what may appear in messages and logs (no query).
+pub(crate) fn endpoint_of(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("?"),
+        uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        uri.path()
+    )
+}
+
+/// Whether `host` (as it appears in a URI, IPv6 in brackets) is a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Transport for HttpTransport {
     fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>> {
-        todo!("{request:?}")
+        let endpoint = endpoint_of(request.uri());
+        match request.uri().scheme_str() {
+            Some("https") => {}
+            Some("http") if request.uri().host().is_some_and(is_loopback_host) => {}
+            Some("http") => {
+                return Err(Error::InvalidRequest(format!(
+                    "plain http is only allowed to a loopback host, not {endpoint}"
+                )));
+            }
+            _ => {
+                return Err(Error::InvalidRequest(format!(
+                    "unsupported URL scheme in {endpoint}"
+                )));
+            }
+        }
+        let method = request.method().clone();
+        let started = Instant::now();
+        let result = if request.body().is_empty() {
+            // No body at all, so a GET goes out without `Content-Length: 0`.
+            let (parts, _) = request.into_parts();
+            self.agent.run(http::Request::from_parts(parts, ()))
+        } else {
+            self.agent.run(request)
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                let error = self.map_error(e, &endpoint);
+                log::debug!(
+                    target: "iop::transport",
+                    "{method} {endpoint} failed after {} ms: {error}",
+                    started.elapsed().as_millis()
+                );
+                return Err(error);
+            }
+        };
+        let (parts, mut body) = response.into_parts();
+        let bytes = body
+            .with_config()
+            .limit(self.config.max_body_bytes)
+            .read_to_vec()
+            .map_err(|e| self.map_error(e, &endpoint))?;
+        log::trace!(
+            target: "iop::transport",
+            "{method} {endpoint} -> {} ({} bytes) in {} ms",
+            parts.status.as_u16(),
+            bytes.len(),
+            started.elapsed().as_millis()
+        );
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("127.8.9.1"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("LOCALHOST"));
+        assert!(!is_loopback_host("10.0.0.1"));
+        assert!(!is_loopback_host("api-sg.aliexpress.com"));
+        assert!(!is_loopback_host("localhost.example.com"));
+    }
+
+    #[test]
+    fn endpoint_drops_the_query() {
+        let uri: http::Uri =
+            "https://api-sg.aliexpress.com/rest/order/get?access_token=SECRET&sign=X"
+                .parse()
+                .unwrap();
+        let e = endpoint_of(&uri);
+        assert_eq!(e, "https://api-sg.aliexpress.com/rest/order/get");
+        assert!(!e.contains("SECRET"));
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_is_refused_before_sending() {
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let req = http::Request::get("http://example.com/rest/x?access_token=SECRET")
+            .body(Vec::new())
+            .unwrap();
+        let err = t.send(req).unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+        assert!(!format!("{err:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn connection_refused_is_not_sent() {
+        // Bind then drop a listener: the port is then (almost certainly) closed.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let t = HttpTransport::new(HttpConfig {
+            connect_timeout: Duration::from_secs(5),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        let req = http::Request::get(format!("http://127.0.0.1:{port}/rest/x?session=SECRET"))
+            .body(Vec::new())
+            .unwrap();
+        match t.send(req).unwrap_err() {
+            Error::Transport { sent, message, .. } => {
+                assert!(!sent, "{message}");
+                assert!(!message.contains("SECRET"), "{message}");
+                assert!(!message.contains('?'), "{message}");
+            }
+            other => panic!("expected Transport, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_root_file_is_refused() {
+        let err = HttpTransport::new(HttpConfig {
+            extra_root_certificates: Some(PathBuf::from("/nonexistent/iop-roots.pem")),
+            ..HttpConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn bad_proxy_url_is_refused_without_echoing_it() {
+        let err = HttpTransport::new(HttpConfig {
+            proxy: Some("socks9://user:SECRET@:::".to_owned()),
+            ..HttpConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+        assert!(!format!("{err:?}").contains("SECRET"));
     }
 }
