@@ -1,0 +1,279 @@
+//! Every case of `shared/vectors/sign.json`, each as its own test driven by the file, plus the
+//! negative vectors of `must_not_match` reproduced by deliberately wrong signers.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the failure
+
+use std::path::PathBuf;
+
+use iop_core::{AppSecret, SignMethod, sign, string_to_sign};
+use serde_json::Value;
+
+/// `$IOP_SHARED_DIR/vectors/sign.json`, else `shared/` beside the repository checkout.
+fn vector_file() -> PathBuf {
+    let dir = std::env::var_os("IOP_SHARED_DIR").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
+        PathBuf::from,
+    );
+    dir.join("vectors").join("sign.json")
+}
+
+fn load() -> Value {
+    let path = vector_file();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sign.json is JSON")
+}
+
+fn vectors(file: &Value) -> &Vec<Value> {
+    file["vectors"].as_array().expect("`vectors` is an array")
+}
+
+/// A vector's params as pairs, after its empty-value policy: values that are JSON strings are
+/// taken raw, numbers and booleans as their JSON text, `null` is absent (never stringified).
+fn params_of(case: &Value) -> Vec<(String, String)> {
+    let policy = case["empty_value_policy"].as_str().unwrap_or("include");
+    let skip_empty = match policy {
+        "include" => false,
+        "skip" => true,
+        other => panic!("unknown empty_value_policy {other:?}"),
+    };
+    case["params"]
+        .as_object()
+        .expect("params is an object")
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                Value::Null => return None,
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (!(skip_empty && v.trim().is_empty())).then(|| (k.clone(), v))
+        })
+        .collect()
+}
+
+fn prefix_of(case: &Value) -> String {
+    case["sign_prefix"].as_str().unwrap_or("").to_owned()
+}
+
+fn method_of(case: &Value) -> SignMethod {
+    let m = case["sign_method"].as_str().unwrap_or("sha256");
+    SignMethod::parse(m).unwrap_or_else(|| panic!("unknown sign_method {m:?}"))
+}
+
+fn find<'a>(file: &'a Value, name: &str) -> &'a Value {
+    vectors(file)
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no vector named {name:?} in {}", vector_file().display()))
+}
+
+/// Checks one case: string-to-sign, signature, its length and case, and that it is none of the
+/// must-not-match signatures.
+fn check_case(file: &Value, case: &Value) {
+    let name = case["name"].as_str().unwrap_or("?");
+    let pairs = params_of(case);
+    let prefix = prefix_of(case);
+    let method = method_of(case);
+    let secret = AppSecret::new(case["secret"].as_str().expect("secret"));
+
+    if let Some(expected) = case["string_to_sign"].as_str() {
+        assert_eq!(
+            string_to_sign(&prefix, &pairs),
+            expected,
+            "{name}: string_to_sign"
+        );
+    }
+    let got = sign(method, &secret, &prefix, &pairs);
+    let expected = case["expected_sign"].as_str().expect("expected_sign");
+    assert_eq!(got, expected, "{name}: sign");
+    let len = match method {
+        SignMethod::Sha256 => 64,
+        SignMethod::Md5 => 32,
+    };
+    assert_eq!(got.len(), len, "{name}: signature length");
+    assert!(
+        got.bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)),
+        "{name}: uppercase hex"
+    );
+    for wrong in file["must_not_match"].as_array().into_iter().flatten() {
+        assert_ne!(
+            Some(got.as_str()),
+            wrong["sign"].as_str(),
+            "{name} matches {}",
+            wrong["name"]
+        );
+    }
+    // Insertion order never matters.
+    let mut reversed = pairs.clone();
+    reversed.reverse();
+    assert_eq!(
+        sign(method, &secret, &prefix, &reversed),
+        got,
+        "{name}: order"
+    );
+}
+
+fn run_case(name: &str) {
+    let file = load();
+    check_case(&file, find(&file, name));
+}
+
+macro_rules! vector_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case(stringify!($name));
+            }
+        )*
+
+        /// The names of the generated tests, to compare with the file.
+        const GENERATED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+vector_tests!(
+    doc_lazada_order_get,
+    lazop_token_create,
+    lazop_token_refresh,
+    ae_py_token_create,
+    ae_py_token_refresh,
+    ae_py_top_business,
+    lazop_edge_get_include_empty,
+    lazop_edge_get_skip_empty,
+);
+
+#[test]
+fn every_case_in_the_file_has_its_own_test() {
+    let file = load();
+    let mut in_file: Vec<&str> = vectors(&file)
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    in_file.sort_unstable();
+    let mut generated = GENERATED.to_vec();
+    generated.sort_unstable();
+    assert_eq!(
+        in_file, generated,
+        "add each new case of sign.json to vector_tests! (every_case_in_the_file still runs them)"
+    );
+    assert_eq!(vectors(&file).len(), GENERATED.len());
+}
+
+/// Runs whatever the file holds, so added cases are checked even before they get their own test.
+#[test]
+fn every_case_in_the_file() {
+    let file = load();
+    assert!(!vectors(&file).is_empty());
+    for case in vectors(&file) {
+        check_case(&file, case);
+    }
+}
+
+#[test]
+fn no_expected_signature_is_a_must_not_match_signature() {
+    let file = load();
+    let wrong: Vec<&str> = file["must_not_match"]
+        .as_array()
+        .expect("must_not_match")
+        .iter()
+        .map(|w| w["sign"].as_str().expect("sign"))
+        .collect();
+    assert!(!wrong.is_empty());
+    for case in vectors(&file) {
+        let expected = case["expected_sign"].as_str().expect("expected_sign");
+        assert!(
+            !wrong.contains(&expected),
+            "{} expects a wrong signature",
+            case["name"]
+        );
+    }
+}
+
+// Deliberately wrong signers, one per mistake named in `must_not_match`.
+
+fn hmac_upper(secret: &str, input: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(input.as_bytes());
+    hex::encode_upper(mac.finalize().into_bytes())
+}
+
+fn wrong_case_insensitive_sort(prefix: &str, pairs: &[(String, String)], secret: &str) -> String {
+    let mut sorted = pairs.to_vec();
+    sorted.sort_by_key(|(k, _)| k.to_lowercase());
+    let mut input = prefix.to_owned();
+    for (k, v) in &sorted {
+        input.push_str(k);
+        input.push_str(v);
+    }
+    hmac_upper(secret, &input)
+}
+
+fn wrong_url_encoded_values(prefix: &str, pairs: &[(String, String)], secret: &str) -> Vec<String> {
+    // Both ways SDKs percent-encode: form style (space as `+`) and RFC 3986 style (`%20`).
+    let form: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                form_urlencoded::byte_serialize(v.as_bytes()).collect(),
+            )
+        })
+        .collect();
+    let rfc: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace('+', "%20")))
+        .collect();
+    [form, rfc]
+        .iter()
+        .map(|p| hmac_upper(secret, &string_to_sign(prefix, p)))
+        .collect()
+}
+
+fn wrong_lowercase_hex(prefix: &str, pairs: &[(String, String)], secret: &AppSecret) -> String {
+    sign(SignMethod::Sha256, secret, prefix, pairs).to_lowercase()
+}
+
+#[test]
+fn must_not_match_variants_differ_from_the_right_signature() {
+    let file = load();
+    let base_name = file["must_not_match_base"]
+        .as_str()
+        .expect("must_not_match_base");
+    let base = find(&file, base_name);
+    let pairs = params_of(base);
+    let prefix = prefix_of(base);
+    let secret_text = base["secret"].as_str().expect("secret");
+    let secret = AppSecret::new(secret_text);
+    let right = sign(method_of(base), &secret, &prefix, &pairs);
+    assert_eq!(
+        right,
+        base["expected_sign"].as_str().expect("expected_sign")
+    );
+
+    let case_insensitive = wrong_case_insensitive_sort(&prefix, &pairs, secret_text);
+    let url_encoded = wrong_url_encoded_values(&prefix, &pairs, secret_text);
+    let lower = wrong_lowercase_hex(&prefix, &pairs, &secret);
+    assert_ne!(case_insensitive, right);
+    assert!(url_encoded.iter().all(|w| *w != right));
+    assert_ne!(lower, right);
+
+    for wrong in file["must_not_match"].as_array().expect("must_not_match") {
+        let name = wrong["name"].as_str().expect("name");
+        let listed = wrong["sign"].as_str().expect("sign");
+        assert_ne!(listed, right, "{name}");
+        let ours: Vec<String> = match name {
+            "WRONG_case_insensitive_sort" => vec![case_insensitive.clone()],
+            "WRONG_url_encoded_values" => url_encoded.clone(),
+            "WRONG_lowercase_hex" => vec![lower.clone()],
+            _ => continue,
+        };
+        assert!(
+            ours.iter().any(|o| o == listed),
+            "{name}: the wrong signer does not reproduce the listed signature"
+        );
+    }
+}
