@@ -1,14 +1,39 @@
 //! The token lifecycle: valid access tokens on demand, one refresh per seller at a time across
 //! threads and processes, and early warning of sellers who must authorize again.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use iop_core::{AppSecret, Client, FileStore, Gateway, TokenManager};
+//!
+//! # fn main() -> iop_core::Result<()> {
+//! let client = Arc::new(
+//!     Client::builder("app-key", AppSecret::new("app-secret"), Gateway::aliexpress()).build()?,
+//! );
+//! let store = Arc::new(FileStore::open("/var/lib/my-app/tokens")?);
+//! let manager = TokenManager::new(client, store)
+//!     .on_reauthorization_required(|key, why| log::warn!("seller {key} must authorize again: {why}"));
+//! let token = manager.access_token("seller-42")?; // refreshed first when it expires within 3 days
+//! # let _ = token;
+//! # Ok(())
+//! # }
+//! ```
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use crate::client::Client;
-use crate::error::Result;
-use crate::secret::AccessToken;
-use crate::store::TokenStore;
+use crate::error::{Error, ErrorClass, GatewayError, Result};
+use crate::secret::{AccessToken, constant_time_eq};
+use crate::store::{StoredToken, TokenStore, lock_ignoring_poison};
 use crate::token::TokenSet;
+
+/// The default refresh margin and `refresh_due` window: 3 days.
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// The default number of refreshes [`TokenManager::refresh_due`] runs at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Options of [`TokenManager::refresh_due`].
 pub struct RefreshDueOptions {
@@ -18,6 +43,49 @@ pub struct RefreshDueOptions {
     pub concurrency: usize,
     /// Called after each key is handled: (done, total).
     pub progress: Option<Box<dyn Fn(usize, usize) + Send + Sync>>,
+}
+
+impl Default for RefreshDueOptions {
+    /// Within 3 days, 8 at once, no progress callback.
+    fn default() -> Self {
+        Self {
+            within: DEFAULT_MARGIN,
+            concurrency: DEFAULT_CONCURRENCY,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RefreshDueOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshDueOptions")
+            .field("within", &self.within)
+            .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl RefreshDueOptions {
+    /// Tokens expiring within `within`, with the default concurrency.
+    pub fn new(within: Duration) -> Self {
+        Self {
+            within,
+            ..Self::default()
+        }
+    }
+
+    /// Refreshes in flight at once (at least 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Called after each key is handled, from the worker threads: (done, total).
+    pub fn progress(mut self, progress: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
 }
 
 /// What [`TokenManager::refresh_due`] did.
@@ -34,11 +102,95 @@ pub struct RefreshReport {
     pub reauthorization_required: Vec<(String, Option<Duration>)>,
 }
 
+impl RefreshReport {
+    /// How many keys failed, per error class.
+    pub fn failed_by_class(&self) -> HashMap<ErrorClass, usize> {
+        let mut counts = HashMap::new();
+        for (_, class, _) in &self.failed {
+            *counts.entry(*class).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Keys handled in all.
+    pub fn total(&self) -> usize {
+        self.refreshed.len()
+            + self.skipped.len()
+            + self.failed.len()
+            + self.reauthorization_required.len()
+    }
+}
+
+type ReauthorizationCallback = Arc<dyn Fn(&str, &Error) + Send + Sync>;
+
+/// What was last reported about a key's stored version.
+struct Reported {
+    /// The stored version the report was about.
+    version: u64,
+    /// Whether the callback fired for this version.
+    notified: bool,
+    /// Set when the gateway rejected this version's refresh token: never send it again.
+    rejected: Option<Option<GatewayError>>,
+}
+
+/// The state of one key after [`TokenManager::ensure_fresh`].
+enum Outcome {
+    /// Valid beyond the margin; nothing done.
+    Fresh(TokenSet),
+    /// Refreshed and saved.
+    Refreshed(TokenSet),
+    /// Due, and cannot be refreshed, but the access token still works for `left`.
+    Unrefreshable {
+        token: TokenSet,
+        version: u64,
+        left: Duration,
+        error: Error,
+    },
+    /// The seller must authorize again now.
+    Reauthorize {
+        version: u64,
+        left: Option<Duration>,
+        error: Error,
+        /// Whether this is the first time this version was found so (fire the callback).
+        rejected_by_gateway: Option<Option<GatewayError>>,
+    },
+    /// The refresh failed for a reason other than a dead refresh token.
+    Failed { token: TokenSet, error: Error },
+}
+
 /// Keeps sellers' tokens valid over a [`Client`] and a [`TokenStore`].
+///
+/// - [`Self::access_token`] returns a valid access token, refreshing first when it expires
+///   within the margin (default 3 days). Concurrent callers for one key share one refresh: an
+///   in-process per-key mutex, then the store's per-key lock (across processes for
+///   [`crate::FileStore`]), then the store is read again and someone else's refresh is used.
+/// - The new token set (with its new refresh token) is saved before anything is returned.
+/// - When the gateway rejects a refresh token, the store is read again first (another process
+///   may have rotated it) and the refresh retried once with the newer refresh token; only then
+///   is the seller reported through [`Self::on_reauthorization_required`] (once per stored
+///   version) and [`Error::ReauthorizationRequired`], and that refresh token is not sent again.
+/// - Tokens that cannot be refreshed (no refresh token, `refresh_expires_in` 0, refresh expiry
+///   passed) are reported ahead of time, when they enter the margin; their access token is
+///   still returned while it lives.
+///
+/// "Now" is the client's clock ([`Client::clock`]).
 pub struct TokenManager {
     client: Arc<Client>,
     store: Arc<dyn TokenStore>,
     margin: Duration,
+    on_reauthorization: Option<ReauthorizationCallback>,
+    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    reported: Mutex<HashMap<String, Reported>>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("client", &self.client)
+            .field("margin", &self.margin)
+            .field("on_reauthorization", &self.on_reauthorization.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenManager {
@@ -47,7 +199,10 @@ impl TokenManager {
         Self {
             client,
             store,
-            margin: Duration::from_secs(3 * 24 * 3600),
+            margin: DEFAULT_MARGIN,
+            on_reauthorization: None,
+            in_flight: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,31 +213,402 @@ impl TokenManager {
     }
 
     /// Called once each time a seller is found to need authorizing again: (key, reason).
+    ///
+    /// "Once" means once per stored version of the key: storing a new token set (after the
+    /// seller authorized again) arms it again. It runs on the calling thread, with no lock held.
     pub fn on_reauthorization_required(
-        self,
+        mut self,
         callback: impl Fn(&str, &crate::error::Error) + Send + Sync + 'static,
     ) -> Self {
-        let _ = callback;
-        todo!()
+        self.on_reauthorization = Some(Arc::new(callback));
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The refresh margin.
+    pub fn margin(&self) -> Duration {
+        self.margin
     }
 
     /// Stores `token` for `key` (replacing what is there).
     pub fn put(&self, key: &str, token: &TokenSet) -> Result<()> {
-        todo!("{key}{token:?}{:?}", self.margin)
+        self.with_key_locked(key, || {
+            let current = self.store.load(key)?.map(|stored| stored.version);
+            self.store.save(key, token, current).map(|_| ())
+        })
     }
 
     /// The stored token set of `key`.
     pub fn get(&self, key: &str) -> Result<Option<TokenSet>> {
-        todo!("{key}{:?}", self.client)
+        Ok(self.store.load(key)?.map(|stored| stored.token))
     }
 
     /// A valid access token for `key`, refreshing first when it expires within the margin.
+    ///
+    /// Errors: [`Error::Store`] when nothing is stored for `key` or the store fails;
+    /// [`Error::ReauthorizationRequired`] when the seller must authorize again; the client's
+    /// error when a refresh fails and the access token has expired. When a refresh fails for a
+    /// transient reason while the access token still lives, that token is returned (and the
+    /// failure logged): the next call tries again.
     pub fn access_token(&self, key: &str) -> Result<AccessToken> {
-        todo!("{key}{:?}", self.store.keys().is_ok())
+        let outcome = self.ensure_fresh(key, self.margin)?;
+        match self.settle(key, outcome) {
+            Outcome::Fresh(token) | Outcome::Refreshed(token) => access_of(key, token),
+            Outcome::Unrefreshable { token, .. } => access_of(key, token),
+            Outcome::Reauthorize { error, .. } => Err(error),
+            Outcome::Failed { token, error } => {
+                let now = self.now();
+                if token.expires_at().is_some_and(|at| at > now) {
+                    log::warn!(
+                        "refreshing the token of {key} failed ({error}); its access token still lives"
+                    );
+                    access_of(key, token)
+                } else {
+                    Err(error)
+                }
+            }
+        }
     }
 
     /// Refreshes every stored token that expires within `options.within`.
+    ///
+    /// Keys are handled by `options.concurrency` worker threads pulling from one queue; each
+    /// key goes through the same path as [`Self::access_token`] (one refresh per key across
+    /// threads and processes). The lists of the report are sorted by key.
     pub fn refresh_due(&self, options: RefreshDueOptions) -> RefreshReport {
-        todo!("{:?}", options.within)
+        let keys = match self.store.keys() {
+            Ok(keys) => keys,
+            Err(error) => {
+                return RefreshReport {
+                    failed: vec![(String::new(), error.class(), error.to_string())],
+                    ..RefreshReport::default()
+                };
+            }
+        };
+        let total = keys.len();
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let report = Mutex::new(RefreshReport::default());
+        let workers = options.concurrency.max(1).min(total);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(key) = keys.get(index) else { break };
+                        self.refresh_one(key, options.within, &report);
+                        let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(progress) = &options.progress {
+                            progress(done, total);
+                        }
+                    }
+                });
+            }
+        });
+        let mut report = report
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        report.refreshed.sort();
+        report.skipped.sort();
+        report.failed.sort_by(|a, b| a.0.cmp(&b.0));
+        report
+            .reauthorization_required
+            .sort_by(|a, b| a.0.cmp(&b.0));
+        report
+    }
+
+    fn refresh_one(&self, key: &str, within: Duration, report: &Mutex<RefreshReport>) {
+        let outcome = self.ensure_fresh(key, within);
+        let outcome = outcome.map(|outcome| self.settle(key, outcome));
+        let mut report = lock_ignoring_poison(report);
+        match outcome {
+            Ok(Outcome::Fresh(_)) => report.skipped.push(key.to_owned()),
+            Ok(Outcome::Refreshed(_)) => report.refreshed.push(key.to_owned()),
+            Ok(Outcome::Unrefreshable { left, .. }) => report
+                .reauthorization_required
+                .push((key.to_owned(), Some(left))),
+            Ok(Outcome::Reauthorize { left, .. }) => {
+                report.reauthorization_required.push((key.to_owned(), left));
+            }
+            Ok(Outcome::Failed { error, .. }) | Err(error) => {
+                report
+                    .failed
+                    .push((key.to_owned(), error.class(), error.to_string()));
+            }
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.client.clock().now()
+    }
+
+    /// Runs `f` holding the in-process gate of `key`, then the store's lock of `key`.
+    fn with_key_locked<T>(&self, key: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let gate = lock_ignoring_poison(&self.in_flight)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let result = {
+            let _gate = lock_ignoring_poison(&gate);
+            match self.store.lock(key) {
+                Ok(_store_lock) => f(),
+                Err(error) => Err(error),
+            }
+        };
+        let mut in_flight = lock_ignoring_poison(&self.in_flight);
+        // Only the map and this call hold it: nobody waits, forget the key.
+        if Arc::strong_count(&gate) == 2 {
+            in_flight.remove(key);
+        }
+        result
+    }
+
+    fn load_required(&self, key: &str) -> Result<StoredToken> {
+        self.store.load(key)?.ok_or_else(|| Error::Store {
+            key: key.to_owned(),
+            message: "no token set is stored for this key".to_owned(),
+            source: None,
+        })
+    }
+
+    /// Makes sure the token of `key` does not expire within `margin`, refreshing it if it can.
+    fn ensure_fresh(&self, key: &str, margin: Duration) -> Result<Outcome> {
+        let stored = self.load_required(key)?;
+        if let Some(outcome) = self.without_refresh(key, &stored, margin) {
+            return Ok(outcome);
+        }
+        self.with_key_locked(key, || {
+            // Someone (another thread or process) may have refreshed while we waited.
+            let stored = self.load_required(key)?;
+            if let Some(outcome) = self.without_refresh(key, &stored, margin) {
+                return Ok(outcome);
+            }
+            self.refresh_locked(key, stored, margin, true)
+        })
+    }
+
+    /// The outcome when no refresh call is needed or possible; `None` when a refresh is due.
+    fn without_refresh(
+        &self,
+        key: &str,
+        stored: &StoredToken,
+        margin: Duration,
+    ) -> Option<Outcome> {
+        let now = self.now();
+        let token = &stored.token;
+        if !token.needs_refresh(now, margin) {
+            return Some(Outcome::Fresh(token.clone()));
+        }
+        let left = token
+            .expires_at()
+            .and_then(|at| at.duration_since(now).ok())
+            .filter(|left| !left.is_zero());
+        if let Some(rejected) = self.rejected(key, stored.version) {
+            return Some(Outcome::Reauthorize {
+                version: stored.version,
+                left,
+                error: reauthorization_error(
+                    key,
+                    "the gateway rejected this refresh token earlier",
+                    rejected.clone(),
+                ),
+                rejected_by_gateway: Some(rejected),
+            });
+        }
+        if token.can_refresh(now) {
+            return None;
+        }
+        let why = if token.refresh_token.is_none() {
+            "no refresh token is stored"
+        } else if token.refresh_expires_in == Some(0) {
+            "the token cannot be refreshed (refresh_expires_in is 0)"
+        } else {
+            "the refresh token has expired"
+        };
+        Some(match left {
+            Some(left) => Outcome::Unrefreshable {
+                token: token.clone(),
+                version: stored.version,
+                left,
+                error: reauthorization_error(
+                    key,
+                    &format!(
+                        "{why}; the access token expires in {}",
+                        human_duration(left)
+                    ),
+                    None,
+                ),
+            },
+            None => Outcome::Reauthorize {
+                version: stored.version,
+                left: None,
+                error: reauthorization_error(
+                    key,
+                    &format!("{why}; the access token has expired"),
+                    None,
+                ),
+                rejected_by_gateway: None,
+            },
+        })
+    }
+
+    /// Refreshes `stored` (the key's lock is held) and saves the result.
+    fn refresh_locked(
+        &self,
+        key: &str,
+        stored: StoredToken,
+        margin: Duration,
+        may_retry: bool,
+    ) -> Result<Outcome> {
+        let Some(refresh_token) = stored.token.refresh_token.clone() else {
+            return self
+                .without_refresh(key, &stored, margin)
+                .ok_or_else(|| reauthorization_error(key, "no refresh token is stored", None));
+        };
+        log::debug!("refreshing the token of {key}");
+        match self.client.refresh_token(&refresh_token) {
+            Ok(mut token) => {
+                if token.refresh_token.is_none() {
+                    // The gateway sent no new one: the old one stays valid.
+                    token.refresh_token = Some(refresh_token);
+                }
+                self.store.save(key, &token, Some(stored.version))?;
+                log::info!("refreshed the token of {key}");
+                Ok(Outcome::Refreshed(token))
+            }
+            Err(error) if error.class() == ErrorClass::Reauthorize => {
+                // Another process may have rotated the refresh token behind our back (a store
+                // whose lock does not reach it, a put): use the newer one before giving up.
+                if may_retry && let Some(current) = self.store.load(key)? {
+                    let changed = match &current.token.refresh_token {
+                        Some(newer) => !constant_time_eq(
+                            newer.secret().as_bytes(),
+                            refresh_token.secret().as_bytes(),
+                        ),
+                        None => false,
+                    };
+                    if changed {
+                        log::info!("the stored refresh token of {key} changed; retrying once");
+                        if let Some(outcome) = self.without_refresh(key, &current, margin) {
+                            return Ok(outcome);
+                        }
+                        return self.refresh_locked(key, current, margin, false);
+                    }
+                }
+                let now = self.now();
+                let left = stored
+                    .token
+                    .expires_at()
+                    .and_then(|at| at.duration_since(now).ok())
+                    .filter(|left| !left.is_zero());
+                let gateway = error.gateway().cloned();
+                let code = gateway
+                    .as_ref()
+                    .map_or_else(|| error.to_string(), |g| g.code.clone());
+                Ok(Outcome::Reauthorize {
+                    version: stored.version,
+                    left,
+                    error: reauthorization_error(
+                        key,
+                        &format!("the gateway rejected the refresh token ({code})"),
+                        gateway.clone(),
+                    ),
+                    rejected_by_gateway: Some(gateway),
+                })
+            }
+            Err(error) => Ok(Outcome::Failed {
+                token: stored.token,
+                error,
+            }),
+        }
+    }
+
+    /// The gateway error of an earlier rejection of this stored version, if there was one.
+    fn rejected(&self, key: &str, version: u64) -> Option<Option<GatewayError>> {
+        lock_ignoring_poison(&self.reported)
+            .get(key)
+            .filter(|reported| reported.version == version)
+            .and_then(|reported| reported.rejected.clone())
+    }
+
+    /// Records reauthorization outcomes and fires the callback, once per stored version.
+    fn settle(&self, key: &str, outcome: Outcome) -> Outcome {
+        let (version, error, rejected) = match &outcome {
+            Outcome::Unrefreshable { version, error, .. } => (*version, error, None),
+            Outcome::Reauthorize {
+                version,
+                error,
+                rejected_by_gateway,
+                ..
+            } => (*version, error, rejected_by_gateway.clone()),
+            _ => return outcome,
+        };
+        let first = {
+            let mut reported = lock_ignoring_poison(&self.reported);
+            let entry = reported.entry(key.to_owned()).or_insert(Reported {
+                version,
+                notified: false,
+                rejected: None,
+            });
+            if entry.version != version {
+                *entry = Reported {
+                    version,
+                    notified: false,
+                    rejected: None,
+                };
+            }
+            if rejected.is_some() {
+                entry.rejected = rejected;
+            }
+            !std::mem::replace(&mut entry.notified, true)
+        };
+        if first {
+            log::warn!("seller {key} must authorize again: {error}");
+            if let Some(callback) = &self.on_reauthorization {
+                callback(key, error);
+            }
+        }
+        outcome
+    }
+}
+
+/// The access token of a token set that should have one.
+fn access_of(key: &str, token: TokenSet) -> Result<AccessToken> {
+    token.access_token.ok_or_else(|| Error::Store {
+        key: key.to_owned(),
+        message: "the token set has no access token".to_owned(),
+        source: None,
+    })
+}
+
+fn reauthorization_error(key: &str, reason: &str, gateway: Option<GatewayError>) -> Error {
+    Error::ReauthorizationRequired {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+        gateway,
+    }
+}
+
+/// `2d 3h`, `5h 10m`, `42s`: coarse, for messages.
+fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes}m")
+    } else if minutes > 0 {
+        format!("{minutes}m {}s", secs % 60)
+    } else {
+        format!("{secs}s")
     }
 }
