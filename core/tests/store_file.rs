@@ -1,0 +1,298 @@
+//! FileStore and MemoryStore: versions and compare-and-swap, key ↔ file name mapping, modes,
+//! corrupted files, leftover temporary files, per-key locks, and writers killed mid-save.
+
+#![cfg(feature = "client")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use iop_core::{AccessToken, Error, FileStore, MemoryStore, RefreshToken, TokenSet, TokenStore};
+
+/// A token set whose `user_nick` carries `n`, so tests can tell saves apart.
+fn token(n: u64) -> TokenSet {
+    TokenSet {
+        access_token: Some(AccessToken::new(format!("access-{n}"))),
+        refresh_token: Some(RefreshToken::new(format!("refresh-{n}"))),
+        expires_in: Some(2_592_000),
+        refresh_expires_in: Some(5_184_000),
+        received_at_ms: Some(1_750_000_000_000),
+        seller_id: Some("2001".to_owned()),
+        user_nick: Some(n.to_string()),
+        ..TokenSet::default()
+    }
+}
+
+fn nick(stored: &iop_core::StoredToken) -> u64 {
+    stored.token.user_nick.as_deref().unwrap().parse().unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn assert_cas(store: &dyn TokenStore) {
+    assert!(store.load("a").unwrap().is_none());
+    let v1 = store.save("a", &token(1), None).unwrap();
+    // Absent expected but present: conflict.
+    let err = store.save("a", &token(2), None).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { key, .. } if key == "a"),
+        "{err:?}"
+    );
+    // Wrong version: conflict, nothing written.
+    let err = store.save("a", &token(2), Some(v1 + 7)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { key, .. } if key == "a"),
+        "{err:?}"
+    );
+    let loaded = store.load("a").unwrap().unwrap();
+    assert_eq!(loaded.version, v1);
+    assert_eq!(nick(&loaded), 1);
+    assert_eq!(
+        loaded.token.access_token.as_ref().unwrap().secret(),
+        "access-1"
+    );
+    assert_eq!(
+        loaded.token.refresh_token.as_ref().unwrap().secret(),
+        "refresh-1"
+    );
+    let v2 = store.save("a", &token(2), Some(v1)).unwrap();
+    assert_ne!(v1, v2);
+    let loaded = store.load("a").unwrap().unwrap();
+    assert_eq!((loaded.version, nick(&loaded)), (v2, 2));
+    // The old version no longer works.
+    assert!(store.save("a", &token(3), Some(v1)).is_err());
+
+    store.save("b:ü/../x", &token(9), None).unwrap();
+    assert_eq!(
+        store.keys().unwrap(),
+        vec!["a".to_owned(), "b:ü/../x".to_owned()]
+    );
+    assert_eq!(nick(&store.load("b:ü/../x").unwrap().unwrap()), 9);
+}
+
+#[test]
+fn memory_store_compare_and_swap() {
+    assert_cas(&MemoryStore::new());
+}
+
+#[test]
+fn file_store_compare_and_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("tokens")).unwrap();
+    assert_cas(&store);
+    // Another handle on the same directory sees the same data.
+    let again = FileStore::open(store.dir()).unwrap();
+    assert_eq!(nick(&again.load("a").unwrap().unwrap()), 2);
+}
+
+#[test]
+fn file_store_keeps_unknown_fields_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let mut t = token(1);
+    t.expire_time = Some(1_752_592_000_000);
+    t.extra.insert(
+        "brand_new_field".to_owned(),
+        serde_json::json!({"x": [1, 2]}),
+    );
+    store.save("k", &t, None).unwrap();
+    let back = store.load("k").unwrap().unwrap().token;
+    assert_eq!(back.expire_time, Some(1_752_592_000_000));
+    assert_eq!(back.received_at_ms, Some(1_750_000_000_000));
+    assert_eq!(back.seller_id.as_deref(), Some("2001"));
+    assert_eq!(
+        back.extra.get("brand_new_field"),
+        Some(&serde_json::json!({"x": [1, 2]}))
+    );
+}
+
+#[test]
+fn file_store_modes_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("new").join("tokens");
+    let store = FileStore::open(&root).unwrap();
+    assert_eq!(mode(&root), 0o700);
+    store.save("seller", &token(1), None).unwrap();
+    let path = store.path_of("seller").unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let v = store.load("seller").unwrap().unwrap().version;
+    store.save("seller", &token(2), Some(v)).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    drop(store.lock("seller").unwrap());
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let entry = entry.unwrap();
+        assert_eq!(mode(&entry.path()), 0o600, "{:?}", entry.file_name());
+    }
+}
+
+#[test]
+fn file_names_are_hex_of_the_key_and_nothing_else_is_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.save("ae/2001", &token(1), None).unwrap();
+    assert_eq!(
+        store.path_of("ae/2001").unwrap(),
+        dir.path().join("61652f32303031.json")
+    );
+    // Leftovers of a killed writer, lock files and strangers are not keys.
+    std::fs::write(dir.path().join(".tmp-abc123.json.tmp"), b"{\"vers").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
+    std::fs::write(dir.path().join("zz.json"), b"{}").unwrap();
+    drop(store.lock("other").unwrap());
+    assert_eq!(store.keys().unwrap(), vec!["ae/2001".to_owned()]);
+    assert!(store.load("other").unwrap().is_none());
+    // Keys the file system could not name are refused with the key, not mangled.
+    let long = "k".repeat(121);
+    let err = store.save(&long, &token(1), None).unwrap_err();
+    assert!(matches!(&err, Error::Store { key, .. } if *key == long));
+    assert!(matches!(store.load(""), Err(Error::Store { .. })));
+}
+
+#[test]
+fn corrupted_or_truncated_file_names_the_key_and_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.save("good", &token(1), None).unwrap();
+    store.save("bad", &token(2), None).unwrap();
+    let path = store.path_of("bad").unwrap();
+    let full = std::fs::read(&path).unwrap();
+    for broken in [
+        full[..full.len() / 2].to_vec(),
+        Vec::new(),
+        b"\0\0\0garbage".to_vec(),
+        br#"{"version":"x","token":{}}"#.to_vec(),
+    ] {
+        std::fs::write(&path, &broken).unwrap();
+        let err = store.load("bad").unwrap_err();
+        match &err {
+            Error::Store { key, message, .. } => {
+                assert_eq!(key, "bad");
+                assert!(message.contains("corrupted"), "{message}");
+                assert!(!message.contains("access-2") && !message.contains("refresh-2"));
+            }
+            other => panic!("expected Error::Store, got {other:?}"),
+        }
+        // A save cannot compare against it, so it leaves the file alone.
+        assert!(store.save("bad", &token(3), Some(1)).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), broken);
+    }
+    // Other keys are unaffected.
+    assert_eq!(nick(&store.load("good").unwrap().unwrap()), 1);
+}
+
+fn assert_lock_excludes(store: Arc<dyn TokenStore>) {
+    let inside = Arc::new(AtomicBool::new(false));
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, inside, barrier) = (store.clone(), inside.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..20 {
+                    let _lock = store.lock("k").unwrap();
+                    assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+                    std::thread::sleep(Duration::from_micros(200));
+                    inside.store(false, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Other keys do not wait for "k".
+    let _k = store.lock("k").unwrap();
+    let _other = store.lock("other").unwrap();
+}
+
+#[test]
+fn memory_store_lock_excludes_threads() {
+    assert_lock_excludes(Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn file_store_lock_excludes_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_lock_excludes(Arc::new(FileStore::open(dir.path()).unwrap()));
+}
+
+const CHILD_DIR: &str = "IOP_TEST_STORE_CHILD_DIR";
+
+/// Run by `killed_writers_never_lose_the_last_good_token` in a child process: saves forever,
+/// printing `saved N` after each save returned.
+#[test]
+#[ignore = "child process of killed_writers_never_lose_the_last_good_token"]
+fn child_saver() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let store = FileStore::open(dir).unwrap();
+    let mut out = std::io::stdout().lock();
+    loop {
+        let stored = store.load("seller").unwrap().unwrap();
+        let n = nick(&stored) + 1;
+        store
+            .save("seller", &token(n), Some(stored.version))
+            .unwrap();
+        writeln!(out, "saved {n}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn killed_writers_never_lose_the_last_good_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.save("seller", &token(0), None).unwrap();
+    let mut last_acknowledged = 0;
+    for iteration in 0..50u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_saver", "--ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(CHILD_DIR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Let it complete a few saves, then kill it at a varying point of the next one.
+        let wanted = 1 + iteration % 5;
+        let mut seen = 0;
+        while seen < wanted {
+            let line = lines.next().expect("child ended early").unwrap();
+            if let Some(n) = line.strip_prefix("saved ") {
+                last_acknowledged = n.parse().unwrap();
+                seen += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(iteration * 97 % 1500));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Anything the child printed before dying was saved too.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("saved ") {
+                last_acknowledged = n.parse().unwrap();
+            }
+        }
+        let stored = store
+            .load("seller")
+            .unwrap_or_else(|e| panic!("iteration {iteration}: {e:?}"))
+            .expect("token lost");
+        let n = nick(&stored);
+        // The last acknowledged save is there, or the one in flight completed.
+        assert!(
+            n == last_acknowledged || n == last_acknowledged + 1,
+            "iteration {iteration}: stored {n}, last acknowledged {last_acknowledged}"
+        );
+        last_acknowledged = n;
+        assert_eq!(store.keys().unwrap(), vec!["seller".to_owned()]);
+    }
+    assert!(last_acknowledged >= 50);
+}
