@@ -1,1 +1,302 @@
-//! iop-emulator: an offline IOP gateway on loopback.
+//! # iop-emulator: the IOP gateway, offline
+//!
+//! A real HTTP/1.1 server on loopback that behaves like the IOP gateway of AliExpress and Lazada
+//! Open Platform, so tests in every language run without the internet:
+//!
+//! - serves `/rest/<path>`, bare `/rest` with `method=<path>`, and `/sync` (TOP, `method`);
+//!   GET and POST, form and multipart bodies, parameters from the query and the body together;
+//! - checks in the gateway's order: required parameters (`MissingParameter`), app key
+//!   (`InvalidAppKey`), sign method (`InvalidSignMethod`; `md5` only on `/sync`), timestamp within
+//!   7200 s of the virtual **or** the real clock (`InvalidTimestamp`), signature recomputed over
+//!   what arrived (`IncompleteSignature`);
+//! - `/auth/token/create` and `/auth/token/security/create` take single-use authorization codes
+//!   (30 minutes of virtual time; `InvalidCode`), `/auth/token/refresh` and
+//!   `/auth/token/security/refresh` take refresh tokens (`IllegalRefreshToken`), rotated or not;
+//! - any other call needs a valid `access_token` (GOP) or `session` (TOP), else
+//!   `IllegalAccessToken`, and echoes its business parameters;
+//! - a virtual clock, counters per API, and faults on demand; all of it also through the control
+//!   API under `/_emulator/` (see the README).
+//!
+//! ```no_run
+//! use iop_emulator::{Config, Emulator, Fault};
+//!
+//! let emulator = Emulator::start(Config::default())?;
+//! let code = emulator.authorize("seller-1");
+//! // … a client on emulator.url() with emulator.app_key() / emulator.app_secret()
+//! //   creates a token from `code` …
+//! emulator.inject(Fault::Http500, Some("/auth/token/refresh"), 1);
+//! emulator.advance(std::time::Duration::from_secs(31 * 86_400)); // access tokens now expired
+//! assert_eq!(emulator.stats().get("/auth/token/create"), None);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Answers
+//! Errors are HTTP 200 with the gateway's envelopes: GOP
+//! `{"type":"ISV","code":…,"message":…,"request_id":…,"_trace_id_":…}`, TOP
+//! `{"error_response":{"type":…,"code":…,"msg":…,"request_id":…,"_trace_id_":…}}`.
+//! Token calls answer an AliExpress-shaped token set with `code` `"0"`. Echo answers: GOP
+//! `{"code":"0","api":…,"seller_id":…,"params":{…},"files":{name:{"filename","size"}},"request_id":…}`;
+//! TOP `{"<method, dots as underscores>_response":{"result":{"api","seller_id","params","files"},"request_id":…}}`,
+//! or the inner object alone when `simplify=true`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+mod clock;
+mod control;
+mod gateway;
+mod http;
+mod params;
+
+pub use clock::VirtualClock;
+
+use gateway::State;
+use http::{Handler, Reply, Server};
+
+/// How the emulator behaves. `Config::default()` listens on `127.0.0.1:0` with app key
+/// `test-app-key` and secret `test-app-secret`.
+#[derive(Clone)]
+pub struct Config {
+    /// The app key the emulator accepts (default `test-app-key`).
+    pub app_key: String,
+    /// The app secret requests must be signed with (default `test-app-secret`).
+    pub app_secret: String,
+    /// Where to listen (default `127.0.0.1:0`, a free port). Loopback only unless
+    /// [`Config::allow_remote`] is set.
+    pub listen: SocketAddr,
+    /// Worker threads answering requests (default 8). Connections have threads of their own.
+    pub threads: usize,
+    /// Lifetime of access tokens (default 30 days).
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens (default 60 days).
+    pub refresh_ttl: Duration,
+    /// A refresh invalidates the refresh token it used (default true). When false, a refresh
+    /// answers the same refresh token with its original expiry.
+    pub rotate_refresh_tokens: bool,
+    /// Start of the virtual clock (default: now).
+    pub start_time: Option<SystemTime>,
+    /// Allows a listen address other than loopback (default false).
+    pub allow_remote: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            app_key: "test-app-key".into(),
+            app_secret: "test-app-secret".into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            threads: 8,
+            access_ttl: Duration::from_secs(30 * 86_400),
+            refresh_ttl: Duration::from_secs(60 * 86_400),
+            rotate_refresh_tokens: true,
+            start_time: None,
+            allow_remote: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"[redacted]")
+            .field("listen", &self.listen)
+            .field("threads", &self.threads)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("start_time", &self.start_time)
+            .field("allow_remote", &self.allow_remote)
+            .finish()
+    }
+}
+
+/// A failure the emulator produces on demand (see [`Emulator::inject`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Waits this long, then answers normally.
+    Delay(Duration),
+    /// Closes the connection without an answer (RST: `SO_LINGER` 0).
+    ConnectionReset,
+    /// HTTP 500 with a `SYSTEM` error envelope.
+    Http500,
+    /// HTTP 502 with the HTML page a proxy in front of the gateway sends (`text/html`).
+    Html502,
+    /// HTTP 200 whose body is the first half of a token set's JSON.
+    TruncatedJson,
+    /// `ApiCallLimit` ("… this ban will last N seconds"); every matching request during the ban
+    /// (real time) gets it too, the first one after the ban goes through.
+    RateLimit {
+        /// How long the ban lasts.
+        ban: Duration,
+    },
+}
+
+/// A running emulator. `Send + Sync`; stops its server when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    state: Arc<State>,
+    server: Server,
+}
+
+impl Emulator {
+    /// Starts the server. Fails when the address cannot be bound, or is not loopback and
+    /// [`Config::allow_remote`] is off.
+    pub fn start(config: Config) -> std::io::Result<Emulator> {
+        if !config.listen.ip().is_loopback() && !config.allow_remote {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to listen on {}: not a loopback address (allow_remote is off)",
+                    config.listen
+                ),
+            ));
+        }
+        let clock = Arc::new(VirtualClock::new(
+            config.start_time.unwrap_or_else(SystemTime::now),
+        ));
+        let state = Arc::new(State::new(
+            config.app_key,
+            iop_core::AppSecret::new(config.app_secret),
+            config.access_ttl,
+            config.refresh_ttl,
+            config.rotate_refresh_tokens,
+            clock,
+        ));
+        let handler: Handler = {
+            let state = Arc::clone(&state);
+            Arc::new(move |request| route(&state, &request))
+        };
+        let server = Server::start(config.listen, config.threads, handler)?;
+        Ok(Emulator { state, server })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`, without `/rest` or `/sync`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The app key it accepts.
+    pub fn app_key(&self) -> &str {
+        &self.state.app_key
+    }
+
+    /// The app secret it checks signatures with.
+    pub fn app_secret(&self) -> &str {
+        self.state.app_secret.secret()
+    }
+
+    /// A fresh authorization code for `seller_id`: single use, valid 30 minutes of virtual time.
+    pub fn authorize(&self, seller_id: &str) -> String {
+        self.state.authorize(seller_id)
+    }
+
+    /// A token set for `seller_id` issued directly, as `/auth/token/create` would answer it
+    /// (no request is counted). Handy to seed stores in tests.
+    pub fn issue_token(&self, seller_id: &str) -> serde_json::Value {
+        self.state.issue_token(seller_id)
+    }
+
+    /// Moves the virtual clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    /// The virtual now.
+    pub fn now(&self) -> SystemTime {
+        self.state.clock.now()
+    }
+
+    /// The virtual clock, to inject into `iop_core::Client`.
+    pub fn clock(&self) -> Arc<dyn iop_core::Clock> {
+        Arc::clone(&self.state.clock) as Arc<dyn iop_core::Clock>
+    }
+
+    /// Requests received per API name (`/auth/token/refresh`, a TOP method name, …), counted for
+    /// every request that names an API, faulted or rejected or not.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        self.state.stats()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_stats(&self) {
+        self.state.reset_stats();
+    }
+
+    /// The next `times` requests for `api` (any API when `None`) get `fault`. Faults queue up in
+    /// the order injected; the first one that matches a request applies.
+    pub fn inject(&self, fault: Fault, api: Option<&str>, times: u32) {
+        self.state.inject(fault, api, times);
+    }
+
+    /// Removes every pending fault and ends every rate-limit ban.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// Invalidates every refresh token of `seller_id` (they answer `IllegalRefreshToken`).
+    pub fn revoke_refresh_tokens(&self, seller_id: &str) {
+        self.state.revoke_refresh_tokens(seller_id);
+    }
+
+    /// Stops the server (as dropping it does).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+fn route(state: &State, request: &http::HttpRequest) -> Reply {
+    let path = request.path();
+    if let Some(route) = path.strip_prefix("/_emulator/") {
+        return control::handle(state, route, request);
+    }
+    if path == "/sync" || path == "/rest" || path.starts_with("/rest/") {
+        return state.handle_gateway(request);
+    }
+    Reply::json(
+        404,
+        &serde_json::json!({
+            "type": "ISV", "code": "InvalidApiPath",
+            "message": "The specified API path does not exist: use /rest/<api>, /rest or /sync",
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_redacts_the_secret() {
+        let c = Config {
+            app_secret: "very-secret-value".into(),
+            ..Config::default()
+        };
+        let text = format!("{c:?}");
+        assert!(!text.contains("very-secret-value"));
+        assert!(text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn refuses_non_loopback_unless_allowed() {
+        let c = Config {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            ..Config::default()
+        };
+        let err = Emulator::start(c).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn emulator_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Emulator>();
+    }
+}

@@ -1,0 +1,105 @@
+//! The control API under `/_emulator/`: the library API over HTTP, for C tests, users and other
+//! languages. Parameters come from the query or a form body; GET and POST are both accepted.
+//! Every answer is JSON; a bad request is HTTP 400 `{"error": "…"}`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::Fault;
+use crate::clock::epoch_ms;
+use crate::gateway::State;
+use crate::http::{HttpRequest, Reply};
+use crate::params;
+
+fn bad(why: impl Into<String>) -> Reply {
+    Reply::json(400, &json!({ "error": why.into() }))
+}
+
+fn ok() -> Reply {
+    Reply::json(200, &json!({ "ok": true }))
+}
+
+/// Answers `/_emulator/<route>`.
+pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply {
+    let params = match params::parse(request) {
+        Ok(p) => p,
+        Err(why) => return bad(why),
+    };
+    let number = |name: &str| -> Result<Option<u64>, Reply> {
+        match params.non_blank(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| bad(format!("{name} must be a non-negative integer"))),
+        }
+    };
+    match route {
+        "authorize" => match params.non_blank("seller_id") {
+            Some(seller) => Reply::json(200, &json!({ "code": state.authorize(seller) })),
+            None => bad("seller_id is required"),
+        },
+        "advance" => {
+            let by = match (number("seconds"), number("ms")) {
+                (Ok(s), Ok(ms)) => {
+                    Duration::from_secs(s.unwrap_or(0)) + Duration::from_millis(ms.unwrap_or(0))
+                }
+                (Err(r), _) | (_, Err(r)) => return r,
+            };
+            state.clock.advance(by);
+            Reply::json(200, &json!({ "now_ms": epoch_ms(state.clock.now()) }))
+        }
+        "now" => Reply::json(200, &json!({ "now_ms": epoch_ms(state.clock.now()) })),
+        "stats" => Reply::json(200, &json!(state.stats())),
+        "reset_stats" => {
+            state.reset_stats();
+            ok()
+        }
+        "clear_faults" => {
+            state.clear_faults();
+            ok()
+        }
+        "revoke" => match params.non_blank("seller_id") {
+            Some(seller) => {
+                state.revoke_refresh_tokens(seller);
+                ok()
+            }
+            None => bad("seller_id is required"),
+        },
+        "fault" => {
+            let times = match number("times") {
+                Ok(t) => u32::try_from(t.unwrap_or(1)).unwrap_or(u32::MAX),
+                Err(r) => return r,
+            };
+            let fault = match params.non_blank("kind") {
+                Some("delay") => match number("ms") {
+                    Ok(ms) => Fault::Delay(Duration::from_millis(ms.unwrap_or(1000))),
+                    Err(r) => return r,
+                },
+                Some("reset") => Fault::ConnectionReset,
+                Some("http500") => Fault::Http500,
+                Some("html502") => Fault::Html502,
+                Some("truncated") => Fault::TruncatedJson,
+                Some("rate_limit") => match number("ban") {
+                    Ok(secs) => Fault::RateLimit {
+                        ban: Duration::from_secs(secs.unwrap_or(2)),
+                    },
+                    Err(r) => return r,
+                },
+                _ => {
+                    return bad(
+                        "kind must be one of delay, reset, http500, html502, truncated, rate_limit",
+                    );
+                }
+            };
+            state.inject(fault, params.non_blank("api"), times);
+            ok()
+        }
+        _ => Reply::json(
+            404,
+            &json!({ "error": format!("no control route /_emulator/{route}") }),
+        ),
+    }
+}

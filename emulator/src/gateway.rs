@@ -1,0 +1,630 @@
+//! The gateway's behaviour: routing, the checks in the gateway's order, token issue and rotation,
+//! echo answers, faults and counters. Pure state plus one `handle` function; the HTTP server
+//! around it lives in `http`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use iop_core::{AppSecret, SignMethod};
+use serde_json::{Map, Value, json};
+
+use crate::Fault;
+use crate::clock::{VirtualClock, epoch_ms};
+use crate::http::{HttpRequest, Reply};
+use crate::params::{self, Params};
+
+/// The page a proxy in front of the gateway answers when it fails
+/// (`../shared/fixtures/gateway-html-502.html`).
+pub(crate) const HTML_502: &str = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n<hr><center>Tengine</center>\n</body>\n</html>\n";
+
+/// How far `timestamp` may be from the clock.
+const TIMESTAMP_WINDOW_MS: i64 = 7_200_000;
+/// Lifetime of an authorization code.
+const CODE_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Parameters the gateway itself reads; everything else is echoed as a business parameter.
+const SYSTEM_PARAMS: &[&str] = &[
+    "app_key",
+    "sign",
+    "sign_method",
+    "timestamp",
+    "access_token",
+    "session",
+    "partner_id",
+    "method",
+    "format",
+    "v",
+    "simplify",
+];
+
+/// GOP (`/rest…`) or TOP (`/sync`): decides the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Gop,
+    Top,
+}
+
+#[derive(Debug)]
+struct Grant {
+    seller_id: String,
+    expires: SystemTime,
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    codes: HashMap<String, Grant>,
+    access: HashMap<String, Grant>,
+    refresh: HashMap<String, Grant>,
+}
+
+#[derive(Debug)]
+struct FaultEntry {
+    fault: Fault,
+    api: Option<String>,
+    remaining: u32,
+}
+
+#[derive(Debug)]
+struct Ban {
+    api: Option<String>,
+    until: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    queue: Vec<FaultEntry>,
+    bans: Vec<Ban>,
+}
+
+/// Everything the emulator knows; shared by the workers and the [`crate::Emulator`] handle.
+pub(crate) struct State {
+    pub(crate) app_key: String,
+    pub(crate) app_secret: AppSecret,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) rotate_refresh_tokens: bool,
+    pub(crate) clock: Arc<VirtualClock>,
+    tokens: Mutex<Tokens>,
+    faults: Mutex<Faults>,
+    stats: Mutex<BTreeMap<String, u64>>,
+    ids: AtomicU64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &self.app_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn random_alnum(n: usize) -> String {
+    (0..n).map(|_| fastrand::alphanumeric()).collect()
+}
+
+/// A gateway answer before it becomes HTTP.
+type Answer = Reply;
+
+impl State {
+    /// New state for the given configuration.
+    pub(crate) fn new(
+        app_key: String,
+        app_secret: AppSecret,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+        rotate_refresh_tokens: bool,
+        clock: Arc<VirtualClock>,
+    ) -> Self {
+        Self {
+            app_key,
+            app_secret,
+            access_ttl,
+            refresh_ttl,
+            rotate_refresh_tokens,
+            clock,
+            tokens: Mutex::default(),
+            faults: Mutex::default(),
+            stats: Mutex::default(),
+            ids: AtomicU64::new(0),
+        }
+    }
+
+    // ---- control operations, used by the library API and the control routes ----
+
+    pub(crate) fn authorize(&self, seller_id: &str) -> String {
+        let code = format!("3_{}", random_alnum(30));
+        let expires = self.clock.now() + CODE_TTL;
+        lock(&self.tokens).codes.insert(
+            code.clone(),
+            Grant {
+                seller_id: seller_id.to_owned(),
+                expires,
+            },
+        );
+        code
+    }
+
+    pub(crate) fn stats(&self) -> BTreeMap<String, u64> {
+        lock(&self.stats).clone()
+    }
+
+    pub(crate) fn reset_stats(&self) {
+        lock(&self.stats).clear();
+    }
+
+    pub(crate) fn inject(&self, fault: Fault, api: Option<&str>, times: u32) {
+        if times == 0 {
+            return;
+        }
+        lock(&self.faults).queue.push(FaultEntry {
+            fault,
+            api: api.map(str::to_owned),
+            remaining: times,
+        });
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        let mut f = lock(&self.faults);
+        f.queue.clear();
+        f.bans.clear();
+    }
+
+    pub(crate) fn revoke_refresh_tokens(&self, seller_id: &str) {
+        lock(&self.tokens)
+            .refresh
+            .retain(|_, g| g.seller_id != seller_id);
+    }
+
+    /// A token set for `seller_id`, as `/auth/token/create` would answer.
+    pub(crate) fn issue_token(&self, seller_id: &str) -> Value {
+        let now = self.clock.now();
+        let refresh = format!("50001{}", random_alnum(55));
+        let refresh_expires = now + self.refresh_ttl;
+        lock(&self.tokens).refresh.insert(
+            refresh.clone(),
+            Grant {
+                seller_id: seller_id.to_owned(),
+                expires: refresh_expires,
+            },
+        );
+        self.token_set(seller_id, refresh, refresh_expires, now)
+    }
+
+    fn token_set(
+        &self,
+        seller_id: &str,
+        refresh: String,
+        refresh_expires: SystemTime,
+        now: SystemTime,
+    ) -> Value {
+        let access = format!("50000{}", random_alnum(55));
+        let access_expires = now + self.access_ttl;
+        lock(&self.tokens).access.insert(
+            access.clone(),
+            Grant {
+                seller_id: seller_id.to_owned(),
+                expires: access_expires,
+            },
+        );
+        let refresh_left = refresh_expires
+            .duration_since(now)
+            .unwrap_or_default()
+            .as_secs();
+        let (request_id, trace_id) = self.ids();
+        json!({
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": self.access_ttl.as_secs(),
+            "refresh_expires_in": refresh_left,
+            "expire_time": epoch_ms(access_expires),
+            "refresh_token_valid_time": epoch_ms(refresh_expires),
+            "user_id": seller_id,
+            "seller_id": seller_id,
+            "havana_id": format!("9{:011}", fastrand::u64(..100_000_000_000)),
+            "user_nick": format!("emu_{seller_id}"),
+            "account": format!("{seller_id}@sellers.example.com"),
+            "account_platform": "seller_center",
+            "sp": "ae",
+            "locale": "en_US",
+            "code": "0",
+            "request_id": request_id,
+            "_trace_id_": trace_id,
+        })
+    }
+
+    /// A fresh request id (25 characters) and trace id (30), shaped like the gateway's.
+    fn ids(&self) -> (String, String) {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed) % 10_000;
+        let ms = epoch_ms(SystemTime::now()) % 10_000_000_000_000;
+        let request_id = format!("{:08x}{ms:013}{n:04}", fastrand::u32(..));
+        let trace_id = format!("{request_id}{:05x}", fastrand::u32(..0x100000));
+        (request_id, trace_id)
+    }
+
+    // ---- answers ----
+
+    fn error(&self, style: Style, kind: &str, code: &str, message: &str) -> Answer {
+        let (request_id, trace_id) = self.ids();
+        let body = match style {
+            Style::Gop => json!({
+                "type": kind, "code": code, "message": message,
+                "request_id": request_id, "_trace_id_": trace_id,
+            }),
+            Style::Top => json!({"error_response": {
+                "type": kind, "code": code, "msg": message,
+                "request_id": request_id, "_trace_id_": trace_id,
+            }}),
+        };
+        Reply::json(200, &body)
+    }
+
+    fn missing(&self, style: Style, name: &str) -> Answer {
+        self.error(
+            style,
+            "ISV",
+            "MissingParameter",
+            &format!(
+                "The input parameter \u{201c}{name}\u{201d} that is mandatory for processing this request is not supplied"
+            ),
+        )
+    }
+
+    /// The fault for this request, if one is due; `None` lets it through.
+    fn fault_for(&self, style: Style, api: &str) -> Option<Answer> {
+        let now = Instant::now();
+        let due = {
+            let mut f = lock(&self.faults);
+            f.bans.retain(|b| b.until > now);
+            if let Some(ban) = f
+                .bans
+                .iter()
+                .find(|b| b.api.as_deref().is_none_or(|a| a == api))
+            {
+                let left = ban.until.duration_since(now);
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                drop(f);
+                return Some(self.rate_limited(style, secs));
+            }
+            let idx = f
+                .queue
+                .iter()
+                .position(|e| e.api.as_deref().is_none_or(|a| a == api))?;
+            let entry = &mut f.queue[idx];
+            entry.remaining -= 1;
+            let fault = entry.fault.clone();
+            let ban_api = entry.api.clone();
+            if entry.remaining == 0 {
+                f.queue.remove(idx);
+            }
+            if let Fault::RateLimit { ban } = fault {
+                f.bans.push(Ban {
+                    api: ban_api,
+                    until: now + ban,
+                });
+            }
+            fault
+        };
+        match due {
+            Fault::Delay(d) => {
+                std::thread::sleep(d);
+                None
+            }
+            Fault::ConnectionReset => Some(Reply::Reset),
+            Fault::Http500 => {
+                let Reply::Response { body, .. } = self.error(
+                    style,
+                    "SYSTEM",
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server",
+                ) else {
+                    return Some(Reply::Reset);
+                };
+                Some(Reply::Response {
+                    status: 500,
+                    content_type: "application/json;charset=UTF-8",
+                    body,
+                })
+            }
+            Fault::Html502 => Some(Reply::Response {
+                status: 502,
+                content_type: "text/html",
+                body: HTML_502.as_bytes().to_vec(),
+            }),
+            Fault::TruncatedJson => {
+                let full = self.sample_token_body();
+                let half = full.len() / 2;
+                Some(Reply::Response {
+                    status: 200,
+                    content_type: "application/json;charset=UTF-8",
+                    body: full.as_bytes()[..half].to_vec(),
+                })
+            }
+            Fault::RateLimit { ban } => {
+                let secs = ban.as_secs() + u64::from(ban.subsec_nanos() > 0);
+                Some(self.rate_limited(style, secs))
+            }
+        }
+    }
+
+    /// A token-shaped body that grants nothing (for the truncated-JSON fault).
+    fn sample_token_body(&self) -> String {
+        let (request_id, trace_id) = self.ids();
+        json!({
+            "access_token": format!("50000{}", random_alnum(55)),
+            "refresh_token": format!("50001{}", random_alnum(55)),
+            "expires_in": self.access_ttl.as_secs(),
+            "refresh_expires_in": self.refresh_ttl.as_secs(),
+            "seller_id": "0", "user_id": "0", "sp": "ae", "locale": "en_US",
+            "code": "0", "request_id": request_id, "_trace_id_": trace_id,
+        })
+        .to_string()
+    }
+
+    fn rate_limited(&self, style: Style, secs: u64) -> Answer {
+        self.error(
+            style,
+            "ISV",
+            "ApiCallLimit",
+            &format!("Api access frequency exceeds the limit. this ban will last {secs} seconds"),
+        )
+    }
+
+    // ---- the gateway ----
+
+    /// Answers one gateway request (`/rest…`, `/sync`).
+    pub(crate) fn handle_gateway(&self, request: &HttpRequest) -> Answer {
+        let path = request.path();
+        let style = if path == "/sync" {
+            Style::Top
+        } else {
+            Style::Gop
+        };
+        if request.method != "GET" && request.method != "POST" {
+            let Reply::Response { body, .. } =
+                self.error(style, "ISV", "MethodNotAllowed", "Use GET or POST")
+            else {
+                return Reply::Reset;
+            };
+            return Reply::Response {
+                status: 405,
+                content_type: "application/json;charset=UTF-8",
+                body,
+            };
+        }
+        let params = match params::parse(request) {
+            Ok(p) => p,
+            Err(why) => return self.error(style, "ISV", "InvalidParameter", &why),
+        };
+
+        // The API the request names: from the path, or from `method`.
+        let api = match style {
+            Style::Top => params.non_blank("method").map(str::to_owned),
+            Style::Gop => match path.strip_prefix("/rest").unwrap_or("") {
+                "" | "/" => params.non_blank("method").map(|m| {
+                    if m.starts_with('/') {
+                        m.to_owned()
+                    } else {
+                        format!("/{m}")
+                    }
+                }),
+                p => Some(p.to_owned()),
+            },
+        };
+        let Some(api) = api else {
+            return self.missing(style, "method");
+        };
+        *lock(&self.stats).entry(api.clone()).or_insert(0) += 1;
+
+        if let Some(answer) = self.fault_for(style, &api) {
+            return answer;
+        }
+        if let Some(answer) = self.check(style, &api, &params) {
+            return answer;
+        }
+        match (style, api.as_str()) {
+            (Style::Gop, "/auth/token/create" | "/auth/token/security/create") => {
+                self.create_token(&params)
+            }
+            (Style::Gop, "/auth/token/refresh" | "/auth/token/security/refresh") => {
+                self.refresh_token(&params)
+            }
+            _ => self.echo(style, &api, &params),
+        }
+    }
+
+    /// The gateway's checks, in its order. `None` when the request passes.
+    fn check(&self, style: Style, api: &str, params: &Params) -> Option<Answer> {
+        for name in ["app_key", "sign_method", "timestamp", "sign"] {
+            if params.non_blank(name).is_none() {
+                return Some(self.missing(style, name));
+            }
+        }
+        let field = |k| params.get(k).unwrap_or("");
+        if field("app_key") != self.app_key {
+            return Some(self.error(
+                style,
+                "ISV",
+                "InvalidAppKey",
+                "The specified app key is invalid",
+            ));
+        }
+        let method = match field("sign_method").to_ascii_lowercase().as_str() {
+            "sha256" => SignMethod::Sha256,
+            "md5" if style == Style::Top => SignMethod::Md5,
+            _ => {
+                return Some(self.error(
+                    style,
+                    "ISV",
+                    "InvalidSignMethod",
+                    "The specified signature method is not supported for this API",
+                ));
+            }
+        };
+        let in_window = field("timestamp").trim().parse::<i64>().is_ok_and(|ts| {
+            let virtual_ms = epoch_ms(self.clock.now());
+            let real_ms = epoch_ms(SystemTime::now());
+            (ts - virtual_ms).abs() <= TIMESTAMP_WINDOW_MS
+                || (ts - real_ms).abs() <= TIMESTAMP_WINDOW_MS
+        });
+        if !in_window {
+            return Some(self.error(
+                style,
+                "ISV",
+                "InvalidTimestamp",
+                "The specified timestamp is invalid or more than 7200 seconds away from the server time",
+            ));
+        }
+        let pairs: Vec<(&str, &str)> = params
+            .text
+            .iter()
+            .filter(|(k, _)| k.as_str() != "sign")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let prefix = match style {
+            Style::Gop => api,
+            Style::Top => "",
+        };
+        let expected = iop_core::sign(method, &self.app_secret, prefix, &pairs);
+        if !iop_core::secret::constant_time_eq(expected.as_bytes(), field("sign").as_bytes()) {
+            return Some(self.error(
+                style,
+                "ISV",
+                "IncompleteSignature",
+                "The request signature does not conform to platform standards",
+            ));
+        }
+        None
+    }
+
+    fn create_token(&self, params: &Params) -> Answer {
+        let Some(code) = params.non_blank("code") else {
+            return self.missing(Style::Gop, "code");
+        };
+        let now = self.clock.now();
+        // Single use: the code is gone whether or not it was still valid.
+        let grant = lock(&self.tokens).codes.remove(code);
+        match grant {
+            Some(g) if g.expires > now => Reply::json(200, &self.issue_token(&g.seller_id)),
+            _ => self.error(
+                Style::Gop,
+                "ISV",
+                "InvalidCode",
+                "The specified authorization code is invalid, used or expired",
+            ),
+        }
+    }
+
+    fn refresh_token(&self, params: &Params) -> Answer {
+        let Some(refresh) = params.non_blank("refresh_token") else {
+            return self.missing(Style::Gop, "refresh_token");
+        };
+        let now = self.clock.now();
+        let found = {
+            let mut tokens = lock(&self.tokens);
+            let valid = tokens.refresh.get(refresh).is_some_and(|g| g.expires > now);
+            if !valid {
+                None
+            } else if self.rotate_refresh_tokens {
+                tokens.refresh.remove(refresh)
+            } else {
+                tokens.refresh.get(refresh).map(|g| Grant {
+                    seller_id: g.seller_id.clone(),
+                    expires: g.expires,
+                })
+            }
+        };
+        let Some(grant) = found else {
+            return self.error(
+                Style::Gop,
+                "ISV",
+                "IllegalRefreshToken",
+                "The specified refresh token is invalid or expired",
+            );
+        };
+        if self.rotate_refresh_tokens {
+            Reply::json(200, &self.issue_token(&grant.seller_id))
+        } else {
+            // Without rotation the refresh token and its expiry stay as they were.
+            Reply::json(
+                200,
+                &self.token_set(&grant.seller_id, refresh.to_owned(), grant.expires, now),
+            )
+        }
+    }
+
+    /// Any other call: checks the seller's token, then echoes the business parameters.
+    fn echo(&self, style: Style, api: &str, params: &Params) -> Answer {
+        let token_param = match style {
+            Style::Gop => "access_token",
+            Style::Top => "session",
+        };
+        let Some(token) = params.non_blank(token_param) else {
+            return self.missing(style, token_param);
+        };
+        let now = self.clock.now();
+        let seller_id = lock(&self.tokens)
+            .access
+            .get(token)
+            .filter(|g| g.expires > now)
+            .map(|g| g.seller_id.clone());
+        let Some(seller_id) = seller_id else {
+            return self.error(
+                style,
+                "ISV",
+                "IllegalAccessToken",
+                "The specified access token is invalid or expired",
+            );
+        };
+        let business: Map<String, Value> = params
+            .text
+            .iter()
+            .filter(|(k, _)| !SYSTEM_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let files: Map<String, Value> = params
+            .files
+            .iter()
+            .map(|(k, f)| (k.clone(), json!({"filename": f.filename, "size": f.size})))
+            .collect();
+        let (request_id, trace_id) = self.ids();
+        let body = match style {
+            Style::Gop => json!({
+                "code": "0",
+                "api": api,
+                "seller_id": seller_id,
+                "params": business,
+                "files": files,
+                "request_id": request_id,
+                "_trace_id_": trace_id,
+            }),
+            Style::Top => {
+                let inner = json!({
+                    "result": {
+                        "api": api,
+                        "seller_id": seller_id,
+                        "params": business,
+                        "files": files,
+                    },
+                    "request_id": request_id,
+                    "_trace_id_": trace_id,
+                });
+                if params.get("simplify") == Some("true") {
+                    inner
+                } else {
+                    let key = format!("{}_response", api.replace('.', "_"));
+                    let mut outer = Map::new();
+                    outer.insert(key, inner);
+                    Value::Object(outer)
+                }
+            }
+        };
+        Reply::json(200, &body)
+    }
+}
