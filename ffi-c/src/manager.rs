@@ -1,0 +1,193 @@
+//! `iop_manager`: valid access tokens on demand, refreshed once per seller across threads and
+//! processes.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenStore};
+
+use crate::handle::{
+    free, into_raw, iop_client, iop_error, iop_manager, iop_token, opt_str, to_c_string, try_out,
+    try_ref, try_str,
+};
+use crate::result::{Failure, boundary, guard, iop_result};
+use crate::token::TokenHandle;
+
+/// What an `iop_manager` holds.
+pub(crate) struct ManagerHandle {
+    manager: TokenManager,
+}
+
+/// The default refresh margin: 3 days.
+const DEFAULT_MARGIN: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// What `iop_manager_refresh_due` did: how many sellers fell in each outcome.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct iop_refresh_report {
+    /// Tokens refreshed and saved.
+    pub refreshed: usize,
+    /// Tokens not due yet.
+    pub skipped: usize,
+    /// Tokens whose refresh failed (transport, gateway, store errors); retry later.
+    pub failed: usize,
+    /// Sellers who must authorize the app again (refresh token dead or expiring).
+    pub reauthorization_required: usize,
+}
+
+/// Creates a token manager over the client `c` and writes it to `*out` (free with
+/// `iop_manager_free`).
+///
+/// - `c`: the client used for refreshes; the manager keeps its own reference, so `c` may be
+///   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
+/// - `store_dir`: a directory holding one file per seller (created if missing, mode 0700;
+///   files mode 0600, written atomically; safe to share between processes), or NULL to keep
+///   tokens in memory only.
+/// - `margin_ms`: refresh an access token when it expires within this many milliseconds; any
+///   negative value means the default, 3 days.
+///
+/// The manager may be used by several threads at once.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_STORE` (the directory cannot be created or opened); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_new(
+    c: *const iop_client,
+    store_dir: *const c_char,
+    margin_ms: i64,
+    out: *mut *mut iop_manager,
+) -> iop_result {
+    boundary(std::ptr::null_mut(), || {
+        let client = try_ref(c, "c")?;
+        let store_dir = opt_str(store_dir, "store_dir")?;
+        let out = try_out(out, "out")?;
+        let store: Arc<dyn TokenStore> = match store_dir {
+            Some(dir) => Arc::new(FileStore::open(dir)?),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
+        let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
+        out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
+        Ok(())
+    })
+}
+
+/// Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
+/// replacing what is there. `t` is copied: free it when you like.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_put(
+    m: *mut iop_manager,
+    key: *const c_char,
+    t: *const iop_token,
+) -> iop_result {
+    boundary(std::ptr::null_mut(), || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let key = try_str(key, "key")?;
+        let token = try_ref(t, "t")?;
+        handle.manager.put(key, &token.token)?;
+        Ok(())
+    })
+}
+
+/// Writes a valid access token for the seller `key` to `*out` (a secret; free with
+/// `iop_string_free`, which also zeroes it), refreshing first when it expires within the
+/// margin. Concurrent callers for one key share one refresh; the new refresh token is saved
+/// before this returns.
+///
+/// `err` as for `iop_client_create_token`.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_REAUTHORIZATION_REQUIRED` (no token for `key`, or its refresh token is dead:
+/// the seller must authorize the app again); `IOP_RESULT_STORE`; the gateway, decode,
+/// transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_access_token(
+    m: *mut iop_manager,
+    key: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let key = try_str(key, "key")?;
+        let out = try_out(out, "out")?;
+        let token = handle.manager.access_token(key)?;
+        out.write(to_c_string(token.secret().to_owned(), "the access token")?);
+        Ok(())
+    })
+}
+
+/// Writes the stored token set of `key` to `*out` (free with `iop_token_free`), or NULL when
+/// none is stored. Does not refresh.
+///
+/// `err` as for `iop_client_create_token`.
+///
+/// Returns `IOP_RESULT_OK` (also when nothing is stored); `IOP_RESULT_NULL_ARGUMENT`;
+/// `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_get(
+    m: *mut iop_manager,
+    key: *const c_char,
+    out: *mut *mut iop_token,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let key = try_str(key, "key")?;
+        let out = try_out(out, "out")?;
+        let token = handle.manager.get(key)?;
+        out.write(token.map_or(std::ptr::null_mut(), |t| {
+            into_raw::<iop_token>(TokenHandle::new(t))
+        }));
+        Ok(())
+    })
+}
+
+/// Refreshes every stored token whose access token expires within `within_ms` milliseconds,
+/// at most `concurrency` at a time (0: the default, 8), and writes the counts to `*out`.
+/// Failures of single sellers are counted, not returned.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
+/// (negative `within_ms`); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_refresh_due(
+    m: *mut iop_manager,
+    within_ms: i64,
+    concurrency: usize,
+    out: *mut iop_refresh_report,
+) -> iop_result {
+    boundary(std::ptr::null_mut(), || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let out = try_out(out, "out")?;
+        let within = u64::try_from(within_ms)
+            .map(Duration::from_millis)
+            .map_err(|_| {
+                Failure::new(
+                    iop_result::IOP_RESULT_INVALID_ARGUMENT,
+                    "within_ms must not be negative",
+                )
+            })?;
+        let report = handle.manager.refresh_due(RefreshDueOptions {
+            within,
+            concurrency: if concurrency == 0 { 8 } else { concurrency },
+            progress: None,
+        });
+        out.write(iop_refresh_report {
+            refreshed: report.refreshed.len(),
+            skipped: report.skipped.len(),
+            failed: report.failed.len(),
+            reauthorization_required: report.reauthorization_required.len(),
+        });
+        Ok(())
+    })
+}
+
+/// Frees a manager. NULL is a no-op. No other thread may be using it.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_free(m: *mut iop_manager) {
+    guard((), || free(m));
+}

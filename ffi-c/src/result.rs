@@ -1,0 +1,285 @@
+//! The result enum, the one mapping of core errors to results, and the panic boundary every
+//! exported function runs inside.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use iop_core::{Error, ErrorClass};
+
+use crate::error::ErrorHandle;
+use crate::handle::{into_raw, write_opt};
+
+/// The outcome of a call. The numbers are part of the ABI: fixed, never reused, never
+/// renumbered; new values are only ever appended.
+///
+/// `IOP_RESULT_OK` is success. Values 1-4 are mistakes in the arguments, found before anything
+/// was sent. Values 5-11 are errors the gateway answered with, by what to do about them. The
+/// rest are failures to deliver or understand a call, of the token store, and panics.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum iop_result {
+    /// Success.
+    IOP_RESULT_OK = 0,
+    /// A required pointer argument was NULL.
+    IOP_RESULT_NULL_ARGUMENT = 1,
+    /// A string argument was not valid UTF-8.
+    IOP_RESULT_INVALID_UTF8 = 2,
+    /// An argument was refused: a malformed API name or base URL, plain `http` to a host that
+    /// is not loopback, a zero timeout, an unknown sign method, …
+    IOP_RESULT_INVALID_ARGUMENT = 3,
+    /// The output buffer is too small (`iop_sign` needs 65 bytes).
+    IOP_RESULT_BUFFER_TOO_SMALL = 4,
+    /// The gateway rejected the signature (`IncompleteSignature`): wrong app secret, or a
+    /// signing mistake. Do not retry.
+    IOP_RESULT_SIGNATURE = 5,
+    /// The seller must authorize the app again (`InvalidCode`, `IllegalRefreshToken`,
+    /// `AUTH_TYPE_UNSUPPORTED`). Do not retry.
+    IOP_RESULT_REAUTHORIZE = 6,
+    /// The access token is invalid or expired (`IllegalAccessToken`): refresh it, then retry.
+    IOP_RESULT_ACCESS_TOKEN_INVALID = 7,
+    /// Rate limited (`ApiCallLimit`, `AppCallLimit`, …): wait `iop_error_retry_after_ms`.
+    IOP_RESULT_RATE_LIMITED = 8,
+    /// A transient platform failure (ISP or SYSTEM error, HTTP 5xx): retrying later may work.
+    IOP_RESULT_GATEWAY_RETRYABLE = 9,
+    /// The request or the app's set-up is wrong (`MissingParameter`, `InvalidAppKey`,
+    /// `InsufficientPermission`, …): fix it, do not retry.
+    IOP_RESULT_GATEWAY_CLIENT = 10,
+    /// A gateway error code this library does not know.
+    IOP_RESULT_GATEWAY_UNKNOWN = 11,
+    /// The answer was not the gateway's JSON (an HTML error page, empty, truncated), or held a
+    /// string C cannot represent.
+    IOP_RESULT_DECODE = 12,
+    /// The request could not be delivered or its answer not read (connection refused or reset).
+    IOP_RESULT_TRANSPORT = 13,
+    /// A connect or read timeout passed.
+    IOP_RESULT_TIMEOUT = 14,
+    /// The token store failed to load or save (unreadable directory, corrupted file, conflict).
+    IOP_RESULT_STORE = 15,
+    /// The token manager found that the seller must authorize the app again (refresh token
+    /// dead, expired, or no token stored for the key).
+    IOP_RESULT_REAUTHORIZATION_REQUIRED = 16,
+    /// A bug: the library panicked. The panic was caught; the library stays usable.
+    IOP_RESULT_PANIC = 17,
+    /// An error of a kind this version of the C binding does not name yet.
+    IOP_RESULT_OTHER = 18,
+}
+
+/// Every result value, in numeric order.
+const ALL: [iop_result; 19] = [
+    iop_result::IOP_RESULT_OK,
+    iop_result::IOP_RESULT_NULL_ARGUMENT,
+    iop_result::IOP_RESULT_INVALID_UTF8,
+    iop_result::IOP_RESULT_INVALID_ARGUMENT,
+    iop_result::IOP_RESULT_BUFFER_TOO_SMALL,
+    iop_result::IOP_RESULT_SIGNATURE,
+    iop_result::IOP_RESULT_REAUTHORIZE,
+    iop_result::IOP_RESULT_ACCESS_TOKEN_INVALID,
+    iop_result::IOP_RESULT_RATE_LIMITED,
+    iop_result::IOP_RESULT_GATEWAY_RETRYABLE,
+    iop_result::IOP_RESULT_GATEWAY_CLIENT,
+    iop_result::IOP_RESULT_GATEWAY_UNKNOWN,
+    iop_result::IOP_RESULT_DECODE,
+    iop_result::IOP_RESULT_TRANSPORT,
+    iop_result::IOP_RESULT_TIMEOUT,
+    iop_result::IOP_RESULT_STORE,
+    iop_result::IOP_RESULT_REAUTHORIZATION_REQUIRED,
+    iop_result::IOP_RESULT_PANIC,
+    iop_result::IOP_RESULT_OTHER,
+];
+
+impl iop_result {
+    /// The value's name as static text.
+    pub fn name(self) -> &'static CStr {
+        match self {
+            Self::IOP_RESULT_OK => c"IOP_RESULT_OK",
+            Self::IOP_RESULT_NULL_ARGUMENT => c"IOP_RESULT_NULL_ARGUMENT",
+            Self::IOP_RESULT_INVALID_UTF8 => c"IOP_RESULT_INVALID_UTF8",
+            Self::IOP_RESULT_INVALID_ARGUMENT => c"IOP_RESULT_INVALID_ARGUMENT",
+            Self::IOP_RESULT_BUFFER_TOO_SMALL => c"IOP_RESULT_BUFFER_TOO_SMALL",
+            Self::IOP_RESULT_SIGNATURE => c"IOP_RESULT_SIGNATURE",
+            Self::IOP_RESULT_REAUTHORIZE => c"IOP_RESULT_REAUTHORIZE",
+            Self::IOP_RESULT_ACCESS_TOKEN_INVALID => c"IOP_RESULT_ACCESS_TOKEN_INVALID",
+            Self::IOP_RESULT_RATE_LIMITED => c"IOP_RESULT_RATE_LIMITED",
+            Self::IOP_RESULT_GATEWAY_RETRYABLE => c"IOP_RESULT_GATEWAY_RETRYABLE",
+            Self::IOP_RESULT_GATEWAY_CLIENT => c"IOP_RESULT_GATEWAY_CLIENT",
+            Self::IOP_RESULT_GATEWAY_UNKNOWN => c"IOP_RESULT_GATEWAY_UNKNOWN",
+            Self::IOP_RESULT_DECODE => c"IOP_RESULT_DECODE",
+            Self::IOP_RESULT_TRANSPORT => c"IOP_RESULT_TRANSPORT",
+            Self::IOP_RESULT_TIMEOUT => c"IOP_RESULT_TIMEOUT",
+            Self::IOP_RESULT_STORE => c"IOP_RESULT_STORE",
+            Self::IOP_RESULT_REAUTHORIZATION_REQUIRED => c"IOP_RESULT_REAUTHORIZATION_REQUIRED",
+            Self::IOP_RESULT_PANIC => c"IOP_RESULT_PANIC",
+            Self::IOP_RESULT_OTHER => c"IOP_RESULT_OTHER",
+        }
+    }
+}
+
+/// The one mapping of core errors to results: gateway errors by their class, the rest by kind.
+impl From<&Error> for iop_result {
+    fn from(error: &Error) -> Self {
+        match error {
+            Error::Gateway(gateway) => match gateway.class() {
+                ErrorClass::Signature => Self::IOP_RESULT_SIGNATURE,
+                ErrorClass::Reauthorize => Self::IOP_RESULT_REAUTHORIZE,
+                ErrorClass::Refresh => Self::IOP_RESULT_ACCESS_TOKEN_INVALID,
+                ErrorClass::RateLimited => Self::IOP_RESULT_RATE_LIMITED,
+                ErrorClass::Retryable => Self::IOP_RESULT_GATEWAY_RETRYABLE,
+                ErrorClass::Client => Self::IOP_RESULT_GATEWAY_CLIENT,
+                _ => Self::IOP_RESULT_GATEWAY_UNKNOWN,
+            },
+            Error::Decode { .. } => Self::IOP_RESULT_DECODE,
+            Error::Transport { .. } => Self::IOP_RESULT_TRANSPORT,
+            Error::Timeout { .. } => Self::IOP_RESULT_TIMEOUT,
+            Error::InvalidRequest(_) => Self::IOP_RESULT_INVALID_ARGUMENT,
+            Error::Store { .. } => Self::IOP_RESULT_STORE,
+            Error::ReauthorizationRequired { .. } => Self::IOP_RESULT_REAUTHORIZATION_REQUIRED,
+            _ => Self::IOP_RESULT_OTHER,
+        }
+    }
+}
+
+/// A failed call on its way to C: the result and the detail an `iop_error` will carry.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) result: iop_result,
+    pub(crate) message: String,
+    pub(crate) gateway: Option<iop_core::GatewayError>,
+    pub(crate) status: Option<u16>,
+    pub(crate) retry_after_ms: Option<i64>,
+}
+
+impl Failure {
+    /// A failure with a result and a message, no gateway detail.
+    pub(crate) fn new(result: iop_result, message: impl Into<String>) -> Self {
+        Self {
+            result,
+            message: message.into(),
+            gateway: None,
+            status: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A NULL pointer argument.
+    pub(crate) fn null(what: &str) -> Self {
+        Self::new(
+            iop_result::IOP_RESULT_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        )
+    }
+
+    /// A caught panic.
+    pub(crate) fn panic() -> Self {
+        Self::new(
+            iop_result::IOP_RESULT_PANIC,
+            "internal error: the library panicked (a bug; please report it)",
+        )
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let gateway = match &error {
+            Error::Gateway(g) => Some(g.clone()),
+            Error::ReauthorizationRequired { gateway, .. } => gateway.clone(),
+            _ => None,
+        };
+        let status = match &error {
+            Error::Decode { status, .. } => Some(*status),
+            _ => gateway.as_ref().map(|g| g.status),
+        };
+        let retry_after_ms = error
+            .retry_after()
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self {
+            result: iop_result::from(&error),
+            message: error.to_string(),
+            gateway,
+            status,
+            retry_after_ms,
+        }
+    }
+}
+
+/// Runs `body` inside the panic boundary and reports its failure: the result is returned and,
+/// when `err` is not NULL, a new `iop_error` is written to it. On success `err` is untouched.
+pub(crate) fn boundary(
+    err: *mut *mut crate::handle::iop_error,
+    body: impl FnOnce() -> Result<(), Failure>,
+) -> iop_result {
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| Err(Failure::panic()));
+    match outcome {
+        Ok(()) => iop_result::IOP_RESULT_OK,
+        Err(failure) => {
+            let result = failure.result;
+            // Building the error object may itself panic only on a bug; keep it inside too.
+            let handle = catch_unwind(AssertUnwindSafe(|| ErrorHandle::new(failure)));
+            if let Ok(handle) = handle {
+                let raw = into_raw::<crate::handle::iop_error>(handle);
+                if !write_opt(err, raw) {
+                    crate::handle::free(raw);
+                }
+            }
+            result
+        }
+    }
+}
+
+/// Runs `body` inside the panic boundary for functions without a result (accessors, `_free`):
+/// a panic gives `fallback`.
+pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
+/// a result value, `"IOP_RESULT_UNKNOWN"`. Never returns NULL; never free the text.
+///
+/// `r` is an `int` so that any number can be passed safely; pass an `iop_result`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_result_name(r: c_int) -> *const c_char {
+    guard(c"IOP_RESULT_UNKNOWN".as_ptr(), || {
+        ALL.iter()
+            .find(|v| **v as c_int == r)
+            .map_or(c"IOP_RESULT_UNKNOWN", |v| v.name())
+            .as_ptr()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_fixed_and_names_match() {
+        for (i, value) in ALL.iter().enumerate() {
+            assert_eq!(*value as usize, i);
+            let name = value.name().to_str().unwrap_or_default();
+            assert_eq!(name, format!("{value:?}"));
+        }
+    }
+
+    #[test]
+    fn unknown_numbers_have_a_name() {
+        for r in [-1, 19, 1000, c_int::MAX, c_int::MIN] {
+            let name = unsafe { CStr::from_ptr(iop_result_name(r)) };
+            assert_eq!(name, c"IOP_RESULT_UNKNOWN");
+        }
+        let name = unsafe { CStr::from_ptr(iop_result_name(8)) };
+        assert_eq!(name, c"IOP_RESULT_RATE_LIMITED");
+    }
+
+    #[test]
+    fn boundary_catches_panics_and_fills_err() {
+        let mut err: *mut crate::handle::iop_error = std::ptr::null_mut();
+        let r = boundary(&mut err, || panic!("boom"));
+        assert_eq!(r, iop_result::IOP_RESULT_PANIC);
+        assert!(!err.is_null());
+        assert_eq!(
+            crate::error::iop_error_result(err),
+            iop_result::IOP_RESULT_PANIC
+        );
+        crate::error::iop_error_free(err);
+        let r = boundary(std::ptr::null_mut(), || Ok(()));
+        assert_eq!(r, iop_result::IOP_RESULT_OK);
+    }
+}

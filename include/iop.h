@@ -1,0 +1,616 @@
+/*
+ * iop.h: C API of iop, an SDK for the IOP gateway (AliExpress / Lazada Open Platform).
+ *
+ * GENERATED FILE: do not edit. It is generated from ffi-c/src by cbindgen 0.29.4;
+ * regenerate it with `make header` (IOP_BLESS=1 cargo test -p iop-ffi --test header).
+ *
+ * Conventions:
+ * - Every function taking a pointer checks it: NULL gives IOP_RESULT_NULL_ARGUMENT (or NULL / -1 /
+ *   a no-op for accessors and _free functions), never a crash.
+ * - Strings are NUL-terminated UTF-8; invalid UTF-8 gives IOP_RESULT_INVALID_UTF8.
+ * - Out-parameters come last and are written only on success. `err` may be NULL; on failure a
+ *   non-NULL `err` receives an iop_error to free with iop_error_free.
+ * - Strings returned as `const char *` are borrowed from a handle (or static); strings returned
+ *   as `char *` are yours: free them with iop_string_free.
+ * - No panic crosses this boundary: a bug gives IOP_RESULT_PANIC.
+ * - iop_client may be shared by threads; see each type for its rules.
+ */
+
+#ifndef IOP_H
+#define IOP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/**
+ * Size of the buffer `iop_sign` needs: 64 hex characters and a NUL.
+ */
+#define IOP_SIGN_BUFFER_LEN 65
+
+/**
+ * The outcome of a call. The numbers are part of the ABI: fixed, never reused, never
+ * renumbered; new values are only ever appended.
+ *
+ * `IOP_RESULT_OK` is success. Values 1-4 are mistakes in the arguments, found before anything
+ * was sent. Values 5-11 are errors the gateway answered with, by what to do about them. The
+ * rest are failures to deliver or understand a call, of the token store, and panics.
+ */
+typedef enum {
+  /**
+   * Success.
+   */
+  IOP_RESULT_OK = 0,
+  /**
+   * A required pointer argument was NULL.
+   */
+  IOP_RESULT_NULL_ARGUMENT = 1,
+  /**
+   * A string argument was not valid UTF-8.
+   */
+  IOP_RESULT_INVALID_UTF8 = 2,
+  /**
+   * An argument was refused: a malformed API name or base URL, plain `http` to a host that
+   * is not loopback, a zero timeout, an unknown sign method, …
+   */
+  IOP_RESULT_INVALID_ARGUMENT = 3,
+  /**
+   * The output buffer is too small (`iop_sign` needs 65 bytes).
+   */
+  IOP_RESULT_BUFFER_TOO_SMALL = 4,
+  /**
+   * The gateway rejected the signature (`IncompleteSignature`): wrong app secret, or a
+   * signing mistake. Do not retry.
+   */
+  IOP_RESULT_SIGNATURE = 5,
+  /**
+   * The seller must authorize the app again (`InvalidCode`, `IllegalRefreshToken`,
+   * `AUTH_TYPE_UNSUPPORTED`). Do not retry.
+   */
+  IOP_RESULT_REAUTHORIZE = 6,
+  /**
+   * The access token is invalid or expired (`IllegalAccessToken`): refresh it, then retry.
+   */
+  IOP_RESULT_ACCESS_TOKEN_INVALID = 7,
+  /**
+   * Rate limited (`ApiCallLimit`, `AppCallLimit`, …): wait `iop_error_retry_after_ms`.
+   */
+  IOP_RESULT_RATE_LIMITED = 8,
+  /**
+   * A transient platform failure (ISP or SYSTEM error, HTTP 5xx): retrying later may work.
+   */
+  IOP_RESULT_GATEWAY_RETRYABLE = 9,
+  /**
+   * The request or the app's set-up is wrong (`MissingParameter`, `InvalidAppKey`,
+   * `InsufficientPermission`, …): fix it, do not retry.
+   */
+  IOP_RESULT_GATEWAY_CLIENT = 10,
+  /**
+   * A gateway error code this library does not know.
+   */
+  IOP_RESULT_GATEWAY_UNKNOWN = 11,
+  /**
+   * The answer was not the gateway's JSON (an HTML error page, empty, truncated), or held a
+   * string C cannot represent.
+   */
+  IOP_RESULT_DECODE = 12,
+  /**
+   * The request could not be delivered or its answer not read (connection refused or reset).
+   */
+  IOP_RESULT_TRANSPORT = 13,
+  /**
+   * A connect or read timeout passed.
+   */
+  IOP_RESULT_TIMEOUT = 14,
+  /**
+   * The token store failed to load or save (unreadable directory, corrupted file, conflict).
+   */
+  IOP_RESULT_STORE = 15,
+  /**
+   * The token manager found that the seller must authorize the app again (refresh token
+   * dead, expired, or no token stored for the key).
+   */
+  IOP_RESULT_REAUTHORIZATION_REQUIRED = 16,
+  /**
+   * A bug: the library panicked. The panic was caught; the library stays usable.
+   */
+  IOP_RESULT_PANIC = 17,
+  /**
+   * An error of a kind this version of the C binding does not name yet.
+   */
+  IOP_RESULT_OTHER = 18,
+} iop_result;
+
+/**
+ * How a request is signed (PROTOCOL.md §3).
+ */
+typedef enum {
+  /**
+   * HMAC-SHA256: 64 uppercase hex characters. Valid for every API.
+   */
+  IOP_SIGN_METHOD_SHA256 = 0,
+  /**
+   * Legacy TOP scheme, MD5(secret + pairs + secret): 32 uppercase hex characters.
+   */
+  IOP_SIGN_METHOD_MD5 = 1,
+} iop_sign_method;
+
+/**
+ * A client for one app on one gateway: app key, app secret, base URL, HTTP settings, a pool of
+ * connections.
+ *
+ * Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
+ * by any number of threads at once (the type is `Send + Sync`): one client serves a whole
+ * program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
+ * `iop_client_free` need the client to yourself.
+ */
+typedef struct iop_client iop_client;
+
+/**
+ * The detail of a failure: its result, the gateway's code, message and request id, and how
+ * long to wait before retrying.
+ *
+ * Written to the `err` out-parameter of functions that talk to the gateway, only when they
+ * fail and only when `err` is not NULL; free with `iop_error_free`. Immutable: may be read by
+ * several threads at once. Strings returned by its accessors live until `iop_error_free`.
+ */
+typedef struct iop_error iop_error;
+
+/**
+ * A token manager: keeps every seller's access token valid over a client and a token store
+ * (in memory, or a directory of files shared safely between processes).
+ *
+ * Create with `iop_manager_new`, free with `iop_manager_free`. May be used by several threads
+ * at once: concurrent callers asking for one seller share a single refresh.
+ */
+typedef struct iop_manager iop_manager;
+
+/**
+ * A seller's token set (access token, refresh token, expiries, seller ids) as the gateway sent
+ * it.
+ *
+ * Returned by `iop_client_create_token`, `iop_client_refresh_token` and `iop_token_from_json`;
+ * free with `iop_token_free`. Immutable: a `const iop_token *` may be read by several threads
+ * at once. Strings returned by its accessors belong to the token and live until
+ * `iop_token_free`.
+ */
+typedef struct iop_token iop_token;
+
+/**
+ * What `iop_manager_refresh_due` did: how many sellers fell in each outcome.
+ */
+typedef struct {
+  /**
+   * Tokens refreshed and saved.
+   */
+  size_t refreshed;
+  /**
+   * Tokens not due yet.
+   */
+  size_t skipped;
+  /**
+   * Tokens whose refresh failed (transport, gateway, store errors); retry later.
+   */
+  size_t failed;
+  /**
+   * Sellers who must authorize the app again (refresh token dead or expiring).
+   */
+  size_t reauthorization_required;
+} iop_refresh_report;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Calls any API and writes the JSON text of the answer's body to `*out_json` (free with
+ * `iop_string_free`).
+ *
+ * - `api`: a GOP path (`"/seller/get"`, sent to `{base}/rest/seller/get`) or a TOP method name
+ *   (`"aliexpress.solution.product.list.get"`, sent to `{base}/sync`); the name decides.
+ * - `keys`, `values`, `count`: the business parameters (empty and whitespace-only values are
+ *   not sent); with `count == 0` both arrays may be NULL.
+ * - `access_token`: the seller's access token, or NULL for calls made for no seller.
+ *
+ * Gateway error envelopes are failures, not JSON. `err` as for `iop_client_create_token`.
+ * Thread safety: `c` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (malformed API name, a business parameter named like a system
+ * one); `IOP_RESULT_ACCESS_TOKEN_INVALID` (refresh the token and retry); every other gateway
+ * result; `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_client_call(const iop_client *c,
+                           const char *api,
+                           const char *const *keys,
+                           const char *const *values,
+                           size_t count,
+                           const char *access_token,
+                           char **out_json,
+                           iop_error **err);
+
+/**
+ * `/auth/token/create`: exchanges an authorization code from the seller's OAuth redirect
+ * (single use, valid 30 minutes) for a token set, written to `*out` (free with
+ * `iop_token_free`).
+ *
+ * On failure, when `err` is not NULL, `*err` receives an `iop_error` (free with
+ * `iop_error_free`); on success `*err` is not touched. Thread safety: `c` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; argument results (`IOP_RESULT_NULL_ARGUMENT`,
+ * `IOP_RESULT_INVALID_UTF8`); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
+ * or expired code, `IOP_RESULT_SIGNATURE`, `IOP_RESULT_RATE_LIMITED`,
+ * `IOP_RESULT_GATEWAY_RETRYABLE`, `IOP_RESULT_GATEWAY_CLIENT`, `IOP_RESULT_GATEWAY_UNKNOWN`);
+ * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_client_create_token(const iop_client *c,
+                                   const char *code,
+                                   iop_token **out,
+                                   iop_error **err);
+
+/**
+ * Frees a client. NULL is a no-op. No other thread may be using it.
+ */
+void iop_client_free(iop_client *c);
+
+/**
+ * Creates a client for one app on one gateway and writes it to `*out`.
+ *
+ * - `base_url`: the gateway, e.g. `"https://api-sg.aliexpress.com"` (a vendor-style `/rest` or
+ *   `/sync` suffix is accepted and stripped); NULL means AliExpress
+ *   (`https://api-sg.aliexpress.com`). Only `https` is accepted, except plain `http` to a
+ *   loopback address (the emulator).
+ * - `app_key`, `app_secret`: the app's credentials (not NULL). The secret is copied; it never
+ *   appears in errors or logs.
+ *
+ * Free the client with `iop_client_free`. The client may be shared by any number of threads
+ * (see `iop_client`).
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (malformed URL, plain `http` to a host that is not loopback);
+ * `IOP_RESULT_TRANSPORT` (the HTTP stack could not be set up); `IOP_RESULT_PANIC`.
+ */
+iop_result iop_client_new(const char *base_url,
+                          const char *app_key,
+                          const char *app_secret,
+                          iop_client **out);
+
+/**
+ * `/auth/token/refresh`: a new token set for `refresh_token`, written to `*out` (free with
+ * `iop_token_free`). Store the new refresh token: the old one may stop working now.
+ *
+ * `err` as for `iop_client_create_token`. Thread safety: `c` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
+ * authorize again); `IOP_RESULT_SIGNATURE`; `IOP_RESULT_RATE_LIMITED`;
+ * `IOP_RESULT_GATEWAY_RETRYABLE`; `IOP_RESULT_GATEWAY_CLIENT`; `IOP_RESULT_GATEWAY_UNKNOWN`;
+ * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_client_refresh_token(const iop_client *c,
+                                    const char *refresh_token,
+                                    iop_token **out,
+                                    iop_error **err);
+
+/**
+ * Sets how many attempts a call may make in all (default 3; 1 disables retries). Retries
+ * happen only where repeating is safe: connection failures before sending, HTTP 5xx, ISP and
+ * SYSTEM errors, and short rate-limit bans; never for signature, authorization or client
+ * errors.
+ *
+ * Needs the client to yourself, like `iop_client_set_timeout_ms`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
+ * (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_client_set_max_attempts(iop_client *c, uint32_t max_attempts);
+
+/**
+ * Sets the connect and read timeouts of the client's HTTP connections, in milliseconds (both
+ * greater than 0; the defaults are 10 s connect, 30 s read).
+ *
+ * Needs the client to yourself: no other thread may use `c` during this call. Tokens managers
+ * made from `c` before keep the old settings.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero
+ * timeout); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`. On failure the client is unchanged.
+ */
+iop_result iop_client_set_timeout_ms(iop_client *c, uint32_t connect_ms, uint32_t read_ms);
+
+/**
+ * The gateway's error code, e.g. `"IllegalRefreshToken"`, `"ApiCallLimit"`; NULL when the
+ * gateway did not answer with an error (transport, timeout, argument errors) or `e` is NULL.
+ *
+ * Borrowed: valid until `iop_error_free(e)`; do not free it.
+ */
+const char *iop_error_code(const iop_error *e);
+
+/**
+ * Frees an error and the strings borrowed from it. NULL is a no-op. Free each error once.
+ */
+void iop_error_free(iop_error *e);
+
+/**
+ * The HTTP status of the answer the error came from; 0 when there was no answer (transport,
+ * timeout, argument errors) or `e` is NULL.
+ */
+uint16_t iop_error_http_status(const iop_error *e);
+
+/**
+ * A message in English saying what failed; never contains a secret. Never NULL unless `e` is
+ * NULL.
+ *
+ * Borrowed: valid until `iop_error_free(e)`; do not free it.
+ */
+const char *iop_error_message(const iop_error *e);
+
+/**
+ * The gateway's `request_id` (quote it to the platform's support), NULL if none or `e` is
+ * NULL.
+ *
+ * Borrowed: valid until `iop_error_free(e)`; do not free it.
+ */
+const char *iop_error_request_id(const iop_error *e);
+
+/**
+ * The result of the failed call this error describes (never `IOP_RESULT_OK`).
+ *
+ * NULL gives `IOP_RESULT_NULL_ARGUMENT`.
+ */
+iop_result iop_error_result(const iop_error *e);
+
+/**
+ * For `IOP_RESULT_RATE_LIMITED`: milliseconds to wait before retrying, as the gateway's ban
+ * message said. -1 when unknown, for other errors, or when `e` is NULL.
+ */
+int64_t iop_error_retry_after_ms(const iop_error *e);
+
+/**
+ * The gateway's `sub_code` (TOP-style errors), NULL if none or `e` is NULL.
+ *
+ * Borrowed: valid until `iop_error_free(e)`; do not free it.
+ */
+const char *iop_error_sub_code(const iop_error *e);
+
+/**
+ * The gateway's error `type`: `"ISV"`, `"ISP"` or `"SYSTEM"`; NULL if none or `e` is NULL.
+ *
+ * Borrowed: valid until `iop_error_free(e)`; do not free it.
+ */
+const char *iop_error_type(const iop_error *e);
+
+/**
+ * Writes a valid access token for the seller `key` to `*out` (a secret; free with
+ * `iop_string_free`, which also zeroes it), refreshing first when it expires within the
+ * margin. Concurrent callers for one key share one refresh; the new refresh token is saved
+ * before this returns.
+ *
+ * `err` as for `iop_client_create_token`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_REAUTHORIZATION_REQUIRED` (no token for `key`, or its refresh token is dead:
+ * the seller must authorize the app again); `IOP_RESULT_STORE`; the gateway, decode,
+ * transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_access_token(iop_manager *m, const char *key, char **out, iop_error **err);
+
+/**
+ * Frees a manager. NULL is a no-op. No other thread may be using it.
+ */
+void iop_manager_free(iop_manager *m);
+
+/**
+ * Writes the stored token set of `key` to `*out` (free with `iop_token_free`), or NULL when
+ * none is stored. Does not refresh.
+ *
+ * `err` as for `iop_client_create_token`.
+ *
+ * Returns `IOP_RESULT_OK` (also when nothing is stored); `IOP_RESULT_NULL_ARGUMENT`;
+ * `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_get(iop_manager *m, const char *key, iop_token **out, iop_error **err);
+
+/**
+ * Creates a token manager over the client `c` and writes it to `*out` (free with
+ * `iop_manager_free`).
+ *
+ * - `c`: the client used for refreshes; the manager keeps its own reference, so `c` may be
+ *   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
+ * - `store_dir`: a directory holding one file per seller (created if missing, mode 0700;
+ *   files mode 0600, written atomically; safe to share between processes), or NULL to keep
+ *   tokens in memory only.
+ * - `margin_ms`: refresh an access token when it expires within this many milliseconds; any
+ *   negative value means the default, 3 days.
+ *
+ * The manager may be used by several threads at once.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_STORE` (the directory cannot be created or opened); `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_new(const iop_client *c,
+                           const char *store_dir,
+                           int64_t margin_ms,
+                           iop_manager **out);
+
+/**
+ * Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
+ * replacing what is there. `t` is copied: free it when you like.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_put(iop_manager *m, const char *key, const iop_token *t);
+
+/**
+ * Refreshes every stored token whose access token expires within `within_ms` milliseconds,
+ * at most `concurrency` at a time (0: the default, 8), and writes the counts to `*out`.
+ * Failures of single sellers are counted, not returned.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
+ * (negative `within_ms`); `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_refresh_due(iop_manager *m,
+                                   int64_t within_ms,
+                                   size_t concurrency,
+                                   iop_refresh_report *out);
+
+/**
+ * The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
+ * a result value, `"IOP_RESULT_UNKNOWN"`. Never returns NULL; never free the text.
+ *
+ * `r` is an `int` so that any number can be passed safely; pass an `iop_result`.
+ */
+const char *iop_result_name(int r);
+
+/**
+ * Computes the signature of `count` key/value pairs, exactly as given (sorted by key bytes,
+ * nothing dropped), and writes it as uppercase hex with a terminating NUL to `out`.
+ *
+ * - `app_secret`: the HMAC key (not NULL).
+ * - `api_path`: the prefix, i.e. the API path of a GOP call (`"/auth/token/refresh"`); NULL or
+ *   `""` for a TOP call (no prefix).
+ * - `keys`, `values`: two arrays of `count` strings each. With `count == 0` both may be NULL.
+ * - `method`: an `iop_sign_method` value (taken as `int` so that any number is checked).
+ * - `out`, `out_len`: the caller's buffer; at least `IOP_SIGN_BUFFER_LEN` (65) bytes.
+ *
+ * `out` is written only on success. Thread safety: none needed (no shared state).
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (NULL `app_secret` or `out`, NULL array
+ * with `count > 0`, NULL element); `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_INVALID_ARGUMENT`
+ * (unknown `method`); `IOP_RESULT_BUFFER_TOO_SMALL` (`out_len < 65`); `IOP_RESULT_PANIC`.
+ */
+iop_result iop_sign(const char *app_secret,
+                    const char *api_path,
+                    const char *const *keys,
+                    const char *const *values,
+                    size_t count,
+                    int method,
+                    char *out,
+                    size_t out_len);
+
+/**
+ * Frees a string this library allocated (`iop_client_call`'s JSON, `iop_token_to_json`,
+ * `iop_manager_access_token`), zeroing its bytes first since it may hold a secret. NULL is a
+ * no-op. Never pass a borrowed string (from an accessor) or one you allocated.
+ */
+void iop_string_free(char *s);
+
+/**
+ * The access token (a secret: do not log it), NULL if the gateway sent none or `t` is NULL.
+ *
+ * Borrowed: valid until `iop_token_free(t)`; do not free it.
+ */
+const char *iop_token_access_token(const iop_token *t);
+
+/**
+ * `account` (the seller's login), NULL if absent or `t` is NULL. Borrowed until
+ * `iop_token_free(t)`.
+ */
+const char *iop_token_account(const iop_token *t);
+
+/**
+ * `account_platform` (`seller_center`, `buyerApp`), NULL if absent or `t` is NULL. Borrowed
+ * until `iop_token_free(t)`.
+ */
+const char *iop_token_account_platform(const iop_token *t);
+
+/**
+ * `country` (Lazada), NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_country(const iop_token *t);
+
+/**
+ * When the access token expires, in Unix epoch milliseconds (`expire_time`, else receive time
+ * + `expires_in`); -1 when unknown or `t` is NULL.
+ */
+int64_t iop_token_expires_at_ms(const iop_token *t);
+
+/**
+ * Frees a token and the strings borrowed from it, zeroing its secrets. NULL is a no-op. Free
+ * each token once.
+ */
+void iop_token_free(iop_token *t);
+
+/**
+ * Reads a token set from JSON text, as written by `iop_token_to_json` or as the gateway sent
+ * it, and writes a new token to `*out` (free with `iop_token_free`). Use it to load a stored
+ * token and hand it to `iop_manager_put`.
+ *
+ * `err` as for `iop_client_create_token`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_DECODE` (not a JSON object); a gateway result when the JSON is a gateway error
+ * envelope; `IOP_RESULT_PANIC`.
+ */
+iop_result iop_token_from_json(const char *json, iop_token **out, iop_error **err);
+
+/**
+ * `havana_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_havana_id(const iop_token *t);
+
+/**
+ * `locale`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_locale(const iop_token *t);
+
+/**
+ * When the refresh token expires, in Unix epoch milliseconds; -1 when unknown, when the token
+ * cannot be refreshed (`refresh_expires_in` 0), or `t` is NULL.
+ */
+int64_t iop_token_refresh_expires_at_ms(const iop_token *t);
+
+/**
+ * The refresh token (a secret: store it, do not log it), NULL if absent or `t` is NULL.
+ *
+ * Borrowed: valid until `iop_token_free(t)`; do not free it.
+ */
+const char *iop_token_refresh_token(const iop_token *t);
+
+/**
+ * `request_id` of the answer that carried the token, NULL if absent or `t` is NULL. Borrowed
+ * until `iop_token_free(t)`.
+ */
+const char *iop_token_request_id(const iop_token *t);
+
+/**
+ * `seller_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_seller_id(const iop_token *t);
+
+/**
+ * `sp` (`ae` on AliExpress), NULL if absent or `t` is NULL. Borrowed until
+ * `iop_token_free(t)`.
+ */
+const char *iop_token_sp(const iop_token *t);
+
+/**
+ * The whole token set as JSON text with the gateway's field names (secrets included: keep it
+ * where you keep secrets), suitable for `iop_token_from_json`. NULL when `t` is NULL.
+ *
+ * Allocated: free with `iop_string_free`.
+ */
+char *iop_token_to_json(const iop_token *t);
+
+/**
+ * `user_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_user_id(const iop_token *t);
+
+/**
+ * `user_nick`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
+ */
+const char *iop_token_user_nick(const iop_token *t);
+
+/**
+ * The library version, e.g. `"0.1.0"`, as static text. Never free it.
+ */
+const char *iop_version(void);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* IOP_H */
