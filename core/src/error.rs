@@ -48,22 +48,124 @@ pub struct GatewayError {
 
 impl GatewayError {
     /// The class of PROTOCOL.md §6.
+    ///
+    /// Known codes decide first; then an `ISP`/`SYSTEM` type or an HTTP 5xx status means a
+    /// transient platform failure; a message announcing a ban means a rate limit; anything else
+    /// is [`ErrorClass::Unknown`].
     pub fn class(&self) -> ErrorClass {
-        todo!()
+        match self.code.as_str() {
+            "IncompleteSignature" => return ErrorClass::Signature,
+            "InvalidCode" | "IllegalRefreshToken" | "AUTH_TYPE_UNSUPPORTED" => {
+                return ErrorClass::Reauthorize;
+            }
+            "IllegalAccessToken" => return ErrorClass::Refresh,
+            "ApiCallLimit" | "AppCallLimit" | "901" | "7" => return ErrorClass::RateLimited,
+            "MissingParameter"
+            | "InsufficientPermission"
+            | "InvalidApiPath"
+            | "InvalidApi"
+            | "AppNotSubscribed"
+            | "InvalidAppKey"
+            | "AppWhiteIpLimit" => {
+                return ErrorClass::Client;
+            }
+            _ => {}
+        }
+        let platform = self
+            .error_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("ISP") || t.eq_ignore_ascii_case("SYSTEM"));
+        if platform || self.status >= 500 {
+            ErrorClass::Retryable
+        } else if self.ban_seconds().is_some() {
+            ErrorClass::RateLimited
+        } else {
+            ErrorClass::Unknown
+        }
     }
 
     /// For a rate limit, the ban read from "this ban will last N seconds".
     pub fn retry_after(&self) -> Option<Duration> {
-        todo!()
+        self.ban_seconds().map(Duration::from_secs)
     }
+
+    /// N of "this ban will last N seconds" in `message` or `sub_msg`.
+    fn ban_seconds(&self) -> Option<u64> {
+        [self.message.as_deref(), self.sub_msg.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(ban_seconds_in)
+    }
+
+    /// Reads a GOP envelope or the inside of TOP's `error_response`. `outer` is the whole body,
+    /// where a TOP `request_id` may sit instead.
+    fn from_envelope(
+        status: u16,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        outer: &serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        let text = |key: &str| fields.get(key).and_then(json_text);
+        Self {
+            status,
+            error_type: text("type"),
+            code: text("code").unwrap_or_default(),
+            message: text("message").or_else(|| text("msg")),
+            sub_code: text("sub_code"),
+            sub_msg: text("sub_msg"),
+            request_id: text("request_id").or_else(|| outer.get("request_id").and_then(json_text)),
+        }
+    }
+}
+
+/// A JSON string as is, a number or boolean as its text; `null`, arrays and objects: `None`.
+fn json_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Finds "ban will last N second(s)" (ASCII case ignored) and returns N.
+fn ban_seconds_in(text: &str) -> Option<u64> {
+    const NEEDLE: &str = "ban will last";
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find(NEEDLE)? + NEEDLE.len();
+    let rest = lower[start..].trim_start();
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let n: u64 = rest[..digits_end].parse().ok()?;
+    rest[digits_end..]
+        .trim_start()
+        .starts_with("second")
+        .then_some(n)
 }
 
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = f;
-        todo!()
+        write!(f, "gateway error {}", self.code)?;
+        if let Some(t) = &self.error_type {
+            write!(f, " ({t})")?;
+        }
+        if let Some(m) = &self.message {
+            write!(f, ": {m}")?;
+        }
+        if let Some(c) = &self.sub_code {
+            write!(f, "; sub_code {c}")?;
+        }
+        if let Some(m) = &self.sub_msg {
+            write!(f, ": {m}")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request_id {id}]")?;
+        }
+        Ok(())
     }
 }
+
+impl std::error::Error for GatewayError {}
 
 /// Every error of this crate. Messages never contain a secret.
 #[derive(Debug)]
@@ -117,37 +219,203 @@ pub enum Error {
 impl Error {
     /// The class: what the caller should do.
     pub fn class(&self) -> ErrorClass {
-        todo!()
+        match self {
+            Self::Gateway(g) => g.class(),
+            Self::Decode { status, .. } if *status >= 500 => ErrorClass::Retryable,
+            Self::Decode { .. } | Self::Store { .. } => ErrorClass::Unknown,
+            Self::Transport { .. } | Self::Timeout { .. } => ErrorClass::Retryable,
+            Self::InvalidRequest(_) => ErrorClass::Client,
+            Self::ReauthorizationRequired { .. } => ErrorClass::Reauthorize,
+        }
     }
 
-    /// The gateway error, if this is one.
+    /// The gateway error, if this is one (or a reauthorization the gateway asked for).
     pub fn gateway(&self) -> Option<&GatewayError> {
-        todo!()
+        match self {
+            Self::Gateway(g) => Some(g),
+            Self::ReauthorizationRequired { gateway, .. } => gateway.as_ref(),
+            _ => None,
+        }
     }
 
     /// The gateway's `request_id`, if known.
     pub fn request_id(&self) -> Option<&str> {
-        todo!()
+        self.gateway().and_then(|g| g.request_id.as_deref())
     }
 
     /// How long to wait before retrying, for rate limits.
     pub fn retry_after(&self) -> Option<Duration> {
-        todo!()
+        match self {
+            Self::Gateway(g) if g.class() == ErrorClass::RateLimited => g.retry_after(),
+            _ => None,
+        }
     }
+
+    /// A [`Error::Decode`] for `body`: the first characters, lossily decoded, with the values of
+    /// secret fields (a truncated token set) masked, at most [`SNIPPET_CHARS`] characters.
+    pub fn decode(status: u16, body: &[u8]) -> Self {
+        Self::Decode {
+            status,
+            snippet: snippet(body),
+        }
+    }
+}
+
+/// The most characters [`Error::Decode`] keeps of a body.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// JSON keys whose string values are secrets, masked in snippets.
+const SECRET_KEYS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "session",
+    "app_secret",
+    "sign",
+];
+
+/// The first [`SNIPPET_CHARS`] characters of `body` with secret values masked.
+fn snippet(body: &[u8]) -> String {
+    // Mask over a longer prefix than is kept, so a value cut at the end is masked too.
+    let head = &body[..body.len().min(4 * SNIPPET_CHARS)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    for key in SECRET_KEYS {
+        text = mask_json_string_values(&text, key);
+    }
+    text.chars().take(SNIPPET_CHARS).collect()
+}
+
+/// Replaces the string value after every `"key"` followed by `:` with `[redacted]`.
+fn mask_json_string_values(text: &str, key: &str) -> String {
+    let quoted = format!("\"{key}\"");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&quoted) {
+        let after_key = at + quoted.len();
+        out.push_str(&rest[..after_key]);
+        rest = &rest[after_key..];
+        let trimmed = rest.trim_start();
+        let Some(after_colon) = trimmed.strip_prefix(':') else {
+            continue;
+        };
+        let value = after_colon.trim_start();
+        let Some(inner) = value.strip_prefix('"') else {
+            continue;
+        };
+        out.push_str(&rest[..rest.len() - value.len()]);
+        out.push_str("\"[redacted]");
+        // Skip the string, honouring escapes; an unterminated string runs to the end.
+        let mut end = inner.len();
+        let mut escaped = false;
+        for (i, c) in inner.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                end = i;
+                break;
+            }
+        }
+        rest = &inner[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = f;
-        todo!()
+        match self {
+            Self::Gateway(g) => g.fmt(f),
+            Self::Decode { status, snippet } => write!(
+                f,
+                "HTTP {status}: the response is not the gateway's JSON: {snippet:?}"
+            ),
+            Self::Transport { message, sent, .. } => {
+                write!(f, "transport error: {message}")?;
+                if *sent {
+                    f.write_str(" (the request may have reached the gateway)")?;
+                }
+                Ok(())
+            }
+            Self::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Self::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+            Self::Store { key, message, .. } => write!(f, "token store, seller {key:?}: {message}"),
+            Self::ReauthorizationRequired {
+                key,
+                reason,
+                gateway,
+            } => {
+                write!(f, "seller {key:?} must authorize the app again: {reason}")?;
+                if let Some(g) = gateway {
+                    write!(f, " ({g})")?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Transport { source, .. } | Self::Store { source, .. } => source
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            Self::ReauthorizationRequired {
+                gateway: Some(g), ..
+            } => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl From<GatewayError> for Error {
+    fn from(value: GatewayError) -> Self {
+        Self::Gateway(value)
+    }
+}
 
 /// Turns a response (status and body, whatever the status) into the JSON value of a success, or
 /// the typed error: a GOP or TOP error envelope into [`Error::Gateway`]; a body that is not a
 /// JSON object into [`Error::Decode`] with the status and a short snippet. Never panics.
+///
+/// Success is a JSON object with no `error_response` whose `code` is absent, `null`, empty,
+/// `"0"` or `0`.
+///
+/// ```
+/// use iop_core::{ErrorClass, parse_response};
+/// let err = parse_response(200, br#"{"type":"ISV","code":"IllegalAccessToken","request_id":"r1"}"#)
+///     .unwrap_err();
+/// assert_eq!(err.class(), ErrorClass::Refresh);
+/// assert_eq!(err.request_id(), Some("r1"));
+/// assert!(parse_response(200, br#"{"code":"0","data":1}"#).is_ok());
+/// ```
 pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
-    todo!("{status}{}", body.len())
+    let value: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => return Err(Error::decode(status, body)),
+    };
+    let serde_json::Value::Object(map) = &value else {
+        return Err(Error::decode(status, body));
+    };
+    if let Some(inner) = map.get("error_response") {
+        return match inner {
+            serde_json::Value::Object(fields) => Err(Error::Gateway(GatewayError::from_envelope(
+                status, fields, map,
+            ))),
+            _ => Err(Error::decode(status, body)),
+        };
+    }
+    let failed = match map.get("code") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::String(s)) => !(s.is_empty() || s == "0"),
+        Some(serde_json::Value::Number(n)) => n.as_i64() != Some(0) && n.as_u64() != Some(0),
+        Some(_) => true,
+    };
+    if failed {
+        return Err(Error::Gateway(GatewayError::from_envelope(
+            status, map, map,
+        )));
+    }
+    Ok(value)
 }

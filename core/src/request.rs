@@ -1,11 +1,11 @@
 //! Requests: business parameters, file parts, system parameters and the signed
 //! `http::Request` (PROTOCOL.md §2–4).
 
-use crate::api::ApiName;
-use crate::error::Result;
+use crate::api::{ApiName, Style};
+use crate::error::{Error, Result};
 use crate::gateway::Gateway;
 use crate::secret::{AccessToken, AppSecret};
-use crate::sign::SignMethod;
+use crate::sign::{SignMethod, sign};
 
 /// The application's credentials and signing options, shared by every call.
 #[derive(Debug, Clone)]
@@ -72,13 +72,48 @@ impl std::fmt::Debug for FilePart {
 /// `None` values (through [`Request::param_opt`]) are absent. Setting a key twice keeps the last
 /// value. A business parameter named like a system parameter (`app_key`, `sign`, `timestamp`, …)
 /// is refused when the request is built.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     api: ApiName,
     params: Vec<(String, String)>,
     files: Vec<FilePart>,
     http_method: HttpMethod,
     simplify: bool,
+}
+
+/// Business parameters whose values are secrets (the authorization code, a refresh token):
+/// Debug output and [`crate::explain`] show `<redacted:KEY>` instead of their value.
+pub const SECRET_PARAMS: &[&str] = &["access_token", "session", "refresh_token", "code", "sign"];
+
+/// Whether the value of parameter `key` is a secret (see [`SECRET_PARAMS`]).
+pub fn is_secret_param(key: &str) -> bool {
+    SECRET_PARAMS.contains(&key)
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Params<'a>(&'a [(String, String)]);
+        impl std::fmt::Debug for Params<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut m = f.debug_map();
+                for (k, v) in self.0 {
+                    if is_secret_param(k) {
+                        m.entry(k, &format_args!("<redacted:{k}>"));
+                    } else {
+                        m.entry(k, v);
+                    }
+                }
+                m.finish()
+            }
+        }
+        f.debug_struct("Request")
+            .field("api", &self.api.as_str())
+            .field("params", &Params(&self.params))
+            .field("files", &self.files)
+            .field("http_method", &self.http_method)
+            .field("simplify", &self.simplify)
+            .finish()
+    }
 }
 
 impl Request {
@@ -109,7 +144,35 @@ impl Request {
 
     /// Adds or replaces a business parameter.
     pub fn set_param(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        todo!("{}{}", key.into(), value.into())
+        let key = key.into();
+        let value = value.into();
+        match self.params.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.params.push((key, value)),
+        }
+    }
+
+    /// TOP's `simplify` option.
+    pub fn is_simplify(&self) -> bool {
+        self.simplify
+    }
+
+    /// The business parameters that are sent: those whose value is neither empty nor
+    /// whitespace-only, in the order given.
+    pub fn sent_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params
+            .iter()
+            .filter(|(_, v)| !is_blank(v))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The keys of business parameters that are dropped because their value is empty or
+    /// whitespace-only.
+    pub fn dropped_params(&self) -> impl Iterator<Item = &str> {
+        self.params
+            .iter()
+            .filter(|(_, v)| is_blank(v))
+            .map(|(k, _)| k.as_str())
     }
 
     /// Adds a file part (builder style); the request is then sent as multipart (POST only).
@@ -159,7 +222,68 @@ impl Request {
         access_token: Option<&AccessToken>,
         timestamp_ms: i64,
     ) -> Result<Vec<(String, String)>> {
-        todo!("{credentials:?}{access_token:?}{timestamp_ms}")
+        let style = self.api.style();
+        let reserved: &[&str] = match style {
+            Style::Gop => GOP_SYSTEM_PARAMS,
+            Style::Top => TOP_SYSTEM_PARAMS,
+        };
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(self.params.len() + 10);
+        for (k, v) in self.sent_params() {
+            if k.is_empty() {
+                return Err(Error::InvalidRequest(
+                    "a business parameter has an empty name".to_owned(),
+                ));
+            }
+            if reserved.contains(&k) {
+                return Err(Error::InvalidRequest(format!(
+                    "business parameter `{k}` collides with a system parameter the SDK sets \
+                     (pass tokens as the access-token argument, not as parameters)"
+                )));
+            }
+            pairs.push((k.to_owned(), v.to_owned()));
+        }
+        if let Some(name) = self
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .find(|n| reserved.contains(n) || self.sent_params().any(|(k, _)| k == *n))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "file part `{name}` has the name of a parameter"
+            )));
+        }
+        let system = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        pairs.push(system("app_key", &credentials.app_key));
+        pairs.push(system("timestamp", &timestamp_ms.to_string()));
+        pairs.push(system("sign_method", credentials.sign_method.as_str()));
+        if let Some(partner) = credentials.partner_id.as_deref().filter(|p| !is_blank(p)) {
+            pairs.push(system("partner_id", partner));
+        }
+        if let Some(token) = access_token.filter(|t| !is_blank(t.secret())) {
+            let key = match style {
+                Style::Gop => "access_token",
+                Style::Top => "session",
+            };
+            pairs.push(system(key, token.secret()));
+        }
+        if style == Style::Top {
+            pairs.push(system("method", self.api.as_str()));
+            pairs.push(system("format", "json"));
+            pairs.push(system("v", "2.0"));
+            pairs.push(system(
+                "simplify",
+                if self.simplify { "true" } else { "false" },
+            ));
+        }
+        let signature = sign(
+            credentials.sign_method,
+            &credentials.app_secret,
+            self.api.sign_prefix(),
+            &pairs,
+        );
+        pairs.push(("sign".to_owned(), signature));
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(pairs)
     }
 
     /// The complete signed HTTP request for `gateway`. POST: every parameter in a UTF-8 form
@@ -172,6 +296,163 @@ impl Request {
         access_token: Option<&AccessToken>,
         timestamp_ms: i64,
     ) -> Result<http::Request<Vec<u8>>> {
-        todo!("{gateway:?}{credentials:?}{access_token:?}{timestamp_ms}")
+        let pairs = self.signed_pairs(credentials, access_token, timestamp_ms)?;
+        let endpoint = gateway.endpoint(&self.api);
+        let builder = http::Request::builder();
+        let built = if !self.files.is_empty() {
+            if self.http_method == HttpMethod::Get {
+                return Err(Error::InvalidRequest(
+                    "file parts need POST (multipart/form-data)".to_owned(),
+                ));
+            }
+            let (content_type, body) = multipart_body(&pairs, &self.files)?;
+            builder
+                .method(http::Method::POST)
+                .uri(endpoint)
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(body)
+        } else {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            match self.http_method {
+                HttpMethod::Post => builder
+                    .method(http::Method::POST)
+                    .uri(endpoint)
+                    .header(http::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
+                    .body(encoded.into_bytes()),
+                HttpMethod::Get => builder
+                    .method(http::Method::GET)
+                    .uri(format!("{endpoint}?{encoded}"))
+                    .body(Vec::new()),
+            }
+        };
+        // The URL may hold the token (GET): never echo it or the http error's detail.
+        built.map_err(|_| Error::InvalidRequest("the request URL is not valid".to_owned()))
     }
+}
+
+/// `Content-Type` of a POST without files.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
+
+/// Parameters the SDK sets on every GOP call; business parameters may not use these names.
+const GOP_SYSTEM_PARAMS: &[&str] = &[
+    "app_key",
+    "timestamp",
+    "sign_method",
+    "sign",
+    "partner_id",
+    "access_token",
+    "session",
+];
+
+/// Parameters the SDK sets on every TOP call.
+const TOP_SYSTEM_PARAMS: &[&str] = &[
+    "app_key",
+    "timestamp",
+    "sign_method",
+    "sign",
+    "partner_id",
+    "access_token",
+    "session",
+    "method",
+    "format",
+    "v",
+    "simplify",
+];
+
+/// Empty or whitespace-only: dropped from signature and wire alike.
+fn is_blank(value: &str) -> bool {
+    value.trim().is_empty()
+}
+
+/// Escapes a name for a `Content-Disposition` quoted string (as browsers do: `"`, CR, LF).
+fn disposition_quote(name: &str) -> String {
+    name.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A `multipart/form-data` body: every signed pair as a text part, then the file parts. The
+/// boundary is derived from the content and checked not to occur in any of it.
+fn multipart_body(pairs: &[(String, String)], files: &[FilePart]) -> Result<(String, Vec<u8>)> {
+    for f in files {
+        if f.content_type.chars().any(char::is_control) || f.content_type.trim().is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "file part `{}` has an invalid content type",
+                f.name
+            )));
+        }
+    }
+    // Deterministic (the pure layer has no randomness): a hash of the sizes, then counting up
+    // until the boundary occurs in no value, name and file.
+    let seed = pairs
+        .iter()
+        .map(|(k, v)| k.len() * 31 + v.len())
+        .sum::<usize>()
+        + files.iter().map(|f| f.data.len()).sum::<usize>();
+    let mut boundary = String::new();
+    let mut found = false;
+    for n in 0..1024usize {
+        boundary = format!(
+            "iop-boundary-{:016x}",
+            seed.wrapping_mul(0x9E37_79B9).wrapping_add(n)
+        );
+        let b = boundary.as_bytes();
+        let clash = pairs
+            .iter()
+            .any(|(k, v)| contains_bytes(k.as_bytes(), b) || contains_bytes(v.as_bytes(), b))
+            || files.iter().any(|f| {
+                contains_bytes(&f.data, b)
+                    || contains_bytes(f.name.as_bytes(), b)
+                    || contains_bytes(f.file_name.as_bytes(), b)
+            });
+        if !clash {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return Err(Error::InvalidRequest(
+            "no multipart boundary fits this content".to_owned(),
+        ));
+    }
+    let mut body = Vec::with_capacity(
+        256 + pairs
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 96)
+            .sum::<usize>()
+            + files.iter().map(|f| f.data.len() + 192).sum::<usize>(),
+    );
+    for (k, v) in pairs {
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(boundary.as_bytes());
+        body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        body.extend_from_slice(disposition_quote(k).as_bytes());
+        body.extend_from_slice(b"\"\r\n\r\n");
+        body.extend_from_slice(v.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    for f in files {
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(boundary.as_bytes());
+        body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        body.extend_from_slice(disposition_quote(&f.name).as_bytes());
+        body.extend_from_slice(b"\"; filename=\"");
+        body.extend_from_slice(disposition_quote(&f.file_name).as_bytes());
+        body.extend_from_slice(b"\"\r\nContent-Type: ");
+        body.extend_from_slice(f.content_type.as_bytes());
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(&f.data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--");
+    body.extend_from_slice(boundary.as_bytes());
+    body.extend_from_slice(b"--\r\n");
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
 }
