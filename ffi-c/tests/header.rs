@@ -5,13 +5,17 @@
 use std::path::{Path, PathBuf};
 
 fn generate(crate_dir: &Path) -> String {
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .unwrap_or_else(|e| panic!("ffi-c/cbindgen.toml: {e}"));
     let mut builder = cbindgen::Builder::new().with_config(config);
     // Parsing from lib.rs follows the `mod` declarations; no `cargo metadata` run needed.
     builder = builder.with_src(crate_dir.join("src").join("lib.rs"));
     let mut out = Vec::new();
-    builder.generate().unwrap().write(&mut out);
-    String::from_utf8(out).unwrap()
+    builder
+        .generate()
+        .unwrap_or_else(|e| panic!("cbindgen failed: {e}"))
+        .write(&mut out);
+    String::from_utf8(out).unwrap_or_else(|e| panic!("cbindgen wrote invalid UTF-8: {e}"))
 }
 
 #[test]
