@@ -1,0 +1,51 @@
+"""iop: the SDK for the IOP gateway of AliExpress and Lazada Open Platform.
+
+Signing, a pooled client with typed tokens and errors, a token manager, the vendor-compatible
+``IopClient``/``IopRequest``/``IopResponse``, and (``iop.testing``) an offline gateway emulator.
+Importing the package writes no file, starts no thread and opens no connection. Log records go
+to the standard ``logging`` module under the ``iop`` logger; no handler is installed.
+"""
+
+from ._compat import IopClient, IopRequest, IopResponse
+from ._errors import (
+    AccessTokenInvalid,
+    GatewayError,
+    IopError,
+    RateLimited,
+    ReauthorizationRequired,
+    ResponseError,
+    SignatureRejected,
+    StoreError,
+    Timeout,
+    TransportError,
+)
+from ._native import (
+    ALIEXPRESS,
+    Client,
+    Token,
+    __version__,
+    sign,
+    string_to_sign,
+)
+
+__all__ = [
+    "ALIEXPRESS",
+    "AccessTokenInvalid",
+    "Client",
+    "GatewayError",
+    "IopClient",
+    "IopError",
+    "IopRequest",
+    "IopResponse",
+    "RateLimited",
+    "ReauthorizationRequired",
+    "ResponseError",
+    "SignatureRejected",
+    "StoreError",
+    "Timeout",
+    "Token",
+    "TransportError",
+    "__version__",
+    "sign",
+    "string_to_sign",
+]

@@ -1,0 +1,309 @@
+//! `iop.Client`: one app on one gateway; pooled connections, GIL released while on the network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iop_core::{
+    AccessToken, AppSecret, AuthCode, Clock, FilePart, Gateway, HttpMethod, RefreshToken, Request,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyTuple};
+
+use crate::convert::{json_to_py, param_pairs, text_arg};
+use crate::errors::to_pyerr;
+use crate::token::Token;
+
+/// The AliExpress gateway, `iop.ALIEXPRESS`.
+pub(crate) const ALIEXPRESS: &str = iop_core::gateway::ALIEXPRESS;
+
+/// A client for one app on one gateway. Safe to share between threads; the GIL is released
+/// during every network call.
+#[pyclass(frozen, module = "iop", name = "Client")]
+pub(crate) struct Client {
+    pub(crate) inner: Arc<iop_core::Client>,
+    app_key: String,
+    base_url: String,
+}
+
+/// Settings of a new client, checked.
+pub(crate) struct ClientSettings {
+    pub(crate) app_key: String,
+    pub(crate) app_secret: AppSecret,
+    pub(crate) base_url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) partner_id: Option<String>,
+    pub(crate) clock: Option<Arc<dyn Clock>>,
+}
+
+/// Timeout seconds as a duration: finite and positive.
+pub(crate) fn timeout_arg(timeout: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    if timeout.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err("timeout must be a number of seconds"));
+    }
+    let seconds: f64 = timeout
+        .extract()
+        .map_err(|_| PyTypeError::new_err("timeout must be a number of seconds"))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(PyValueError::new_err(
+            "timeout must be a positive number of seconds",
+        ));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| PyValueError::new_err("timeout is out of range"))
+}
+
+impl Client {
+    /// Builds a client from checked settings.
+    pub(crate) fn build(py: Python<'_>, settings: ClientSettings) -> PyResult<Self> {
+        let gateway = Gateway::new(&settings.base_url).map_err(|e| to_pyerr(py, e))?;
+        let base_url = gateway.base_url().to_owned();
+        let connect = settings.timeout.min(Duration::from_secs(10));
+        let mut builder =
+            iop_core::Client::builder(settings.app_key.clone(), settings.app_secret, gateway)
+                .timeouts(connect, settings.timeout);
+        if let Some(partner_id) = settings.partner_id {
+            builder = builder.partner_id(partner_id);
+        }
+        if let Some(clock) = settings.clock {
+            builder = builder.clock(clock);
+        }
+        let inner = builder.build().map_err(|e| to_pyerr(py, e))?;
+        Ok(Self {
+            inner: Arc::new(inner),
+            app_key: settings.app_key,
+            base_url,
+        })
+    }
+
+    /// Builds the core request of a call.
+    pub(crate) fn request(
+        api: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+        http_method: &Bound<'_, PyAny>,
+    ) -> PyResult<Request> {
+        let py = api.py();
+        let api = text_arg("api", api, true)?;
+        let method = text_arg("http_method", http_method, true)?;
+        let method = match method.to_ascii_uppercase().as_str() {
+            "POST" => HttpMethod::Post,
+            "GET" => HttpMethod::Get,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "http_method must be 'POST' or 'GET', got {method:?}"
+                )));
+            }
+        };
+        let mut request = Request::new(&api)
+            .map_err(|e| to_pyerr(py, e))?
+            .http_method(method);
+        for (key, value) in param_pairs(params)? {
+            request.set_param(key, value);
+        }
+        Ok(request)
+    }
+
+    /// Sends a request with the GIL released; `raw` keeps gateway error envelopes as values.
+    pub(crate) fn send<'py>(
+        &self,
+        py: Python<'py>,
+        request: Request,
+        access_token: Option<AccessToken>,
+        raw: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let result = py.detach(move || {
+            if raw {
+                inner.call_raw(&request, access_token.as_ref())
+            } else {
+                inner.call(&request, access_token.as_ref())
+            }
+        });
+        match result {
+            Ok(value) => json_to_py(py, &value),
+            Err(e) => Err(to_pyerr(py, e)),
+        }
+    }
+}
+
+/// An optional access token argument: `str` or None.
+fn access_token_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<AccessToken>> {
+    match value {
+        Some(v) if !v.is_none() => Ok(Some(AccessToken::new(text_arg("access_token", v, true)?))),
+        _ => Ok(None),
+    }
+}
+
+/// One file part from what the vendor SDKs accept: bytes, a `(file_name, bytes[, content_type])`
+/// tuple, or a file object with `read()`.
+fn file_part(name: &str, value: &Bound<'_, PyAny>) -> PyResult<FilePart> {
+    let mut file_name = name.to_owned();
+    let mut content_type = "application/octet-stream".to_owned();
+    let mut body = value.clone();
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        if tuple.len() < 2 || tuple.len() > 3 {
+            return Err(PyValueError::new_err(format!(
+                "file {name:?}: a tuple must be (file_name, data) or (file_name, data, content_type)"
+            )));
+        }
+        file_name = text_arg("file name", &tuple.get_item(0)?, true)?;
+        body = tuple.get_item(1)?;
+        if tuple.len() == 3 {
+            content_type = text_arg("content type", &tuple.get_item(2)?, true)?;
+        }
+    } else if value.hasattr("read")?
+        && let Ok(n) = value.getattr("name")
+        && let Ok(n) = n.extract::<String>()
+        && let Some(base) = std::path::Path::new(&n).file_name()
+    {
+        file_name = base.to_string_lossy().into_owned();
+    }
+    if body.hasattr("read")? && !body.is_instance_of::<PyBytes>() {
+        body = body.call_method0("read")?;
+    }
+    let data: Vec<u8> = if let Ok(b) = body.cast::<PyBytes>() {
+        b.as_bytes().to_vec()
+    } else if let Ok(b) = body.cast::<PyByteArray>() {
+        b.to_vec()
+    } else if let Ok(s) = body.cast::<pyo3::types::PyString>() {
+        s.to_cow()?.as_bytes().to_vec()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "file {name:?}: expected bytes, a file object or a (file_name, data) tuple, got {}",
+            body.get_type().name()?
+        )));
+    };
+    Ok(FilePart {
+        name: name.to_owned(),
+        file_name,
+        content_type,
+        data,
+    })
+}
+
+#[pymethods]
+impl Client {
+    /// A client for `app_key`/`app_secret` on `base_url` (default AliExpress; the vendor style
+    /// `…/rest` or `…/sync` is accepted). `timeout` is the read timeout in seconds.
+    #[new]
+    #[pyo3(signature = (app_key, app_secret, *, base_url=None, timeout=None, partner_id=None))]
+    fn py_new(
+        py: Python<'_>,
+        app_key: &Bound<'_, PyAny>,
+        app_secret: &Bound<'_, PyAny>,
+        base_url: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        partner_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let base_url = match base_url {
+            Some(b) if !b.is_none() => text_arg("base_url", b, true)?,
+            _ => ALIEXPRESS.to_owned(),
+        };
+        let timeout = match timeout {
+            Some(t) if !t.is_none() => timeout_arg(t)?,
+            _ => Duration::from_secs(30),
+        };
+        let partner_id = match partner_id {
+            Some(p) if !p.is_none() => Some(text_arg("partner_id", p, true)?),
+            _ => None,
+        };
+        Self::build(
+            py,
+            ClientSettings {
+                app_key: text_arg("app_key", app_key, true)?,
+                app_secret: AppSecret::new(text_arg("app_secret", app_secret, true)?),
+                base_url,
+                timeout,
+                partner_id,
+                clock: None,
+            },
+        )
+    }
+
+    /// `/auth/token/create`: exchanges an authorization code for a token set.
+    #[pyo3(signature = (code, *, uuid=None))]
+    fn create_token(
+        &self,
+        py: Python<'_>,
+        code: &Bound<'_, PyAny>,
+        uuid: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Token> {
+        let code = AuthCode::new(text_arg("code", code, true)?);
+        let uuid = match uuid {
+            Some(u) if !u.is_none() => Some(text_arg("uuid", u, true)?),
+            _ => None,
+        };
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.create_token(&code, uuid.as_deref()))
+            .map(Token::new)
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// `/auth/token/refresh`: a new token set. Store its refresh token: the old one may be dead.
+    fn refresh_token(&self, py: Python<'_>, refresh_token: &Bound<'_, PyAny>) -> PyResult<Token> {
+        let refresh = RefreshToken::new(text_arg("refresh_token", refresh_token, true)?);
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.refresh_token(&refresh))
+            .map(Token::new)
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// Calls any API (GOP path or TOP dotted name) and returns the body as a dict; gateway
+    /// error envelopes raise `GatewayError` and its subclasses.
+    #[pyo3(signature = (api, params=None, *, access_token=None, http_method=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        access_token: Option<&Bound<'py, PyAny>>,
+        http_method: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let post = pyo3::types::PyString::new(py, "POST").into_any();
+        let request = Self::request(api, params, http_method.unwrap_or(&post))?;
+        let token = access_token_arg(access_token)?;
+        self.send(py, request, token, false)
+    }
+
+    /// The vendor-compatible call behind `IopClient.execute`: returns the body even for error
+    /// envelopes. `files` maps field names to bytes, file objects or tuples.
+    #[pyo3(signature = (api, params, access_token, http_method, simplify, files))]
+    #[allow(clippy::too_many_arguments)]
+    fn _call_raw<'py>(
+        &self,
+        py: Python<'py>,
+        api: &Bound<'py, PyAny>,
+        params: &Bound<'py, PyAny>,
+        access_token: Option<&Bound<'py, PyAny>>,
+        http_method: &Bound<'py, PyAny>,
+        simplify: bool,
+        files: &Bound<'py, pyo3::types::PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut request = Self::request(api, Some(params), http_method)?.simplify(simplify);
+        for (k, v) in files.iter() {
+            let name = text_arg("file parameter name", &k, true)?;
+            request = request.file(file_part(&name, &v)?);
+        }
+        let token = access_token_arg(access_token)?;
+        self.send(py, request, token, true)
+    }
+
+    /// The app key.
+    #[getter]
+    fn app_key(&self) -> &str {
+        &self.app_key
+    }
+
+    /// The gateway base URL, without `/rest` or `/sync`.
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Client(app_key={:?}, base_url={:?})",
+            self.app_key, self.base_url
+        )
+    }
+}

@@ -1,0 +1,325 @@
+//! Conversions between Python values and what the core takes: parameter pairs, parameter
+//! values, durations, instants and JSON.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
+
+/// `json.dumps`, imported once.
+static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// `datetime.datetime.fromtimestamp`, imported once.
+static FROM_TIMESTAMP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// `datetime.timezone.utc`, imported once.
+static UTC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The wire text of one parameter value, or `None` when the value is absent (`None`).
+///
+/// `str` as is; `bool` as `true`/`false`; `int` and `float` in decimal; `dict`, `list` and
+/// `tuple` as compact JSON. Bytes and other types are refused with a `TypeError` naming the key.
+pub(crate) fn param_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if let Ok(s) = value.cast::<PyString>() {
+        return s.to_cow().map(|c| Some(c.into_owned()));
+    }
+    if value.is_none() {
+        return Ok(None);
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Some(if b.is_true() { "true" } else { "false" }.to_owned()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(Some(i.to_string()));
+        }
+        return Ok(Some(value.str()?.to_cow()?.into_owned()));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        if !f.value().is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "parameter {key:?}: a float value must be finite"
+            )));
+        }
+        return Ok(Some(value.str()?.to_cow()?.into_owned()));
+    }
+    if value.is_instance_of::<PyDict>()
+        || value.is_instance_of::<PyList>()
+        || value.is_instance_of::<PyTuple>()
+    {
+        return to_json_text(value).map(Some).map_err(|e| {
+            PyValueError::new_err(format!("parameter {key:?}: not JSON-serializable: {e}"))
+        });
+    }
+    if value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
+        return Err(PyTypeError::new_err(format!(
+            "parameter {key:?}: bytes are not a parameter value; decode them to str first"
+        )));
+    }
+    Err(PyTypeError::new_err(format!(
+        "parameter {key:?}: expected str, bool, int, float, dict, list or None, got {}",
+        value.get_type().name()?
+    )))
+}
+
+/// Compact JSON text of a Python value, through `json.dumps` (non-ASCII kept as is).
+pub(crate) fn to_json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = value.py();
+    let dumps = JSON_DUMPS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("json")?.getattr("dumps")?.unbind())
+    })?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("separators", (",", ":"))?;
+    kwargs.set_item("ensure_ascii", false)?;
+    let text = dumps.bind(py).call((value,), Some(&kwargs))?;
+    Ok(text.cast::<PyString>()?.to_cow()?.into_owned())
+}
+
+/// A parameter key: a `str`, else a `TypeError`.
+fn param_key(key: &Bound<'_, PyAny>) -> PyResult<String> {
+    match key.cast::<PyString>() {
+        Ok(s) => Ok(s.to_cow()?.into_owned()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "parameter names must be str, got {}",
+            key.get_type().name()?
+        ))),
+    }
+}
+
+/// The pairs of `params`: a dict, a list or tuple of `(key, value)` pairs, or `None` (no pairs).
+/// Values convert with [`param_value`]; absent values (`None`) are left out.
+pub(crate) fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(params) = params else {
+        return Ok(Vec::new());
+    };
+    if params.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut pairs = Vec::new();
+    if let Ok(dict) = params.cast::<PyDict>() {
+        pairs.reserve(dict.len());
+        for (k, v) in dict.iter() {
+            let key = param_key(&k)?;
+            if let Some(value) = param_value(&key, &v)? {
+                pairs.push((key, value));
+            }
+        }
+        return Ok(pairs);
+    }
+    if params.is_instance_of::<PyList>() || params.is_instance_of::<PyTuple>() {
+        for item in params.try_iter()? {
+            let item = item?;
+            let pair = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err("params as a list must hold (key, value) tuples")
+            })?;
+            if pair.len() != 2 {
+                return Err(PyValueError::new_err(
+                    "params as a list must hold (key, value) tuples of two items",
+                ));
+            }
+            let key = param_key(&pair.get_item(0)?)?;
+            if let Some(value) = param_value(&key, &pair.get_item(1)?)? {
+                pairs.push((key, value));
+            }
+        }
+        return Ok(pairs);
+    }
+    Err(PyTypeError::new_err(format!(
+        "params must be a dict or a list of (key, value) tuples, got {}",
+        params.get_type().name()?
+    )))
+}
+
+/// A required text argument: `str` only, with a clear `TypeError` for `None`, bytes and the rest,
+/// and a `ValueError` when empty (or whitespace only) and `non_empty` is set.
+pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) -> PyResult<String> {
+    let text = match value.cast::<PyString>() {
+        Ok(s) => s.to_cow()?.into_owned(),
+        Err(_) => {
+            let what = if value.is_none() {
+                "None".to_owned()
+            } else {
+                value.get_type().name()?.to_string()
+            };
+            return Err(PyTypeError::new_err(format!(
+                "{name} must be str, got {what}"
+            )));
+        }
+    };
+    if non_empty && text.trim().is_empty() {
+        return Err(PyValueError::new_err(format!("{name} must not be empty")));
+    }
+    Ok(text)
+}
+
+/// A duration given as a `datetime.timedelta` or a number of seconds; never negative.
+pub(crate) fn duration_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let seconds: f64 = if value.hasattr("total_seconds")? {
+        value.call_method0("total_seconds")?.extract()?
+    } else if (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+        && !value.is_instance_of::<PyBool>()
+    {
+        value.extract()?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a datetime.timedelta or a number of seconds"
+        )));
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a finite, non-negative duration"
+        )));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| PyValueError::new_err(format!("{name} is out of range")))
+}
+
+/// An instant given as an aware `datetime.datetime`; naive datetimes are refused.
+pub(crate) fn instant_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<SystemTime> {
+    if !value.hasattr("utcoffset")? || !value.hasattr("timestamp")? {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a datetime.datetime"
+        )));
+    }
+    if value.call_method0("utcoffset")?.is_none() {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be an aware datetime (e.g. datetime.now(timezone.utc))"
+        )));
+    }
+    let seconds: f64 = value.call_method0("timestamp")?.extract()?;
+    system_time_from_secs(seconds)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} is out of range")))
+}
+
+/// Epoch seconds to an instant (before 1970 included).
+fn system_time_from_secs(seconds: f64) -> Option<SystemTime> {
+    let magnitude = Duration::try_from_secs_f64(seconds.abs()).ok()?;
+    if seconds >= 0.0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    }
+}
+
+/// An aware UTC `datetime` for epoch milliseconds.
+pub(crate) fn datetime_from_ms(py: Python<'_>, ms: i64) -> PyResult<Bound<'_, PyAny>> {
+    let from_ts = FROM_TIMESTAMP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py
+            .import("datetime")?
+            .getattr("datetime")?
+            .getattr("fromtimestamp")?
+            .unbind())
+    })?;
+    let utc = UTC.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py
+            .import("datetime")?
+            .getattr("timezone")?
+            .getattr("utc")?
+            .unbind())
+    })?;
+    // Whole seconds and microseconds separately keep the value exact.
+    let secs = ms.div_euclid(1000);
+    let micros = ms.rem_euclid(1000) * 1000;
+    let dt = from_ts.bind(py).call1((secs, utc.bind(py)))?;
+    if micros == 0 {
+        return Ok(dt);
+    }
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("microsecond", micros)?;
+    dt.call_method("replace", (), Some(&kwargs))
+}
+
+/// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
+pub(crate) fn json_to_py<'py>(
+    py: Python<'py>,
+    value: &serde_json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// A Python value (dict, list, tuple, str, int, float, bool, None) as JSON.
+pub(crate) fn py_to_json(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use serde_json::Value;
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Value::String(s.to_cow()?.into_owned()));
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = value.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err(PyValueError::new_err("integer out of the 64-bit range"));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| PyValueError::new_err("a float value must be finite"));
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in dict.iter() {
+            let key = param_key(&k)?;
+            map.insert(key, py_to_json(&v)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for item in value.try_iter()? {
+            items.push(py_to_json(&item?)?);
+        }
+        return Ok(Value::Array(items));
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected a JSON-like value (dict, list, str, int, float, bool, None), got {}",
+        value.get_type().name()?
+    )))
+}
+
+/// `datetime.timedelta` of a duration.
+pub(crate) fn timedelta_from(py: Python<'_>, duration: Duration) -> PyResult<Bound<'_, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("seconds", duration.as_secs())?;
+    kwargs.set_item("microseconds", duration.subsec_micros())?;
+    py.import("datetime")?
+        .getattr("timedelta")?
+        .call((), Some(&kwargs))
+}

@@ -1,0 +1,484 @@
+//! `iop.TokenManager` and its stores: `iop.MemoryStore`, `iop.FileStore`, and any Python object
+//! with `load(key)` / `save(key, token_dict)` (and `keys()` for `refresh_due`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use iop_core::store::KeyLock;
+use iop_core::{Error, ErrorClass, RefreshDueOptions, StoredToken, TokenSet, TokenStore};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::client::Client;
+use crate::convert::{duration_arg, json_to_py, py_to_json, text_arg, timedelta_from};
+use crate::errors::{to_pyerr, to_pyexception};
+use crate::token::{DEFAULT_MARGIN, Token};
+
+/// Locks a mutex whatever a panicking holder left (the data here stays consistent).
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Token sets in memory, for tests and single-process apps.
+#[pyclass(frozen, module = "iop", name = "MemoryStore")]
+pub(crate) struct MemoryStore {
+    inner: Arc<iop_core::MemoryStore>,
+}
+
+#[pymethods]
+impl MemoryStore {
+    /// An empty store.
+    #[new]
+    fn py_new() -> Self {
+        Self {
+            inner: Arc::new(iop_core::MemoryStore::new()),
+        }
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "MemoryStore()"
+    }
+}
+
+/// A directory with one file per seller (mode 0600, atomic writes, an OS lock per seller, so
+/// several processes can share it).
+#[pyclass(frozen, module = "iop", name = "FileStore")]
+pub(crate) struct FileStore {
+    inner: Arc<iop_core::FileStore>,
+    directory: String,
+}
+
+#[pymethods]
+impl FileStore {
+    /// Opens `directory` (a str or path), creating it (mode 0700) if needed.
+    #[new]
+    fn py_new(py: Python<'_>, directory: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let path = py
+            .import("os")?
+            .getattr("fspath")?
+            .call1((directory,))
+            .map_err(|_| PyTypeError::new_err("directory must be a str or an os.PathLike"))?;
+        let directory = text_arg("directory", &path, true)?;
+        let dir = directory.clone();
+        let inner = py
+            .detach(move || iop_core::FileStore::open(&dir))
+            .map_err(|e| to_pyerr(py, e))?;
+        Ok(Self {
+            inner: Arc::new(inner),
+            directory,
+        })
+    }
+
+    /// The directory.
+    #[getter]
+    fn directory(&self) -> &str {
+        &self.directory
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FileStore({:?})", self.directory)
+    }
+}
+
+/// One key's in-process lock.
+#[derive(Default)]
+struct Slot {
+    held: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// A held [`Slot`]; frees it on drop.
+struct SlotLock {
+    slot: Arc<Slot>,
+}
+
+impl KeyLock for SlotLock {}
+
+impl Drop for SlotLock {
+    fn drop(&mut self) {
+        *locked(&self.slot.held) = false;
+        self.slot.freed.notify_one();
+    }
+}
+
+/// A Python object used as a token store. Versions and locks are kept in this process only:
+/// sharing such a store between processes needs the user's own locking.
+struct PyStore {
+    object: Py<PyAny>,
+    versions: Mutex<HashMap<String, u64>>,
+    locks: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl PyStore {
+    /// A store error naming the key and the Python exception (type and text).
+    fn failure(py: Python<'_>, key: &str, what: &str, err: &PyErr) -> Error {
+        let kind = err
+            .get_type(py)
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "Exception".to_owned());
+        Error::Store {
+            key: key.to_owned(),
+            message: format!("custom store {what} failed: {kind}: {}", err.value(py)),
+            source: None,
+        }
+    }
+}
+
+impl TokenStore for PyStore {
+    fn load(&self, key: &str) -> iop_core::Result<Option<StoredToken>> {
+        let loaded = Python::attach(|py| -> Result<Option<serde_json::Value>, Error> {
+            let value = self
+                .object
+                .bind(py)
+                .call_method1("load", (key,))
+                .map_err(|e| Self::failure(py, key, "load", &e))?;
+            if value.is_none() {
+                return Ok(None);
+            }
+            if !value.is_instance_of::<PyDict>() {
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "custom store load must return a dict or None".to_owned(),
+                    source: None,
+                });
+            }
+            py_to_json(&value)
+                .map(Some)
+                .map_err(|e| Self::failure(py, key, "load", &e))
+        })?;
+        let Some(value) = loaded else {
+            return Ok(None);
+        };
+        let token: TokenSet = serde_json::from_value(value).map_err(|e| Error::Store {
+            key: key.to_owned(),
+            message: format!("custom store returned a dict that is not a token set: {e}"),
+            source: None,
+        })?;
+        let version = *locked(&self.versions).entry(key.to_owned()).or_insert(1);
+        Ok(Some(StoredToken { token, version }))
+    }
+
+    fn save(
+        &self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+    ) -> iop_core::Result<u64> {
+        let value = serde_json::to_value(token).map_err(|e| Error::Store {
+            key: key.to_owned(),
+            message: format!("token set not serializable: {e}"),
+            source: None,
+        })?;
+        let mut versions = locked(&self.versions);
+        let current = versions.get(key).copied();
+        if current.is_some() && current != expected_version {
+            return Err(Error::Store {
+                key: key.to_owned(),
+                message: "version conflict".to_owned(),
+                source: None,
+            });
+        }
+        Python::attach(|py| -> Result<(), Error> {
+            let dict = json_to_py(py, &value).map_err(|e| Self::failure(py, key, "save", &e))?;
+            self.object
+                .bind(py)
+                .call_method1("save", (key, dict))
+                .map_err(|e| Self::failure(py, key, "save", &e))?;
+            Ok(())
+        })?;
+        let next = current.unwrap_or(0) + 1;
+        versions.insert(key.to_owned(), next);
+        Ok(next)
+    }
+
+    fn keys(&self) -> iop_core::Result<Vec<String>> {
+        Python::attach(|py| -> Result<Vec<String>, Error> {
+            let object = self.object.bind(py);
+            let has_keys = object.hasattr("keys").unwrap_or(false);
+            if !has_keys {
+                return Err(Error::Store {
+                    key: String::new(),
+                    message: "this custom store has no keys() method (refresh_due needs one)"
+                        .to_owned(),
+                    source: None,
+                });
+            }
+            let listed = object
+                .call_method0("keys")
+                .and_then(|keys| {
+                    keys.try_iter()?
+                        .map(|k| k.and_then(|k| k.extract::<String>()))
+                        .collect::<PyResult<Vec<String>>>()
+                })
+                .map_err(|e| Self::failure(py, "", "keys", &e))?;
+            Ok(listed)
+        })
+    }
+
+    fn lock(&self, key: &str) -> iop_core::Result<Box<dyn KeyLock + '_>> {
+        let slot = Arc::clone(locked(&self.locks).entry(key.to_owned()).or_default());
+        let mut held = locked(&slot.held);
+        while *held {
+            held = slot
+                .freed
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *held = true;
+        drop(held);
+        Ok(Box::new(SlotLock { slot }))
+    }
+}
+
+/// The store behind a Python store argument.
+fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
+    let Some(store) = store.filter(|s| !s.is_none()) else {
+        return Ok(Arc::new(iop_core::MemoryStore::new()));
+    };
+    if let Ok(m) = store.cast::<MemoryStore>() {
+        return Ok(m.get().inner.clone());
+    }
+    if let Ok(f) = store.cast::<FileStore>() {
+        return Ok(f.get().inner.clone());
+    }
+    if store.hasattr("load")? && store.hasattr("save")? {
+        return Ok(Arc::new(PyStore {
+            object: store.clone().unbind(),
+            versions: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+        }));
+    }
+    Err(PyTypeError::new_err(format!(
+        "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",
+        store.get_type().name()?
+    )))
+}
+
+/// The name of an error class, as the report shows it.
+fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Signature => "signature",
+        ErrorClass::Reauthorize => "reauthorize",
+        ErrorClass::Refresh => "refresh",
+        ErrorClass::RateLimited => "rate_limited",
+        ErrorClass::Retryable => "retryable",
+        ErrorClass::Client => "client",
+        _ => "unknown",
+    }
+}
+
+/// What `TokenManager.refresh_due` did.
+#[pyclass(frozen, module = "iop", name = "RefreshReport")]
+pub(crate) struct RefreshReport {
+    inner: iop_core::RefreshReport,
+}
+
+#[pymethods]
+impl RefreshReport {
+    /// Keys refreshed.
+    #[getter]
+    fn refreshed(&self) -> Vec<String> {
+        self.inner.refreshed.clone()
+    }
+
+    /// Keys not due.
+    #[getter]
+    fn skipped(&self) -> Vec<String> {
+        self.inner.skipped.clone()
+    }
+
+    /// Keys that failed: (key, error class, message), the class one of "signature", "refresh",
+    /// "rate_limited", "retryable", "client", "unknown".
+    #[getter]
+    fn failed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (key, class, message) in &self.inner.failed {
+            list.append(PyTuple::new(
+                py,
+                [key.as_str(), class_name(*class), message.as_str()],
+            )?)?;
+        }
+        Ok(list)
+    }
+
+    /// Keys whose seller must authorize again: (key, time left as a timedelta, or None when the
+    /// access token is already dead).
+    #[getter]
+    fn reauthorization_required<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (key, left) in &self.inner.reauthorization_required {
+            let left = match left {
+                Some(d) => timedelta_from(py, *d)?,
+                None => py.None().into_bound(py),
+            };
+            list.append((key.as_str(), left))?;
+        }
+        Ok(list)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RefreshReport(refreshed={}, skipped={}, failed={}, reauthorization_required={})",
+            self.inner.refreshed.len(),
+            self.inner.skipped.len(),
+            self.inner.failed.len(),
+            self.inner.reauthorization_required.len()
+        )
+    }
+}
+
+/// The callback slot shared with the core manager.
+type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
+
+/// Keeps sellers' tokens valid: refreshes inside the margin, one refresh per seller at a time,
+/// and reports sellers who must authorize again.
+#[pyclass(frozen, module = "iop", name = "TokenManager")]
+pub(crate) struct TokenManager {
+    inner: Arc<iop_core::TokenManager>,
+    callback: CallbackSlot,
+}
+
+/// The seller key argument.
+fn key_arg(key: &Bound<'_, PyAny>) -> PyResult<String> {
+    text_arg("key", key, true)
+}
+
+#[pymethods]
+impl TokenManager {
+    /// A manager over `client` and `store` (None: in memory), refreshing tokens that expire
+    /// within `margin` (a timedelta or seconds; default 3 days).
+    #[new]
+    #[pyo3(signature = (client, store=None, *, margin=None))]
+    fn py_new(
+        client: &Bound<'_, PyAny>,
+        store: Option<&Bound<'_, PyAny>>,
+        margin: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let client = client
+            .cast::<Client>()
+            .map_err(|_| PyTypeError::new_err("client must be an iop.Client"))?;
+        let margin: Duration = match margin {
+            Some(m) if !m.is_none() => duration_arg("margin", m)?,
+            _ => DEFAULT_MARGIN,
+        };
+        let store = store_of(store)?;
+        let callback: CallbackSlot = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&callback);
+        let inner = iop_core::TokenManager::new(Arc::clone(&client.get().inner), store)
+            .with_margin(margin)
+            .on_reauthorization_required(move |key: &str, err: &Error| {
+                Python::attach(|py| {
+                    let Some(cb) = locked(&slot).as_ref().map(|cb| cb.clone_ref(py)) else {
+                        return;
+                    };
+                    let exc = to_pyexception(py, err);
+                    if let Err(e) = cb.bind(py).call1((key, exc)) {
+                        e.write_unraisable(py, Some(cb.bind(py)));
+                    }
+                });
+            });
+        Ok(Self {
+            inner: Arc::new(inner),
+            callback,
+        })
+    }
+
+    /// Stores `token` for `key`, replacing what is there.
+    fn put(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        token: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let key = key_arg(key)?;
+        let token = token
+            .cast::<Token>()
+            .map_err(|_| PyTypeError::new_err("token must be an iop.Token"))?
+            .get()
+            .inner
+            .clone();
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.put(&key, &token))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// The stored token of `key`, or None.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Token>> {
+        let key = key_arg(key)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.get(&key))
+            .map(|t| t.map(Token::new))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// A valid access token for `key`, refreshing first when it expires within the margin.
+    /// Raises `ReauthorizationRequired` when the seller must authorize again.
+    fn access_token(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<String> {
+        let key = key_arg(key)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.access_token(&key).map(|t| t.secret().to_owned()))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// Refreshes every stored token expiring within `within` (default 3 days), `concurrency`
+    /// at a time; `progress(done, total)` is called after each seller.
+    #[pyo3(signature = (within=None, *, concurrency=8, progress=None))]
+    fn refresh_due(
+        &self,
+        py: Python<'_>,
+        within: Option<&Bound<'_, PyAny>>,
+        concurrency: usize,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<RefreshReport> {
+        let within = match within {
+            Some(w) if !w.is_none() => duration_arg("within", w)?,
+            _ => DEFAULT_MARGIN,
+        };
+        if concurrency == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "concurrency must be at least 1",
+            ));
+        }
+        let mut options = RefreshDueOptions::new(within).concurrency(concurrency);
+        if let Some(progress) = progress.filter(|p| !p.is_none()) {
+            if !progress.is_callable() {
+                return Err(PyTypeError::new_err("progress must be callable"));
+            }
+            let progress = progress.unbind();
+            options = options.progress(move |done, total| {
+                Python::attach(|py| {
+                    if let Err(e) = progress.bind(py).call1((done, total)) {
+                        e.write_unraisable(py, Some(progress.bind(py)));
+                    }
+                });
+            });
+        }
+        let inner = Arc::clone(&self.inner);
+        let report = py.detach(move || inner.refresh_due(options));
+        Ok(RefreshReport { inner: report })
+    }
+
+    /// Registers `callback(key, error)`, called once each time a seller is found to need
+    /// authorizing again (`error` is an `iop.ReauthorizationRequired`). Returns the callback,
+    /// so it can be used as a decorator. Exceptions it raises are reported as unraisable.
+    fn on_reauthorization_required<'py>(
+        &self,
+        callback: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err("callback must be callable"));
+        }
+        *locked(&self.callback) = Some(callback.clone().unbind());
+        Ok(callback)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TokenManager(margin_seconds={})",
+            self.inner.margin().as_secs()
+        )
+    }
+}
