@@ -1,0 +1,268 @@
+//! The command line: subcommands, flags and their parsers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::failure::EXIT_CODES_HELP;
+
+/// The iop command: seller tokens from a shell, the cron job that keeps them alive, signature
+/// diagnosis and a demo against an offline gateway.
+#[derive(Debug, Parser)]
+#[command(name = "iop", version, about, after_help = EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    /// Credentials and gateway.
+    #[command(flatten)]
+    pub(crate) app: AppArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where the app's credentials and the gateway come from. The app secret is never a flag value
+/// (it would show in `ps`): it comes from `IOP_APP_SECRET`, a file or stdin.
+#[derive(Debug, Args)]
+pub(crate) struct AppArgs {
+    /// App key [default: $IOP_APP_KEY]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub(crate) app_key: Option<String>,
+    /// Read the app secret from this file (first line) instead of $IOP_APP_SECRET
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) app_secret_file: Option<PathBuf>,
+    /// Read the app secret from stdin (first line) instead of $IOP_APP_SECRET
+    #[arg(long, global = true, conflicts_with = "app_secret_file")]
+    pub(crate) app_secret_stdin: bool,
+    /// Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create or refresh a seller's token set (`/auth/token/create`, `/auth/token/refresh`)
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Refresh every stored token that expires soon: the cron job
+    #[command(after_help = REFRESH_DUE_HELP)]
+    RefreshDue(RefreshDueArgs),
+    /// Signing diagnosis
+    #[command(subcommand)]
+    Sign(SignCommand),
+    /// Call any API and print the JSON answer
+    Call(CallArgs),
+    /// Check clock skew, app key and secret, and the stored tokens' remaining life
+    Doctor(DoctorArgs),
+    /// Show a seller's whole token life step by step, offline (or on the real gateway with IOP_* set)
+    Demo(DemoArgs),
+}
+
+const REFRESH_DUE_HELP: &str = "\
+Prints a progress bar on a terminal, else one summary line, then one line per seller that failed
+or must authorize again. Exit status: 0 all fine, 1 some refreshes failed (transient or
+configuration: run again later), 3 some sellers must authorize the app again, 4 both.
+
+Example crontab line:
+  17 * * * *  IOP_APP_KEY=... IOP_APP_SECRET=... iop refresh-due --store /var/lib/iop/tokens --within 3d";
+
+/// `iop token …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Exchange an authorization code for a token set; prints it as JSON (or saves it with --store)
+    Create(CreateArgs),
+    /// Exchange a refresh token for a new token set; prints it as JSON (or saves it with --store)
+    Refresh(RefreshArgs),
+}
+
+/// Where a token set goes instead of stdout.
+#[derive(Debug, Args)]
+pub(crate) struct SaveArgs {
+    /// Save the token set into this token store directory instead of printing it (secrets masked)
+    #[arg(long, value_name = "DIR", requires = "seller")]
+    pub(crate) store: Option<PathBuf>,
+    /// The seller key the token set is stored under
+    #[arg(long, value_name = "SELLER", requires = "store")]
+    pub(crate) seller: Option<String>,
+}
+
+/// `iop token create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The authorization code from the seller's redirect; `-` reads it from stdin
+    #[arg(long, value_name = "CODE")]
+    pub(crate) code: String,
+    /// AliExpress `uuid` (optional; Lazada rejects it)
+    #[arg(long)]
+    pub(crate) uuid: Option<String>,
+    /// Where to save.
+    #[command(flatten)]
+    pub(crate) save: SaveArgs,
+}
+
+/// `iop token refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    /// The refresh token; `-` reads it from stdin. Without it, --store/--seller's stored one
+    #[arg(long, value_name = "TOKEN", required_unless_present = "store")]
+    pub(crate) refresh_token: Option<String>,
+    /// Where to save.
+    #[command(flatten)]
+    pub(crate) save: SaveArgs,
+}
+
+/// `iop refresh-due`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshDueArgs {
+    /// The token store directory
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: PathBuf,
+    /// Refresh tokens whose access token expires within this time (30m, 12h, 3d, …)
+    #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = parse_duration)]
+    pub(crate) within: Duration,
+    /// Refreshes in flight at once
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) concurrency: u16,
+}
+
+/// `iop sign …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SignCommand {
+    /// Show how a call is signed: URL, style, string-to-sign (secrets redacted), likely mistakes
+    Explain(ExplainArgs),
+}
+
+/// Signing methods on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SignMethodArg {
+    /// HMAC-SHA256 (every API)
+    Sha256,
+    /// Legacy MD5 (TOP `/sync` APIs only)
+    Md5,
+}
+
+impl From<SignMethodArg> for iop_core::SignMethod {
+    fn from(value: SignMethodArg) -> Self {
+        match value {
+            SignMethodArg::Sha256 => Self::Sha256,
+            SignMethodArg::Md5 => Self::Md5,
+        }
+    }
+}
+
+/// `iop sign explain`.
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// API name: a path (`/auth/token/refresh`) or a dotted name (`aliexpress.solution.product.list.get`)
+    pub(crate) api: String,
+    /// A business parameter, KEY=VALUE (repeat)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub(crate) params: Vec<(String, String)>,
+    /// Include an access token (read from stdin) as the call would; it is shown redacted
+    #[arg(long)]
+    pub(crate) access_token_stdin: bool,
+    /// Signing method
+    #[arg(long, value_enum, default_value = "sha256")]
+    pub(crate) sign_method: SignMethodArg,
+    /// The timestamp (epoch ms) to sign with, e.g. the one of a rejected request [default: now]
+    #[arg(long, value_name = "MS")]
+    pub(crate) timestamp: Option<i64>,
+}
+
+/// `iop call`.
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// API name: a path (`/seller/get`) or a dotted name (`aliexpress.solution.product.list.get`)
+    pub(crate) api: String,
+    /// A business parameter, KEY=VALUE (repeat)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub(crate) params: Vec<(String, String)>,
+    /// Call for this seller: its access token comes from --store, refreshed first when due
+    #[arg(
+        long,
+        value_name = "SELLER",
+        requires = "store",
+        conflicts_with = "access_token_stdin"
+    )]
+    pub(crate) seller: Option<String>,
+    /// The token store directory of --seller
+    #[arg(long, value_name = "DIR", requires = "seller")]
+    pub(crate) store: Option<PathBuf>,
+    /// Read the access token from stdin
+    #[arg(long)]
+    pub(crate) access_token_stdin: bool,
+    /// Send the parameters in the query string (GET) instead of a form body (POST)
+    #[arg(long)]
+    pub(crate) get: bool,
+    /// TOP's `simplify=true`
+    #[arg(long)]
+    pub(crate) simplify: bool,
+}
+
+/// `iop doctor`.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Also report each stored token's remaining life
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: Option<PathBuf>,
+}
+
+/// `iop demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Use the in-process emulator even when IOP_APP_KEY / IOP_APP_SECRET are set
+    #[arg(long)]
+    pub(crate) emulator: bool,
+    /// The seller id of the demo (emulator), or the key tokens are saved under (real gateway)
+    #[arg(long, value_name = "SELLER", default_value = "demo-seller")]
+    pub(crate) seller: String,
+    /// Real gateway: save the tokens it obtains here (without it, steps that would replace
+    /// your tokens are skipped)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: Option<PathBuf>,
+}
+
+/// Parses `KEY=VALUE`; the value may be empty and may contain `=`.
+pub(crate) fn parse_param(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((key, _)) if key.trim().is_empty() => {
+            Err(format!("expected KEY=VALUE, found an empty key in `{arg}`"))
+        }
+        Some((key, value)) => Ok((key.to_owned(), value.to_owned())),
+        None => Err(format!("expected KEY=VALUE, found no `=` in `{arg}`")),
+    }
+}
+
+/// Parses a duration like `30m`, `12h`, `3d`, `1d 12h`, `90s`.
+pub(crate) fn parse_duration(arg: &str) -> Result<Duration, String> {
+    humantime::parse_duration(arg)
+        .map_err(|e| format!("expected a duration like 30m, 12h or 3d: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_split_at_the_first_equals_sign() {
+        assert_eq!(parse_param("a=b=c"), Ok(("a".to_owned(), "b=c".to_owned())));
+        assert_eq!(parse_param("a="), Ok(("a".to_owned(), String::new())));
+        assert!(parse_param("novalue").is_err());
+        assert!(parse_param("=x").is_err());
+    }
+
+    #[test]
+    fn durations_read_like_humans_write_them() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86400)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

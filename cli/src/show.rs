@@ -1,0 +1,118 @@
+//! Text for people: masked secrets, instants and spans of time, token summaries.
+
+use std::time::{Duration, SystemTime};
+
+use iop_core::TokenSet;
+
+/// A secret shown as its first 4 characters and `…` (only `…` when it is too short to show any).
+pub(crate) fn mask(secret: &str) -> String {
+    if secret.chars().count() < 12 {
+        return "…".to_owned();
+    }
+    let head: String = secret.chars().take(4).collect();
+    format!("{head}…")
+}
+
+/// A span of time in its two largest units: `30d`, `2d 3h`, `5h 10m`, `45s`.
+pub(crate) fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, minutes, seconds) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// `at` relative to `now`: `in 30d` or `3h ago`.
+pub(crate) fn relative(at: SystemTime, now: SystemTime) -> String {
+    match at.duration_since(now) {
+        Ok(ahead) => format!("in {}", span(ahead)),
+        Err(e) => format!("{} ago", span(e.duration())),
+    }
+}
+
+/// `at` as RFC 3339 UTC with its distance from `now`: `2026-12-25T18:05:00Z (in 30d)`.
+pub(crate) fn instant(at: SystemTime, now: SystemTime) -> String {
+    format!(
+        "{} ({})",
+        humantime::format_rfc3339_seconds(at),
+        relative(at, now)
+    )
+}
+
+/// Lines describing a token set with every secret masked.
+pub(crate) fn token_lines(token: &TokenSet, now: SystemTime) -> Vec<String> {
+    let access = token
+        .access_token
+        .as_ref()
+        .map_or_else(|| "(none)".to_owned(), |t| mask(t.secret()));
+    let refresh = token
+        .refresh_token
+        .as_ref()
+        .map_or_else(|| "(none)".to_owned(), |t| mask(t.secret()));
+    let access_expiry = token
+        .expires_at()
+        .map_or_else(|| "unknown".to_owned(), |at| instant(at, now));
+    let refresh_expiry = match token.refresh_expires_at() {
+        Some(at) => instant(at, now),
+        None if token.refresh_expires_in == Some(0) => "cannot be refreshed".to_owned(),
+        None => "unknown".to_owned(),
+    };
+    let mut lines = vec![
+        format!("access_token   {access:<8} expires {access_expiry}"),
+        format!("refresh_token  {refresh:<8} expires {refresh_expiry}"),
+    ];
+    let ids: Vec<String> = [
+        ("seller_id", &token.seller_id),
+        ("user_id", &token.user_id),
+        ("account", &token.account),
+        ("country", &token.country),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
+    .collect();
+    if !ids.is_empty() {
+        lines.push(ids.join(", "));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_at_most_four_characters() {
+        assert_eq!(mask("50000501a2b3c4d5e6f7"), "5000…");
+        assert_eq!(mask("short"), "…");
+        assert_eq!(mask("ÄÖÜßäöüxyzab"), "ÄÖÜß…");
+    }
+
+    #[test]
+    fn spans_use_two_units() {
+        assert_eq!(span(Duration::from_secs(45)), "45s");
+        assert_eq!(span(Duration::from_secs(600)), "10m");
+        assert_eq!(span(Duration::from_secs(3 * 3600 + 600)), "3h 10m");
+        assert_eq!(span(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(
+            span(Duration::from_secs(2 * 86_400 + 3 * 3600 + 59)),
+            "2d 3h"
+        );
+    }
+
+    #[test]
+    fn relative_times_say_which_side_of_now() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(relative(now + Duration::from_secs(7200), now), "in 2h");
+        assert_eq!(relative(now - Duration::from_secs(60), now), "1m ago");
+    }
+}

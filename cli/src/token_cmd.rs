@@ -1,0 +1,161 @@
+//! `iop token create` and `iop token refresh`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet};
+
+use crate::cli::{AppArgs, CreateArgs, RefreshArgs, SaveArgs};
+use crate::credentials::{App, Stdin};
+use crate::failure::{Failure, Outcome, ok};
+use crate::show;
+
+/// `iop token create --code C [--uuid U] [--store DIR --seller S]`.
+pub(crate) fn create(app_args: &AppArgs, args: &CreateArgs) -> Outcome {
+    let mut stdin = Stdin::default();
+    let app = App::resolve(app_args, &mut stdin)?;
+    let code = AuthCode::new(stdin.value_or_stdin(&args.code, "authorization code")?);
+    let client = app.client()?;
+    // Open the store first: a bad directory must not cost the single-use code.
+    let target = Target::open(&client, &args.save)?;
+    let token = client
+        .create_token(&code, args.uuid.as_deref())
+        .map_err(|e| Failure::from_core("token create failed", &e))?;
+    target.emit(&client, &token, "created")
+}
+
+/// `iop token refresh --refresh-token R | --store DIR --seller S`.
+pub(crate) fn refresh(app_args: &AppArgs, args: &RefreshArgs) -> Outcome {
+    let mut stdin = Stdin::default();
+    let app = App::resolve(app_args, &mut stdin)?;
+    let given = match &args.refresh_token {
+        Some(value) => Some(RefreshToken::new(
+            stdin.value_or_stdin(value, "refresh token")?,
+        )),
+        None => None,
+    };
+    let client = app.client()?;
+    let target = Target::open(&client, &args.save)?;
+    let refresh_token = match (given, &target) {
+        (Some(token), _) => token,
+        (
+            None,
+            Target::Store {
+                manager,
+                dir,
+                seller,
+            },
+        ) => stored_refresh_token(manager, dir, seller)?,
+        (None, Target::Stdout) => {
+            return Err(Failure::Usage(
+                "give --refresh-token TOKEN (or -), or --store DIR --seller S".to_owned(),
+            ));
+        }
+    };
+    let token = client
+        .refresh_token(&refresh_token)
+        .map_err(|e| Failure::from_core("token refresh failed", &e))?;
+    target.emit(&client, &token, "refreshed")
+}
+
+fn stored_refresh_token(
+    manager: &TokenManager,
+    dir: &Path,
+    seller: &str,
+) -> Result<RefreshToken, Failure> {
+    let stored = manager
+        .get(seller)
+        .map_err(|e| Failure::from_core("cannot read the token store", &e))?
+        .ok_or_else(|| {
+            Failure::Failed(format!(
+                "no token of seller `{seller}` in {}",
+                dir.display()
+            ))
+        })?;
+    stored.refresh_token.ok_or_else(|| {
+        Failure::Reauthorize(format!(
+            "the stored token of seller `{seller}` has no refresh token: the seller must \
+             authorize the app again"
+        ))
+    })
+}
+
+/// Where a token set goes: stdout as JSON, or a file store.
+pub(crate) enum Target {
+    /// Print the token set as JSON (the user asked for the secrets).
+    Stdout,
+    /// Save into a file store and print a masked summary.
+    Store {
+        /// The manager over the store.
+        manager: Box<TokenManager>,
+        /// The store directory.
+        dir: std::path::PathBuf,
+        /// The seller key.
+        seller: String,
+    },
+}
+
+impl Target {
+    /// Opens the store of `save`, if any.
+    pub(crate) fn open(client: &Arc<Client>, save: &SaveArgs) -> Result<Self, Failure> {
+        match (&save.store, &save.seller) {
+            (Some(dir), Some(seller)) => Ok(Self::Store {
+                manager: Box::new(TokenManager::new(
+                    Arc::clone(client),
+                    open_store(dir, true)?,
+                )),
+                dir: dir.clone(),
+                seller: seller.clone(),
+            }),
+            _ => Ok(Self::Stdout),
+        }
+    }
+
+    /// Prints or saves `token`.
+    pub(crate) fn emit(&self, client: &Client, token: &TokenSet, verb: &str) -> Outcome {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Self::Stdout => {
+                let json = serde_json::to_string_pretty(token)
+                    .map_err(|e| Failure::Failed(format!("cannot serialize the token set: {e}")))?;
+                writeln!(out, "{json}")?;
+            }
+            Self::Store {
+                manager,
+                dir,
+                seller,
+            } => {
+                manager.put(seller, token).map_err(|e| {
+                    Failure::from_core(
+                        &format!("the token was {verb} but could not be saved (run again)"),
+                        &e,
+                    )
+                })?;
+                writeln!(
+                    out,
+                    "{verb} the token of seller `{seller}`, saved in {}",
+                    dir.display()
+                )?;
+                for line in show::token_lines(token, client.clock().now()) {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+        }
+        ok()
+    }
+}
+
+/// Opens a file store; with `create` false, a missing directory is an error (nothing is written
+/// unless asked).
+pub(crate) fn open_store(dir: &Path, create: bool) -> Result<Arc<FileStore>, Failure> {
+    if !create && !dir.is_dir() {
+        return Err(Failure::Failed(format!(
+            "token store {} does not exist",
+            dir.display()
+        )));
+    }
+    FileStore::open(dir)
+        .map(Arc::new)
+        .map_err(|e| Failure::from_core(&format!("cannot open token store {}", dir.display()), &e))
+}

@@ -1,0 +1,614 @@
+//! The `iop` binary against an in-process iop-emulator: output and exit status of every
+//! subcommand. Every run clears the IOP_* environment first.
+
+// Helpers outside #[test] functions too: a failed expectation is a failed test.
+#![allow(clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use iop_emulator::{Config, Emulator};
+
+const IOP_ENV: [&str; 5] = [
+    "IOP_APP_KEY",
+    "IOP_APP_SECRET",
+    "IOP_BASE_URL",
+    "IOP_AUTH_CODE",
+    "IOP_ACCESS_TOKEN",
+];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `iop` with a clean environment, pointed at `emulator` when given.
+fn iop(emulator: Option<&Emulator>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iop"));
+    for name in IOP_ENV {
+        cmd.env_remove(name);
+    }
+    if let Some(e) = emulator {
+        cmd.env("IOP_APP_KEY", e.app_key())
+            .env("IOP_APP_SECRET", e.app_secret())
+            .env("IOP_BASE_URL", e.url());
+    }
+    cmd.args(args);
+    cmd
+}
+
+fn run(mut cmd: Command) -> Run {
+    run_with_stdin(&mut cmd, None)
+}
+
+fn run_with_stdin(cmd: &mut Command, input: Option<&str>) -> Run {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn iop");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for iop");
+    Run {
+        code: output.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn emulator() -> Emulator {
+    Emulator::start(Config {
+        access_ttl: Duration::from_secs(86_400),
+        ..Config::default()
+    })
+    .expect("start emulator")
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"))
+}
+
+fn str_field<'a>(value: &'a serde_json::Value, name: &str) -> &'a str {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name} in {value}"))
+}
+
+/// Creates a token for `seller` and saves it in `dir` through the command.
+fn create_into_store(emu: &Emulator, dir: &Path, seller: &str) -> Run {
+    let code = emu.authorize(seller);
+    let dir = dir.to_str().expect("utf-8 dir");
+    let out = run(iop(
+        Some(emu),
+        &[
+            "token", "create", "--code", &code, "--store", dir, "--seller", seller,
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    out
+}
+
+/// Every access and refresh token stored in `dir`'s files.
+fn stored_secrets(dir: &Path) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read store") {
+        let path = entry.expect("entry").path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        for name in ["access_token", "refresh_token"] {
+            if let Some(s) = value[name].as_str() {
+                secrets.push(s.to_owned());
+            }
+        }
+    }
+    secrets
+}
+
+#[test]
+fn help_documents_the_exit_statuses() {
+    let out = run(iop(None, &["--help"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("Exit status"), "{out:?}");
+    assert!(out.stdout.contains("3  a seller must authorize"), "{out:?}");
+    let out = run(iop(None, &["refresh-due", "--help"]));
+    assert!(out.stdout.contains("4 both"), "{out:?}");
+}
+
+#[test]
+fn missing_environment_is_a_clear_usage_error() {
+    let out = run(iop(None, &["token", "refresh", "--refresh-token", "r"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("IOP_APP_KEY"), "{out:?}");
+    assert!(out.stderr.contains("IOP_APP_SECRET"), "{out:?}");
+
+    let mut cmd = iop(None, &["doctor"]);
+    cmd.env("IOP_APP_KEY", "some-key");
+    let out = run(cmd);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("missing app secret"), "{out:?}");
+    assert!(out.stderr.contains("IOP_APP_SECRET"), "{out:?}");
+    assert!(!out.stderr.contains("IOP_APP_KEY"), "{out:?}");
+
+    let mut cmd = iop(None, &["refresh-due", "--store", "/nonexistent"]);
+    cmd.env("IOP_APP_SECRET", "s");
+    let out = run(cmd);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("missing app key: set IOP_APP_KEY"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_secret_is_never_a_flag_value() {
+    let out = run(iop(None, &["--app-secret", "s", "doctor"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "test-app-secret\n").expect("write");
+    let emu = emulator();
+    let mut cmd = iop(
+        None,
+        &["doctor", "--app-secret-file", file.to_str().expect("utf-8")],
+    );
+    cmd.env("IOP_APP_KEY", emu.app_key())
+        .env("IOP_BASE_URL", emu.url());
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn malformed_params_are_usage_errors() {
+    let emu = emulator();
+    let cases: [&[&str]; 3] = [
+        &[
+            "call",
+            "aliexpress.solution.product.list.get",
+            "-p",
+            "page_size",
+        ],
+        &[
+            "sign",
+            "explain",
+            "/auth/token/refresh",
+            "-p",
+            "refresh_token",
+        ],
+        &["call", "/seller/get", "-p", "=value"],
+    ];
+    for args in cases {
+        let out = run(iop(Some(&emu), args));
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("KEY=VALUE"), "{args:?}: {out:?}");
+    }
+    assert_eq!(emu.stats().values().sum::<u64>(), 0, "nothing was sent");
+}
+
+#[test]
+fn token_create_prints_the_token_set() {
+    let emu = emulator();
+    let code = emu.authorize("seller-1");
+    let out = run(iop(Some(&emu), &["token", "create", "--code", &code]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let token = json(&out);
+    assert_eq!(str_field(&token, "seller_id"), "seller-1");
+    assert!(!str_field(&token, "access_token").is_empty());
+
+    // A code works once: the second use is a reauthorization case.
+    let out = run(iop(Some(&emu), &["token", "create", "--code", &code]));
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("InvalidCode"), "{out:?}");
+}
+
+#[test]
+fn token_create_reads_the_code_from_stdin() {
+    let emu = emulator();
+    let code = emu.authorize("seller-2");
+    let mut cmd = iop(Some(&emu), &["token", "create", "--code", "-"]);
+    let out = run_with_stdin(&mut cmd, Some(&format!("{code}\n")));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(str_field(&json(&out), "seller_id"), "seller-2");
+
+    // Secret and code cannot both come from stdin.
+    let mut cmd = iop(
+        None,
+        &["token", "create", "--code", "-", "--app-secret-stdin"],
+    );
+    cmd.env("IOP_APP_KEY", emu.app_key());
+    let out = run_with_stdin(&mut cmd, Some("x\n"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("stdin"), "{out:?}");
+}
+
+#[test]
+fn token_refresh_rotates_and_the_old_refresh_token_needs_reauthorization() {
+    let emu = emulator();
+    let code = emu.authorize("seller-3");
+    let created = json(&run(iop(Some(&emu), &["token", "create", "--code", &code])));
+    let old = str_field(&created, "refresh_token").to_owned();
+
+    let mut cmd = iop(Some(&emu), &["token", "refresh", "--refresh-token", "-"]);
+    let out = run_with_stdin(&mut cmd, Some(&old));
+    assert_eq!(out.code, 0, "{out:?}");
+    let refreshed = json(&out);
+    assert_eq!(str_field(&refreshed, "seller_id"), "seller-3");
+    assert_ne!(str_field(&refreshed, "refresh_token"), old);
+
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--refresh-token", &old],
+    ));
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("IllegalRefreshToken"), "{out:?}");
+    assert!(out.stderr.contains("authorize the app again"), "{out:?}");
+    assert!(!out.stderr.contains(&old), "{out:?}");
+}
+
+#[test]
+fn token_commands_with_a_store_save_and_mask() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = create_into_store(&emu, dir.path(), "seller-4");
+    assert!(out.stdout.contains("seller-4"), "{out:?}");
+    assert!(out.stdout.contains("access_token"), "{out:?}");
+    let secrets = stored_secrets(dir.path());
+    assert_eq!(secrets.len(), 2, "one access and one refresh token stored");
+    for secret in &secrets {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+    assert!(
+        out.stdout.contains(&format!("{}…", &secrets[0][..4])),
+        "{out:?}"
+    );
+
+    // Refresh the stored token: no --refresh-token needed.
+    let store = dir.path().to_str().expect("utf-8");
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--store", store, "--seller", "seller-4"],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    let after = stored_secrets(dir.path());
+    assert_eq!(after.len(), 2);
+    assert_ne!(after, secrets, "the store holds the new token set");
+    for secret in after.iter().chain(&secrets) {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+    assert_eq!(emu.stats().get("/auth/token/refresh"), Some(&1));
+
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--store", store, "--seller", "nobody"],
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("nobody"), "{out:?}");
+}
+
+#[test]
+fn refresh_due_refreshes_what_is_due_and_reports_sellers_to_reauthorize() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    for seller in ["seller-a", "seller-b", "seller-c"] {
+        create_into_store(&emu, dir.path(), seller);
+    }
+
+    // Access tokens live one day: none is due within an hour.
+    let out = run(iop(
+        Some(&emu),
+        &["refresh-due", "--store", store, "--within", "1h"],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "one summary line: {out:?}");
+    assert!(
+        out.stdout.contains("3 stored, 0 refreshed, 3 not due"),
+        "{out:?}"
+    );
+
+    let out = run(iop(
+        Some(&emu),
+        &[
+            "refresh-due",
+            "--store",
+            store,
+            "--within",
+            "3d",
+            "--concurrency",
+            "2",
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("3 refreshed"), "{out:?}");
+    assert_eq!(emu.stats().get("/auth/token/refresh"), Some(&3));
+
+    // seller-b's refresh tokens die: it must authorize again (exit 3), the others refresh.
+    emu.revoke_refresh_tokens("seller-b");
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", store]));
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.contains("2 refreshed"), "{out:?}");
+    assert!(out.stdout.contains("1 must reauthorize"), "{out:?}");
+    assert!(out.stdout.contains("reauthorize: seller-b"), "{out:?}");
+    for secret in stored_secrets(dir.path()) {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+}
+
+#[test]
+fn refresh_due_reports_refresh_tokens_expired_on_the_gateway_clock() {
+    let emu = Emulator::start(Config {
+        access_ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(2 * 86_400),
+        ..Config::default()
+    })
+    .expect("start emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    create_into_store(&emu, dir.path(), "seller-x");
+    // Three days later on the gateway's clock the refresh token has expired.
+    emu.advance(Duration::from_secs(3 * 86_400));
+    let out = run(iop(
+        Some(&emu),
+        &["refresh-due", "--store", store, "--within", "1d"],
+    ));
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.contains("0 refreshed"), "{out:?}");
+    assert!(out.stdout.contains("reauthorize: seller-x"), "{out:?}");
+}
+
+#[test]
+fn refresh_due_needs_an_existing_store() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let out = run(iop(
+        Some(&emu),
+        &["refresh-due", "--store", missing.to_str().expect("utf-8")],
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+    assert!(!missing.exists(), "nothing created");
+    let out = run(iop(
+        Some(&emu),
+        &["refresh-due", "--store", ".", "--within", "soon"],
+    ));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("30m, 12h or 3d"), "{out:?}");
+}
+
+#[test]
+fn sign_explain_shows_url_style_and_a_redacted_string_to_sign() {
+    let mut cmd = iop(
+        None,
+        &[
+            "sign",
+            "explain",
+            "/auth/token/refresh",
+            "-p",
+            "refresh_token=RT-very-secret-value",
+            "--timestamp",
+            "1700000000000",
+        ],
+    );
+    cmd.env("IOP_APP_KEY", "12345");
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("https://api-sg.aliexpress.com/rest/auth/token/refresh"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("GOP"), "{out:?}");
+    assert!(out.stdout.contains("app_key12345"), "{out:?}");
+    assert!(out.stdout.contains("timestamp1700000000000"), "{out:?}");
+    assert!(!out.stdout.contains("RT-very-secret-value"), "{out:?}");
+    assert!(out.stdout.contains("warnings        none"), "{out:?}");
+
+    let mut cmd = iop(
+        None,
+        &[
+            "sign",
+            "explain",
+            "aliexpress.solution.product.list.get",
+            "-p",
+            "page_size=20",
+            "-p",
+            "empty=",
+            "--access-token-stdin",
+        ],
+    );
+    cmd.env("IOP_APP_KEY", "12345")
+        .env("IOP_BASE_URL", "https://api-sg.aliexpress.com/sync");
+    let out = run_with_stdin(&mut cmd, Some("AT-very-secret-value\n"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("https://api-sg.aliexpress.com/sync"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("TOP"), "{out:?}");
+    assert!(out.stdout.contains("session"), "{out:?}");
+    assert!(!out.stdout.contains("AT-very-secret-value"), "{out:?}");
+    assert!(
+        out.stdout.contains("  - "),
+        "the empty value is warned about: {out:?}"
+    );
+    assert!(out.stdout.contains("empty"), "{out:?}");
+}
+
+#[test]
+fn call_prints_json_with_a_token_from_stdin_or_the_store() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    create_into_store(&emu, dir.path(), "seller-5");
+
+    let api = "aliexpress.solution.product.list.get";
+    let out = run(iop(
+        Some(&emu),
+        &[
+            "call",
+            api,
+            "-p",
+            "page_size=17",
+            "--seller",
+            "seller-5",
+            "--store",
+            store,
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    json(&out);
+    assert!(
+        out.stdout.contains("17"),
+        "the emulator echoes the parameters: {out:?}"
+    );
+    assert_eq!(emu.stats().get(api), Some(&1));
+
+    let code = emu.authorize("seller-6");
+    let token = json(&run(iop(Some(&emu), &["token", "create", "--code", &code])));
+    let mut cmd = iop(
+        Some(&emu),
+        &["call", "/seller/get", "-p", "x=y=z", "--access-token-stdin"],
+    );
+    let out = run_with_stdin(&mut cmd, Some(str_field(&token, "access_token")));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("y=z"), "{out:?}");
+
+    // A wrong access token is a gateway error: exit 1 with the code.
+    let mut cmd = iop(Some(&emu), &["call", api, "--access-token-stdin"]);
+    let out = run_with_stdin(&mut cmd, Some("not-a-token"));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("IllegalAccessToken"), "{out:?}");
+
+    let out = run(iop(Some(&emu), &["call", "/seller/get/"]));
+    assert_eq!(
+        out.code, 2,
+        "a trailing slash is refused before sending: {out:?}"
+    );
+}
+
+#[test]
+fn doctor_passes_on_good_credentials_and_reports_stored_tokens() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    create_into_store(&emu, dir.path(), "seller-7");
+    let out = run(iop(Some(&emu), &["doctor", "--store", store]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("ok    clock"), "{out:?}");
+    assert!(out.stdout.contains("ok    app secret"), "{out:?}");
+    assert!(out.stdout.contains("ok    token seller-7"), "{out:?}");
+    assert!(out.stdout.contains("access token expires in 1d"), "{out:?}");
+}
+
+#[test]
+fn doctor_names_a_wrong_secret() {
+    let emu = emulator();
+    let mut cmd = iop(Some(&emu), &["doctor"]);
+    cmd.env("IOP_APP_SECRET", "not-the-secret");
+    let out = run(cmd);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("FAIL  app secret"), "{out:?}");
+    assert!(out.stdout.contains("IncompleteSignature"), "{out:?}");
+    assert!(out.stdout.contains("ok    app key"), "{out:?}");
+    assert!(!out.stdout.contains("not-the-secret"), "{out:?}");
+}
+
+#[test]
+fn doctor_names_a_wrong_key_and_dead_tokens() {
+    let emu = Emulator::start(Config {
+        access_ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(7200),
+        ..Config::default()
+    })
+    .expect("start emulator");
+    let mut cmd = iop(Some(&emu), &["doctor"]);
+    cmd.env("IOP_APP_KEY", "no-such-key");
+    let out = run(cmd);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("FAIL  app key"), "{out:?}");
+    assert!(out.stdout.contains("InvalidAppKey"), "{out:?}");
+
+    // A refresh token that lives 2 hours is worth a warning, not a failure.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    create_into_store(&emu, dir.path(), "seller-8");
+    let out = run(iop(Some(&emu), &["doctor", "--store", store]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("WARN  token seller-8"), "{out:?}");
+}
+
+#[test]
+fn demo_runs_offline_without_credentials() {
+    let out = run(iop(None, &["demo"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    for step in 1..=6 {
+        assert!(out.stdout.contains(&format!("[{step}/6]")), "{out:?}");
+    }
+    assert!(
+        out.stdout.contains("IllegalRefreshToken"),
+        "rotation shown: {out:?}"
+    );
+    assert!(out.stdout.contains("made 1 refresh call"), "{out:?}");
+    assert!(!out.stdout.contains("test-app-secret"), "{out:?}");
+}
+
+#[test]
+fn demo_runs_against_a_gateway_from_the_environment() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    let mut cmd = iop(
+        Some(&emu),
+        &["demo", "--store", store, "--seller", "seller-9"],
+    );
+    cmd.env("IOP_AUTH_CODE", emu.authorize("seller-9"));
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("[4/4]"), "{out:?}");
+    assert!(!out.stdout.contains("skipped"), "{out:?}");
+    let secrets = stored_secrets(dir.path());
+    assert_eq!(secrets.len(), 2);
+    for secret in &secrets {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+    // create + dummy check + refresh
+    assert_eq!(emu.stats().get("/auth/token/refresh"), Some(&2));
+
+    // Without --store nothing that would replace tokens runs.
+    let out = run(iop(Some(&emu), &["demo"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("skipped"), "{out:?}");
+
+    let mut cmd = iop(Some(&emu), &["demo"]);
+    cmd.env("IOP_APP_SECRET", "wrong");
+    let out = run(cmd);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("IncompleteSignature"), "{out:?}");
+}
