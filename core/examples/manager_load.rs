@@ -1,0 +1,125 @@
+//! Load measurement of the token manager: `refresh_due` over many sellers against the emulator,
+//! with concurrency 1, 8 and 32, and the memory a stored token takes.
+//!
+//! ```text
+//! cargo run --release -p iop-core --example manager_load -- [SELLERS] [memory|file]
+//! ```
+//! (defaults: 10000 sellers, both stores). Each run seeds the store, moves the emulator's clock
+//! 28 days ahead so every token is inside the 3-day window, and times one `refresh_due`.
+
+#![allow(clippy::print_stdout)]
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iop_core::{
+    AppSecret, Client, FileStore, Gateway, MemoryStore, RefreshDueOptions, TokenManager, TokenSet,
+    TokenStore,
+};
+use iop_emulator::{Config, Emulator};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Resident set size of this process, bytes.
+fn rss_bytes() -> Result<u64, Box<dyn Error>> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm.split_whitespace().nth(1).ok_or("statm")?.parse()?;
+    Ok(pages * 4096)
+}
+
+/// Token sets issued by the emulator for `sellers` sellers.
+fn issue(emu: &Emulator, sellers: usize) -> Result<Vec<(String, TokenSet)>, Box<dyn Error>> {
+    (0..sellers)
+        .map(|i| {
+            let key = format!("seller-{i:05}");
+            let token = TokenSet::from_value(emu.issue_token(&key), emu.now())?;
+            Ok((key, token))
+        })
+        .collect()
+}
+
+fn run(kind: &str, sellers: usize) -> Result<(), Box<dyn Error>> {
+    let emu = Emulator::start(Config {
+        threads: 32,
+        ..Config::default()
+    })?;
+    let client = Arc::new(
+        Client::builder(
+            emu.app_key(),
+            AppSecret::new(emu.app_secret()),
+            Gateway::new(&emu.url())?,
+        )
+        .clock(emu.clock())
+        .build()?,
+    );
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn TokenStore> = match kind {
+        "file" => Arc::new(FileStore::open(dir.path())?),
+        _ => Arc::new(MemoryStore::new()),
+    };
+    // Issued first, so that the RSS delta is what the store holds, not the emulator's state.
+    let tokens = issue(&emu, sellers)?;
+    let rss_before = rss_bytes()?;
+    for (key, token) in &tokens {
+        store.save(key, token, None)?;
+    }
+    let rss_after = rss_bytes()?;
+    drop(tokens);
+    println!("store: {kind}, sellers: {sellers}");
+    if kind == "file" {
+        let mut bytes = 0;
+        for entry in std::fs::read_dir(dir.path())? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().ends_with(".json") {
+                bytes += entry.metadata()?.len();
+            }
+        }
+        println!(
+            "  on disk: {:.0} bytes per token file",
+            bytes as f64 / sellers as f64
+        );
+    } else {
+        println!(
+            "  in memory: {:.0} bytes RSS per stored token ({} KiB for {sellers})",
+            rss_after.saturating_sub(rss_before) as f64 / sellers as f64,
+            rss_after.saturating_sub(rss_before) / 1024
+        );
+    }
+    let manager = TokenManager::new(client, store);
+    for concurrency in [1, 8, 32] {
+        emu.advance(28 * DAY);
+        emu.reset_stats();
+        let started = Instant::now();
+        let report = manager.refresh_due(RefreshDueOptions::new(3 * DAY).concurrency(concurrency));
+        let elapsed = started.elapsed();
+        let calls = emu.stats().get("/auth/token/refresh").copied().unwrap_or(0);
+        println!(
+            "  concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s (refreshed {}, failed {}, reauthorize {}, calls {calls})",
+            elapsed.as_secs_f64(),
+            report.refreshed.len() as f64 / elapsed.as_secs_f64(),
+            report.refreshed.len(),
+            report.failed.len(),
+            report.reauthorization_required.len(),
+        );
+        if report.refreshed.len() != sellers || calls != sellers as u64 {
+            return Err(
+                format!("expected {sellers} refreshes: {:?}", report.failed.first()).into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let sellers = args.next().map_or(Ok(10_000), |s| s.parse())?;
+    let kinds = match args.next() {
+        Some(kind) => vec![kind],
+        None => vec!["memory".to_owned(), "file".to_owned()],
+    };
+    for kind in kinds {
+        run(&kind, sellers)?;
+    }
+    Ok(())
+}
