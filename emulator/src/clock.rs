@@ -67,6 +67,9 @@ mod tests {
         let moved = after.duration_since(before).unwrap();
         assert!(moved >= Duration::from_secs(86_400));
         assert!(moved < Duration::from_secs(86_400 + 60));
-        assert_eq!(epoch_ms(SystemTime::UNIX_EPOCH + Duration::from_millis(1234)), 1234);
+        assert_eq!(
+            epoch_ms(SystemTime::UNIX_EPOCH + Duration::from_millis(1234)),
+            1234
+        );
     }
 }

@@ -253,13 +253,8 @@ fn serve_connection(stream: TcpStream, jobs: &Sender<Job>) {
             ReadOutcome::Closed => return,
             ReadOutcome::Bad(why) => {
                 let body = serde_json::json!({"error": why}).to_string();
-                let _ = write_response(
-                    &mut writer,
-                    400,
-                    "application/json",
-                    body.as_bytes(),
-                    false,
-                );
+                let _ =
+                    write_response(&mut writer, 400, "application/json", body.as_bytes(), false);
                 return;
             }
         };
@@ -454,7 +449,9 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, &'static s
             .read_exact(&mut body[start..])
             .map_err(|_| "incomplete chunk")?;
         let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf).map_err(|_| "incomplete chunk")?;
+        reader
+            .read_exact(&mut crlf)
+            .map_err(|_| "incomplete chunk")?;
         if &crlf != b"\r\n" {
             return Err("chunk not followed by CRLF");
         }

@@ -84,7 +84,8 @@ fn parse_multipart(body: &[u8], boundary: &str, params: &mut Params) -> Result<(
         }
         // Skip transport padding and the CRLF after the delimiter.
         let part_start = find(body, b"\n", pos).ok_or("truncated multipart body")? + 1;
-        let head_end = find(body, b"\r\n\r\n", part_start).ok_or("multipart part without headers")?;
+        let head_end =
+            find(body, b"\r\n\r\n", part_start).ok_or("multipart part without headers")?;
         let head = String::from_utf8_lossy(&body[part_start..head_end]);
         let content_start = head_end + 4;
         let mut next_delimiter = b"\r\n".to_vec();
