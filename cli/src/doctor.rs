@@ -331,3 +331,70 @@ fn check_store<W: Write>(dir: &Path, checks: &mut Checks<W>) -> std::io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock_line(gateway_offset_secs: i64) -> (String, usize, usize) {
+        let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let gateway = if gateway_offset_secs >= 0 {
+            local + Duration::from_secs(gateway_offset_secs.unsigned_abs())
+        } else {
+            local - Duration::from_secs(gateway_offset_secs.unsigned_abs())
+        };
+        let date = http::HeaderValue::from_str(&httpdate::fmt_http_date(gateway)).unwrap();
+        let mut checks = Checks {
+            out: Vec::new(),
+            failures: 0,
+            warnings: 0,
+        };
+        check_clock(Some(&date), local, &mut checks).unwrap();
+        (
+            String::from_utf8(checks.out).unwrap(),
+            checks.failures,
+            checks.warnings,
+        )
+    }
+
+    #[test]
+    fn a_clock_in_step_passes() {
+        let (line, failures, warnings) = clock_line(0);
+        assert!(line.starts_with("ok    clock"), "{line}");
+        assert_eq!((failures, warnings), (0, 0));
+    }
+
+    #[test]
+    fn a_few_seconds_off_passes_and_says_so() {
+        let (line, failures, warnings) = clock_line(-30);
+        assert!(line.contains("30s ahead of the gateway's clock"), "{line}");
+        assert_eq!((failures, warnings), (0, 0));
+    }
+
+    #[test]
+    fn ten_minutes_off_warns() {
+        let (line, failures, warnings) = clock_line(600);
+        assert!(line.starts_with("WARN  clock"), "{line}");
+        assert!(line.contains("10m behind"), "{line}");
+        assert_eq!((failures, warnings), (0, 1));
+    }
+
+    #[test]
+    fn over_two_hours_off_fails() {
+        let (line, failures, _) = clock_line(-3 * 3600);
+        assert!(line.starts_with("FAIL  clock"), "{line}");
+        assert!(line.contains("3h ahead of"), "{line}");
+        assert_eq!(failures, 1);
+    }
+
+    #[test]
+    fn no_date_header_warns() {
+        let mut checks = Checks {
+            out: Vec::new(),
+            failures: 0,
+            warnings: 0,
+        };
+        check_clock(None, SystemTime::now(), &mut checks).unwrap();
+        assert_eq!((checks.failures, checks.warnings), (0, 1));
+    }
+}

@@ -521,7 +521,11 @@ fn doctor_passes_on_good_credentials_and_reports_stored_tokens() {
     create_into_store(&emu, dir.path(), "seller-7");
     let out = run(iop(Some(&emu), &["doctor", "--store", store]));
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("ok    clock"), "{out:?}");
+    // The emulator's answers may carry no Date header: then the clock is a warning, not a failure.
+    assert!(
+        out.stdout.contains("ok    clock") || out.stdout.contains("WARN  clock"),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("ok    app secret"), "{out:?}");
     assert!(out.stdout.contains("ok    token seller-7"), "{out:?}");
     assert!(out.stdout.contains("access token expires in 1d"), "{out:?}");
