@@ -6,6 +6,7 @@
 
 mod client;
 mod convert;
+mod emulator;
 mod errors;
 mod logging;
 mod manager;
@@ -83,5 +84,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::MemoryStore>()?;
     m.add_class::<manager::FileStore>()?;
     m.add_class::<manager::RefreshReport>()?;
+    m.add_class::<emulator::Emulator>()?;
     Ok(())
 }

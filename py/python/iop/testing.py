@@ -1,0 +1,179 @@
+"""Offline testing: ``iop.testing.Emulator``, an IOP gateway running inside this process.
+
+The emulator is a real HTTP server on 127.0.0.1 that signs, checks and answers like the gateway
+(token create and refresh, any other GOP or TOP call, the gateway's error envelopes), with a
+virtual clock, request counters and faults on demand. Use it to test your own integration
+without the internet::
+
+    import iop
+    import iop.testing
+    import pytest
+
+    @pytest.fixture
+    def gateway():
+        with iop.testing.Emulator() as emulator:
+            yield emulator
+
+    def test_my_refresh_job(gateway):
+        client = gateway.client()                     # an iop.Client on the virtual clock
+        token = client.create_token(gateway.authorize(seller_id="seller-1"))
+        gateway.advance(days=29)
+        fresh = client.refresh_token(token.refresh_token)
+        assert gateway.stats()["/auth/token/refresh"] == 1
+
+Nothing starts at import: the server starts when ``Emulator()`` is created and stops on
+``close()`` or at the end of the ``with`` block.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Dict, Optional, Type, Union
+
+from ._compat import IopClient
+from ._native import Client, Token, _Emulator
+
+__all__ = ["Emulator"]
+
+Seconds = Union[float, int, timedelta]
+
+
+class Emulator:
+    """An IOP gateway emulator on 127.0.0.1 (a free port), started at construction.
+
+    ``access_ttl`` / ``refresh_ttl`` are token lifetimes (timedelta or seconds; default 30 and
+    60 days); with ``rotate_refresh_tokens`` (default) a refresh invalidates the refresh token it
+    used; ``start_time`` (an aware datetime) starts the virtual clock elsewhere than now.
+    """
+
+    def __init__(
+        self,
+        app_key: str = "test-app-key",
+        app_secret: str = "test-app-secret",
+        *,
+        access_ttl: Seconds = timedelta(days=30),
+        refresh_ttl: Seconds = timedelta(days=60),
+        rotate_refresh_tokens: bool = True,
+        threads: int = 8,
+        start_time: Optional[datetime] = None,
+    ) -> None:
+        self._native = _Emulator(
+            app_key,
+            app_secret,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+            rotate_refresh_tokens=rotate_refresh_tokens,
+            threads=threads,
+            start_time=start_time,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: pass it as ``base_url`` (or ``server_url``) to a client."""
+        return self._native.base_url
+
+    @property
+    def app_key(self) -> str:
+        """The app key the emulator accepts."""
+        return self._native.app_key
+
+    @property
+    def app_secret(self) -> str:
+        """The app secret the emulator checks signatures with."""
+        return self._native.app_secret
+
+    def authorize(self, seller_id: str = "seller-1") -> str:
+        """A fresh authorization code for ``seller_id`` (single use, valid 30 virtual minutes),
+        as the seller's OAuth redirect would deliver it."""
+        return self._native.authorize(seller_id)
+
+    def issue_token(self, seller_id: str = "seller-1") -> Token:
+        """A token set for ``seller_id`` issued directly (no request counted), e.g. to seed a
+        store."""
+        return self._native.issue_token(seller_id)
+
+    def advance(
+        self,
+        seconds: Seconds = 0,
+        *,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+    ) -> None:
+        """Moves the virtual clock forward (tokens expire on it)."""
+        if isinstance(seconds, timedelta):
+            total = seconds.total_seconds()
+        else:
+            total = float(seconds)
+        total += minutes * 60 + hours * 3600 + days * 86400
+        self._native.advance(total)
+
+    def now(self) -> datetime:
+        """The virtual now, an aware UTC datetime."""
+        return self._native.now()
+
+    def stats(self) -> Dict[str, int]:
+        """Requests received per API name, e.g. ``{"/auth/token/refresh": 3}``."""
+        return self._native.stats()
+
+    def reset_stats(self) -> None:
+        """Sets every counter back to zero."""
+        self._native.reset_stats()
+
+    def inject(
+        self,
+        kind: str,
+        times: int = 1,
+        api: Optional[str] = None,
+        *,
+        ms: Optional[int] = None,
+        ban: Optional[Seconds] = None,
+    ) -> None:
+        """The next ``times`` requests (for ``api``, or any API) fail with ``kind``: ``"delay"``
+        (``ms`` milliseconds, then a normal answer), ``"reset"`` (connection reset),
+        ``"http500"``, ``"html502"`` (a proxy's HTML page), ``"truncated"`` (half a JSON body),
+        ``"rate_limit"`` (``ApiCallLimit`` with a ban of ``ban`` seconds)."""
+        self._native.inject(kind, times, api, ms, ban)
+
+    def clear_faults(self) -> None:
+        """Removes every pending fault and ends every ban."""
+        self._native.clear_faults()
+
+    def revoke_refresh_tokens(self, seller_id: str) -> None:
+        """Invalidates every refresh token of ``seller_id`` (they answer
+        ``IllegalRefreshToken``)."""
+        self._native.revoke_refresh_tokens(seller_id)
+
+    def client(self, timeout: float = 30.0) -> Client:
+        """An ``iop.Client`` for this emulator whose requests carry the virtual clock's time."""
+        return self._native.client(timeout)
+
+    def iop_client(self, suffix: str = "/rest", timeout: float = 30) -> IopClient:
+        """A vendor-compatible ``iop.IopClient`` for this emulator (virtual clock), with the
+        ``server_url`` suffix your code uses (``/rest`` or ``/sync``)."""
+        return IopClient._from_client(self._native.client(timeout), self.base_url + suffix)
+
+    def close(self) -> None:
+        """Stops the server. Calling it twice is fine."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._native.closed
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else self.base_url
+        return f"Emulator({state}, app_key={self.app_key!r})"

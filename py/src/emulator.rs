@@ -1,0 +1,274 @@
+//! The native side of `iop.testing.Emulator`: an iop-emulator gateway in this process.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use iop_core::AppSecret;
+use iop_emulator::{Config, Fault};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::client::{Client, ClientSettings, timeout_arg};
+use crate::convert::{datetime_from_ms, duration_arg, instant_arg, text_arg};
+use crate::token::Token;
+
+/// A running emulator; `close()` (or garbage collection) stops it.
+#[pyclass(frozen, module = "iop._native", name = "_Emulator")]
+pub(crate) struct Emulator {
+    inner: Mutex<Option<iop_emulator::Emulator>>,
+    base_url: String,
+    app_key: String,
+    app_secret: String,
+}
+
+impl Emulator {
+    /// The running emulator, or a `RuntimeError` once closed.
+    fn running(&self) -> PyResult<MutexGuard<'_, Option<iop_emulator::Emulator>>> {
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            return Err(PyRuntimeError::new_err("the emulator is closed"));
+        }
+        Ok(guard)
+    }
+
+    /// Runs `f` on the running emulator with the GIL released (its threads may log to Python).
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&iop_emulator::Emulator) -> T + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let guard = self.running()?;
+            match guard.as_ref() {
+                Some(emulator) => Ok(f(emulator)),
+                None => Err(PyRuntimeError::new_err("the emulator is closed")),
+            }
+        })
+    }
+}
+
+/// Epoch milliseconds of an instant.
+fn epoch_ms(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+#[pymethods]
+impl Emulator {
+    /// Starts an emulator on 127.0.0.1 (a free port).
+    #[new]
+    #[pyo3(signature = (app_key, app_secret, *, access_ttl, refresh_ttl, rotate_refresh_tokens, threads, start_time=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        py: Python<'_>,
+        app_key: &Bound<'_, PyAny>,
+        app_secret: &Bound<'_, PyAny>,
+        access_ttl: &Bound<'_, PyAny>,
+        refresh_ttl: &Bound<'_, PyAny>,
+        rotate_refresh_tokens: bool,
+        threads: usize,
+        start_time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if threads == 0 {
+            return Err(PyValueError::new_err("threads must be at least 1"));
+        }
+        let config = Config {
+            app_key: text_arg("app_key", app_key, true)?,
+            app_secret: text_arg("app_secret", app_secret, true)?,
+            access_ttl: duration_arg("access_ttl", access_ttl)?,
+            refresh_ttl: duration_arg("refresh_ttl", refresh_ttl)?,
+            rotate_refresh_tokens,
+            threads,
+            start_time: match start_time {
+                Some(s) if !s.is_none() => Some(instant_arg("start_time", s)?),
+                _ => None,
+            },
+            ..Config::default()
+        };
+        let app_key = config.app_key.clone();
+        let app_secret = config.app_secret.clone();
+        let emulator = py
+            .detach(move || iop_emulator::Emulator::start(config))
+            .map_err(|e| PyOSError::new_err(format!("the emulator could not start: {e}")))?;
+        Ok(Self {
+            base_url: emulator.url(),
+            inner: Mutex::new(Some(emulator)),
+            app_key,
+            app_secret,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The app key it accepts.
+    #[getter]
+    fn app_key(&self) -> &str {
+        &self.app_key
+    }
+
+    /// The app secret it checks signatures with.
+    #[getter]
+    fn app_secret(&self) -> &str {
+        &self.app_secret
+    }
+
+    /// A fresh single-use authorization code for `seller_id`.
+    fn authorize(&self, py: Python<'_>, seller_id: &Bound<'_, PyAny>) -> PyResult<String> {
+        let seller = text_arg("seller_id", seller_id, true)?;
+        self.with(py, move |e| e.authorize(&seller))
+    }
+
+    /// A token set issued directly for `seller_id` (no request counted).
+    fn issue_token(&self, py: Python<'_>, seller_id: &Bound<'_, PyAny>) -> PyResult<Token> {
+        let seller = text_arg("seller_id", seller_id, true)?;
+        let value = self.with(py, move |e| e.issue_token(&seller))?;
+        let now = self.with(py, |e| e.now())?;
+        iop_core::TokenSet::from_value(value, now)
+            .map(Token::new)
+            .map_err(|e| crate::errors::to_pyerr(py, e))
+    }
+
+    /// Moves the virtual clock forward.
+    fn advance(&self, py: Python<'_>, by: &Bound<'_, PyAny>) -> PyResult<()> {
+        let by = duration_arg("seconds", by)?;
+        self.with(py, move |e| e.advance(by))
+    }
+
+    /// The virtual now, an aware UTC datetime.
+    fn now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let now = self.with(py, |e| e.now())?;
+        datetime_from_ms(py, epoch_ms(now))
+    }
+
+    /// Requests received per API name.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.with(py, |e| e.stats())?;
+        let dict = PyDict::new(py);
+        for (api, count) in stats {
+            dict.set_item(api, count)?;
+        }
+        Ok(dict)
+    }
+
+    /// Sets every counter back to zero.
+    fn reset_stats(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |e| e.reset_stats())
+    }
+
+    /// The next `times` requests (for `api`, or any) get the fault `kind`: "delay" (`ms`),
+    /// "reset", "http500", "html502", "truncated", "rate_limit" (`ban` seconds).
+    #[pyo3(signature = (kind, times=1, api=None, ms=None, ban=None))]
+    fn inject(
+        &self,
+        py: Python<'_>,
+        kind: &Bound<'_, PyAny>,
+        times: u32,
+        api: Option<&Bound<'_, PyAny>>,
+        ms: Option<u64>,
+        ban: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let kind = text_arg("kind", kind, true)?;
+        let fault = match kind.as_str() {
+            "delay" => Fault::Delay(Duration::from_millis(ms.unwrap_or(1000))),
+            "reset" => Fault::ConnectionReset,
+            "http500" => Fault::Http500,
+            "html502" => Fault::Html502,
+            "truncated" => Fault::TruncatedJson,
+            "rate_limit" => Fault::RateLimit {
+                ban: match ban {
+                    Some(b) if !b.is_none() => duration_arg("ban", b)?,
+                    _ => Duration::from_secs(1),
+                },
+            },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind must be one of delay, reset, http500, html502, truncated, rate_limit; got {other:?}"
+                )));
+            }
+        };
+        let api = match api {
+            Some(a) if !a.is_none() => Some(text_arg("api", a, true)?),
+            _ => None,
+        };
+        self.with(py, move |e| e.inject(fault, api.as_deref(), times))
+    }
+
+    /// Removes every pending fault and ends every ban.
+    fn clear_faults(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |e| e.clear_faults())
+    }
+
+    /// Invalidates every refresh token of `seller_id`.
+    fn revoke_refresh_tokens(&self, py: Python<'_>, seller_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let seller = text_arg("seller_id", seller_id, true)?;
+        self.with(py, move |e| e.revoke_refresh_tokens(&seller))
+    }
+
+    /// An `iop.Client` for this emulator that stamps requests with the virtual clock.
+    #[pyo3(signature = (timeout=None))]
+    fn client(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Client> {
+        let clock = self.with(py, |e| e.clock())?;
+        let timeout = match timeout {
+            Some(t) if !t.is_none() => timeout_arg(t)?,
+            _ => Duration::from_secs(30),
+        };
+        Client::build(
+            py,
+            ClientSettings {
+                app_key: self.app_key.clone(),
+                app_secret: AppSecret::new(self.app_secret.clone()),
+                base_url: self.base_url.clone(),
+                timeout,
+                partner_id: None,
+                clock: Some(clock),
+            },
+        )
+    }
+
+    /// Stops the server; later calls raise `RuntimeError`. Calling it twice is fine.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| {
+            let taken = self
+                .inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(emulator) = taken {
+                emulator.shutdown();
+            }
+        });
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Dropped by the garbage collector with the GIL held: stop the server on a thread of its
+        // own, so its workers (which may be logging to Python) can finish.
+        let taken = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(emulator) = taken {
+            let _ = std::thread::Builder::new()
+                .name("iop-emulator-stop".into())
+                .spawn(move || emulator.shutdown());
+        }
+    }
+}
