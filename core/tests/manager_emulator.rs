@@ -424,7 +424,8 @@ fn refresh_due_refreshes_what_is_due_and_reports_the_rest() {
     for i in 0..5 {
         onboard(&emu, &client, &manager, &format!("new-{i:02}"));
     }
-    emu.revoke_refresh_tokens("old-00");
+    // The last key handled: the two faults below have been used up by then.
+    emu.revoke_refresh_tokens("old-11");
     emu.reset_stats();
     // Two refreshes fail with HTTP 500 (no retries configured).
     emu.inject(Fault::Http500, Some(REFRESH), 2);
@@ -443,7 +444,7 @@ fn refresh_due_refreshes_what_is_due_and_reports_the_rest() {
     );
     assert_eq!(report.reauthorization_required.len(), 1);
     let (key, left) = &report.reauthorization_required[0];
-    assert_eq!(key, "old-00");
+    assert_eq!(key, "old-11");
     let left = left.unwrap();
     assert!(left > DAY && left <= 2 * DAY, "{left:?}");
     assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
