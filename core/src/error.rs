@@ -398,12 +398,33 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
     let serde_json::Value::Object(map) = &value else {
         return Err(Error::decode(status, body));
     };
+    match check_envelope(status, map) {
+        Ok(()) => Ok(value),
+        Err(EnvelopeError::Gateway(g)) => Err(Error::Gateway(g)),
+        Err(EnvelopeError::Malformed) => Err(Error::decode(status, body)),
+    }
+}
+
+/// Why a JSON object is not a success.
+pub(crate) enum EnvelopeError {
+    /// A GOP or TOP error envelope.
+    Gateway(GatewayError),
+    /// `error_response` that is not an object.
+    Malformed,
+}
+
+/// Checks the envelope of a JSON object: success when there is no `error_response` and `code`
+/// is absent, `null`, empty, `"0"` or `0`.
+pub(crate) fn check_envelope(
+    status: u16,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<(), EnvelopeError> {
     if let Some(inner) = map.get("error_response") {
         return match inner {
-            serde_json::Value::Object(fields) => Err(Error::Gateway(GatewayError::from_envelope(
-                status, fields, map,
-            ))),
-            _ => Err(Error::decode(status, body)),
+            serde_json::Value::Object(fields) => Err(EnvelopeError::Gateway(
+                GatewayError::from_envelope(status, fields, map),
+            )),
+            _ => Err(EnvelopeError::Malformed),
         };
     }
     let failed = match map.get("code") {
@@ -413,9 +434,9 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
         Some(_) => true,
     };
     if failed {
-        return Err(Error::Gateway(GatewayError::from_envelope(
+        return Err(EnvelopeError::Gateway(GatewayError::from_envelope(
             status, map, map,
         )));
     }
-    Ok(value)
+    Ok(())
 }

@@ -4,29 +4,68 @@
 //! `null`, both Lazada seller-list names and the keyed form) and keeps unknown fields, which are
 //! written back on serialization. Typed accessors turn it into instants and decisions.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use serde_json::{Map, Value};
+
+use crate::error::{EnvelopeError, Error, Result, check_envelope};
 use crate::secret::{AccessToken, RefreshToken};
 
 /// One entry of Lazada's `country_user_info` / `country_user_info_list`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+///
+/// Ids sent as numbers are kept as strings; fields this model does not name are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct CountryUserInfo {
     /// Country code (`sg`, `my`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Seller id in that country.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seller_id: Option<String>,
     /// User id in that country.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Seller short code.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub short_code: Option<String>,
+    /// Every other field of the entry, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl CountryUserInfo {
+    /// Reads one entry leniently; `country` fills in the country when the entry has none (the
+    /// form keyed by country).
+    fn from_map(mut map: Map<String, Value>, country: Option<&str>) -> Self {
+        let mut take = |key: &str| take_text(&mut map, key);
+        let mut info = Self {
+            country: take("country"),
+            seller_id: take("seller_id"),
+            user_id: take("user_id"),
+            short_code: take("short_code"),
+            extra: Map::new(),
+        };
+        if info.country.is_none() {
+            info.country = country.map(str::to_owned);
+        }
+        info.extra = map;
+        info
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CountryUserInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let map = Map::deserialize(d)?;
+        Ok(Self::from_map(map, None))
+    }
 }
 
 /// A seller's token set as the gateway sent it, plus the time it was received.
 ///
 /// Serializes back to the wire field names (the seller list as `country_user_info_list`), with
 /// the receive time as `_iop_received_at_ms`, so a stored token set keeps every field.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+/// Deserializing is as lenient as [`TokenSet::from_value`] (without the envelope check).
+#[derive(Debug, Clone, Default)]
 pub struct TokenSet {
     /// `access_token`; `None` when the gateway (or a documentation sample) sent `null`.
     pub access_token: Option<AccessToken>,
@@ -74,58 +113,368 @@ pub struct TokenSet {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The wire names of the fields [`TokenSet`] names; everything else goes to `extra`.
+const NAMED: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "expires_in",
+    "refresh_expires_in",
+    "expire_time",
+    "refresh_token_valid_time",
+    "user_id",
+    "seller_id",
+    "havana_id",
+    "account_id",
+    "user_nick",
+    "account",
+    "account_platform",
+    "sp",
+    "locale",
+    "country",
+    "code",
+    "request_id",
+    TRACE_ID,
+    RECEIVED_AT,
+];
+
+/// The envelope's trace id field.
+const TRACE_ID: &str = "_trace_id_";
+/// Where the receive time is written when a token set is stored.
+const RECEIVED_AT: &str = "_iop_received_at_ms";
+/// Lazada's seller list on `/auth/token/refresh`, the name this model writes.
+const LIST_NAME: &str = "country_user_info_list";
+/// Lazada's seller list on `/auth/token/create`.
+const INFO_NAME: &str = "country_user_info";
+
+/// Removes `key` and returns it as text: strings as is, numbers and booleans as their text,
+/// `null` (and an empty string) as `None`. Arrays and objects are left in the map.
+fn take_text(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    let text = match map.get(key)? {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(_) | Value::Object(_) => return None,
+    };
+    map.remove(key);
+    text
+}
+
+/// Removes `key` and returns it as an integer: a JSON integer, an integral float or a numeric
+/// string (surrounding whitespace ignored); `null` and `""` as `None`. A value that is no number
+/// is left in the map, so it is kept and written back as sent.
+fn take_i64(map: &mut Map<String, Value>, key: &str) -> Option<i64> {
+    let number = match map.get(key)? {
+        Value::Null => None,
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(i),
+            None => Some(integral(n.as_f64())?),
+        },
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => {
+            let t = s.trim();
+            match t.parse::<i64>() {
+                Ok(i) => Some(i),
+                Err(_) => Some(integral(t.parse::<f64>().ok())?),
+            }
+        }
+        _ => return None,
+    };
+    map.remove(key);
+    number
+}
+
+/// An `f64` with no fractional part that fits an `i64`.
+fn integral(f: Option<f64>) -> Option<i64> {
+    let f = f?;
+    // 2^63 as f64; the cast below is exact for every integral value in range.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
+}
+
+/// The seller list from an array of entries or an object keyed by country.
+fn country_list(value: Value) -> std::result::Result<Vec<CountryUserInfo>, Value> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => {
+            if items.iter().all(Value::is_object) {
+                Ok(items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::Object(m) => Some(CountryUserInfo::from_map(m, None)),
+                        _ => None,
+                    })
+                    .collect())
+            } else {
+                Err(Value::Array(items))
+            }
+        }
+        Value::Object(by_country) => {
+            if by_country.values().all(Value::is_object) {
+                Ok(by_country
+                    .into_iter()
+                    .filter_map(|(country, v)| match v {
+                        Value::Object(m) => Some(CountryUserInfo::from_map(m, Some(&country))),
+                        _ => None,
+                    })
+                    .collect())
+            } else {
+                Err(Value::Object(by_country))
+            }
+        }
+        other => Err(other),
+    }
+}
+
+/// Epoch milliseconds of `t` (negative before 1970, saturating).
+fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// The instant `ms` epoch milliseconds name, if representable.
+fn from_epoch_ms(ms: i64) -> Option<SystemTime> {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        UNIX_EPOCH.checked_add(d)
+    } else {
+        UNIX_EPOCH.checked_sub(d)
+    }
+}
+
 impl TokenSet {
     /// Parses a token-set body received at `received_at`. Gateway error envelopes become
     /// [`crate::Error::Gateway`]; anything that is not a JSON object, [`crate::Error::Decode`].
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let body = br#"{"access_token":"a","refresh_token":"r","expires_in":"60","code":"0"}"#;
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let t = iop_core::TokenSet::from_json(body, at).unwrap();
+    /// assert_eq!(t.expires_at_ms(), Some(1_060_000));
+    /// ```
     pub fn from_json(body: &[u8], received_at: SystemTime) -> Result<Self> {
-        todo!("{}{received_at:?}", body.len())
+        let value = crate::error::parse_response(200, body)?;
+        Self::from_value(value, received_at)
     }
 
-    /// Builds the model from an already parsed JSON value.
-    pub fn from_value(value: serde_json::Value, received_at: SystemTime) -> Result<Self> {
-        todo!("{value}{received_at:?}")
+    /// Builds the model from an already parsed JSON value. Error envelopes become
+    /// [`crate::Error::Gateway`], a value that is not an object [`crate::Error::Decode`]. A
+    /// stored token set (one with `_iop_received_at_ms`) keeps its own receive time.
+    pub fn from_value(value: Value, received_at: SystemTime) -> Result<Self> {
+        let Value::Object(map) = value else {
+            let text = value.to_string();
+            return Err(Error::decode(200, text.as_bytes()));
+        };
+        match check_envelope(200, &map) {
+            Ok(()) => {}
+            Err(EnvelopeError::Gateway(g)) => return Err(Error::Gateway(g)),
+            Err(EnvelopeError::Malformed) => {
+                return Err(Error::decode(
+                    200,
+                    Value::Object(map).to_string().as_bytes(),
+                ));
+            }
+        }
+        let mut token = Self::from_map(map);
+        if token.received_at_ms.is_none() {
+            token.received_at_ms = Some(epoch_ms(received_at));
+        }
+        Ok(token)
+    }
+
+    /// The lenient reading of a wire or stored object; never fails.
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let secret = |map: &mut Map<String, Value>, key: &str| take_text(map, key);
+        let mut t = Self {
+            access_token: secret(&mut map, "access_token").map(AccessToken::new),
+            refresh_token: secret(&mut map, "refresh_token").map(RefreshToken::new),
+            expires_in: take_i64(&mut map, "expires_in"),
+            refresh_expires_in: take_i64(&mut map, "refresh_expires_in"),
+            expire_time: take_i64(&mut map, "expire_time"),
+            refresh_token_valid_time: take_i64(&mut map, "refresh_token_valid_time"),
+            user_id: take_text(&mut map, "user_id"),
+            seller_id: take_text(&mut map, "seller_id"),
+            havana_id: take_text(&mut map, "havana_id"),
+            account_id: take_text(&mut map, "account_id"),
+            user_nick: take_text(&mut map, "user_nick"),
+            account: take_text(&mut map, "account"),
+            account_platform: take_text(&mut map, "account_platform"),
+            sp: take_text(&mut map, "sp"),
+            locale: take_text(&mut map, "locale"),
+            country: take_text(&mut map, "country"),
+            country_user_info: Vec::new(),
+            code: take_text(&mut map, "code"),
+            request_id: take_text(&mut map, "request_id"),
+            trace_id: take_text(&mut map, TRACE_ID),
+            received_at_ms: take_i64(&mut map, RECEIVED_AT),
+            extra: Map::new(),
+        };
+        // The list name first; if both names are sent, the other stays in `extra`.
+        for name in [LIST_NAME, INFO_NAME] {
+            if !t.country_user_info.is_empty() {
+                break;
+            }
+            if let Some(value) = map.remove(name) {
+                match country_list(value) {
+                    Ok(list) => t.country_user_info = list,
+                    Err(raw) => {
+                        map.insert(name.to_owned(), raw);
+                    }
+                }
+            }
+        }
+        // `null` named fields carry nothing; drop them rather than keep them as unknown.
+        map.retain(|k, v| !(v.is_null() && NAMED.contains(&k.as_str())));
+        t.extra = map;
+        t
+    }
+
+    /// The wire-shaped JSON object: named fields (absent ones omitted), the seller list as
+    /// `country_user_info_list`, `_iop_received_at_ms`, and every unknown field.
+    pub fn to_value(&self) -> Value {
+        let mut map = self.extra.clone();
+        let mut put = |key: &str, value: Option<Value>| {
+            if let Some(v) = value {
+                map.insert(key.to_owned(), v);
+            }
+        };
+        let text = |s: &Option<String>| s.clone().map(Value::String);
+        let num = |n: Option<i64>| n.map(Value::from);
+        put(
+            "access_token",
+            self.access_token
+                .as_ref()
+                .map(|t| Value::String(t.secret().to_owned())),
+        );
+        put(
+            "refresh_token",
+            self.refresh_token
+                .as_ref()
+                .map(|t| Value::String(t.secret().to_owned())),
+        );
+        put("expires_in", num(self.expires_in));
+        put("refresh_expires_in", num(self.refresh_expires_in));
+        put("expire_time", num(self.expire_time));
+        put(
+            "refresh_token_valid_time",
+            num(self.refresh_token_valid_time),
+        );
+        put("user_id", text(&self.user_id));
+        put("seller_id", text(&self.seller_id));
+        put("havana_id", text(&self.havana_id));
+        put("account_id", text(&self.account_id));
+        put("user_nick", text(&self.user_nick));
+        put("account", text(&self.account));
+        put("account_platform", text(&self.account_platform));
+        put("sp", text(&self.sp));
+        put("locale", text(&self.locale));
+        put("country", text(&self.country));
+        if !self.country_user_info.is_empty() {
+            put(
+                LIST_NAME,
+                serde_json::to_value(&self.country_user_info).ok(),
+            );
+        }
+        put("code", text(&self.code));
+        put("request_id", text(&self.request_id));
+        put(TRACE_ID, text(&self.trace_id));
+        put(RECEIVED_AT, num(self.received_at_ms));
+        Value::Object(map)
     }
 
     /// Serializes to JSON (secrets included: the caller asked for them).
     pub fn to_json(&self) -> String {
-        todo!()
+        self.to_value().to_string()
     }
 
     /// Absolute access-token expiry: `expire_time` when present, else receive time + `expires_in`.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        todo!()
+        from_epoch_ms(self.expires_at_ms()?)
     }
 
     /// Absolute refresh-token expiry: `refresh_token_valid_time` when present, else receive time +
     /// `refresh_expires_in` (`None` when that is 0 or absent).
     pub fn refresh_expires_at(&self) -> Option<SystemTime> {
-        todo!()
+        from_epoch_ms(self.refresh_expires_at_ms()?)
     }
 
     /// [`Self::expires_at`] in epoch ms.
     pub fn expires_at_ms(&self) -> Option<i64> {
-        todo!()
+        self.expire_time
+            .or_else(|| relative(self.received_at_ms, self.expires_in))
     }
 
     /// [`Self::refresh_expires_at`] in epoch ms.
     pub fn refresh_expires_at_ms(&self) -> Option<i64> {
-        todo!()
+        self.refresh_token_valid_time.or_else(|| {
+            relative(
+                self.received_at_ms,
+                self.refresh_expires_in.filter(|s| *s != 0),
+            )
+        })
     }
 
     /// `expires_in` as a duration.
     pub fn expires_in_duration(&self) -> Option<Duration> {
-        todo!()
+        self.expires_in
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+    }
+
+    /// `refresh_expires_in` as a duration.
+    pub fn refresh_expires_in_duration(&self) -> Option<Duration> {
+        self.refresh_expires_in
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+    }
+
+    /// When the response was received.
+    pub fn received_at(&self) -> Option<SystemTime> {
+        from_epoch_ms(self.received_at_ms?)
     }
 
     /// True when the access token is absent, its expiry unknown, or it expires within `margin`
     /// of `now`.
     pub fn needs_refresh(&self, now: SystemTime, margin: Duration) -> bool {
-        todo!("{now:?}{margin:?}")
+        if self.access_token.is_none() {
+            return true;
+        }
+        match (self.expires_at(), now.checked_add(margin)) {
+            (Some(expiry), Some(deadline)) => deadline >= expiry,
+            _ => true,
+        }
     }
 
     /// True when a refresh token is present, `refresh_expires_in` is not 0 and the refresh token
-    /// has not expired at `now`.
+    /// has not expired at `now`. An unknown refresh expiry counts as not expired.
     pub fn can_refresh(&self, now: SystemTime) -> bool {
-        todo!("{now:?}")
+        if self.refresh_token.is_none() || self.refresh_expires_in == Some(0) {
+            return false;
+        }
+        match self.refresh_expires_at() {
+            Some(expiry) => now < expiry,
+            None => true,
+        }
+    }
+}
+
+/// `base_ms + seconds * 1000`, if both are known and it does not overflow.
+fn relative(base_ms: Option<i64>, seconds: Option<i64>) -> Option<i64> {
+    base_ms?.checked_add(seconds?.checked_mul(1000)?)
+}
+
+impl serde::Serialize for TokenSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TokenSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self::from_map(Map::deserialize(d)?))
     }
 }
