@@ -20,6 +20,8 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 const MAX_HEADERS: usize = 64;
 /// A keep-alive connection idle this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Open connections at most; more are answered 503 and closed.
+const MAX_CONNECTIONS: usize = 1024;
 
 /// A request as read from the wire.
 #[derive(Debug)]
@@ -202,9 +204,18 @@ fn accept_loop(
         if stopping.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = stream else {
+        let Ok(mut stream) = stream else {
             continue;
         };
+        let open = connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        if open >= MAX_CONNECTIONS {
+            let body = br#"{"error":"too many connections"}"#;
+            let _ = write_response(&mut stream, 503, "application/json", body, false);
+            continue;
+        }
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             connections

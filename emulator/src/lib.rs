@@ -253,6 +253,26 @@ impl Emulator {
 }
 
 fn route(state: &State, request: &http::HttpRequest) -> Reply {
+    let reply = dispatch(state, request);
+    // The path only: the query may carry tokens and signatures.
+    match &reply {
+        Reply::Response { status, .. } => log::debug!(
+            target: "iop_emulator::server",
+            "{} {} -> {status}",
+            request.method,
+            request.path()
+        ),
+        Reply::Reset => log::debug!(
+            target: "iop_emulator::server",
+            "{} {} -> connection reset",
+            request.method,
+            request.path()
+        ),
+    }
+    reply
+}
+
+fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
     let path = request.path();
     if let Some(route) = path.strip_prefix("/_emulator/") {
         return control::handle(state, route, request);
