@@ -1,8 +1,9 @@
 //! Rust `log` records into Python's `logging`, under the `iop` logger.
 //!
 //! pyo3-log names Python loggers after the Rust target (`iop_core::client` → `iop_core.client`);
-//! this wrapper renames the targets of this project's crates to `iop.client`, `iop.manager`,
-//! `iop.emulator.…`, and drops records of other crates (HTTP and TLS internals), which could
+//! this wrapper keeps targets under `iop::` (the core logs with `target: "iop::client"`), renames
+//! crate-named targets (`iop_core::manager` → `iop.manager`, `iop_emulator::…` →
+//! `iop.emulator.…`), and drops records of other crates (HTTP and TLS internals), which could
 //! carry request details. The core never logs a secret. No handler is installed.
 
 use std::borrow::Cow;
@@ -17,7 +18,7 @@ fn python_target(target: &str) -> Option<Cow<'_, str>> {
         None => (target, None),
     };
     let base = match head {
-        "iop_core" | "_native" | "iop_py" => "iop",
+        "iop" | "iop_core" | "_native" | "iop_py" => "iop",
         "iop_emulator" => "iop::emulator",
         _ => return None,
     };
@@ -85,6 +86,7 @@ mod tests {
             Some("iop::client")
         );
         assert_eq!(python_target("iop_core").as_deref(), Some("iop"));
+        assert_eq!(python_target("iop::client").as_deref(), Some("iop::client"));
         assert_eq!(
             python_target("iop_emulator::server").as_deref(),
             Some("iop::emulator::server")

@@ -26,10 +26,13 @@ impl Token {
     }
 }
 
-/// Masks an id-like value for the repr: short values in full, long ones by their ends.
+/// A value as a Python string literal (or `None`) for the repr; ids and names only, never secrets.
 fn quoted(value: Option<&str>) -> String {
     match value {
-        Some(v) => format!("{v:?}"),
+        Some(v) => {
+            let escaped = v.replace('\\', "\\\\").replace('\'', "\\'");
+            format!("'{escaped}'")
+        }
         None => "None".to_owned(),
     }
 }
