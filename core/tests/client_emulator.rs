@@ -150,7 +150,10 @@ fn create_refresh_call_top() {
             Some(access(&renewed)),
         )
         .unwrap();
-    assert_eq!(simplified["result"]["params"]["page"], "4", "no `_response` wrapper");
+    assert_eq!(
+        simplified["result"]["params"]["page"], "4",
+        "no `_response` wrapper"
+    );
 
     // The legacy MD5 signature is accepted on /sync.
     let md5 = builder(&emu, emu.app_secret())
