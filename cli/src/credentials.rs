@@ -1,7 +1,7 @@
 //! The app's credentials and gateway, from flags, the environment, a file or stdin, and values
 //! that may be read from stdin (`-`).
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 
 use iop_core::{AppSecret, Client, Gateway};
@@ -31,6 +31,9 @@ impl Stdin {
             )));
         }
         self.used_for = Some(what);
+        if std::io::stdin().is_terminal() {
+            eprintln!("iop: reading the {what} from stdin (end with Ctrl-D)");
+        }
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)

@@ -151,6 +151,24 @@ fn offline(args: &DemoArgs, out: &mut Out) -> Outcome {
         .refresh_token(&old_refresh)
         .map_err(|e| failed("token refresh", &e))?;
     indented(out, show::token_lines(&refreshed, client.clock().now()))?;
+    let differs = |a: Option<&str>, b: Option<&str>| match (a, b) {
+        (Some(a), Some(b)) if a == b => "the same",
+        _ => "new",
+    };
+    indented(
+        out,
+        [format!(
+            "{} access token, {} refresh token",
+            differs(
+                created.access_token.as_ref().map(|t| t.secret()),
+                refreshed.access_token.as_ref().map(|t| t.secret())
+            ),
+            differs(
+                created.refresh_token.as_ref().map(|t| t.secret()),
+                refreshed.refresh_token.as_ref().map(|t| t.secret())
+            ),
+        )],
+    )?;
     let again = match client.refresh_token(&old_refresh) {
         Err(e) if e.class() == ErrorClass::Reauthorize => format!(
             "the old refresh token once more: refused ({}): always store the newest one",
@@ -187,6 +205,10 @@ fn offline(args: &DemoArgs, out: &mut Out) -> Outcome {
         .put(seller, &refreshed)
         .map_err(|e| failed("token manager", &e))?;
     emulator.advance(LATER);
+    let left = refreshed
+        .expires_at()
+        .and_then(|at| at.duration_since(emulator.now()).ok())
+        .map_or_else(|| "no".to_owned(), show::span);
     emulator.reset_stats();
     let access = manager
         .access_token(seller)
@@ -204,7 +226,8 @@ fn offline(args: &DemoArgs, out: &mut Out) -> Outcome {
         out,
         [
             format!(
-                "the emulator's clock moved {}: 2 days of access-token life were left",
+                "the emulator's clock moved {}: {left} of access-token life left, inside the \
+                 manager's 3-day margin",
                 show::span(LATER)
             ),
             format!(

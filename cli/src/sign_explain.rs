@@ -68,14 +68,15 @@ pub(crate) fn run(app_args: &AppArgs, args: &ExplainArgs) -> Outcome {
         "string-to-sign  {}",
         explanation.string_to_sign_redacted
     )?;
-    writeln!(
-        out,
-        "signature       {}(string-to-sign) keyed with the app secret, uppercase hex",
-        match sign_method {
-            iop_core::SignMethod::Md5 => "MD5(secret + … + secret) of the",
-            _ => "HMAC-SHA256",
+    let signature = match sign_method {
+        iop_core::SignMethod::Md5 => {
+            "MD5 of app secret + string-to-sign + app secret, uppercase hex (32 characters)"
         }
-    )?;
+        _ => {
+            "HMAC-SHA256 of the string-to-sign keyed with the app secret, uppercase hex (64 characters)"
+        }
+    };
+    writeln!(out, "signature       {signature}")?;
     if explanation.warnings.is_empty() {
         writeln!(out, "warnings        none")?;
     } else {
