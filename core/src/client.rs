@@ -342,13 +342,21 @@ impl Client {
             let elapsed_ms = started.elapsed().as_millis();
             let status = last_response.as_ref().map(|(status, _)| *status);
             match &result {
-                Ok(_) => log::debug!(
-                    target: "iop::client",
-                    "api={} style={:?} status={} elapsed_ms={elapsed_ms} attempt={attempt} ok",
-                    api.as_str(),
-                    api.style(),
-                    status.unwrap_or(0),
-                ),
+                Ok(_) => {
+                    if log::log_enabled!(target: "iop::client", log::Level::Debug) {
+                        let request_id = last_response
+                            .as_ref()
+                            .and_then(|(_, body)| request_id_of(body));
+                        log::debug!(
+                            target: "iop::client",
+                            "api={} style={:?} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} ok",
+                            api.as_str(),
+                            api.style(),
+                            status.unwrap_or(0),
+                            request_id.as_deref().unwrap_or("none"),
+                        );
+                    }
+                }
                 Err(error) => {
                     let delay = if attempt < max_attempts {
                         self.retry_delay(error, attempt)
@@ -418,6 +426,20 @@ impl Client {
             _ => None,
         }
     }
+}
+
+/// The `request_id` of a successful answer, for the log: top level (GOP), or inside the one
+/// `…_response` object (TOP).
+fn request_id_of(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    let found = object.get("request_id").or_else(|| {
+        object
+            .iter()
+            .find(|(key, _)| key.ends_with("_response"))
+            .and_then(|(_, inner)| inner.get("request_id"))
+    })?;
+    found.as_str().map(str::to_owned)
 }
 
 impl RetryPolicy {

@@ -134,6 +134,8 @@ fn log_lines_carry_the_facts_and_no_secret() {
             && l.text.contains("style=Gop")
             && l.text.contains("status=200")
             && l.text.contains("elapsed_ms=")
+            && l.text.contains("request_id=")
+            && !l.text.contains("request_id=none")
             && l.text.contains("attempt=1")),
         "{}",
         dump(&ours)
