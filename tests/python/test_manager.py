@@ -1,0 +1,192 @@
+"""iop.TokenManager with memory, file and custom Python stores, against the emulator."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+import iop
+import iop.testing
+
+
+class DictStore:
+    """A custom store, as a user keeping tokens in Redis or SQL would write one."""
+
+    def __init__(self) -> None:
+        self.data: Dict[str, Dict[str, Any]] = {}
+        self.saves: List[str] = []
+        self.loads: List[str] = []
+
+    def load(self, key: str) -> Optional[Dict[str, Any]]:
+        self.loads.append(key)
+        return self.data.get(key)
+
+    def save(self, key: str, token: Dict[str, Any]) -> None:
+        self.saves.append(key)
+        self.data[key] = token
+
+    def keys(self) -> List[str]:
+        return list(self.data)
+
+
+def seeded(emulator: iop.testing.Emulator, client: iop.Client, store: Any = None, **kw: Any) -> Tuple[iop.TokenManager, iop.Token]:
+    manager = iop.TokenManager(client, store, **kw)
+    token = client.create_token(emulator.authorize(seller_id="seller-1"))
+    manager.put("seller-1", token)
+    return manager, token
+
+
+def test_put_get_and_no_refresh_when_fresh(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager, token = seeded(emulator, client)
+    stored = manager.get("seller-1")
+    assert stored is not None and stored.access_token == token.access_token
+    assert manager.get("nobody") is None
+    assert manager.access_token("seller-1") == token.access_token
+    assert emulator.stats().get("/auth/token/refresh", 0) == 0
+
+
+def test_refreshes_when_due_and_saves_first(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager, token = seeded(emulator, client)
+    emulator.advance(days=28)  # 2 days left: inside the 3-day margin
+    fresh = manager.access_token("seller-1")
+    assert fresh != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1
+    stored = manager.get("seller-1")
+    assert stored is not None
+    assert stored.access_token == fresh
+    assert stored.refresh_token != token.refresh_token
+    assert manager.access_token("seller-1") == fresh
+    assert emulator.stats()["/auth/token/refresh"] == 1
+
+
+def test_margin_argument(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager, token = seeded(emulator, client, margin=timedelta(days=10))
+    emulator.advance(days=21)
+    assert manager.access_token("seller-1") != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1
+
+
+def test_many_threads_one_refresh(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager, token = seeded(emulator, client)
+    emulator.advance(days=28)
+    results: List[str] = []
+    errors: List[BaseException] = []
+
+    def ask() -> None:
+        try:
+            results.append(manager.access_token("seller-1"))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(results) == 16 and len(set(results)) == 1
+    assert results[0] != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1
+
+
+def test_custom_python_store(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    store = DictStore()
+    manager, token = seeded(emulator, client, store)
+    assert store.saves == ["seller-1"]
+    assert store.data["seller-1"]["refresh_token"] == token.refresh_token
+    emulator.advance(days=28)
+    fresh = manager.access_token("seller-1")
+    assert store.data["seller-1"]["access_token"] == fresh
+    assert store.saves.count("seller-1") == 2
+    assert store.loads
+    report = manager.refresh_due(within=timedelta(days=60))
+    assert report.refreshed == ["seller-1"]
+
+
+def test_custom_store_failures_are_store_errors(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    class Broken(DictStore):
+        def load(self, key: str) -> Optional[Dict[str, Any]]:
+            raise ConnectionError("redis is down")
+
+    manager = iop.TokenManager(client, Broken())
+    with pytest.raises(iop.StoreError) as info:
+        manager.access_token("seller-9")
+    assert info.value.key == "seller-9"
+    assert "redis is down" in str(info.value)
+
+
+def test_file_store(tmp_path: Path, emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    store = iop.FileStore(tmp_path / "tokens")
+    manager, token = seeded(emulator, client, store)
+    assert store.directory == str(tmp_path / "tokens")
+    files = [p for p in (tmp_path / "tokens").iterdir() if p.is_file()]
+    assert files
+    again = iop.TokenManager(client, iop.FileStore(str(tmp_path / "tokens")))
+    stored = again.get("seller-1")
+    assert stored is not None and stored.access_token == token.access_token
+
+
+def test_reauthorization_callback(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager, token = seeded(emulator, client, iop.MemoryStore())
+    calls: List[Tuple[str, BaseException]] = []
+
+    @manager.on_reauthorization_required
+    def alert(key: str, error: iop.ReauthorizationRequired) -> None:
+        calls.append((key, error))
+
+    emulator.revoke_refresh_tokens("seller-1")
+    emulator.advance(days=31)  # the access token is dead: nothing left to return
+    with pytest.raises(iop.ReauthorizationRequired) as info:
+        manager.access_token("seller-1")
+    assert info.value.key == "seller-1"
+    with pytest.raises(iop.ReauthorizationRequired):
+        manager.access_token("seller-1")
+    assert len(calls) == 1
+    key, error = calls[0]
+    assert key == "seller-1"
+    assert isinstance(error, iop.ReauthorizationRequired)
+    # Never retried: one refresh call in all.
+    assert emulator.stats()["/auth/token/refresh"] == 1
+
+
+def test_refresh_due_report(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    manager = iop.TokenManager(client)
+    for i in range(5):
+        manager.put(f"s{i}", client.create_token(emulator.authorize(seller_id=f"s{i}")))
+    emulator.advance(days=20)
+    manager.put("late", client.create_token(emulator.authorize(seller_id="late")))
+    progress: List[Tuple[int, int]] = []
+    report = manager.refresh_due(within=timedelta(days=15), concurrency=3, progress=lambda d, t: progress.append((d, t)))
+    assert sorted(report.refreshed) == [f"s{i}" for i in range(5)]
+    assert report.skipped == ["late"]
+    assert report.failed == []
+    assert report.reauthorization_required == []
+    assert sorted(progress)[-1] == (6, 6)
+    assert emulator.stats()["/auth/token/refresh"] == 5
+    assert "refreshed=5" in repr(report)
+
+
+def test_manager_bad_arguments(client: iop.Client) -> None:
+    with pytest.raises(TypeError, match="iop.Client"):
+        iop.TokenManager("client")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="store must be"):
+        iop.TokenManager(client, object())
+    with pytest.raises(TypeError, match="margin"):
+        iop.TokenManager(client, margin="3 days")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="margin"):
+        iop.TokenManager(client, margin=timedelta(days=-1))
+    manager = iop.TokenManager(client)
+    with pytest.raises(TypeError, match="key must be str"):
+        manager.access_token(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key must not be empty"):
+        manager.get("")
+    with pytest.raises(TypeError, match="iop.Token"):
+        manager.put("k", {"access_token": "x"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        manager.on_reauthorization_required(42)  # type: ignore[arg-type]
+    with pytest.raises(iop.StoreError):
+        manager.access_token("never-stored")
