@@ -165,6 +165,31 @@ fn missing_environment_is_a_clear_usage_error() {
         out.stderr.contains("missing app key: set IOP_APP_KEY"),
         "{out:?}"
     );
+
+    // Plain http only to loopback.
+    let mut cmd = iop(None, &["doctor"]);
+    cmd.env("IOP_APP_KEY", "k")
+        .env("IOP_APP_SECRET", "s")
+        .env("IOP_BASE_URL", "http://api-sg.aliexpress.com");
+    let out = run(cmd);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("bad base URL"), "{out:?}");
+}
+
+#[test]
+fn store_and_seller_go_together() {
+    for args in [
+        &["token", "create", "--code", "c", "--store", "/tmp/x"][..],
+        &["token", "create", "--code", "c", "--seller", "s"][..],
+        &["call", "/seller/get", "--seller", "s"][..],
+        &["token", "refresh"][..],
+    ] {
+        let mut cmd = iop(None, args);
+        cmd.env("IOP_APP_KEY", "k").env("IOP_APP_SECRET", "s");
+        let out = run(cmd);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("required"), "{args:?}: {out:?}");
+    }
 }
 
 #[test]
