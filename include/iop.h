@@ -105,12 +105,13 @@ typedef enum {
    */
   IOP_RESULT_TIMEOUT = 14,
   /**
-   * The token store failed to load or save (unreadable directory, corrupted file, conflict).
+   * The token store failed to load or save (unreadable directory, corrupted file, conflict),
+   * or holds no token for the key asked for.
    */
   IOP_RESULT_STORE = 15,
   /**
    * The token manager found that the seller must authorize the app again (refresh token
-   * dead, expired, or no token stored for the key).
+   * dead or expired).
    */
   IOP_RESULT_REAUTHORIZATION_REQUIRED = 16,
   /**
@@ -390,8 +391,9 @@ const char *iop_error_type(const iop_error *e);
  * `err` as for `iop_client_create_token`.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
- * `IOP_RESULT_REAUTHORIZATION_REQUIRED` (no token for `key`, or its refresh token is dead:
- * the seller must authorize the app again); `IOP_RESULT_STORE`; the gateway, decode,
+ * `IOP_RESULT_REAUTHORIZATION_REQUIRED` (the refresh token is dead or expired: the seller must
+ * authorize the app again); `IOP_RESULT_STORE` (no token stored for `key`, or the store
+ * failed); the gateway, decode,
  * transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
  */
 iop_result iop_manager_access_token(iop_manager *m, const char *key, char **out, iop_error **err);

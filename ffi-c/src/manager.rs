@@ -101,8 +101,9 @@ pub extern "C" fn iop_manager_put(
 /// `err` as for `iop_client_create_token`.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
-/// `IOP_RESULT_REAUTHORIZATION_REQUIRED` (no token for `key`, or its refresh token is dead:
-/// the seller must authorize the app again); `IOP_RESULT_STORE`; the gateway, decode,
+/// `IOP_RESULT_REAUTHORIZATION_REQUIRED` (the refresh token is dead or expired: the seller must
+/// authorize the app again); `IOP_RESULT_STORE` (no token stored for `key`, or the store
+/// failed); the gateway, decode,
 /// transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_manager_access_token(

@@ -53,10 +53,11 @@ pub enum iop_result {
     IOP_RESULT_TRANSPORT = 13,
     /// A connect or read timeout passed.
     IOP_RESULT_TIMEOUT = 14,
-    /// The token store failed to load or save (unreadable directory, corrupted file, conflict).
+    /// The token store failed to load or save (unreadable directory, corrupted file, conflict),
+    /// or holds no token for the key asked for.
     IOP_RESULT_STORE = 15,
     /// The token manager found that the seller must authorize the app again (refresh token
-    /// dead, expired, or no token stored for the key).
+    /// dead or expired).
     IOP_RESULT_REAUTHORIZATION_REQUIRED = 16,
     /// A bug: the library panicked. The panic was caught; the library stays usable.
     IOP_RESULT_PANIC = 17,

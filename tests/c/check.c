@@ -1,0 +1,45 @@
+/* See check.h. */
+#include "check.h"
+
+#include <pthread.h>
+
+int checks_passed = 0;
+int checks_failed = 0;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count(int ok) {
+    pthread_mutex_lock(&lock);
+    if (ok) {
+        checks_passed++;
+    } else {
+        checks_failed++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void check_true(int ok, const char *what, const char *file, int line) {
+    count(ok);
+    if (!ok) {
+        fprintf(stderr, "FAIL %s:%d: %s\n", file, line, what);
+    }
+}
+
+void check_result(iop_result got, iop_result expected, const char *what, const char *file,
+                  int line) {
+    count(got == expected);
+    if (got != expected) {
+        fprintf(stderr, "FAIL %s:%d: %s gave %s, expected %s\n", file, line, what,
+                iop_result_name((int)got), iop_result_name((int)expected));
+    }
+}
+
+void check_str(const char *got, const char *expected, const char *what, const char *file,
+               int line) {
+    int ok = (got == NULL && expected == NULL) ||
+             (got != NULL && expected != NULL && strcmp(got, expected) == 0);
+    count(ok);
+    if (!ok) {
+        fprintf(stderr, "FAIL %s:%d: %s is \"%s\", expected \"%s\"\n", file, line, what,
+                got != NULL ? got : "(NULL)", expected != NULL ? expected : "(NULL)");
+    }
+}

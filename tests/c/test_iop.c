@@ -1,0 +1,877 @@
+/* C tests of libiop against a spawned iop-emulator: signing vectors, the token lifecycle, every
+ * error class and fault, hostile input, threads sharing one client, the token manager.
+ * Usage: test_iop [path/to/iop-emulator]  (default: $IOP_EMULATOR, else
+ * ../../target/debug/iop-emulator). Prints "c tests: N passed, M failed" last. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "emu.h"
+#include "iop.h"
+#include "vectors.h"
+
+#define APP_KEY "c-test-key"
+#define APP_SECRET "c-test-secret"
+#define DAY_MS (24LL * 3600 * 1000)
+
+static emu EMU;
+/* Distinct values used to check that out-parameters are left alone on failure. */
+static int SENTINEL_OBJECT;
+#define SENTINEL ((void *)&SENTINEL_OBJECT)
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static iop_client *new_client(const char *secret) {
+    iop_client *c = NULL;
+    CHECK_RESULT(iop_client_new(EMU.url, APP_KEY, secret, &c), IOP_RESULT_OK);
+    return c;
+}
+
+/* A fresh token for `seller`, through the emulator's authorize and /auth/token/create. */
+static iop_token *new_token(const iop_client *c, const char *seller) {
+    char code[256];
+    iop_token *t = NULL;
+    iop_error *err = NULL;
+    if (emu_authorize(&EMU, seller, code, sizeof code) != 0) {
+        CHECK(!"emulator authorize");
+        return NULL;
+    }
+    CHECK_RESULT(iop_client_create_token(c, code, &t, &err), IOP_RESULT_OK);
+    if (err != NULL) {
+        fprintf(stderr, "  create_token: %s\n", iop_error_message(err));
+        iop_error_free(err);
+    }
+    return t;
+}
+
+/* ---- version, result names ------------------------------------------------------------- */
+
+static void test_version_and_names(void) {
+    int r;
+    const char *v = iop_version();
+    CHECK(v != NULL && strlen(v) >= 5 && v[0] >= '0' && v[0] <= '9');
+    CHECK(v == iop_version()); /* static */
+    for (r = 0; r <= (int)IOP_RESULT_OTHER; r++) {
+        const char *name = iop_result_name(r);
+        CHECK(name != NULL && strncmp(name, "IOP_RESULT_", 11) == 0 &&
+              strcmp(name, "IOP_RESULT_UNKNOWN") != 0);
+    }
+    CHECK_STR(iop_result_name(IOP_RESULT_OK), "IOP_RESULT_OK");
+    CHECK_STR(iop_result_name(IOP_RESULT_RATE_LIMITED), "IOP_RESULT_RATE_LIMITED");
+    CHECK_STR(iop_result_name(IOP_RESULT_PANIC), "IOP_RESULT_PANIC");
+    CHECK_STR(iop_result_name(-1), "IOP_RESULT_UNKNOWN");
+    CHECK_STR(iop_result_name((int)IOP_RESULT_OTHER + 1), "IOP_RESULT_UNKNOWN");
+    CHECK_STR(iop_result_name(1 << 30), "IOP_RESULT_UNKNOWN");
+    /* The numbers are ABI: pin a few. */
+    CHECK(IOP_RESULT_OK == 0 && IOP_RESULT_NULL_ARGUMENT == 1 && IOP_RESULT_BUFFER_TOO_SMALL == 4);
+    CHECK(IOP_RESULT_SIGNATURE == 5 && IOP_RESULT_REAUTHORIZATION_REQUIRED == 16);
+    CHECK(IOP_RESULT_PANIC == 17);
+}
+
+/* ---- signing ---------------------------------------------------------------------------- */
+
+static void test_sign_vectors(void) {
+    size_t i;
+    char out[IOP_SIGN_BUFFER_LEN];
+    for (i = 0; i < VECTOR_COUNT; i++) {
+        const vector *v = &VECTORS[i];
+        memset(out, 0, sizeof out);
+        CHECK_RESULT(iop_sign(v->secret, v->prefix, v->keys, v->values, v->count,
+                              v->md5 ? IOP_SIGN_METHOD_MD5 : IOP_SIGN_METHOD_SHA256, out,
+                              sizeof out),
+                     IOP_RESULT_OK);
+        if (strcmp(out, v->expected) != 0) {
+            fprintf(stderr, "  vector %s: got %s\n", v->name, out);
+        }
+        CHECK_STR(out, v->expected);
+        if (strcmp(v->name, MUST_NOT_MATCH_BASE) == 0) {
+            const char *const *wrong;
+            for (wrong = MUST_NOT_MATCH; *wrong != NULL; wrong++) {
+                CHECK(strcmp(out, *wrong) != 0);
+            }
+        }
+    }
+    CHECK(VECTOR_COUNT >= 8);
+    /* MD5: 32 uppercase hex characters. */
+    {
+        const char *keys[] = {"method", "app_key"};
+        const char *values[] = {"x.y.z", "123456"};
+        size_t n;
+        CHECK_RESULT(iop_sign("helloworld", NULL, keys, values, 2, IOP_SIGN_METHOD_MD5, out,
+                              sizeof out),
+                     IOP_RESULT_OK);
+        CHECK(strlen(out) == 32);
+        for (n = 0; n < strlen(out); n++) {
+            CHECK((out[n] >= '0' && out[n] <= '9') || (out[n] >= 'A' && out[n] <= 'F'));
+        }
+    }
+}
+
+static void test_sign_hostile(void) {
+    const char *keys[] = {"a", "b", "c"};
+    const char *values[] = {"1", "2", "3"};
+    const char *null_key[] = {"a", NULL, "c"};
+    const char *bad_utf8[] = {"a", "\xff\xfe", "c"};
+    char out[IOP_SIGN_BUFFER_LEN];
+    char small[64];
+    char *big;
+    const size_t mib = 1024 * 1024;
+
+    CHECK_RESULT(iop_sign(NULL, NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, NULL, NULL, 0, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_OK);
+    CHECK(strlen(out) == 64);
+    CHECK_RESULT(iop_sign("s", NULL, NULL, values, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, keys, NULL, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, NULL, NULL, 2, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, null_key, values, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, keys, null_key, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, bad_utf8, values, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_sign("\xc3\x28", NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, out,
+                          sizeof out),
+                 IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_sign("s", "/p\xff", keys, values, 3, IOP_SIGN_METHOD_SHA256, out, sizeof out),
+                 IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, 7, out, sizeof out),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, -1, out, sizeof out),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, NULL, 65),
+                 IOP_RESULT_NULL_ARGUMENT);
+    /* Too small: the buffer is left untouched. */
+    memset(small, 'x', sizeof small);
+    CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, small, sizeof small),
+                 IOP_RESULT_BUFFER_TOO_SMALL);
+    CHECK(small[0] == 'x' && small[63] == 'x');
+    CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, out, 0),
+                 IOP_RESULT_BUFFER_TOO_SMALL);
+    /* NULL and "" prefixes are the same (TOP). */
+    {
+        char a[IOP_SIGN_BUFFER_LEN];
+        char b[IOP_SIGN_BUFFER_LEN];
+        CHECK_RESULT(iop_sign("s", NULL, keys, values, 3, IOP_SIGN_METHOD_SHA256, a, sizeof a),
+                     IOP_RESULT_OK);
+        CHECK_RESULT(iop_sign("s", "", keys, values, 3, IOP_SIGN_METHOD_SHA256, b, sizeof b),
+                     IOP_RESULT_OK);
+        CHECK_STR(a, b);
+        CHECK_RESULT(iop_sign("s", "/x", keys, values, 3, IOP_SIGN_METHOD_SHA256, b, sizeof b),
+                     IOP_RESULT_OK);
+        CHECK(strcmp(a, b) != 0);
+    }
+    /* 1 MiB secret, prefix and value. */
+    big = malloc(mib + 1);
+    if (big != NULL) {
+        const char *big_values[3];
+        memset(big, 'v', mib);
+        big[mib] = '\0';
+        big_values[0] = big;
+        big_values[1] = "2";
+        big_values[2] = "3";
+        CHECK_RESULT(iop_sign(big, big, keys, big_values, 3, IOP_SIGN_METHOD_SHA256, out,
+                              sizeof out),
+                     IOP_RESULT_OK);
+        CHECK(strlen(out) == 64);
+        big[mib / 2] = '\x80'; /* a lone continuation byte: invalid UTF-8 */
+        CHECK_RESULT(iop_sign("s", NULL, keys, big_values, 3, IOP_SIGN_METHOD_SHA256, out,
+                              sizeof out),
+                     IOP_RESULT_INVALID_UTF8);
+        free(big);
+    }
+}
+
+/* ---- client construction ------------------------------------------------------------------ */
+
+static void test_client_new(void) {
+    iop_client *c = SENTINEL;
+    CHECK_RESULT(iop_client_new(EMU.url, NULL, "s", &c), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k", NULL, &c), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k", "s", NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k\xff", "s", &c), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_client_new("http://example.com", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("ftp://127.0.0.1:1", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("not a url", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/other/path", "k", "s", &c),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(c == SENTINEL); /* never written on failure */
+
+    /* NULL base URL: AliExpress (nothing is sent until a call). */
+    c = NULL;
+    CHECK_RESULT(iop_client_new(NULL, "k", "s", &c), IOP_RESULT_OK);
+    CHECK(c != NULL);
+    iop_client_free(c);
+    c = NULL;
+    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/rest", "k", "s", &c),
+                 IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 0, 1000), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 0), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 2000), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_timeout_ms(NULL, 1000, 2000), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_set_max_attempts(c, 0), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_max_attempts(c, 1), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(NULL, 1), IOP_RESULT_NULL_ARGUMENT);
+    iop_client_free(c);
+    iop_client_free(NULL);
+}
+
+/* ---- create -> refresh -> call ------------------------------------------------------------ */
+
+static void test_lifecycle(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_token *t = NULL;
+    iop_token *t2 = SENTINEL;
+    iop_token *copy = NULL;
+    iop_error *err = SENTINEL;
+    char *json = NULL;
+    char code[256];
+    long refreshes_before = emu_count(&EMU, "/auth/token/refresh");
+    int64_t now = now_ms();
+
+    CHECK(emu_authorize(&EMU, "seller-1", code, sizeof code) == 0);
+    CHECK_RESULT(iop_client_create_token(c, code, &t, &err), IOP_RESULT_OK);
+    CHECK(err == SENTINEL); /* untouched on success */
+    if (t == NULL) {
+        iop_client_free(c);
+        return;
+    }
+    CHECK(iop_token_access_token(t) != NULL && strlen(iop_token_access_token(t)) > 0);
+    CHECK(iop_token_refresh_token(t) != NULL && strlen(iop_token_refresh_token(t)) > 0);
+    CHECK_STR(iop_token_seller_id(t), "seller-1");
+    CHECK(iop_token_user_id(t) != NULL);
+    CHECK(iop_token_request_id(t) != NULL);
+    CHECK(iop_token_access_token(t) == iop_token_access_token(t)); /* borrowed, stable */
+    CHECK(iop_token_expires_at_ms(t) > now + 29 * DAY_MS);
+    CHECK(iop_token_expires_at_ms(t) < now + 31 * DAY_MS);
+    CHECK(iop_token_refresh_expires_at_ms(t) > iop_token_expires_at_ms(t));
+
+    /* The code is single use. */
+    err = NULL;
+    CHECK_RESULT(iop_client_create_token(c, code, &t2, &err), IOP_RESULT_REAUTHORIZE);
+    CHECK(t2 == SENTINEL);
+    CHECK(err != NULL);
+    CHECK_RESULT(iop_error_result(err), IOP_RESULT_REAUTHORIZE);
+    CHECK_STR(iop_error_code(err), "InvalidCode");
+    iop_error_free(err);
+
+    /* JSON round trip. */
+    json = iop_token_to_json(t);
+    CHECK(json != NULL && strstr(json, "\"access_token\"") != NULL);
+    CHECK_RESULT(iop_token_from_json(json, &copy, NULL), IOP_RESULT_OK);
+    if (copy != NULL) {
+        CHECK_STR(iop_token_access_token(copy), iop_token_access_token(t));
+        CHECK_STR(iop_token_refresh_token(copy), iop_token_refresh_token(t));
+        CHECK_STR(iop_token_seller_id(copy), "seller-1");
+        CHECK(iop_token_expires_at_ms(copy) == iop_token_expires_at_ms(t));
+        CHECK(iop_token_refresh_expires_at_ms(copy) == iop_token_refresh_expires_at_ms(t));
+    }
+    iop_token_free(copy);
+    iop_string_free(json);
+
+    /* Refresh: a new token; the old refresh token is dead (rotation). */
+    t2 = NULL;
+    err = NULL;
+    CHECK_RESULT(iop_client_refresh_token(c, iop_token_refresh_token(t), &t2, &err),
+                 IOP_RESULT_OK);
+    CHECK(err == NULL);
+    if (t2 != NULL) {
+        iop_token *t3 = SENTINEL;
+        CHECK(strcmp(iop_token_access_token(t2), iop_token_access_token(t)) != 0);
+        CHECK_STR(iop_token_seller_id(t2), "seller-1");
+        CHECK_RESULT(iop_client_refresh_token(c, iop_token_refresh_token(t), &t3, &err),
+                     IOP_RESULT_REAUTHORIZE);
+        CHECK(t3 == SENTINEL);
+        CHECK_STR(iop_error_code(err), "IllegalRefreshToken");
+        CHECK(iop_error_message(err) != NULL && strlen(iop_error_message(err)) > 0);
+        CHECK(iop_error_retry_after_ms(err) == -1);
+        /* No secret in the message. */
+        CHECK(strstr(iop_error_message(err), iop_token_refresh_token(t)) == NULL);
+        CHECK(strstr(iop_error_message(err), APP_SECRET) == NULL);
+        iop_error_free(err);
+        err = NULL;
+    }
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == refreshes_before + 2);
+
+    /* Calls: GOP and TOP, with and without parameters. */
+    if (t2 != NULL) {
+        const char *keys[] = {"order_id", "note", "empty"};
+        const char *values[] = {"1234", "h\xc3\xa9llo & =?", ""};
+        char *body = NULL;
+        CHECK_RESULT(iop_client_call(c, "/order/get", keys, values, 3, iop_token_access_token(t2),
+                                     &body, &err),
+                     IOP_RESULT_OK);
+        CHECK(body != NULL && strstr(body, "1234") != NULL);
+        CHECK(body != NULL && strstr(body, "h\xc3\xa9llo & =?") != NULL);
+        CHECK(body != NULL && strstr(body, "\"empty\"") == NULL); /* empty values are not sent */
+        iop_string_free(body);
+        body = NULL;
+        CHECK_RESULT(iop_client_call(c, "aliexpress.solution.product.list.get", keys, values, 1,
+                                     iop_token_access_token(t2), &body, &err),
+                     IOP_RESULT_OK);
+        CHECK(body != NULL && strstr(body, "1234") != NULL);
+        iop_string_free(body);
+        body = NULL;
+        /* The old access token still works until it expires; a bogus one does not. */
+        CHECK_RESULT(iop_client_call(c, "/order/get", NULL, NULL, 0, "bogus-token", &body, &err),
+                     IOP_RESULT_ACCESS_TOKEN_INVALID);
+        CHECK(body == NULL);
+        CHECK_STR(iop_error_code(err), "IllegalAccessToken");
+        iop_error_free(err);
+        err = NULL;
+    }
+    iop_token_free(t2);
+    iop_token_free(t);
+    iop_client_free(c);
+}
+
+/* ---- error classes and faults ----------------------------------------------------------------- */
+
+/* Calls `api` with a fresh token and expects `expected`; returns the error (caller frees). */
+static iop_error *call_expecting(const iop_client *c, const char *api, const char *token,
+                                 iop_result expected, int line) {
+    char *body = SENTINEL;
+    iop_error *err = NULL;
+    iop_result r = iop_client_call(c, api, NULL, NULL, 0, token, &body, &err);
+    check_result(r, expected, api, __FILE__, line);
+    if (r != IOP_RESULT_OK) {
+        check_true(body == SENTINEL, "out_json untouched on failure", __FILE__, line);
+        check_true(err != NULL, "err written on failure", __FILE__, line);
+        check_true(err == NULL || iop_error_result(err) == r, "iop_error_result", __FILE__, line);
+    } else {
+        iop_string_free(body);
+    }
+    return err;
+}
+
+static void test_error_classes(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_client *wrong_secret = new_client("not-the-secret");
+    iop_client *wrong_key = NULL;
+    iop_client *once = new_client(APP_SECRET);
+    iop_client *nowhere = NULL;
+    iop_token *t = new_token(c, "seller-errors");
+    iop_token *none = SENTINEL;
+    iop_error *err = NULL;
+    const char *at = t != NULL ? iop_token_access_token(t) : "missing";
+
+    CHECK_RESULT(iop_client_new(EMU.url, "unknown-app-key", APP_SECRET, &wrong_key),
+                 IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(once, 1), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_timeout_ms(once, 2000, 300), IOP_RESULT_OK);
+
+    /* Signature. */
+    CHECK_RESULT(iop_client_refresh_token(wrong_secret, "whatever", &none, &err),
+                 IOP_RESULT_SIGNATURE);
+    CHECK_STR(iop_error_code(err), "IncompleteSignature");
+    CHECK(iop_error_request_id(err) != NULL);
+    CHECK(iop_error_http_status(err) > 0);
+    iop_error_free(err);
+    err = NULL;
+
+    /* Client (unknown app key). */
+    CHECK_RESULT(iop_client_refresh_token(wrong_key, "whatever", &none, &err),
+                 IOP_RESULT_GATEWAY_CLIENT);
+    CHECK_STR(iop_error_code(err), "InvalidAppKey");
+    iop_error_free(err);
+    err = NULL;
+
+    /* Reauthorize. */
+    CHECK_RESULT(iop_client_refresh_token(c, "not-a-refresh-token", &none, &err),
+                 IOP_RESULT_REAUTHORIZE);
+    CHECK_STR(iop_error_code(err), "IllegalRefreshToken");
+    iop_error_free(err);
+    err = NULL;
+    CHECK(none == SENTINEL);
+
+    /* Access token invalid. */
+    iop_error_free(call_expecting(c, "/order/get", "nope", IOP_RESULT_ACCESS_TOKEN_INVALID,
+                                  __LINE__));
+
+    /* Rate limited, with the ban as retry-after. */
+    CHECK(emu_post(&EMU, "fault?kind=rate_limit&ban=60&times=1&api=/c/rate/limited") == 0);
+    err = call_expecting(c, "/c/rate/limited", at, IOP_RESULT_RATE_LIMITED, __LINE__);
+    CHECK(iop_error_retry_after_ms(err) == 60000);
+    CHECK(iop_error_code(err) != NULL);
+    iop_error_free(err);
+
+    /* Retryable: HTTP 500 with a SYSTEM error, no retries. */
+    CHECK(emu_post(&EMU, "fault?kind=http500&times=1&api=/c/http500") == 0);
+    err = call_expecting(once, "/c/http500", at, IOP_RESULT_GATEWAY_RETRYABLE, __LINE__);
+    CHECK(iop_error_http_status(err) == 500);
+    CHECK_STR(iop_error_type(err), "SYSTEM");
+    iop_error_free(err);
+
+    /* ... and with retries (3 attempts by default) the same fault is absorbed. */
+    CHECK(emu_post(&EMU, "fault?kind=http500&times=1&api=/c/http500/retried") == 0);
+    iop_error_free(call_expecting(c, "/c/http500/retried", at, IOP_RESULT_OK, __LINE__));
+    CHECK(emu_count(&EMU, "/c/http500/retried") == 2);
+
+    /* Decode: an HTML 502 page, a truncated body. */
+    CHECK(emu_post(&EMU, "fault?kind=html502&times=1&api=/c/html502") == 0);
+    err = call_expecting(once, "/c/html502", at, IOP_RESULT_DECODE, __LINE__);
+    CHECK(iop_error_http_status(err) == 502);
+    CHECK_STR(iop_error_code(err), NULL);
+    iop_error_free(err);
+    CHECK(emu_post(&EMU, "fault?kind=truncated&times=1&api=/c/truncated") == 0);
+    iop_error_free(call_expecting(once, "/c/truncated", at, IOP_RESULT_DECODE, __LINE__));
+
+    /* Transport: a reset connection; a port nobody listens on. */
+    CHECK(emu_post(&EMU, "fault?kind=reset&times=1&api=/c/reset") == 0);
+    err = call_expecting(once, "/c/reset", at, IOP_RESULT_TRANSPORT, __LINE__);
+    CHECK(iop_error_http_status(err) == 0);
+    CHECK_STR(iop_error_code(err), NULL);
+    CHECK_STR(iop_error_request_id(err), NULL);
+    iop_error_free(err);
+    CHECK_RESULT(iop_client_new("http://127.0.0.1:1", APP_KEY, APP_SECRET, &nowhere),
+                 IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(nowhere, 1), IOP_RESULT_OK);
+    iop_error_free(call_expecting(nowhere, "/order/get", at, IOP_RESULT_TRANSPORT, __LINE__));
+
+    /* Timeout: a 1.5 s delay against a 300 ms read timeout. */
+    CHECK(emu_post(&EMU, "fault?kind=delay&ms=1500&times=1&api=/c/slow") == 0);
+    iop_error_free(call_expecting(once, "/c/slow", at, IOP_RESULT_TIMEOUT, __LINE__));
+
+    /* Unknown gateway code, and offline classification of error envelopes. */
+    CHECK_RESULT(iop_token_from_json("{\"type\":\"ISV\",\"code\":\"SomethingNew\",\"message\":"
+                                     "\"m\",\"request_id\":\"req-1\"}",
+                                     &none, &err),
+                 IOP_RESULT_GATEWAY_UNKNOWN);
+    CHECK_STR(iop_error_code(err), "SomethingNew");
+    CHECK_STR(iop_error_request_id(err), "req-1");
+    CHECK_STR(iop_error_type(err), "ISV");
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_token_from_json("{\"error_response\":{\"type\":\"ISV\",\"code\":"
+                                     "\"MissingParameter\",\"msg\":\"m\",\"sub_code\":\"isv.x\","
+                                     "\"request_id\":\"req-2\"}}",
+                                     &none, &err),
+                 IOP_RESULT_GATEWAY_CLIENT);
+    CHECK_STR(iop_error_sub_code(err), "isv.x");
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_token_from_json("{\"type\":\"ISP\",\"code\":\"ServiceBusy\"}", &none, &err),
+                 IOP_RESULT_GATEWAY_RETRYABLE);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_token_from_json("<html>502</html>", &none, &err), IOP_RESULT_DECODE);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_token_from_json("{\"type\":\"ISV\",\"code\":\"ApiCallLimit\",\"message\":"
+                                     "\"this ban will last 7 seconds\"}",
+                                     &none, NULL),
+                 IOP_RESULT_RATE_LIMITED);
+    CHECK(none == SENTINEL);
+
+    CHECK(emu_post(&EMU, "clear_faults") == 0);
+    iop_token_free(t);
+    iop_client_free(nowhere);
+    iop_client_free(once);
+    iop_client_free(wrong_key);
+    iop_client_free(wrong_secret);
+    iop_client_free(c);
+}
+
+/* ---- hostile input ---------------------------------------------------------------------------- */
+
+static void test_hostile(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_token *t = new_token(c, "seller-hostile");
+    iop_token *tok = SENTINEL;
+    iop_error *err = NULL;
+    char *body = SENTINEL;
+    const char *keys[] = {"a", "b"};
+    const char *values[] = {"1", "2"};
+    const char *system_key[] = {"app_key"};
+    const size_t mib = 1024 * 1024;
+    char *big = malloc(mib + 1);
+
+    /* NULL everywhere. */
+    CHECK_RESULT(iop_client_create_token(NULL, "code", &tok, &err), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(err != NULL && iop_error_message(err) != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_client_create_token(c, NULL, &tok, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_create_token(c, "code", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_refresh_token(NULL, "r", &tok, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_refresh_token(c, NULL, &tok, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_refresh_token(c, "r", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_call(NULL, "/order/get", NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, NULL, NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get", NULL, NULL, 0, NULL, NULL, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get", NULL, values, 2, NULL, &body, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get", keys, NULL, 2, NULL, &body, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK(tok == SENTINEL && body == SENTINEL);
+    CHECK_RESULT(iop_token_from_json(NULL, &tok, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_token_from_json("{}", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_STR(iop_token_access_token(NULL), NULL);
+    CHECK_STR(iop_token_refresh_token(NULL), NULL);
+    CHECK_STR(iop_token_seller_id(NULL), NULL);
+    CHECK_STR(iop_token_user_id(NULL), NULL);
+    CHECK_STR(iop_token_account(NULL), NULL);
+    CHECK(iop_token_expires_at_ms(NULL) == -1);
+    CHECK(iop_token_refresh_expires_at_ms(NULL) == -1);
+    CHECK(iop_token_to_json(NULL) == NULL);
+    CHECK_RESULT(iop_error_result(NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_STR(iop_error_code(NULL), NULL);
+    CHECK_STR(iop_error_message(NULL), NULL);
+    CHECK_STR(iop_error_request_id(NULL), NULL);
+    CHECK(iop_error_retry_after_ms(NULL) == -1);
+    CHECK(iop_error_http_status(NULL) == 0);
+    iop_token_free(NULL);
+    iop_error_free(NULL);
+    iop_string_free(NULL);
+    iop_client_free(NULL);
+    iop_manager_free(NULL);
+
+    /* Invalid UTF-8. */
+    CHECK_RESULT(iop_client_call(c, "/order/\xff", NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_client_refresh_token(c, "\xe2\x82", &tok, NULL), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_client_call(c, "/order/get", NULL, NULL, 0, "tok\xc0", &body, NULL),
+                 IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_token_from_json("{\"access_token\":\"\xff\"}", &tok, NULL),
+                 IOP_RESULT_INVALID_UTF8);
+
+    /* Malformed API names and misused system parameters are refused before sending. */
+    CHECK_RESULT(iop_client_call(c, "", NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get/", NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get?x=1", NULL, NULL, 0, NULL, &body, NULL),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_call(c, "/order/get", system_key, values, 1, NULL, &body, NULL),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_token_from_json("not json", &tok, NULL), IOP_RESULT_DECODE);
+    CHECK_RESULT(iop_token_from_json("[1,2]", &tok, NULL), IOP_RESULT_DECODE);
+    CHECK(tok == SENTINEL && body == SENTINEL);
+
+    /* 1 MiB strings: a result, never a crash; errors come with their object. */
+    if (big != NULL && t != NULL) {
+        iop_result r;
+        const char *big_values[1];
+        memset(big, 'z', mib);
+        big[mib] = '\0';
+        r = iop_client_refresh_token(c, big, &tok, &err);
+        CHECK(r != IOP_RESULT_OK && r != IOP_RESULT_PANIC);
+        CHECK(err != NULL && iop_error_result(err) == r);
+        CHECK(tok == SENTINEL);
+        iop_error_free(err);
+        err = NULL;
+        r = iop_client_create_token(c, big, &tok, &err);
+        CHECK(r != IOP_RESULT_OK && r != IOP_RESULT_PANIC);
+        iop_error_free(err);
+        err = NULL;
+        big_values[0] = big;
+        r = iop_client_call(c, "/order/get", keys, big_values, 1, iop_token_access_token(t), &body,
+                            &err);
+        CHECK(r != IOP_RESULT_PANIC);
+        if (r == IOP_RESULT_OK) {
+            CHECK(body != SENTINEL && strlen(body) > mib);
+            iop_string_free(body);
+        } else {
+            CHECK(err != NULL);
+            iop_error_free(err);
+        }
+        err = NULL;
+        body = SENTINEL;
+        r = iop_token_from_json(big, &tok, &err);
+        CHECK_RESULT(r, IOP_RESULT_DECODE);
+        iop_error_free(err);
+        err = NULL;
+        CHECK(tok == SENTINEL);
+    }
+    free(big);
+    iop_token_free(t);
+    iop_client_free(c);
+}
+
+/* ---- threads sharing one client ------------------------------------------------------------- */
+
+#define THREADS 8
+#define REFRESHES_PER_THREAD 5
+
+typedef struct worker {
+    const iop_client *client;
+    int index;
+    int ok;
+} worker;
+
+static void *refresh_worker(void *arg) {
+    worker *w = arg;
+    char seller[32];
+    char code[256];
+    iop_token *t = NULL;
+    int i;
+    snprintf(seller, sizeof seller, "thread-seller-%d", w->index);
+    w->ok = 0;
+    if (emu_authorize(&EMU, seller, code, sizeof code) != 0 ||
+        iop_client_create_token(w->client, code, &t, NULL) != IOP_RESULT_OK) {
+        return NULL;
+    }
+    for (i = 0; i < REFRESHES_PER_THREAD; i++) {
+        iop_token *next = NULL;
+        if (iop_client_refresh_token(w->client, iop_token_refresh_token(t), &next, NULL) !=
+            IOP_RESULT_OK) {
+            iop_token_free(t);
+            return NULL;
+        }
+        iop_token_free(t);
+        t = next;
+    }
+    {
+        char *body = NULL;
+        const char *keys[] = {"thread"};
+        const char *values[] = {seller};
+        if (iop_client_call(w->client, "/seller/get", keys, values, 1, iop_token_access_token(t),
+                            &body, NULL) == IOP_RESULT_OK &&
+            strstr(body, seller) != NULL && strcmp(iop_token_seller_id(t), seller) == 0) {
+            w->ok = 1;
+        }
+        iop_string_free(body);
+    }
+    iop_token_free(t);
+    return NULL;
+}
+
+static void test_threads(void) {
+    iop_client *c = new_client(APP_SECRET);
+    pthread_t threads[THREADS];
+    worker workers[THREADS];
+    long before = emu_count(&EMU, "/auth/token/refresh");
+    int i;
+    for (i = 0; i < THREADS; i++) {
+        workers[i].client = c;
+        workers[i].index = i;
+        workers[i].ok = 0;
+        CHECK(pthread_create(&threads[i], NULL, refresh_worker, &workers[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(workers[i].ok == 1);
+    }
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before + THREADS * REFRESHES_PER_THREAD);
+    iop_client_free(c);
+}
+
+/* ---- token manager ---------------------------------------------------------------------------- */
+
+/* A token whose access token expires in one hour (real clock), with `t`'s secrets. */
+static iop_token *due_copy(const iop_token *t) {
+    char json[2048];
+    iop_token *due = NULL;
+    snprintf(json, sizeof json,
+             "{\"access_token\":\"%s\",\"refresh_token\":\"%s\",\"expire_time\":%lld,"
+             "\"refresh_token_valid_time\":%lld,\"seller_id\":\"%s\",\"code\":\"0\"}",
+             iop_token_access_token(t), iop_token_refresh_token(t),
+             (long long)(now_ms() + 3600 * 1000), (long long)iop_token_refresh_expires_at_ms(t),
+             iop_token_seller_id(t));
+    CHECK_RESULT(iop_token_from_json(json, &due, NULL), IOP_RESULT_OK);
+    CHECK(iop_token_expires_at_ms(due) < now_ms() + 2 * 3600 * 1000);
+    return due;
+}
+
+typedef struct manager_worker {
+    iop_manager *manager;
+    char token[512];
+    iop_result result;
+} manager_worker;
+
+static void *access_worker(void *arg) {
+    manager_worker *w = arg;
+    char *token = NULL;
+    w->result = iop_manager_access_token(w->manager, "shared-key", &token, NULL);
+    if (w->result == IOP_RESULT_OK) {
+        snprintf(w->token, sizeof w->token, "%s", token);
+    }
+    iop_string_free(token);
+    return NULL;
+}
+
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *entry;
+    char path[1024];
+    if (d == NULL) {
+        return;
+    }
+    while ((entry = readdir(d)) != NULL) {
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void test_manager(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_manager *m = NULL;
+    iop_manager *bad = SENTINEL;
+    iop_token *t = new_token(c, "manager-seller");
+    iop_token *got = SENTINEL;
+    iop_error *err = NULL;
+    char *token = SENTINEL;
+    long before;
+
+    if (t == NULL) {
+        iop_client_free(c);
+        return;
+    }
+    /* Arguments. */
+    CHECK_RESULT(iop_manager_new(NULL, NULL, -1, &m), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new(c, "/dir\xff", -1, &bad), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_manager_new(c, "/proc/iop-no-such-dir/x", -1, &bad), IOP_RESULT_STORE);
+    CHECK(bad == SENTINEL);
+
+    /* In memory, margin 1 day: a fresh token is returned as is. */
+    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(NULL, "k", t), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, NULL, t), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, "k", NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, "k\xff", t), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_manager_access_token(m, "k", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_access_token(NULL, "k", &token, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_access_token(m, "nobody", &token, &err), IOP_RESULT_STORE);
+    CHECK(token == SENTINEL);
+    CHECK(err != NULL && iop_error_result(err) == IOP_RESULT_STORE);
+    CHECK(err != NULL && strstr(iop_error_message(err), "nobody") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_manager_get(m, "nobody", &got, NULL), IOP_RESULT_OK);
+    CHECK(got == NULL);
+
+    before = emu_count(&EMU, "/auth/token/refresh");
+    CHECK_RESULT(iop_manager_put(m, "seller", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_access_token(m, "seller", &token, &err), IOP_RESULT_OK);
+    CHECK_STR(token, iop_token_access_token(t));
+    iop_string_free(token);
+    CHECK_RESULT(iop_manager_get(m, "seller", &got, NULL), IOP_RESULT_OK);
+    CHECK(got != NULL && strcmp(iop_token_seller_id(got), "manager-seller") == 0);
+    iop_token_free(got);
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
+
+    /* A token due within the margin: 8 threads ask at once, one refresh happens. */
+    {
+        iop_token *due = due_copy(t);
+        pthread_t threads[THREADS];
+        manager_worker workers[THREADS];
+        int i;
+        CHECK_RESULT(iop_manager_put(m, "shared-key", due), IOP_RESULT_OK);
+        before = emu_count(&EMU, "/auth/token/refresh");
+        for (i = 0; i < THREADS; i++) {
+            workers[i].manager = m;
+            workers[i].token[0] = '\0';
+            CHECK(pthread_create(&threads[i], NULL, access_worker, &workers[i]) == 0);
+        }
+        for (i = 0; i < THREADS; i++) {
+            pthread_join(threads[i], NULL);
+            CHECK_RESULT(workers[i].result, IOP_RESULT_OK);
+            CHECK_STR(workers[i].token, workers[0].token);
+        }
+        CHECK(strcmp(workers[0].token, iop_token_access_token(t)) != 0);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        iop_token_free(due);
+    }
+    iop_manager_free(m);
+    m = NULL;
+
+    /* A file store shared by two managers; the second one's margin makes every token due. */
+    {
+        char dir[] = "/tmp/iop-c-test-XXXXXX";
+        iop_manager *eager = NULL;
+        iop_token *fresh = new_token(c, "file-seller");
+        iop_refresh_report report;
+        char *first = NULL;
+        char *second = NULL;
+        CHECK(mkdtemp(dir) != NULL);
+        CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new(c, dir, 31 * DAY_MS, &eager), IOP_RESULT_OK);
+        if (fresh != NULL && m != NULL && eager != NULL) {
+            CHECK_RESULT(iop_manager_put(m, "file-seller", fresh), IOP_RESULT_OK);
+            before = emu_count(&EMU, "/auth/token/refresh");
+            CHECK_RESULT(iop_manager_access_token(eager, "file-seller", &first, NULL),
+                         IOP_RESULT_OK);
+            CHECK(first != NULL && strcmp(first, iop_token_access_token(fresh)) != 0);
+            CHECK_RESULT(iop_manager_access_token(m, "file-seller", &second, NULL), IOP_RESULT_OK);
+            CHECK_STR(second, first);
+            CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+
+            /* refresh_due: nothing within an hour; everything within 31 days. */
+            CHECK_RESULT(iop_manager_refresh_due(m, 3600 * 1000, 0, NULL),
+                         IOP_RESULT_NULL_ARGUMENT);
+            CHECK_RESULT(iop_manager_refresh_due(m, -1, 0, &report), IOP_RESULT_INVALID_ARGUMENT);
+            CHECK_RESULT(iop_manager_refresh_due(m, 3600 * 1000, 0, &report), IOP_RESULT_OK);
+            CHECK(report.refreshed == 0 && report.skipped == 1 && report.failed == 0);
+            CHECK_RESULT(iop_manager_refresh_due(m, 31 * DAY_MS, 4, &report), IOP_RESULT_OK);
+            CHECK(report.refreshed == 1 && report.failed == 0 &&
+                  report.reauthorization_required == 0);
+            CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 2);
+
+            /* A revoked refresh token: reauthorization required, with the gateway's code. */
+            CHECK(emu_post(&EMU, "revoke?seller_id=file-seller") == 0);
+            iop_string_free(second);
+            second = SENTINEL;
+            CHECK_RESULT(iop_manager_access_token(eager, "file-seller", &second, &err),
+                         IOP_RESULT_REAUTHORIZATION_REQUIRED);
+            CHECK(second == SENTINEL);
+            second = NULL;
+            CHECK_STR(iop_error_code(err), "IllegalRefreshToken");
+            iop_error_free(err);
+            err = NULL;
+        }
+        iop_string_free(first);
+        iop_string_free(second);
+        iop_manager_free(eager);
+        iop_manager_free(m);
+        iop_token_free(fresh);
+        remove_dir(dir);
+    }
+    iop_token_free(t);
+    iop_client_free(c);
+}
+
+int main(int argc, char **argv) {
+    const char *emulator = argc > 1 ? argv[1] : getenv("IOP_EMULATOR");
+    if (emulator == NULL) {
+        emulator = "../../target/debug/iop-emulator";
+    }
+    if (emu_start(&EMU, emulator, APP_KEY, APP_SECRET, NULL) != 0) {
+        fprintf(stderr, "cannot start %s\n", emulator);
+        return 2;
+    }
+    test_version_and_names();
+    test_sign_vectors();
+    test_sign_hostile();
+    test_client_new();
+    test_lifecycle();
+    test_error_classes();
+    test_hostile();
+    test_threads();
+    test_manager();
+    emu_stop(&EMU);
+    printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);
+    return checks_failed == 0 ? 0 : 1;
+}
