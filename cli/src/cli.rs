@@ -25,16 +25,21 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct AppArgs {
     /// App key [default: $IOP_APP_KEY]
-    #[arg(long, global = true, value_name = "KEY")]
+    #[arg(long, global = true, help_heading = "Credentials", value_name = "KEY")]
     pub(crate) app_key: Option<String>,
     /// Read the app secret from this file (first line) instead of $IOP_APP_SECRET
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, help_heading = "Credentials", value_name = "PATH")]
     pub(crate) app_secret_file: Option<PathBuf>,
     /// Read the app secret from stdin (first line) instead of $IOP_APP_SECRET
-    #[arg(long, global = true, conflicts_with = "app_secret_file")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Credentials",
+        conflicts_with = "app_secret_file"
+    )]
     pub(crate) app_secret_stdin: bool,
     /// Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, help_heading = "Credentials", value_name = "URL")]
     pub(crate) base_url: Option<String>,
 }
 
