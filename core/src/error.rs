@@ -440,3 +440,190 @@ pub(crate) fn check_envelope(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gop(code: &str, ty: &str, message: &str) -> GatewayError {
+        GatewayError {
+            status: 200,
+            error_type: Some(ty.to_owned()),
+            code: code.to_owned(),
+            message: Some(message.to_owned()),
+            sub_code: None,
+            sub_msg: None,
+            request_id: Some("rid-1".to_owned()),
+        }
+    }
+
+    #[test]
+    fn classes_follow_the_protocol_table() {
+        let cases = [
+            ("IncompleteSignature", "ISV", ErrorClass::Signature),
+            ("MissingParameter", "ISV", ErrorClass::Client),
+            ("InvalidCode", "ISV", ErrorClass::Reauthorize),
+            ("IllegalRefreshToken", "ISV", ErrorClass::Reauthorize),
+            ("AUTH_TYPE_UNSUPPORTED", "ISV", ErrorClass::Reauthorize),
+            ("IllegalAccessToken", "ISV", ErrorClass::Refresh),
+            ("InsufficientPermission", "ISV", ErrorClass::Client),
+            ("InvalidApiPath", "ISV", ErrorClass::Client),
+            ("InvalidApi", "ISV", ErrorClass::Client),
+            ("AppNotSubscribed", "ISV", ErrorClass::Client),
+            ("InvalidAppKey", "ISV", ErrorClass::Client),
+            ("AppWhiteIpLimit", "ISV", ErrorClass::Client),
+            ("ApiCallLimit", "ISV", ErrorClass::RateLimited),
+            ("AppCallLimit", "ISV", ErrorClass::RateLimited),
+            ("901", "ISV", ErrorClass::RateLimited),
+            ("7", "ISP", ErrorClass::RateLimited),
+            ("15", "ISP", ErrorClass::Retryable),
+            ("Whatever", "SYSTEM", ErrorClass::Retryable),
+            ("Whatever", "isp", ErrorClass::Retryable),
+            ("SomethingNew", "ISV", ErrorClass::Unknown),
+        ];
+        for (code, ty, class) in cases {
+            assert_eq!(gop(code, ty, "m").class(), class, "{code} {ty}");
+        }
+        let mut five_hundred = gop("SomethingNew", "ISV", "m");
+        five_hundred.status = 503;
+        assert_eq!(five_hundred.class(), ErrorClass::Retryable);
+        // An unknown code announcing a ban is a rate limit.
+        let ban = gop("NewLimit", "ISV", "slow down, this ban will last 3 seconds");
+        assert_eq!(ban.class(), ErrorClass::RateLimited);
+        assert_eq!(ban.retry_after(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn ban_durations() {
+        assert_eq!(ban_seconds_in("This ban will last 1 second."), Some(1));
+        assert_eq!(
+            ban_seconds_in("... THIS BAN WILL LAST 120 SECONDS"),
+            Some(120)
+        );
+        assert_eq!(ban_seconds_in("this ban will last seconds"), None);
+        assert_eq!(ban_seconds_in("this ban will last 5 minutes"), None);
+        assert_eq!(
+            ban_seconds_in("this ban will last 99999999999999999999999 seconds"),
+            None
+        );
+        assert_eq!(ban_seconds_in("no ban"), None);
+        let mut g = gop("ApiCallLimit", "ISV", "limit");
+        assert_eq!(g.retry_after(), None);
+        g.sub_msg = Some("this ban will last 4 seconds".to_owned());
+        assert_eq!(g.retry_after(), Some(Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn error_accessors_and_display() {
+        let e = Error::Gateway(gop("ApiCallLimit", "ISV", "this ban will last 2 seconds"));
+        assert_eq!(e.class(), ErrorClass::RateLimited);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(e.request_id(), Some("rid-1"));
+        let text = e.to_string();
+        assert!(
+            text.contains("ApiCallLimit") && text.contains("rid-1"),
+            "{text}"
+        );
+        // A ban mentioned outside a rate limit gives no retry_after.
+        let e = Error::Gateway(gop(
+            "IllegalAccessToken",
+            "ISV",
+            "this ban will last 2 seconds",
+        ));
+        assert_eq!(e.retry_after(), None);
+
+        let e = Error::ReauthorizationRequired {
+            key: "seller-1".to_owned(),
+            reason: "refresh token rejected".to_owned(),
+            gateway: Some(gop("IllegalRefreshToken", "ISV", "m")),
+        };
+        assert_eq!(e.class(), ErrorClass::Reauthorize);
+        assert_eq!(e.request_id(), Some("rid-1"));
+        let source = std::error::Error::source(&e).expect("gateway error as source");
+        assert!(source.to_string().contains("IllegalRefreshToken"));
+
+        let io = std::io::Error::other("connection reset");
+        let e = Error::Transport {
+            message: "POST failed".to_owned(),
+            sent: false,
+            source: Some(Box::new(io)),
+        };
+        assert_eq!(e.class(), ErrorClass::Retryable);
+        let source = std::error::Error::source(&e).expect("source");
+        assert_eq!(source.to_string(), "connection reset");
+        assert_eq!(
+            Error::InvalidRequest("x".into()).class(),
+            ErrorClass::Client
+        );
+        assert_eq!(
+            Error::Timeout {
+                after: Duration::from_secs(1)
+            }
+            .class(),
+            ErrorClass::Retryable
+        );
+        assert!(std::error::Error::source(&Error::InvalidRequest("x".into())).is_none());
+    }
+
+    #[test]
+    fn success_and_failure_envelopes() {
+        for ok in [
+            r#"{}"#,
+            r#"{"code":"0"}"#,
+            r#"{"code":0,"data":{}}"#,
+            r#"{"code":null}"#,
+            r#"{"code":""}"#,
+        ] {
+            assert!(parse_response(200, ok.as_bytes()).is_ok(), "{ok}");
+        }
+        let e = parse_response(400, br#"{"code":"InvalidApi","type":"ISV","message":"m"}"#)
+            .unwrap_err();
+        let g = e.gateway().unwrap();
+        assert_eq!((g.status, g.code.as_str()), (400, "InvalidApi"));
+        let e = parse_response(200, br#"{"code":7}"#).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::RateLimited);
+        // TOP request_id outside error_response.
+        let e = parse_response(
+            200,
+            br#"{"error_response":{"code":"15","msg":"x"},"request_id":"r9"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.request_id(), Some("r9"));
+        for bad in [
+            "",
+            "   ",
+            "[1,2]",
+            "\"x\"",
+            "42",
+            "null",
+            "{\"a\":",
+            r#"{"error_response":"x"}"#,
+        ] {
+            match parse_response(502, bad.as_bytes()) {
+                Err(Error::Decode { status: 502, .. }) => {}
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn snippets_are_short_and_mask_secrets() {
+        let long = "x".repeat(1000);
+        assert_eq!(snippet(long.as_bytes()).len(), SNIPPET_CHARS);
+        let s =
+            snippet(br#"{"access_token" : "abc\"def","refresh_token":"ghi","x":"y","sign":"S"}"#);
+        assert_eq!(
+            s,
+            r#"{"access_token" : "[redacted]","refresh_token":"[redacted]","x":"y","sign":"[redacted]"}"#
+        );
+        assert_eq!(
+            snippet(br#"{"access_token":"abc"#),
+            r#"{"access_token":"[redacted]"#
+        );
+        assert_eq!(
+            snippet(br#"{"access_token":null}"#),
+            r#"{"access_token":null}"#
+        );
+        assert_eq!(snippet(b"\xff\xfe<html>"), "\u{fffd}\u{fffd}<html>");
+    }
+}

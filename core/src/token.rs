@@ -478,3 +478,119 @@ impl<'de> serde::Deserialize<'de> for TokenSet {
         Ok(Self::from_map(Map::deserialize(d)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    fn parse(v: Value) -> TokenSet {
+        TokenSet::from_value(v, at(1_000_000)).unwrap()
+    }
+
+    #[test]
+    fn lenient_numbers() {
+        let t = parse(json!({
+            "expires_in": " 60 ", "refresh_expires_in": 120.0, "expire_time": null,
+            "refresh_token_valid_time": "", "access_token": "a"
+        }));
+        assert_eq!(t.expires_in, Some(60));
+        assert_eq!(t.refresh_expires_in, Some(120));
+        assert_eq!(t.expire_time, None);
+        assert_eq!(t.refresh_token_valid_time, None);
+        assert!(t.extra.is_empty(), "{:?}", t.extra);
+        assert_eq!(t.expires_at_ms(), Some(1_060_000));
+        assert_eq!(t.refresh_expires_at_ms(), Some(1_120_000));
+        assert_eq!(t.expires_in_duration(), Some(Duration::from_secs(60)));
+        // Not a number: kept as sent, written back.
+        let t = parse(json!({"expires_in": "soon", "refresh_expires_in": 1.5}));
+        assert_eq!(t.expires_in, None);
+        assert_eq!(t.extra.get("expires_in"), Some(&json!("soon")));
+        assert_eq!(t.extra.get("refresh_expires_in"), Some(&json!(1.5)));
+        assert!(t.to_json().contains("\"soon\""));
+    }
+
+    #[test]
+    fn refresh_decisions() {
+        let t = parse(json!({"access_token": "a", "refresh_token": "r", "expires_in": 60}));
+        assert!(!t.needs_refresh(at(1_000_000), Duration::from_secs(59)));
+        assert!(t.needs_refresh(at(1_000_000), Duration::from_secs(60)));
+        assert!(t.needs_refresh(at(1_060_000), Duration::ZERO));
+        // Unknown refresh expiry: refreshable.
+        assert!(t.can_refresh(at(u64::MAX / 4)));
+        let t = parse(json!({"refresh_token": "r", "refresh_expires_in": "0"}));
+        assert!(!t.can_refresh(at(0)));
+        assert!(t.needs_refresh(at(0), Duration::ZERO), "no access token");
+        let t = parse(json!({"access_token": "a"}));
+        assert!(t.needs_refresh(at(0), Duration::ZERO), "unknown expiry");
+        assert!(!t.can_refresh(at(0)), "no refresh token");
+    }
+
+    #[test]
+    fn seller_lists_and_both_names() {
+        let t = parse(json!({
+            "country_user_info_list": [{"country": "sg", "seller_id": 1, "extra_field": true}],
+            "country_user_info": [{"country": "my"}]
+        }));
+        assert_eq!(t.country_user_info.len(), 1);
+        assert_eq!(t.country_user_info[0].seller_id.as_deref(), Some("1"));
+        assert_eq!(
+            t.country_user_info[0].extra.get("extra_field"),
+            Some(&json!(true))
+        );
+        assert_eq!(
+            t.extra.get("country_user_info"),
+            Some(&json!([{"country": "my"}]))
+        );
+        let back = TokenSet::from_json(t.to_json().as_bytes(), at(0)).unwrap();
+        assert_eq!(back.country_user_info, t.country_user_info);
+        assert_eq!(back.extra, t.extra);
+        // A shape that is no seller list is kept as sent.
+        let t = parse(json!({"country_user_info": "sg"}));
+        assert!(t.country_user_info.is_empty());
+        assert_eq!(t.extra.get("country_user_info"), Some(&json!("sg")));
+        // The keyed form: an explicit country inside wins over the key.
+        let t = parse(json!({"country_user_info_list": {"sg": {"country": "SG", "user_id": 5}}}));
+        assert_eq!(t.country_user_info[0].country.as_deref(), Some("SG"));
+        assert_eq!(t.country_user_info[0].user_id.as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn errors_and_non_objects() {
+        let e = TokenSet::from_json(br#"{"code":"IllegalRefreshToken","type":"ISV"}"#, at(0));
+        assert!(matches!(e, Err(Error::Gateway(g)) if g.code == "IllegalRefreshToken"));
+        let e = TokenSet::from_value(json!([1]), at(0));
+        assert!(matches!(e, Err(Error::Decode { .. })));
+        let e = TokenSet::from_value(json!({"error_response": {"code": "7"}}), at(0));
+        assert!(matches!(e, Err(Error::Gateway(g)) if g.code == "7"));
+    }
+
+    #[test]
+    fn stored_receive_time_is_kept() {
+        let t = parse(json!({"expires_in": 10, "_iop_received_at_ms": 5000}));
+        assert_eq!(t.received_at_ms, Some(5000));
+        assert_eq!(t.expires_at_ms(), Some(15_000));
+        assert_eq!(t.received_at(), Some(at(5000)));
+        let pre_epoch = parse(json!({"_iop_received_at_ms": -5}));
+        assert_eq!(
+            pre_epoch.received_at(),
+            UNIX_EPOCH.checked_sub(Duration::from_millis(5))
+        );
+        assert_eq!(epoch_ms(at(42)), 42);
+    }
+
+    #[test]
+    fn serde_traits_match_the_methods() {
+        let t = parse(json!({"access_token": "a", "user_id": 7, "x": 1}));
+        let via_serde = serde_json::to_value(&t).unwrap();
+        assert_eq!(via_serde, t.to_value());
+        let back: TokenSet = serde_json::from_value(via_serde).unwrap();
+        assert_eq!(back.to_value(), t.to_value());
+        let info: CountryUserInfo = serde_json::from_value(json!({"user_id": 3})).unwrap();
+        assert_eq!(info.user_id.as_deref(), Some("3"));
+    }
+}
