@@ -74,24 +74,3 @@ pub(crate) fn install(py: Python<'_>) -> PyResult<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::python_target;
-
-    #[test]
-    fn targets_are_renamed_under_iop() {
-        assert_eq!(
-            python_target("iop_core::client").as_deref(),
-            Some("iop::client")
-        );
-        assert_eq!(python_target("iop_core").as_deref(), Some("iop"));
-        assert_eq!(python_target("iop::client").as_deref(), Some("iop::client"));
-        assert_eq!(
-            python_target("iop_emulator::server").as_deref(),
-            Some("iop::emulator::server")
-        );
-        assert_eq!(python_target("ureq::unversioned::transport"), None);
-        assert_eq!(python_target("rustls"), None);
-    }
-}

@@ -1,0 +1,165 @@
+"""No secret in reprs, exception texts or log records; no import-time side effects; clear
+errors for bad arguments."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable, List
+
+import pytest
+
+import iop
+import iop.testing
+
+from conftest import APP_SECRET
+
+
+def assert_no_secret(texts: Iterable[str], secrets: Iterable[str]) -> None:
+    secrets = [s for s in secrets if s]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into: {text[:200]}"
+
+
+def test_no_secret_in_reprs_errors_or_logs(
+    caplog: pytest.LogCaptureFixture, emulator: iop.testing.Emulator
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="iop")
+    client = emulator.client()
+    code = emulator.authorize(seller_id="seller-h")
+    token = client.create_token(code)
+    secrets = [APP_SECRET, code, token.access_token or "", token.refresh_token or ""]
+    texts: List[str] = [repr(client), repr(token), str(token), repr(emulator)]
+
+    fresh = client.refresh_token(token.refresh_token or "")
+    secrets += [fresh.access_token or "", fresh.refresh_token or ""]
+    texts += [repr(fresh)]
+    client.call("/seller/info/get", {"x": "1"}, access_token=fresh.access_token)
+    client.call("/seller/info/get", {"x": "1"}, access_token=fresh.access_token, http_method="GET")
+
+    failures: List[BaseException] = []
+    for attempt in (
+        lambda: client.refresh_token(token.refresh_token or ""),  # rotated away: IllegalRefreshToken
+        lambda: client.create_token(code),  # used code: InvalidCode
+        lambda: iop.Client(emulator.app_key, "wrong-" + APP_SECRET, base_url=emulator.base_url).refresh_token(
+            fresh.refresh_token or ""
+        ),
+    ):
+        with pytest.raises(iop.IopError) as info:
+            attempt()
+        failures.append(info.value)
+    emulator.advance(days=31)
+    with pytest.raises(iop.AccessTokenInvalid) as info2:
+        client.call("/seller/info/get", access_token=fresh.access_token)
+    failures.append(info2.value)
+
+    manager = iop.TokenManager(client)
+    manager.put("k", fresh)
+    texts += [repr(manager), repr(iop.MemoryStore())]
+    emulator.revoke_refresh_tokens("seller-h")
+    with pytest.raises(iop.ReauthorizationRequired) as info3:
+        manager.access_token("k")
+    failures.append(info3.value)
+
+    for exc in failures:
+        texts += [str(exc), repr(exc), repr(exc.args), repr(vars(exc))]
+    records = caplog.records
+    assert any(r.name.startswith("iop.") for r in records), "no log record from the Rust core"
+    texts += [r.getMessage() for r in records] + [r.name for r in records]
+    assert_no_secret(texts, secrets)
+
+
+def test_log_records_are_under_the_iop_logger(caplog: pytest.LogCaptureFixture, emulator: iop.testing.Emulator) -> None:
+    caplog.set_level(logging.DEBUG, logger="iop")
+    client = emulator.client()
+    client.create_token(emulator.authorize())
+    names = {r.name for r in caplog.records}
+    assert "iop.client" in names
+    assert all(n == "iop" or n.startswith("iop.") for n in names if not n.startswith("lazop"))
+
+
+def test_no_handlers_are_installed() -> None:
+    assert logging.getLogger("iop").handlers == []
+    assert logging.getLogger("iop.client").handlers == []
+
+
+IMPORT_PROBE = r"""
+import os, socket, sys, threading
+def refuse(*a, **k):
+    raise AssertionError("network at import")
+socket.socket.connect = refuse
+before = set(os.listdir("."))
+import iop, iop.testing
+assert set(os.listdir(".")) == before, "files written in the working directory"
+assert threading.active_count() == 1, "Python threads started"
+assert len(os.listdir("/proc/self/task")) == 1, "native threads started"
+assert not os.path.exists(os.path.expanduser("~/logs")), "~/logs created"
+print("clean", iop.__version__)
+"""
+
+
+def test_import_has_no_side_effects(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("clean ")
+    assert list(home.iterdir()) == []
+
+
+def test_client_bad_arguments(emulator: iop.testing.Emulator) -> None:
+    url = emulator.base_url
+    cases = [
+        (lambda: iop.Client(None, "s"), TypeError, "app_key must be str, got None"),
+        (lambda: iop.Client("k", b"s"), TypeError, "app_secret must be str, got bytes"),
+        (lambda: iop.Client("", "s"), ValueError, "app_key must not be empty"),
+        (lambda: iop.Client("k", "s", base_url="http://example.com"), ValueError, "http"),
+        (lambda: iop.Client("k", "s", base_url="ftp://x"), ValueError, ""),
+        (lambda: iop.Client("k", "s", timeout=-1), ValueError, "timeout"),
+        (lambda: iop.Client("k", "s", timeout="30"), TypeError, "timeout"),
+    ]
+    client = emulator.client()
+    cases += [
+        (lambda: client.call(""), ValueError, "api must not be empty"),
+        (lambda: client.call(None), TypeError, "api must be str, got None"),
+        (lambda: client.call(b"/x"), TypeError, "api must be str, got bytes"),
+        (lambda: client.call("/x/"), ValueError, ""),
+        (lambda: client.call("/x", 5), TypeError, "params must be a dict"),
+        (lambda: client.call("/x", {"a": b"1"}), TypeError, "bytes"),
+        (lambda: client.call("/x", http_method="PUT"), ValueError, "'POST' or 'GET'"),
+        (lambda: client.call("/x", access_token=b"t"), TypeError, "access_token must be str"),
+        (lambda: client.create_token(None), TypeError, "code must be str, got None"),
+        (lambda: client.create_token(""), ValueError, "code must not be empty"),
+        (lambda: client.refresh_token(123), TypeError, "refresh_token must be str, got int"),
+        (lambda: iop.Token.from_dict([1]), TypeError, "dict"),
+        (lambda: iop.Token.from_dict({"a": 1}).needs_refresh(now=datetime(2030, 1, 1)), ValueError, "aware"),
+        (lambda: iop.Token.from_dict({"a": 1}).needs_refresh(margin="1d"), TypeError, "margin"),
+        (lambda: emulator.inject("meteor"), ValueError, "kind must be one of"),
+    ]
+    for call, error, text in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert text in str(info.value)
+    del url
+
+
+def test_emulator_lifecycle() -> None:
+    emulator = iop.testing.Emulator()
+    assert emulator.base_url.startswith("http://127.0.0.1:")
+    assert not emulator.closed
+    start = emulator.now()
+    emulator.advance(hours=2)
+    assert (emulator.now() - start).total_seconds() >= 7200
+    emulator.close()
+    emulator.close()
+    assert emulator.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        emulator.authorize()
