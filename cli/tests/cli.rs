@@ -646,3 +646,38 @@ fn demo_runs_against_a_gateway_from_the_environment() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("IncompleteSignature"), "{out:?}");
 }
+
+#[test]
+fn refresh_due_draws_a_progress_bar_only_on_a_terminal() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    for seller in ["seller-p", "seller-q"] {
+        create_into_store(&emu, dir.path(), seller);
+    }
+    // Not a terminal: no bar, one summary line.
+    let out = run(iop(
+        Some(&emu),
+        &["refresh-due", "--store", store, "--within", "3d"],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("sellers,"), "{out:?}");
+
+    // A terminal (util-linux `script` gives the command a pseudo-terminal): the bar is drawn.
+    let line = format!(
+        "'{}' refresh-due --store '{store}' --within 3d",
+        env!("CARGO_BIN_EXE_iop")
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    for name in IOP_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.env("IOP_APP_KEY", emu.app_key())
+        .env("IOP_APP_SECRET", emu.app_secret())
+        .env("IOP_BASE_URL", emu.url());
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("/2 sellers,"), "{out:?}");
+    assert!(out.stdout.contains("2 stored, 2 refreshed"), "{out:?}");
+}
