@@ -681,3 +681,46 @@ fn refresh_due_draws_a_progress_bar_only_on_a_terminal() {
     assert!(out.stdout.contains("/2 sellers,"), "{out:?}");
     assert!(out.stdout.contains("2 stored, 2 refreshed"), "{out:?}");
 }
+
+#[test]
+fn refresh_due_exits_4_when_some_fail_and_some_must_reauthorize() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    for seller in ["seller-broken", "seller-revoked", "seller-fine"] {
+        create_into_store(&emu, dir.path(), seller);
+    }
+    // Corrupt the file of seller-broken; revoke seller-revoked's refresh tokens.
+    let mut corrupted = 0;
+    for entry in std::fs::read_dir(dir.path()).expect("read store") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let is_broken = serde_json::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|v| v["key"] == "seller-broken");
+        if is_broken {
+            std::fs::write(&path, &text[..text.len() / 2]).expect("truncate");
+            corrupted += 1;
+        }
+    }
+    assert_eq!(corrupted, 1, "found the file of seller-broken");
+    emu.revoke_refresh_tokens("seller-revoked");
+
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", store]));
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stdout.contains("1 refreshed"), "{out:?}");
+    assert!(
+        out.stdout.contains("1 failed, 1 must reauthorize"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("failed: seller-broken"), "{out:?}");
+    assert!(
+        out.stdout.contains("reauthorize: seller-revoked"),
+        "{out:?}"
+    );
+
+    // doctor names the unreadable token.
+    let out = run(iop(Some(&emu), &["doctor", "--store", store]));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("FAIL  token seller-broken"), "{out:?}");
+    assert!(out.stdout.contains("ok    token seller-fine"), "{out:?}");
+}
