@@ -38,7 +38,8 @@ pub struct HttpConfig {
     pub read_timeout: Duration,
     /// Overall deadline of one attempt, if any.
     pub deadline: Option<Duration>,
-    /// Explicit proxy URL (`http://host:port`, `socks5://…`); none by default.
+    /// Explicit proxy URL (`http://host:port`, `https://…`, optionally with `user:password@`),
+    /// tunnelled with `CONNECT`; none by default.
     pub proxy: Option<String>,
     /// A PEM file of extra root certificates, trusted beside the bundled roots.
     pub extra_root_certificates: Option<PathBuf>,
@@ -366,6 +367,108 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    }
+
+    /// Standard base64 with padding, for writing PEM files in tests.
+    fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn pem_of(der: &[u8]) -> String {
+        let b64 = base64(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
+
+    #[test]
+    fn extra_roots_are_added_beside_the_bundled_ones() {
+        let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        // Two certificates (any DER certificate will do) with text around them.
+        let pem = format!(
+            "my corporate CA\n{}{}",
+            pem_of(bundled[0].as_ref()),
+            pem_of(bundled[1].as_ref())
+        );
+        std::io::Write::write_all(&mut file, pem.as_bytes()).unwrap();
+        match root_certs_with(file.path()).unwrap() {
+            ureq::tls::RootCerts::Specific(all) => {
+                assert_eq!(all.len(), bundled.len() + 2);
+                assert_eq!(all[bundled.len()].der(), bundled[0].as_ref());
+            }
+            other => panic!("expected specific roots, got {other:?}"),
+        }
+        HttpTransport::new(HttpConfig {
+            extra_root_certificates: Some(file.path().to_owned()),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_refused() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"not a certificate\n").unwrap();
+        let err = root_certs_with(file.path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(ref m) if m.contains("no certificate")));
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut file,
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(root_certs_with(file.path()).is_err());
+    }
+
+    #[test]
+    fn https_is_really_tls() {
+        // A plain-HTTP listener on loopback: the TLS handshake fails, before anything is sent.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let _ = std::io::Write::write_all(
+                    &mut stream,
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+                );
+            }
+        });
+        let t = HttpTransport::new(HttpConfig {
+            read_timeout: Duration::from_secs(5),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        let req = http::Request::post(format!("https://127.0.0.1:{port}/rest/x"))
+            .body(b"a=1".to_vec())
+            .unwrap();
+        let err = t.send(req).unwrap_err();
+        server.join().unwrap();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     }
 
     #[test]
