@@ -3,6 +3,7 @@
 //! error with the right number of attempts (counted at the emulator), and threads sharing one
 //! client.
 
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,7 @@
 //! what goes on the wire (User-Agent, method, path, no query, gzip accepted), bodies read
 //! whatever the status, and connection failures before sending. Every loop is bounded.
 
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,6 +2,7 @@
 //! with API name, style, status, elapsed time, request_id and attempt, and never a secret or a
 //! URL with parameters. A tiny capturing logger records every record of every crate.
 
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Mutex;

@@ -1,6 +1,7 @@
 //! The client against scripted closure transports: what is sent, how answers are parsed, which
 //! failures are retried how often, and how long it waits. No network, no real sleeping.
 
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
