@@ -247,6 +247,14 @@ impl TokenManager {
         })
     }
 
+    /// Forgets `key` (a seller who left, or a corrupted entry to replace with [`Self::put`]);
+    /// `false` when nothing was stored.
+    pub fn remove(&self, key: &str) -> Result<bool> {
+        let removed = self.with_key_locked(key, || self.store.remove(key))?;
+        lock_ignoring_poison(&self.reported).remove(key);
+        Ok(removed)
+    }
+
     /// The stored token set of `key`.
     pub fn get(&self, key: &str) -> Result<Option<TokenSet>> {
         Ok(self.store.load(key)?.map(|stored| stored.token))

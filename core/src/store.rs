@@ -41,6 +41,12 @@ pub trait TokenStore: Send + Sync {
     /// Takes the exclusive lock of `key` (across processes for stores that can), blocking until
     /// it is free.
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>>;
+
+    /// Removes the token set of `key` (a seller who left); `false` when there was none. The
+    /// default refuses: a store without removal keeps what it has.
+    fn remove(&self, key: &str) -> Result<bool> {
+        Err(store_error(key, "this store cannot remove keys"))
+    }
 }
 
 fn store_error(key: &str, message: impl Into<String>) -> Error {
@@ -69,6 +75,15 @@ fn conflict(key: &str, expected: Option<u64>, found: Option<u64>) -> Error {
             show(found)
         ),
     )
+}
+
+/// The version a save writes after `current`: one more, or for a new key a random start, so
+/// that a key removed and stored again does not reuse the versions it had.
+fn next_version(current: Option<u64>) -> u64 {
+    match current {
+        Some(v) => v.wrapping_add(1).max(1),
+        None => fastrand::u64(1..1 << 48),
+    }
 }
 
 /// Locks a mutex, taking the data over if another thread panicked while holding it (every
@@ -128,7 +143,7 @@ impl TokenStore for MemoryStore {
         if current != expected_version {
             return Err(conflict(key, expected_version, current));
         }
-        let version = current.map_or(1, |v| v.wrapping_add(1).max(1));
+        let version = next_version(current);
         tokens.insert(
             key.to_owned(),
             StoredToken {
@@ -159,10 +174,17 @@ impl TokenStore for MemoryStore {
             key: key.to_owned(),
         }))
     }
+
+    fn remove(&self, key: &str) -> Result<bool> {
+        Ok(lock_ignoring_poison(&self.tokens).remove(key).is_some())
+    }
 }
 
 /// The longest key a [`FileStore`] accepts, in bytes (its file name is the key in hex).
 pub const MAX_FILE_KEY_BYTES: usize = 120;
+
+/// Age after which a leftover temporary file is deleted by [`FileStore::open`].
+const STALE_TEMPORARY_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Name of the lock file that serializes the compare-and-swap step of saves in a directory.
 const SAVE_LOCK_NAME: &str = ".save.lock";
@@ -174,7 +196,8 @@ const SAVE_LOCK_NAME: &str = ".save.lock";
 /// - `H.json`: `{"version": n, "key": "k", "token": {…}}`, replaced atomically by rename;
 /// - `H.lock`: an empty file whose OS lock ([`File::lock`]) is the key's lock across processes;
 /// - `.save.lock`: held only for the instant a save compares versions and renames;
-/// - `.tmp-*`: a save in progress (or left by a killed writer; ignored).
+/// - `.tmp-*`: a save in progress, or left by a killed writer: ignored, and deleted by
+///   [`FileStore::open`] once an hour old.
 ///
 /// Keys are any non-empty string of at most [`MAX_FILE_KEY_BYTES`] bytes.
 #[derive(Debug)]
@@ -218,7 +241,34 @@ impl FileStore {
                 format!("{} is not a directory", dir.display()),
             ));
         }
-        Ok(Self { dir })
+        let store = Self { dir };
+        store.remove_stale_temporary_files();
+        Ok(store)
+    }
+
+    /// Best effort: deletes temporary files of saves that a killed writer left an hour or more
+    /// ago (a live save needs its file for milliseconds).
+    fn remove_stale_temporary_files(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !(name.starts_with(".tmp-") && name.ends_with(".json.tmp")) {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age >= STALE_TEMPORARY_FILE_AGE);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The directory.
@@ -310,7 +360,7 @@ impl TokenStore for FileStore {
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
         let path = self.path_of(key)?;
-        let version = expected_version.map_or(1, |v| v.wrapping_add(1).max(1));
+        let version = next_version(expected_version);
         let body = serde_json::to_vec(&FileRecordOut {
             version,
             key,
@@ -370,6 +420,21 @@ impl TokenStore for FileStore {
         file.lock()
             .map_err(|e| io_error(key, "cannot lock the key", e))?;
         Ok(Box::new(FileKeyLock { _file: file }))
+    }
+
+    /// Removes the token file (also a corrupted one); the lock file stays, as another process
+    /// may hold it.
+    fn remove(&self, key: &str) -> Result<bool> {
+        let path = self.path_of(key)?;
+        let removed = match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(io_error(key, "cannot remove token file", e)),
+        };
+        if removed {
+            self.sync_dir(key)?;
+        }
+        Ok(removed)
     }
 }
 

@@ -193,6 +193,20 @@ fn missing_and_corrupted_tokens_name_the_key() {
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, "broken");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // put cannot compare against garbage; remove clears the way.
+    assert!(
+        manager
+            .put("broken", &token(20 * DAY, Some(100), true))
+            .is_err()
+    );
+    assert!(manager.remove("broken").unwrap());
+    manager
+        .put("broken", &token(20 * DAY, Some(100), true))
+        .unwrap();
+    assert_eq!(
+        manager.access_token("broken").unwrap().secret(),
+        "old-access"
+    );
 }
 
 #[test]

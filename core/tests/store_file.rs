@@ -296,3 +296,45 @@ fn killed_writers_never_lose_the_last_good_token() {
     }
     assert!(last_acknowledged >= 50);
 }
+
+#[test]
+fn remove_forgets_a_key_even_a_corrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileStore::open(dir.path()).unwrap();
+    let memory = MemoryStore::new();
+    for store in [&file as &dyn TokenStore, &memory] {
+        let v1 = store.save("k", &token(1), None).unwrap();
+        assert!(store.remove("k").unwrap());
+        assert!(!store.remove("k").unwrap());
+        assert!(store.load("k").unwrap().is_none());
+        assert!(store.keys().unwrap().is_empty());
+        // Stored again, it does not reuse the old version.
+        let v2 = store.save("k", &token(2), None).unwrap();
+        assert_ne!(v1, v2);
+    }
+    std::fs::write(file.path_of("k").unwrap(), b"{{{").unwrap();
+    assert!(file.load("k").is_err());
+    assert!(file.remove("k").unwrap());
+    file.save("k", &token(3), None).unwrap();
+    assert_eq!(nick(&file.load("k").unwrap().unwrap()), 3);
+}
+
+#[test]
+fn open_deletes_only_old_leftover_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join(".tmp-old123.json.tmp");
+    let fresh = dir.path().join(".tmp-new456.json.tmp");
+    std::fs::write(&old, b"{\"version\":").unwrap();
+    std::fs::write(&fresh, b"{\"version\":").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a save may be using it");
+    assert!(store.keys().unwrap().is_empty());
+}
