@@ -82,7 +82,7 @@ pub struct Request {
 }
 
 /// Business parameters whose values are secrets (the authorization code, a refresh token):
-/// Debug output and [`crate::explain`] show `<redacted:KEY>` instead of their value.
+/// Debug output and [`crate::explain()`] show `<redacted:KEY>` instead of their value.
 pub const SECRET_PARAMS: &[&str] = &["access_token", "session", "refresh_token", "code", "sign"];
 
 /// Whether the value of parameter `key` is a secret (see [`SECRET_PARAMS`]).

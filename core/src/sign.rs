@@ -100,7 +100,10 @@ fn upper_hex(bytes: &[u8]) -> String {
         buf[2 * i] = DIGITS[usize::from(b >> 4)];
         buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
     }
-    buf[..2 * n].iter().map(|&c| char::from(c)).collect()
+    // Only ASCII hex digits were written, so this is always valid UTF-8.
+    std::str::from_utf8(&buf[..2 * n])
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The signature of `pairs` under `prefix` (the API path for GOP, `""` for TOP), as uppercase hex.
@@ -108,9 +111,11 @@ fn upper_hex(bytes: &[u8]) -> String {
 /// - [`SignMethod::Sha256`]: HMAC-SHA256 keyed with the app secret over
 ///   `prefix + key1 + value1 + key2 + value2 …` (keys in byte order), 64 hex characters.
 /// - [`SignMethod::Md5`]: MD5 over `secret + prefix + base + secret`, 32 hex characters. The
-///   gateway accepts MD5 on `/sync` (TOP) calls only, whose prefix is empty; for a non-empty
-///   prefix this follows the vendor Java SDK (`IopUtils.signApiRequest`), which puts the API
-///   path after the leading secret.
+///   gateway accepts MD5 on `/sync` (TOP) calls only, whose prefix is empty, so in practice this
+///   is the TOP SDKs' `MD5(secret + base + secret)`. For a non-empty prefix the secret wraps the
+///   whole input: the vendor Java SDKs build `prefix + base` first and add the secret around it
+///   for MD5 only (a path API signed with MD5 is rejected by the gateway anyway; see
+///   [`crate::explain()`]).
 ///
 /// The input is streamed into the hash: the string-to-sign is never built.
 ///
