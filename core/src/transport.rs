@@ -472,6 +472,67 @@ mod tests {
     }
 
     #[test]
+    fn ureq_errors_map_to_typed_errors() {
+        let t = HttpTransport::new(HttpConfig {
+            connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(7),
+            deadline: Some(Duration::from_secs(11)),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        let endpoint = "https://gw.example/rest/auth/token/refresh";
+        let timeout = |which| match t.map_error(ureq::Error::Timeout(which), endpoint) {
+            Error::Timeout { after } => after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(timeout(ureq::Timeout::Connect), Duration::from_secs(3));
+        assert_eq!(timeout(ureq::Timeout::Resolve), Duration::from_secs(3));
+        assert_eq!(timeout(ureq::Timeout::RecvResponse), Duration::from_secs(7));
+        assert_eq!(timeout(ureq::Timeout::RecvBody), Duration::from_secs(7));
+        assert_eq!(timeout(ureq::Timeout::Global), Duration::from_secs(11));
+
+        let sent = |e: ureq::Error| match t.map_error(e, endpoint) {
+            Error::Transport { sent, message, .. } => {
+                assert!(message.contains(endpoint), "{message}");
+                assert!(!message.contains("SECRET"), "{message}");
+                sent
+            }
+            other => panic!("{other:?}"),
+        };
+        use std::io::{Error as IoError, ErrorKind};
+        assert!(!sent(ureq::Error::HostNotFound));
+        assert!(!sent(ureq::Error::ConnectionFailed));
+        assert!(!sent(ureq::Error::Io(IoError::from(
+            ErrorKind::ConnectionRefused
+        ))));
+        assert!(!sent(ureq::Error::Io(IoError::from(
+            ErrorKind::NetworkUnreachable
+        ))));
+        assert!(sent(ureq::Error::Io(IoError::from(
+            ErrorKind::ConnectionReset
+        ))));
+        assert!(sent(ureq::Error::Io(IoError::from(
+            ErrorKind::UnexpectedEof
+        ))));
+        assert!(sent(ureq::Error::Io(IoError::from(ErrorKind::BrokenPipe))));
+        assert!(sent(ureq::Error::BodyExceedsLimit(10)));
+        // Variants whose text carries the URL with its query are never echoed.
+        assert!(!sent(ureq::Error::BadUri(
+            "https://gw.example/rest/x?access_token=SECRET".to_owned()
+        )));
+        assert!(!sent(ureq::Error::RequireHttpsOnly(
+            "http://gw.example/rest/x?session=SECRET".to_owned()
+        )));
+        assert!(!sent(ureq::Error::ConnectProxyFailed(
+            "CONNECT gw.example?SECRET".to_owned()
+        )));
+        assert!(matches!(
+            t.map_error(ureq::Error::Io(IoError::from(ErrorKind::TimedOut)), endpoint),
+            Error::Timeout { after } if after == Duration::from_secs(7)
+        ));
+    }
+
+    #[test]
     fn bad_proxy_url_is_refused_without_echoing_it() {
         let err = HttpTransport::new(HttpConfig {
             proxy: Some("socks9://user:SECRET@:::".to_owned()),
