@@ -303,10 +303,12 @@ fn write_response(
     keep_alive: bool,
 ) -> io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\nServer: iop-emulator\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\nDate: {}\r\nServer: iop-emulator\r\n\r\n",
         reason(status),
         body.len(),
         if keep_alive { "keep-alive" } else { "close" },
+        // Real time, as the gateway sends it: `iop doctor` measures clock skew against it.
+        httpdate::fmt_http_date(std::time::SystemTime::now()),
     );
     let mut out = Vec::with_capacity(head.len() + body.len());
     out.extend_from_slice(head.as_bytes());
