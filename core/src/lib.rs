@@ -5,9 +5,9 @@
 //! HTTP client and a token lifecycle manager on top.
 //!
 //! Data flows through one module per step:
-//! API name ([`api`]) → request ([`request`]) → signed HTTP request ([`sign`], [`gateway`]) →
-//! transport ([`transport`]) → response ([`error::parse_response`]) → token ([`token`]) or typed
-//! error ([`error`]).
+//! API name ([`api`]) → request ([`request`]) → signed HTTP request ([`sign`](mod@sign),
+//! [`gateway`]) → transport ([`transport`]) → response ([`error::parse_response`]) → token
+//! ([`token`]) or typed error ([`error`]).
 //!
 //! The pure layer (everything but `transport`, `client`, `store` and `manager`) does no I/O,
 //! reads no clock and starts no thread: time is an input.
