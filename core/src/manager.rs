@@ -151,7 +151,8 @@ enum Outcome {
         version: u64,
         left: Option<Duration>,
         error: Error,
-        /// Whether this is the first time this version was found so (fire the callback).
+        /// `Some` when the gateway refused this version's refresh token (with its error, if
+        /// any): remembered so that the token is never sent again.
         rejected_by_gateway: Option<Option<GatewayError>>,
     },
     /// The refresh failed for a reason other than a dead refresh token.
