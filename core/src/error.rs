@@ -494,6 +494,13 @@ mod tests {
     }
 
     #[test]
+    fn errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        assert_send_sync::<GatewayError>();
+    }
+
+    #[test]
     fn ban_durations() {
         assert_eq!(ban_seconds_in("This ban will last 1 second."), Some(1));
         assert_eq!(
