@@ -1,6 +1,7 @@
 //! Conversions between Python values and what the core takes: parameter pairs, parameter
 //! values, durations, instants and JSON.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -16,6 +17,93 @@ static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static FROM_TIMESTAMP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `datetime.timezone.utc`, imported once.
 static UTC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+unsafe extern "C" {
+    /// CPython's UTF-8 view of a `str` (cached inside the object). Part of the stable ABI since
+    /// 3.10 and exported by every CPython 3 before that; pyo3 hides it from abi3-py39 builds.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::ffi::c_char;
+}
+
+/// Borrows the UTF-8 text of a `str` without copying (the signing fast path).
+fn str_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live `str` (checked by the cast that produced it) and we hold the GIL (a
+    // `Bound` proves it). CPython caches the UTF-8 form in the object, so the buffer lives as
+    // long as `s`, which outlives `'a`. A null pointer means an exception was set (surrogates).
+    let ptr = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
+    if ptr.is_null() {
+        return Err(PyErr::fetch(s.py()));
+    }
+    let len = usize::try_from(size).map_err(|_| PyValueError::new_err("invalid string size"))?;
+    // SAFETY: CPython returned a buffer of `len` bytes that stays valid while `s` lives.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The `(key, value)` objects of `params` (a dict, or a list or tuple of pairs), held so that
+/// [`borrowed_pairs`] can borrow their text.
+pub(crate) fn held_items<'py>(
+    params: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    if let Ok(dict) = params.cast::<PyDict>() {
+        return Ok(dict.iter().collect());
+    }
+    if params.is_instance_of::<PyList>() || params.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for item in params.try_iter()? {
+            let item = item?;
+            let pair = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err("params as a list must hold (key, value) tuples")
+            })?;
+            if pair.len() != 2 {
+                return Err(PyValueError::new_err(
+                    "params as a list must hold (key, value) tuples of two items",
+                ));
+            }
+            items.push((pair.get_item(0)?, pair.get_item(1)?));
+        }
+        return Ok(items);
+    }
+    let what = if params.is_none() {
+        "None".to_owned()
+    } else {
+        params.get_type().name()?.to_string()
+    };
+    Err(PyTypeError::new_err(format!(
+        "params must be a dict or a list of (key, value) tuples, got {what}"
+    )))
+}
+
+/// The pairs of [`held_items`], `str` keys and values borrowed, other values converted with
+/// [`param_value`] (absent ones left out).
+pub(crate) fn borrowed_pairs<'a>(
+    items: &'a [(Bound<'_, PyAny>, Bound<'_, PyAny>)],
+) -> PyResult<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
+    let mut pairs = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let key = match k.cast::<PyString>() {
+            Ok(s) => str_of(s)?,
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "parameter names must be str, got {}",
+                    k.get_type().name()?
+                )));
+            }
+        };
+        let value = match v.cast::<PyString>() {
+            Ok(s) => Cow::Borrowed(str_of(s)?),
+            Err(_) => match param_value(key, v)? {
+                Some(text) => Cow::Owned(text),
+                None => continue,
+            },
+        };
+        pairs.push((Cow::Borrowed(key), value));
+    }
+    Ok(pairs)
+}
 
 /// The wire text of one parameter value, or `None` when the value is absent (`None`).
 ///
@@ -91,52 +179,21 @@ fn param_key(key: &Bound<'_, PyAny>) -> PyResult<String> {
 /// The pairs of `params`: a dict, a list or tuple of `(key, value)` pairs, or `None` (no pairs).
 /// Values convert with [`param_value`]; absent values (`None`) are left out.
 pub(crate) fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
-    let Some(params) = params else {
+    let Some(params) = params.filter(|p| !p.is_none()) else {
         return Ok(Vec::new());
     };
-    if params.is_none() {
-        return Ok(Vec::new());
-    }
-    let mut pairs = Vec::new();
-    if let Ok(dict) = params.cast::<PyDict>() {
-        pairs.reserve(dict.len());
-        for (k, v) in dict.iter() {
-            let key = param_key(&k)?;
-            if let Some(value) = param_value(&key, &v)? {
-                pairs.push((key, value));
-            }
-        }
-        return Ok(pairs);
-    }
-    if params.is_instance_of::<PyList>() || params.is_instance_of::<PyTuple>() {
-        for item in params.try_iter()? {
-            let item = item?;
-            let pair = item.cast::<PyTuple>().map_err(|_| {
-                PyTypeError::new_err("params as a list must hold (key, value) tuples")
-            })?;
-            if pair.len() != 2 {
-                return Err(PyValueError::new_err(
-                    "params as a list must hold (key, value) tuples of two items",
-                ));
-            }
-            let key = param_key(&pair.get_item(0)?)?;
-            if let Some(value) = param_value(&key, &pair.get_item(1)?)? {
-                pairs.push((key, value));
-            }
-        }
-        return Ok(pairs);
-    }
-    Err(PyTypeError::new_err(format!(
-        "params must be a dict or a list of (key, value) tuples, got {}",
-        params.get_type().name()?
-    )))
+    let items = held_items(params)?;
+    Ok(borrowed_pairs(&items)?
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
 }
 
 /// A required text argument: `str` only, with a clear `TypeError` for `None`, bytes and the rest,
 /// and a `ValueError` when empty (or whitespace only) and `non_empty` is set.
 pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) -> PyResult<String> {
     let text = match value.cast::<PyString>() {
-        Ok(s) => s.to_cow()?.into_owned(),
+        Ok(s) => str_of(s)?.to_owned(),
         Err(_) => {
             let what = if value.is_none() {
                 "None".to_owned()

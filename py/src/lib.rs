@@ -16,17 +16,7 @@ use iop_core::{AppSecret, SignMethod};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::{param_pairs, text_arg};
-
-/// The pairs of a required `params` argument (None is refused).
-fn required_pairs(params: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    if params.is_none() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(
-            "params must be a dict or a list of (key, value) tuples, got None",
-        ));
-    }
-    param_pairs(Some(params))
-}
+use crate::convert::{borrowed_pairs, held_items, text_arg};
 
 /// The sign prefix of an API name: the path for GOP, nothing for TOP or `None`.
 fn sign_prefix(api: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
@@ -66,7 +56,8 @@ fn sign(
     };
     let secret = AppSecret::new(text_arg("app_secret", app_secret, true)?);
     let prefix = sign_prefix(api)?;
-    let pairs = required_pairs(params)?;
+    let items = held_items(params)?;
+    let pairs = borrowed_pairs(&items)?;
     Ok(iop_core::sign(method, &secret, &prefix, &pairs))
 }
 
@@ -76,7 +67,8 @@ fn sign(
 #[pyo3(signature = (params, *, api=None))]
 fn string_to_sign(params: &Bound<'_, PyAny>, api: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
     let prefix = sign_prefix(api)?;
-    let pairs = required_pairs(params)?;
+    let items = held_items(params)?;
+    let pairs = borrowed_pairs(&items)?;
     Ok(iop_core::string_to_sign(&prefix, &pairs))
 }
 
