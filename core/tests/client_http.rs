@@ -279,3 +279,37 @@ fn a_read_timeout_is_a_timeout_and_not_retried() {
         "a timeout after sending is not retried"
     );
 }
+
+/// `{"access_token":"AT-gzip",…,"request_id":"gz-1"}`, gzip-compressed.
+const TOKEN_GZIP: [u8; 119] = [
+    31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 74, 76, 78, 78, 45, 46, 142, 47, 201, 207, 78, 205,
+    83, 178, 82, 114, 12, 209, 77, 175, 202, 44, 80, 210, 81, 42, 74, 77, 43, 74, 45, 206, 128,
+    203, 4, 193, 101, 82, 43, 10, 50, 129, 82, 241, 153, 64, 97, 11, 51, 19, 3, 3, 132, 98, 100,
+    41, 67, 115, 35, 11, 144, 92, 113, 106, 78, 78, 106, 81, 124, 102, 10, 208, 16, 115, 160, 246,
+    228, 252, 148, 84, 32, 211, 0, 108, 71, 97, 105, 106, 113, 9, 68, 46, 189, 74, 215, 80, 169,
+    22, 0, 138, 85, 152, 252, 146, 0, 0, 0,
+];
+
+#[test]
+fn gzip_bodies_are_decoded() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        read_request(&stream).unwrap();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            TOKEN_GZIP.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&TOKEN_GZIP).unwrap();
+    });
+    let (client, _) = client(&url, RetryPolicy::none());
+    let tokens = client.refresh_token(&RefreshToken::new(REFRESH)).unwrap();
+    server.join().unwrap();
+    assert_eq!(tokens.access_token.unwrap().secret(), "AT-gzip");
+    assert_eq!(tokens.request_id.as_deref(), Some("gz-1"));
+}
