@@ -47,6 +47,9 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// Largest response body accepted (default 16 MiB).
     pub max_body_bytes: u64,
+    /// Idle keep-alive connections kept per host (default 16). Threads sharing the client beyond
+    /// this number open a new connection for each call.
+    pub idle_connections_per_host: usize,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +62,7 @@ impl Default for HttpConfig {
             extra_root_certificates: None,
             user_agent: format!("iop-rs/{}", crate::VERSION),
             max_body_bytes: 16 << 20,
+            idle_connections_per_host: 16,
         }
     }
 }
@@ -106,6 +110,9 @@ impl HttpTransport {
             .http_status_as_error(false)
             .https_only(false)
             .proxy(proxy)
+            .max_idle_connections_per_host(config.idle_connections_per_host)
+            // Room for the few hosts one app talks to (Lazada: auth host and country hosts).
+            .max_idle_connections(config.idle_connections_per_host.saturating_mul(4))
             .max_redirects(0)
             .max_redirects_will_error(false)
             .user_agent(config.user_agent.as_str())

@@ -313,3 +313,56 @@ fn gzip_bodies_are_decoded() {
     assert_eq!(tokens.access_token.unwrap().secret(), "AT-gzip");
     assert_eq!(tokens.request_id.as_deref(), Some("gz-1"));
 }
+
+#[test]
+fn connections_are_kept_alive_and_reused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts one connection and answers three requests on it, keep-alive.
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut served = 0;
+        for _ in 0..3 {
+            let mut head = String::new();
+            for _ in 0..100 {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return served;
+                }
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{TOKEN}",
+                TOKEN.len()
+            )
+            .unwrap();
+            writer.flush().unwrap();
+            served += 1;
+        }
+        served
+    });
+    let (client, _) = client(&url, RetryPolicy::none());
+    for _ in 0..3 {
+        client.refresh_token(&RefreshToken::new(REFRESH)).unwrap();
+    }
+    assert_eq!(server.join().unwrap(), 3, "three calls over one connection");
+}
