@@ -180,6 +180,18 @@ typedef struct iop_manager iop_manager;
 typedef struct iop_token iop_token;
 
 /**
+ * Called when the manager finds that a seller must authorize the app again: with the
+ * `user_data` given at registration, the seller `key` and the error that said so. Both
+ * pointers are borrowed for the duration of the call only; do not free them. Called at most
+ * once per stored token, from whichever thread found out (a thread calling
+ * `iop_manager_access_token` or a worker of `iop_manager_refresh_due`), so it must be
+ * thread-safe; it must not call back into the same manager.
+ */
+typedef void (*iop_reauthorization_callback)(void *user_data,
+                                             const char *key,
+                                             const iop_error *error);
+
+/**
  * What `iop_manager_refresh_due` did: how many sellers fell in each outcome.
  */
 typedef struct {
@@ -435,6 +447,18 @@ iop_result iop_manager_new(const iop_client *c,
                            const char *store_dir,
                            int64_t margin_ms,
                            iop_manager **out);
+
+/**
+ * Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
+ * each time a seller is found to need authorizing again. See `iop_reauthorization_callback`.
+ *
+ * Needs the manager to yourself: no other thread may use `m` during this call.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`m` NULL); `IOP_RESULT_PANIC`.
+ */
+iop_result iop_manager_on_reauthorization_required(iop_manager *m,
+                                                   iop_reauthorization_callback callback,
+                                                   void *user_data);
 
 /**
  * Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),

@@ -78,6 +78,11 @@ pub(crate) fn into_raw<H: Handle>(value: H::Rust) -> *mut H {
     Box::into_raw(Box::new(value)).cast()
 }
 
+/// Lends a Rust value to C as a handle pointer, valid while `value` is borrowed (for callbacks).
+pub(crate) fn lend<H: Handle>(value: &H::Rust) -> *const H {
+    std::ptr::from_ref(value).cast()
+}
+
 /// Frees a handle made by [`into_raw`]; NULL is a no-op.
 pub(crate) fn free<H: Handle>(ptr: *mut H) {
     if !ptr.is_null() {

@@ -20,6 +20,15 @@ use std::ffi::c_char;
 
 pub use result::iop_result;
 
+// The header promises that these may be shared between threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<client::ClientHandle>();
+    shareable::<token::TokenHandle>();
+    shareable::<error::ErrorHandle>();
+    shareable::<manager::ManagerHandle>();
+};
+
 /// The library version, e.g. `"0.1.0"`, as static text. Never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_version() -> *const c_char {

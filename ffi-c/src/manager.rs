@@ -1,22 +1,60 @@
 //! `iop_manager`: valid access tokens on demand, refreshed once per seller across threads and
 //! processes.
 
-use std::ffi::c_char;
+use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
 use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenStore};
 
+use crate::error::ErrorHandle;
 use crate::handle::{
-    free, into_raw, iop_client, iop_error, iop_manager, iop_token, opt_str, to_c_string, try_out,
-    try_ref, try_str,
+    free, into_raw, iop_client, iop_error, iop_manager, iop_token, lend, opt_str, to_c_string,
+    try_mut, try_out, try_ref, try_str,
 };
 use crate::result::{Failure, boundary, guard, iop_result};
 use crate::token::TokenHandle;
 
-/// What an `iop_manager` holds.
+/// What an `iop_manager` holds. The manager is only absent while
+/// `iop_manager_on_reauthorization_required` rebuilds it.
 pub(crate) struct ManagerHandle {
-    manager: TokenManager,
+    manager: Option<TokenManager>,
+}
+
+impl ManagerHandle {
+    fn manager(&self) -> Result<&TokenManager, Failure> {
+        self.manager.as_ref().ok_or_else(|| {
+            Failure::new(
+                iop_result::IOP_RESULT_PANIC,
+                "the manager was lost by an earlier panic",
+            )
+        })
+    }
+}
+
+/// Called when the manager finds that a seller must authorize the app again: with the
+/// `user_data` given at registration, the seller `key` and the error that said so. Both
+/// pointers are borrowed for the duration of the call only; do not free them. Called at most
+/// once per stored token, from whichever thread found out (a thread calling
+/// `iop_manager_access_token` or a worker of `iop_manager_refresh_due`), so it must be
+/// thread-safe; it must not call back into the same manager.
+pub type iop_reauthorization_callback =
+    Option<extern "C" fn(user_data: *mut c_void, key: *const c_char, error: *const iop_error)>;
+
+/// The caller's `user_data`, handed back untouched; the header makes the caller responsible
+/// for its thread safety.
+struct UserData(*mut c_void);
+
+// SAFETY: the pointer is never dereferenced here, only passed back to the caller's callback,
+// whose documentation requires it to be usable from any thread.
+unsafe impl Send for UserData {}
+// SAFETY: as above.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    fn get(&self) -> *mut c_void {
+        self.0
+    }
 }
 
 /// The default refresh margin: 3 days.
@@ -68,7 +106,9 @@ pub extern "C" fn iop_manager_new(
         };
         let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
         let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
-        out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
+        out.write(into_raw::<iop_manager>(ManagerHandle {
+            manager: Some(manager),
+        }));
         Ok(())
     })
 }
@@ -88,7 +128,7 @@ pub extern "C" fn iop_manager_put(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let token = try_ref(t, "t")?;
-        handle.manager.put(key, &token.token)?;
+        handle.manager()?.put(key, &token.token)?;
         Ok(())
     })
 }
@@ -116,7 +156,7 @@ pub extern "C" fn iop_manager_access_token(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let out = try_out(out, "out")?;
-        let token = handle.manager.access_token(key)?;
+        let token = handle.manager()?.access_token(key)?;
         out.write(to_c_string(token.secret().to_owned(), "the access token")?);
         Ok(())
     })
@@ -140,7 +180,7 @@ pub extern "C" fn iop_manager_get(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let out = try_out(out, "out")?;
-        let token = handle.manager.get(key)?;
+        let token = handle.manager()?.get(key)?;
         out.write(token.map_or(std::ptr::null_mut(), |t| {
             into_raw::<iop_token>(TokenHandle::new(t))
         }));
@@ -172,7 +212,7 @@ pub extern "C" fn iop_manager_refresh_due(
                     "within_ms must not be negative",
                 )
             })?;
-        let report = handle.manager.refresh_due(RefreshDueOptions {
+        let report = handle.manager()?.refresh_due(RefreshDueOptions {
             within,
             concurrency: if concurrency == 0 { 8 } else { concurrency },
             progress: None,
@@ -182,6 +222,39 @@ pub extern "C" fn iop_manager_refresh_due(
             skipped: report.skipped.len(),
             failed: report.failed.len(),
             reauthorization_required: report.reauthorization_required.len(),
+        });
+        Ok(())
+    })
+}
+
+/// Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
+/// each time a seller is found to need authorizing again. See `iop_reauthorization_callback`.
+///
+/// Needs the manager to yourself: no other thread may use `m` during this call.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`m` NULL); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_on_reauthorization_required(
+    m: *mut iop_manager,
+    callback: iop_reauthorization_callback,
+    user_data: *mut c_void,
+) -> iop_result {
+    boundary(std::ptr::null_mut(), || {
+        let handle = try_mut(m, "m")?;
+        let manager = handle.manager.take().ok_or_else(|| {
+            Failure::new(
+                iop_result::IOP_RESULT_PANIC,
+                "the manager was lost by an earlier panic",
+            )
+        })?;
+        let user_data = UserData(user_data);
+        handle.manager = Some(match callback {
+            Some(callback) => manager.on_reauthorization_required(move |key, error| {
+                let key = CString::new(key.replace('\0', " ")).unwrap_or_default();
+                let error = ErrorHandle::new(Failure::from(error));
+                callback(user_data.get(), key.as_ptr(), lend::<iop_error>(&error));
+            }),
+            None => manager.on_reauthorization_required(|_, _| {}),
         });
         Ok(())
     })

@@ -180,12 +180,18 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        let gateway = match &error {
+        Self::from(&error)
+    }
+}
+
+impl From<&Error> for Failure {
+    fn from(error: &Error) -> Self {
+        let gateway = match error {
             Error::Gateway(g) => Some(g.clone()),
             Error::ReauthorizationRequired { gateway, .. } => gateway.clone(),
             _ => None,
         };
-        let status = match &error {
+        let status = match error {
             Error::Decode { status, .. } => Some(*status),
             _ => gateway.as_ref().map(|g| g.status),
         };
@@ -193,7 +199,7 @@ impl From<Error> for Failure {
             .retry_after()
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         Self {
-            result: iop_result::from(&error),
+            result: iop_result::from(error),
             message: error.to_string(),
             gateway,
             status,

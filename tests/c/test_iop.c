@@ -708,6 +708,22 @@ static void *access_worker(void *arg) {
     return NULL;
 }
 
+typedef struct reauth_log {
+    int calls;
+    char key[64];
+    char code[64];
+    iop_result result;
+} reauth_log;
+
+static void on_reauth(void *user_data, const char *key, const iop_error *error) {
+    reauth_log *log = user_data;
+    const char *code = iop_error_code(error);
+    log->calls++;
+    snprintf(log->key, sizeof log->key, "%s", key);
+    snprintf(log->code, sizeof log->code, "%s", code != NULL ? code : "");
+    log->result = iop_error_result(error);
+}
+
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
     struct dirent *entry;
@@ -804,8 +820,10 @@ static void test_manager(void) {
         iop_manager *eager = NULL;
         iop_token *fresh = new_token(c, "file-seller");
         iop_refresh_report report;
+        reauth_log log;
         char *first = NULL;
         char *second = NULL;
+        memset(&log, 0, sizeof log);
         CHECK(mkdtemp(dir) != NULL);
         CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m), IOP_RESULT_OK);
         CHECK_RESULT(iop_manager_new(c, dir, 31 * DAY_MS, &eager), IOP_RESULT_OK);
@@ -830,7 +848,12 @@ static void test_manager(void) {
                   report.reauthorization_required == 0);
             CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 2);
 
-            /* A revoked refresh token: reauthorization required, with the gateway's code. */
+            /* A revoked refresh token: reauthorization required, with the gateway's code,
+             * reported once through the callback. */
+            CHECK_RESULT(iop_manager_on_reauthorization_required(NULL, on_reauth, &log),
+                         IOP_RESULT_NULL_ARGUMENT);
+            CHECK_RESULT(iop_manager_on_reauthorization_required(eager, on_reauth, &log),
+                         IOP_RESULT_OK);
             CHECK(emu_post(&EMU, "revoke?seller_id=file-seller") == 0);
             iop_string_free(second);
             second = SENTINEL;
@@ -841,6 +864,19 @@ static void test_manager(void) {
             CHECK_STR(iop_error_code(err), "IllegalRefreshToken");
             iop_error_free(err);
             err = NULL;
+            CHECK(log.calls == 1);
+            CHECK_STR(log.key, "file-seller");
+            CHECK_RESULT(log.result, IOP_RESULT_REAUTHORIZATION_REQUIRED);
+            CHECK_STR(log.code, "IllegalRefreshToken");
+            /* Asking again: the same answer, no second refresh attempt, no second report. */
+            before = emu_count(&EMU, "/auth/token/refresh");
+            CHECK_RESULT(iop_manager_access_token(eager, "file-seller", &second, NULL),
+                         IOP_RESULT_REAUTHORIZATION_REQUIRED);
+            second = NULL;
+            CHECK(log.calls == 1);
+            CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
+            CHECK_RESULT(iop_manager_on_reauthorization_required(eager, NULL, NULL),
+                         IOP_RESULT_OK);
         }
         iop_string_free(first);
         iop_string_free(second);
