@@ -149,16 +149,17 @@ const INFO_NAME: &str = "country_user_info";
 /// Removes `key` and returns it as text: strings as is, numbers and booleans as their text,
 /// `null` (and an empty string) as `None`. Arrays and objects are left in the map.
 fn take_text(map: &mut Map<String, Value>, key: &str) -> Option<String> {
-    let text = match map.get(key)? {
+    match map.remove(key)? {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Array(_) | Value::Object(_) => return None,
-    };
-    map.remove(key);
-    text
+        other @ (Value::Array(_) | Value::Object(_)) => {
+            map.insert(key.to_owned(), other);
+            None
+        }
+    }
 }
 
 /// Removes `key` and returns it as an integer: a JSON integer, an integral float or a numeric
