@@ -275,6 +275,100 @@ mod tests {
         assert_eq!(name, c"IOP_RESULT_RATE_LIMITED");
     }
 
+    fn gateway(code: &str, error_type: &str, message: &str) -> iop_core::GatewayError {
+        iop_core::GatewayError {
+            status: 200,
+            error_type: Some(error_type.to_owned()),
+            code: code.to_owned(),
+            message: Some(message.to_owned()),
+            sub_code: None,
+            sub_msg: None,
+            request_id: Some("req".to_owned()),
+        }
+    }
+
+    #[test]
+    fn one_mapping_of_core_errors() {
+        use iop_result::*;
+        let cases = [
+            (
+                gateway("IncompleteSignature", "ISV", "m"),
+                IOP_RESULT_SIGNATURE,
+            ),
+            (
+                gateway("IllegalRefreshToken", "ISV", "m"),
+                IOP_RESULT_REAUTHORIZE,
+            ),
+            (gateway("InvalidCode", "ISV", "m"), IOP_RESULT_REAUTHORIZE),
+            (
+                gateway("IllegalAccessToken", "ISV", "m"),
+                IOP_RESULT_ACCESS_TOKEN_INVALID,
+            ),
+            (
+                gateway("ApiCallLimit", "ISV", "this ban will last 3 seconds"),
+                IOP_RESULT_RATE_LIMITED,
+            ),
+            (
+                gateway("ServiceBusy", "ISP", "m"),
+                IOP_RESULT_GATEWAY_RETRYABLE,
+            ),
+            (
+                gateway("MissingParameter", "ISV", "m"),
+                IOP_RESULT_GATEWAY_CLIENT,
+            ),
+            (
+                gateway("NeverHeardOfIt", "ISV", "m"),
+                IOP_RESULT_GATEWAY_UNKNOWN,
+            ),
+        ];
+        for (g, expected) in cases {
+            let code = g.code.clone();
+            let failure = Failure::from(Error::Gateway(g));
+            assert_eq!(failure.result, expected, "{code}");
+            assert_eq!(failure.gateway.map(|g| g.code), Some(code));
+        }
+        let rate = Failure::from(Error::Gateway(gateway(
+            "ApiCallLimit",
+            "ISV",
+            "this ban will last 3 seconds",
+        )));
+        assert_eq!(rate.retry_after_ms, Some(3000));
+        let decode = Failure::from(Error::Decode {
+            status: 502,
+            snippet: "<html>".to_owned(),
+        });
+        assert_eq!(decode.result, IOP_RESULT_DECODE);
+        assert_eq!(decode.status, Some(502));
+        let transport = Error::Transport {
+            message: "refused".to_owned(),
+            sent: false,
+            source: None,
+        };
+        assert_eq!(iop_result::from(&transport), IOP_RESULT_TRANSPORT);
+        let timeout = Error::Timeout {
+            after: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(iop_result::from(&timeout), IOP_RESULT_TIMEOUT);
+        let invalid = Error::InvalidRequest("bad".to_owned());
+        assert_eq!(iop_result::from(&invalid), IOP_RESULT_INVALID_ARGUMENT);
+        let store = Error::Store {
+            key: "k".to_owned(),
+            message: "m".to_owned(),
+            source: None,
+        };
+        assert_eq!(iop_result::from(&store), IOP_RESULT_STORE);
+        let reauth = Failure::from(Error::ReauthorizationRequired {
+            key: "k".to_owned(),
+            reason: "dead".to_owned(),
+            gateway: Some(gateway("IllegalRefreshToken", "ISV", "m")),
+        });
+        assert_eq!(reauth.result, IOP_RESULT_REAUTHORIZATION_REQUIRED);
+        assert_eq!(
+            reauth.gateway.map(|g| g.code).as_deref(),
+            Some("IllegalRefreshToken")
+        );
+    }
+
     #[test]
     fn boundary_catches_panics_and_fills_err() {
         let mut err: *mut crate::handle::iop_error = std::ptr::null_mut();

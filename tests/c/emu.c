@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,8 @@ int emu_start(emu *e, const char *emulator_path, const char *app_key, const char
         return -1;
     }
     if (e->pid == 0) {
+        /* Linux: the emulator dies with the test even if the test crashes. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
