@@ -27,7 +27,7 @@ pub struct iop_client {
 /// Returned by `iop_client_create_token`, `iop_client_refresh_token` and `iop_token_from_json`;
 /// free with `iop_token_free`. Immutable: a `const iop_token *` may be read by several threads
 /// at once. Strings returned by its accessors belong to the token and live until
-/// `iop_token_free`.
+/// `iop_token_free`; a field holding a NUL byte (which a C string cannot carry) reads as NULL.
 pub struct iop_token {
     _private: [u8; 0],
 }

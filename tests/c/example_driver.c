@@ -15,7 +15,11 @@ static int failed = 0;
 
 static void expect_exit(const char *refresh_token, const char *url, int expected) {
     char *argv[] = {"refresh", (char *)refresh_token, (char *)url, NULL};
-    int status = example_main(3, argv);
+    int status;
+    fflush(stdout);
+    fprintf(stderr, "-- examples/refresh.c against %s, expecting exit status %d:\n", url, expected);
+    status = example_main(3, argv);
+    fflush(stdout);
     if (status == expected) {
         passed++;
     } else {
