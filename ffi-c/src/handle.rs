@@ -3,7 +3,7 @@
 //! (pointers, strings, key/value arrays, out-parameters).
 //!
 //! Each opaque type is a zero-sized struct that C only ever sees behind a pointer; the pointer
-//! really addresses a `Box` of the Rust value named by [`Handle::Rust`]. Nothing outside this
+//! really addresses a `Box` of the Rust value named by `Handle::Rust`. Nothing outside this
 //! module casts a raw pointer.
 
 use std::ffi::{CStr, CString, c_char};
