@@ -324,7 +324,7 @@ iop_result iop_client_set_max_attempts(iop_client *c, uint32_t max_attempts);
  * Sets the connect and read timeouts of the client's HTTP connections, in milliseconds (both
  * greater than 0; the defaults are 10 s connect, 30 s read).
  *
- * Needs the client to yourself: no other thread may use `c` during this call. Tokens managers
+ * Needs the client to yourself: no other thread may use `c` during this call. Token managers
  * made from `c` before keep the old settings.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero

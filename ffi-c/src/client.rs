@@ -109,7 +109,7 @@ pub extern "C" fn iop_client_new(
 /// Sets the connect and read timeouts of the client's HTTP connections, in milliseconds (both
 /// greater than 0; the defaults are 10 s connect, 30 s read).
 ///
-/// Needs the client to yourself: no other thread may use `c` during this call. Tokens managers
+/// Needs the client to yourself: no other thread may use `c` during this call. Token managers
 /// made from `c` before keep the old settings.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero
