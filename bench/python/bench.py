@@ -46,16 +46,23 @@ PARAMS: Dict[str, str] = {
 }
 
 
-def per_call_us(fn: Callable[[], object], number: int, repeat: int = 7) -> float:
-    """Best of `repeat` runs of `number` calls, in microseconds per call."""
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+def per_call_us_pair(a: Callable[[], object], b: Callable[[], object], number: int, rounds: int = 9) -> Tuple[float, float]:
+    """Best of `rounds` runs of `number` calls each, `a` and `b` interleaved round by round (so
+    a busy machine slows both alike), in microseconds per call."""
+    best_a = best_b = float("inf")
+    for _ in range(rounds):
+        best_a = min(best_a, timeit.timeit(a, number=number))
+        best_b = min(best_b, timeit.timeit(b, number=number))
+    return best_a / number * 1e6, best_b / number * 1e6
 
 
 def bench_sign(number: int) -> Tuple[float, float]:
     assert iop.sign(SECRET, PARAMS, api=API) == lazop_sign(SECRET, API, PARAMS)
-    ours = per_call_us(lambda: iop.sign(SECRET, PARAMS, api=API), number)
-    theirs = per_call_us(lambda: lazop_sign(SECRET, API, PARAMS), number)
-    return ours, theirs
+    return per_call_us_pair(
+        lambda: iop.sign(SECRET, PARAMS, api=API),
+        lambda: lazop_sign(SECRET, API, PARAMS),
+        number,
+    )
 
 
 def run_threads(threads: int, per_thread: int, make_call: Callable[[], Callable[[], object]]) -> float:
@@ -111,10 +118,15 @@ def bench_refresh(per_thread_1: int, per_thread_8: int) -> Dict[str, float]:
 
             return call
 
-        results["iop_1"] = run_threads(1, per_thread_1, ours)
-        results["lazop_1"] = run_threads(1, max(per_thread_1 // 5, 50), theirs)
-        results["iop_8"] = run_threads(8, per_thread_8, ours)
-        results["lazop_8"] = run_threads(8, max(per_thread_8 // 5, 25), theirs)
+        # Two interleaved rounds each, best kept: the machine may be busy with other work.
+        for _ in range(2):
+            for name, threads, count, make in (
+                ("iop_1", 1, per_thread_1, ours),
+                ("lazop_1", 1, max(per_thread_1 // 5, 50), theirs),
+                ("iop_8", 8, per_thread_8, ours),
+                ("lazop_8", 8, max(per_thread_8 // 5, 25), theirs),
+            ):
+                results[name] = max(results.get(name, 0.0), run_threads(threads, count, make))
     return results
 
 
@@ -147,7 +159,7 @@ def main() -> None:
           f"iop {iop.__version__}, lazop-sdk 1.0.3\n")
     print("| measure | iop | lazop-sdk | ratio |")
     print("|---|---|---|---|")
-    print(f"| sign one refresh request (µs/call, best of 7) | {sign_ours:.2f} | {sign_theirs:.2f} | "
+    print(f"| sign one refresh request (µs/call, best of 9) | {sign_ours:.2f} | {sign_theirs:.2f} | "
           f"{sign_theirs / sign_ours:.1f}x faster |")
     print(f"| refresh round trips/s, 1 thread | {refresh['iop_1']:.0f} | {refresh['lazop_1']:.0f} | "
           f"{refresh['iop_1'] / refresh['lazop_1']:.1f}x |")

@@ -189,11 +189,15 @@ pub(crate) fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(St
         .collect())
 }
 
-/// A required text argument: `str` only, with a clear `TypeError` for `None`, bytes and the rest,
-/// and a `ValueError` when empty (or whitespace only) and `non_empty` is set.
-pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) -> PyResult<String> {
+/// A required text argument, borrowed: `str` only, with a clear `TypeError` for `None`, bytes
+/// and the rest, and a `ValueError` when empty (or whitespace only) and `non_empty` is set.
+pub(crate) fn text_ref<'a>(
+    name: &str,
+    value: &'a Bound<'_, PyAny>,
+    non_empty: bool,
+) -> PyResult<&'a str> {
     let text = match value.cast::<PyString>() {
-        Ok(s) => str_of(s)?.to_owned(),
+        Ok(s) => str_of(s)?,
         Err(_) => {
             let what = if value.is_none() {
                 "None".to_owned()
@@ -209,6 +213,11 @@ pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) ->
         return Err(PyValueError::new_err(format!("{name} must not be empty")));
     }
     Ok(text)
+}
+
+/// [`text_ref`], owned.
+pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) -> PyResult<String> {
+    text_ref(name, value, non_empty).map(str::to_owned)
 }
 
 /// A duration given as a `datetime.timedelta` or a number of seconds; never negative.

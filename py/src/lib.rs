@@ -16,20 +16,16 @@ use iop_core::{AppSecret, SignMethod};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::{borrowed_pairs, held_items, text_arg};
+use crate::convert::{borrowed_pairs, held_items, text_ref};
 
 /// The sign prefix of an API name: the path for GOP, nothing for TOP or `None`.
-fn sign_prefix(api: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+fn sign_prefix<'a>(api: Option<&'a Bound<'_, PyAny>>) -> PyResult<&'a str> {
     match api {
         Some(a) if !a.is_none() => {
-            let api = text_arg("api", a, true)?;
-            Ok(if api.starts_with('/') {
-                api
-            } else {
-                String::new()
-            })
+            let api = text_ref("api", a, true)?;
+            Ok(if api.starts_with('/') { api } else { "" })
         }
-        _ => Ok(String::new()),
+        _ => Ok(""),
     }
 }
 
@@ -47,18 +43,18 @@ fn sign(
 ) -> PyResult<String> {
     let method = match method {
         Some(m) if !m.is_none() => {
-            let name = text_arg("method", m, true)?;
-            SignMethod::parse(&name).ok_or_else(|| {
+            let name = text_ref("method", m, true)?;
+            SignMethod::parse(name).ok_or_else(|| {
                 PyValueError::new_err(format!("method must be 'sha256' or 'md5', got {name:?}"))
             })?
         }
         _ => SignMethod::Sha256,
     };
-    let secret = AppSecret::new(text_arg("app_secret", app_secret, true)?);
+    let secret = AppSecret::new(text_ref("app_secret", app_secret, true)?);
     let prefix = sign_prefix(api)?;
     let items = held_items(params)?;
     let pairs = borrowed_pairs(&items)?;
-    Ok(iop_core::sign(method, &secret, &prefix, &pairs))
+    Ok(iop_core::sign(method, &secret, prefix, &pairs))
 }
 
 /// The string that is signed: the path prefix of `api` (if a path API) and every key and value
@@ -69,7 +65,7 @@ fn string_to_sign(params: &Bound<'_, PyAny>, api: Option<&Bound<'_, PyAny>>) -> 
     let prefix = sign_prefix(api)?;
     let items = held_items(params)?;
     let pairs = borrowed_pairs(&items)?;
-    Ok(iop_core::string_to_sign(&prefix, &pairs))
+    Ok(iop_core::string_to_sign(prefix, &pairs))
 }
 
 /// The module `iop._native`.

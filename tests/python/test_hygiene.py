@@ -94,7 +94,9 @@ def refuse(*a, **k):
     raise AssertionError("network at import")
 socket.socket.connect = refuse
 before = set(os.listdir("."))
-import iop, iop.testing
+import iop
+assert "iop.testing" not in sys.modules
+assert iop.testing.Emulator is not None  # loaded on first use
 assert set(os.listdir(".")) == before, "files written in the working directory"
 assert threading.active_count() == 1, "Python threads started"
 assert len(os.listdir("/proc/self/task")) == 1, "native threads started"

@@ -6,6 +6,8 @@ Importing the package writes no file, starts no thread and opens no connection. 
 to the standard ``logging`` module under the ``iop`` logger; no handler is installed.
 """
 
+from types import ModuleType
+
 from ._compat import IopClient, IopRequest, IopResponse
 from ._errors import (
     AccessTokenInvalid,
@@ -57,3 +59,12 @@ __all__ = [
     "sign",
     "string_to_sign",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    # `iop.testing` on first use, so `import iop` alone stays light and starts nothing.
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("iop.testing")
+    raise AttributeError(f"module 'iop' has no attribute {name!r}")
