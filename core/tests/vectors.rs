@@ -115,64 +115,58 @@ fn check_case(file: &Value, case: &Value) {
     );
 }
 
-fn run_case(name: &str) {
-    let file = load();
-    check_case(&file, find(&file, name));
-}
-
-macro_rules! vector_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                run_case(stringify!($name));
-            }
-        )*
-
-        /// The names of the generated tests, to compare with the file.
-        const GENERATED: &[&str] = &[$(stringify!($name)),*];
-    };
-}
-
-vector_tests!(
-    doc_lazada_order_get,
-    lazop_token_create,
-    lazop_token_refresh,
-    ae_py_token_create,
-    ae_py_token_refresh,
-    ae_py_top_business,
-    lazop_edge_get_include_empty,
-    lazop_edge_get_skip_empty,
-);
-
-#[test]
-fn every_case_in_the_file_has_its_own_test() {
-    let file = load();
-    let mut in_file: Vec<&str> = vectors(&file)
+/// One trial per case of the file, named after it: cases added to the file (or a reviewer's
+/// larger vector file through `IOP_SHARED_DIR`) become tests of their own with no code change.
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let file = std::sync::Arc::new(load());
+    let mut trials: Vec<libtest_mimic::Trial> = vectors(&file)
         .iter()
-        .map(|c| c["name"].as_str().expect("name"))
+        .enumerate()
+        .map(|(i, case)| {
+            let name = case["name"].as_str().unwrap_or("unnamed").to_owned();
+            let file = std::sync::Arc::clone(&file);
+            libtest_mimic::Trial::test(format!("vector::{name}"), move || {
+                run_trial(|| check_case(&file, &vectors(&file)[i]))
+            })
+        })
         .collect();
-    in_file.sort_unstable();
-    let mut generated = GENERATED.to_vec();
-    generated.sort_unstable();
-    assert_eq!(
-        in_file, generated,
-        "add each new case of sign.json to vector_tests! (every_case_in_the_file still runs them)"
+    let named: [(&str, fn()); 3] = [
+        ("the_file_has_cases", the_file_has_cases),
+        (
+            "no_expected_signature_is_a_must_not_match_signature",
+            no_expected_signature_is_a_must_not_match_signature,
+        ),
+        (
+            "must_not_match_variants_differ_from_the_right_signature",
+            must_not_match_variants_differ_from_the_right_signature,
+        ),
+    ];
+    trials.extend(
+        named
+            .into_iter()
+            .map(|(name, f)| libtest_mimic::Trial::test(name, move || run_trial(f))),
     );
-    assert_eq!(vectors(&file).len(), GENERATED.len());
+    libtest_mimic::run(&args, trials).exit();
 }
 
-/// Runs whatever the file holds, so added cases are checked even before they get their own test.
-#[test]
-fn every_case_in_the_file() {
+/// Runs a check that fails by panicking, as `#[test]` functions do.
+fn run_trial(f: impl FnOnce() + std::panic::UnwindSafe) -> Result<(), libtest_mimic::Failed> {
+    std::panic::catch_unwind(f).map_err(|e| {
+        let text = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panicked".to_owned());
+        libtest_mimic::Failed::from(text)
+    })
+}
+
+fn the_file_has_cases() {
     let file = load();
-    assert!(!vectors(&file).is_empty());
-    for case in vectors(&file) {
-        check_case(&file, case);
-    }
+    assert!(!vectors(&file).is_empty(), "sign.json holds no vectors");
 }
 
-#[test]
 fn no_expected_signature_is_a_must_not_match_signature() {
     let file = load();
     let wrong: Vec<&str> = file["must_not_match"]
@@ -237,7 +231,6 @@ fn wrong_lowercase_hex(prefix: &str, pairs: &[(String, String)], secret: &AppSec
     sign(SignMethod::Sha256, secret, prefix, pairs).to_lowercase()
 }
 
-#[test]
 fn must_not_match_variants_differ_from_the_right_signature() {
     let file = load();
     let base_name = file["must_not_match_base"]
