@@ -66,7 +66,13 @@ impl GatewayError {
             | "InvalidApi"
             | "AppNotSubscribed"
             | "InvalidAppKey"
-            | "AppWhiteIpLimit" => {
+            | "AppWhiteIpLimit"
+            | "InvalidTimestamp"
+            | "InvalidSignMethod"
+            | "InvalidParameter"
+            | "InvalidFormat"
+            | "InvalidVersion"
+            | "MethodNotAllowed" => {
                 return ErrorClass::Client;
             }
             _ => {}
@@ -472,6 +478,10 @@ mod tests {
             ("AppNotSubscribed", "ISV", ErrorClass::Client),
             ("InvalidAppKey", "ISV", ErrorClass::Client),
             ("AppWhiteIpLimit", "ISV", ErrorClass::Client),
+            ("InvalidTimestamp", "ISV", ErrorClass::Client),
+            ("InvalidSignMethod", "ISV", ErrorClass::Client),
+            ("InvalidParameter", "ISV", ErrorClass::Client),
+            ("MethodNotAllowed", "ISV", ErrorClass::Client),
             ("ApiCallLimit", "ISV", ErrorClass::RateLimited),
             ("AppCallLimit", "ISV", ErrorClass::RateLimited),
             ("901", "ISV", ErrorClass::RateLimited),
