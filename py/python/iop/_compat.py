@@ -84,6 +84,9 @@ class IopClient:
     """``IopClient(server_url, app_key, app_secret, timeout=30)``; ``server_url`` may end in
     ``/rest`` or ``/sync`` (or neither)."""
 
+    #: Kept for code that sets it; records go to the ``iop`` logger whatever its value.
+    log_level: str = "ERROR"
+
     def __init__(self, server_url: str, app_key: str, app_secret: str, timeout: float = 30) -> None:
         self._client = Client(app_key, app_secret, base_url=server_url, timeout=timeout)
         self._server_url = server_url
