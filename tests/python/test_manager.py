@@ -190,3 +190,20 @@ def test_manager_bad_arguments(client: iop.Client) -> None:
         manager.on_reauthorization_required(42)  # type: ignore[arg-type]
     with pytest.raises(iop.StoreError):
         manager.access_token("never-stored")
+
+
+def test_unrefreshable_token_is_reported_ahead(client: iop.Client) -> None:
+    manager = iop.TokenManager(client)
+    lazada_style = iop.Token.from_dict(
+        {"access_token": "A" * 24, "refresh_token": "R" * 24, "expires_in": 86400,
+         "refresh_expires_in": 0, "country": "sg", "code": "0"}
+    )
+    manager.put("lazada-sg", lazada_style)
+    report = manager.refresh_due(within=timedelta(days=3))
+    assert report.refreshed == [] and report.failed == []
+    ((key, left),) = report.reauthorization_required
+    assert key == "lazada-sg"
+    assert isinstance(left, timedelta)
+    assert timedelta(hours=23) < left <= timedelta(days=1)
+    # Its access token still works until then.
+    assert manager.access_token("lazada-sg") == "A" * 24
