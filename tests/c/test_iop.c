@@ -4,6 +4,7 @@
  * ../../target/debug/iop-emulator). Prints "c tests: N passed, M failed" last. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -889,6 +890,92 @@ static void test_manager(void) {
     iop_client_free(c);
 }
 
+/* Asks for the access token of `key` from a new client and manager over `dir`; writes it to
+ * `fd`. Used by both processes of test_two_processes. */
+static int access_in_process(const char *dir, const char *key, int fd) {
+    iop_client *c = NULL;
+    iop_manager *m = NULL;
+    char *token = NULL;
+    int ok = 0;
+    if (iop_client_new(EMU.url, APP_KEY, APP_SECRET, &c) == IOP_RESULT_OK &&
+        iop_manager_new(c, dir, DAY_MS, &m) == IOP_RESULT_OK &&
+        iop_manager_access_token(m, key, &token, NULL) == IOP_RESULT_OK) {
+        size_t len = strlen(token) + 1;
+        ok = write(fd, token, len) == (ssize_t)len;
+    }
+    iop_string_free(token);
+    iop_manager_free(m);
+    iop_client_free(c);
+    return ok;
+}
+
+/* Two processes sharing a file store ask for one due token at once: one refresh in all. */
+static void test_two_processes(void) {
+    char dir[] = "/tmp/iop-c-procs-XXXXXX";
+    iop_client *c = new_client(APP_SECRET);
+    iop_manager *m = NULL;
+    iop_token *t = new_token(c, "two-process-seller");
+    iop_token *due = NULL;
+    int fds[2];
+    pid_t child;
+    long before;
+    char mine[512] = "";
+    char theirs[512] = "";
+    int status = -1;
+    CHECK(mkdtemp(dir) != NULL);
+    if (t == NULL || pipe(fds) != 0) {
+        iop_token_free(t);
+        iop_client_free(c);
+        return;
+    }
+    due = due_copy(t);
+    CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "shared", due), IOP_RESULT_OK);
+    iop_manager_free(m);
+    before = emu_count(&EMU, "/auth/token/refresh");
+    fflush(NULL);
+    child = fork();
+    if (child == 0) {
+        int ok;
+        close(fds[0]);
+        ok = access_in_process(dir, "shared", fds[1]);
+        /* Free the parent's objects this copy inherited, so valgrind's leak check of the child
+         * process (it runs under valgrind too) sees no leak. */
+        iop_token_free(due);
+        iop_token_free(t);
+        iop_client_free(c);
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(child > 0);
+    {
+        int pair[2];
+        if (pipe(pair) == 0) {
+            ssize_t got;
+            CHECK(access_in_process(dir, "shared", pair[1]) == 1);
+            close(pair[1]);
+            got = read(pair[0], mine, sizeof mine - 1);
+            mine[got > 0 ? got : 0] = '\0';
+            close(pair[0]);
+        }
+    }
+    close(fds[1]);
+    if (child > 0) {
+        ssize_t got = read(fds[0], theirs, sizeof theirs - 1);
+        theirs[got > 0 ? got : 0] = '\0';
+        waitpid(child, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    close(fds[0]);
+    CHECK(strlen(mine) > 0);
+    CHECK_STR(theirs, mine);
+    CHECK(strcmp(mine, iop_token_access_token(t)) != 0);
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+    iop_token_free(due);
+    iop_token_free(t);
+    iop_client_free(c);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv) {
     const char *emulator = argc > 1 ? argv[1] : getenv("IOP_EMULATOR");
     if (emulator == NULL) {
@@ -907,6 +994,7 @@ int main(int argc, char **argv) {
     test_hostile();
     test_threads();
     test_manager();
+    test_two_processes();
     emu_stop(&EMU);
     printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;
