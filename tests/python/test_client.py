@@ -232,3 +232,17 @@ def test_gil_is_released_during_calls(emulator: iop.testing.Emulator, client: io
     assert body["code"] == "0"
     assert t.is_alive(), "the fast call had to wait for the slow one: the GIL was held"
     t.join(30)
+
+
+def test_exceptions_pickle_with_their_attributes(emulator: iop.testing.Emulator, client: iop.Client) -> None:
+    import pickle
+
+    emulator.inject("rate_limit", 1, ban=90)
+    with pytest.raises(iop.RateLimited) as info:
+        client.create_token(emulator.authorize())
+    emulator.clear_faults()
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is iop.RateLimited
+    assert (again.code, again.retry_after, again.request_id, str(again)) == (
+        info.value.code, 90.0, info.value.request_id, str(info.value)
+    )

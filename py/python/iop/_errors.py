@@ -6,7 +6,7 @@ native module. No message or attribute ever holds a secret.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 __all__ = [
     "IopError",
@@ -25,6 +25,10 @@ __all__ = [
 class IopError(Exception):
     """Base of everything the package raises at run time (bad arguments raise TypeError or
     ValueError instead)."""
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Keeps the attributes through pickling (e.g. across multiprocessing workers).
+        return (type(self), self.args, dict(self.__dict__))
 
 
 class GatewayError(IopError):
