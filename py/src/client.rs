@@ -8,7 +8,7 @@ use iop_core::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
 
 use crate::convert::{json_to_py, param_pairs, text_arg};
 use crate::errors::to_pyerr;
@@ -24,6 +24,8 @@ pub(crate) struct Client {
     pub(crate) inner: Arc<iop_core::Client>,
     app_key: String,
     base_url: String,
+    /// The base URL as given (with a vendor `/rest` or `/sync` suffix), for `explain`.
+    given_url: String,
 }
 
 /// Settings of a new client, checked.
@@ -73,6 +75,7 @@ impl Client {
             inner: Arc::new(inner),
             app_key: settings.app_key,
             base_url,
+            given_url: settings.base_url,
         })
     }
 
@@ -286,6 +289,63 @@ impl Client {
         }
         let token = access_token_arg(access_token)?;
         self.send(py, request, token, true)
+    }
+
+    /// How a call would be signed, for diagnosing `IncompleteSignature`: a dict with `url`,
+    /// `style` ("GOP"/"TOP", or None), `http_method`, `string_to_sign` (every secret replaced by
+    /// `<redacted:KEY>`), `signed_keys` and `warnings` (classic mistakes, most likely first).
+    /// `timestamp_ms` defaults to the client's clock. Nothing is sent.
+    #[pyo3(signature = (api, params=None, *, access_token=None, timestamp_ms=None))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        access_token: Option<&Bound<'py, PyAny>>,
+        timestamp_ms: Option<i64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let api = text_arg("api", api, false)?;
+        let pairs = param_pairs(params)?;
+        let token = access_token_arg(access_token)?;
+        let timestamp_ms = match timestamp_ms {
+            Some(ms) => ms,
+            None => self
+                .inner
+                .clock()
+                .now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        };
+        let explained = iop_core::explain(
+            &self.given_url,
+            &api,
+            &pairs,
+            self.inner.credentials(),
+            token.as_ref(),
+            timestamp_ms,
+        );
+        let dict = PyDict::new(py);
+        dict.set_item("url", &explained.url)?;
+        dict.set_item(
+            "style",
+            explained.style.map(|s| match s {
+                iop_core::Style::Gop => "GOP",
+                iop_core::Style::Top => "TOP",
+            }),
+        )?;
+        dict.set_item(
+            "http_method",
+            match explained.http_method {
+                HttpMethod::Get => "GET",
+                HttpMethod::Post => "POST",
+            },
+        )?;
+        dict.set_item("string_to_sign", &explained.string_to_sign_redacted)?;
+        dict.set_item("signed_keys", &explained.signed_keys)?;
+        let warnings: Vec<String> = explained.warnings.iter().map(|w| w.to_string()).collect();
+        dict.set_item("warnings", warnings)?;
+        Ok(dict)
     }
 
     /// The app key.

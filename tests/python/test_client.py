@@ -246,3 +246,18 @@ def test_exceptions_pickle_with_their_attributes(emulator: iop.testing.Emulator,
     assert (again.code, again.retry_after, again.request_id, str(again)) == (
         info.value.code, 90.0, info.value.request_id, str(info.value)
     )
+
+
+def test_explain_names_the_classic_mistakes() -> None:
+    client = iop.Client("123456", "helloworld", base_url="https://api-sg.aliexpress.com/sync")
+    report = client.explain("/auth/token/refresh", {"refresh_token": "R-secret-value", "note": " "},
+                            timestamp_ms=1517820392000)
+    assert report["url"] == "https://api-sg.aliexpress.com/rest/auth/token/refresh"
+    assert report["style"] == "GOP"
+    assert report["http_method"] == "POST"
+    assert "refresh_token" in report["signed_keys"] and "note" not in report["signed_keys"]
+    assert "R-secret-value" not in report["string_to_sign"]
+    assert "helloworld" not in repr(report)
+    assert report["string_to_sign"].startswith("/auth/token/refresh")
+    assert any("/sync" in w for w in report["warnings"])
+    assert any("note" in w for w in report["warnings"])

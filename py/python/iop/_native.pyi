@@ -99,6 +99,14 @@ class Client:
         access_token: Optional[str] = None,
         http_method: Optional[str] = ...,
     ) -> Dict[str, Any]: ...
+    def explain(
+        self,
+        api: str,
+        params: Optional[_Params] = None,
+        *,
+        access_token: Optional[str] = None,
+        timestamp_ms: Optional[int] = None,
+    ) -> Dict[str, Any]: ...
     def _call_raw(
         self,
         api: str,
