@@ -38,7 +38,7 @@
  * was sent. Values 5-11 are errors the gateway answered with, by what to do about them. The
  * rest are failures to deliver or understand a call, of the token store, and panics.
  */
-typedef enum {
+typedef enum iop_result {
   /**
    * Success.
    */
@@ -127,7 +127,7 @@ typedef enum {
 /**
  * How a request is signed (PROTOCOL.md §3).
  */
-typedef enum {
+typedef enum iop_sign_method {
   /**
    * HMAC-SHA256: 64 uppercase hex characters. Valid for every API.
    */
@@ -189,12 +189,12 @@ typedef struct iop_token iop_token;
  */
 typedef void (*iop_reauthorization_callback)(void *user_data,
                                              const char *key,
-                                             const iop_error *error);
+                                             const struct iop_error *error);
 
 /**
  * What `iop_manager_refresh_due` did: how many sellers fell in each outcome.
  */
-typedef struct {
+typedef struct iop_refresh_report {
   /**
    * Tokens refreshed and saved.
    */
@@ -235,14 +235,14 @@ extern "C" {
  * one); `IOP_RESULT_ACCESS_TOKEN_INVALID` (refresh the token and retry); every other gateway
  * result; `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_client_call(const iop_client *c,
-                           const char *api,
-                           const char *const *keys,
-                           const char *const *values,
-                           size_t count,
-                           const char *access_token,
-                           char **out_json,
-                           iop_error **err);
+enum iop_result iop_client_call(const struct iop_client *c,
+                                const char *api,
+                                const char *const *keys,
+                                const char *const *values,
+                                size_t count,
+                                const char *access_token,
+                                char **out_json,
+                                struct iop_error **err);
 
 /**
  * `/auth/token/create`: exchanges an authorization code from the seller's OAuth redirect
@@ -258,15 +258,15 @@ iop_result iop_client_call(const iop_client *c,
  * `IOP_RESULT_GATEWAY_RETRYABLE`, `IOP_RESULT_GATEWAY_CLIENT`, `IOP_RESULT_GATEWAY_UNKNOWN`);
  * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_client_create_token(const iop_client *c,
-                                   const char *code,
-                                   iop_token **out,
-                                   iop_error **err);
+enum iop_result iop_client_create_token(const struct iop_client *c,
+                                        const char *code,
+                                        struct iop_token **out,
+                                        struct iop_error **err);
 
 /**
  * Frees a client. NULL is a no-op. No other thread may be using it.
  */
-void iop_client_free(iop_client *c);
+void iop_client_free(struct iop_client *c);
 
 /**
  * Creates a client for one app on one gateway and writes it to `*out`.
@@ -285,10 +285,10 @@ void iop_client_free(iop_client *c);
  * `IOP_RESULT_INVALID_ARGUMENT` (malformed URL, plain `http` to a host that is not loopback);
  * `IOP_RESULT_TRANSPORT` (the HTTP stack could not be set up); `IOP_RESULT_PANIC`.
  */
-iop_result iop_client_new(const char *base_url,
-                          const char *app_key,
-                          const char *app_secret,
-                          iop_client **out);
+enum iop_result iop_client_new(const char *base_url,
+                               const char *app_key,
+                               const char *app_secret,
+                               struct iop_client **out);
 
 /**
  * `/auth/token/refresh`: a new token set for `refresh_token`, written to `*out` (free with
@@ -302,10 +302,10 @@ iop_result iop_client_new(const char *base_url,
  * `IOP_RESULT_GATEWAY_RETRYABLE`; `IOP_RESULT_GATEWAY_CLIENT`; `IOP_RESULT_GATEWAY_UNKNOWN`;
  * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_client_refresh_token(const iop_client *c,
-                                    const char *refresh_token,
-                                    iop_token **out,
-                                    iop_error **err);
+enum iop_result iop_client_refresh_token(const struct iop_client *c,
+                                         const char *refresh_token,
+                                         struct iop_token **out,
+                                         struct iop_error **err);
 
 /**
  * Sets how many attempts a call may make in all (default 3; 1 disables retries). Retries
@@ -318,7 +318,7 @@ iop_result iop_client_refresh_token(const iop_client *c,
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
  * (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_client_set_max_attempts(iop_client *c, uint32_t max_attempts);
+enum iop_result iop_client_set_max_attempts(struct iop_client *c, uint32_t max_attempts);
 
 /**
  * Sets the connect and read timeouts of the client's HTTP connections, in milliseconds (both
@@ -330,7 +330,9 @@ iop_result iop_client_set_max_attempts(iop_client *c, uint32_t max_attempts);
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero
  * timeout); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`. On failure the client is unchanged.
  */
-iop_result iop_client_set_timeout_ms(iop_client *c, uint32_t connect_ms, uint32_t read_ms);
+enum iop_result iop_client_set_timeout_ms(struct iop_client *c,
+                                          uint32_t connect_ms,
+                                          uint32_t read_ms);
 
 /**
  * The gateway's error code, e.g. `"IllegalRefreshToken"`, `"ApiCallLimit"`; NULL when the
@@ -338,18 +340,18 @@ iop_result iop_client_set_timeout_ms(iop_client *c, uint32_t connect_ms, uint32_
  *
  * Borrowed: valid until `iop_error_free(e)`; do not free it.
  */
-const char *iop_error_code(const iop_error *e);
+const char *iop_error_code(const struct iop_error *e);
 
 /**
  * Frees an error and the strings borrowed from it. NULL is a no-op. Free each error once.
  */
-void iop_error_free(iop_error *e);
+void iop_error_free(struct iop_error *e);
 
 /**
  * The HTTP status of the answer the error came from; 0 when there was no answer (transport,
  * timeout, argument errors) or `e` is NULL.
  */
-uint16_t iop_error_http_status(const iop_error *e);
+uint16_t iop_error_http_status(const struct iop_error *e);
 
 /**
  * A message in English saying what failed; never contains a secret. Never NULL unless `e` is
@@ -357,7 +359,7 @@ uint16_t iop_error_http_status(const iop_error *e);
  *
  * Borrowed: valid until `iop_error_free(e)`; do not free it.
  */
-const char *iop_error_message(const iop_error *e);
+const char *iop_error_message(const struct iop_error *e);
 
 /**
  * The gateway's `request_id` (quote it to the platform's support), NULL if none or `e` is
@@ -365,34 +367,34 @@ const char *iop_error_message(const iop_error *e);
  *
  * Borrowed: valid until `iop_error_free(e)`; do not free it.
  */
-const char *iop_error_request_id(const iop_error *e);
+const char *iop_error_request_id(const struct iop_error *e);
 
 /**
  * The result of the failed call this error describes (never `IOP_RESULT_OK`).
  *
  * NULL gives `IOP_RESULT_NULL_ARGUMENT`.
  */
-iop_result iop_error_result(const iop_error *e);
+enum iop_result iop_error_result(const struct iop_error *e);
 
 /**
  * For `IOP_RESULT_RATE_LIMITED`: milliseconds to wait before retrying, as the gateway's ban
  * message said. -1 when unknown, for other errors, or when `e` is NULL.
  */
-int64_t iop_error_retry_after_ms(const iop_error *e);
+int64_t iop_error_retry_after_ms(const struct iop_error *e);
 
 /**
  * The gateway's `sub_code` (TOP-style errors), NULL if none or `e` is NULL.
  *
  * Borrowed: valid until `iop_error_free(e)`; do not free it.
  */
-const char *iop_error_sub_code(const iop_error *e);
+const char *iop_error_sub_code(const struct iop_error *e);
 
 /**
  * The gateway's error `type`: `"ISV"`, `"ISP"` or `"SYSTEM"`; NULL if none or `e` is NULL.
  *
  * Borrowed: valid until `iop_error_free(e)`; do not free it.
  */
-const char *iop_error_type(const iop_error *e);
+const char *iop_error_type(const struct iop_error *e);
 
 /**
  * Writes a valid access token for the seller `key` to `*out` (a secret; free with
@@ -408,12 +410,15 @@ const char *iop_error_type(const iop_error *e);
  * failed); the gateway, decode,
  * transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_access_token(iop_manager *m, const char *key, char **out, iop_error **err);
+enum iop_result iop_manager_access_token(struct iop_manager *m,
+                                         const char *key,
+                                         char **out,
+                                         struct iop_error **err);
 
 /**
  * Frees a manager. NULL is a no-op. No other thread may be using it.
  */
-void iop_manager_free(iop_manager *m);
+void iop_manager_free(struct iop_manager *m);
 
 /**
  * Writes the stored token set of `key` to `*out` (free with `iop_token_free`), or NULL when
@@ -424,7 +429,10 @@ void iop_manager_free(iop_manager *m);
  * Returns `IOP_RESULT_OK` (also when nothing is stored); `IOP_RESULT_NULL_ARGUMENT`;
  * `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_get(iop_manager *m, const char *key, iop_token **out, iop_error **err);
+enum iop_result iop_manager_get(struct iop_manager *m,
+                                const char *key,
+                                struct iop_token **out,
+                                struct iop_error **err);
 
 /**
  * Creates a token manager over the client `c` and writes it to `*out` (free with
@@ -443,10 +451,10 @@ iop_result iop_manager_get(iop_manager *m, const char *key, iop_token **out, iop
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
  * `IOP_RESULT_STORE` (the directory cannot be created or opened); `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_new(const iop_client *c,
-                           const char *store_dir,
-                           int64_t margin_ms,
-                           iop_manager **out);
+enum iop_result iop_manager_new(const struct iop_client *c,
+                                const char *store_dir,
+                                int64_t margin_ms,
+                                struct iop_manager **out);
 
 /**
  * Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
@@ -456,9 +464,9 @@ iop_result iop_manager_new(const iop_client *c,
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`m` NULL); `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_on_reauthorization_required(iop_manager *m,
-                                                   iop_reauthorization_callback callback,
-                                                   void *user_data);
+enum iop_result iop_manager_on_reauthorization_required(struct iop_manager *m,
+                                                        iop_reauthorization_callback callback,
+                                                        void *user_data);
 
 /**
  * Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
@@ -467,7 +475,7 @@ iop_result iop_manager_on_reauthorization_required(iop_manager *m,
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
  * `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_put(iop_manager *m, const char *key, const iop_token *t);
+enum iop_result iop_manager_put(struct iop_manager *m, const char *key, const struct iop_token *t);
 
 /**
  * Refreshes every stored token whose access token expires within `within_ms` milliseconds,
@@ -477,10 +485,10 @@ iop_result iop_manager_put(iop_manager *m, const char *key, const iop_token *t);
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
  * (negative `within_ms`); `IOP_RESULT_PANIC`.
  */
-iop_result iop_manager_refresh_due(iop_manager *m,
-                                   int64_t within_ms,
-                                   size_t concurrency,
-                                   iop_refresh_report *out);
+enum iop_result iop_manager_refresh_due(struct iop_manager *m,
+                                        int64_t within_ms,
+                                        size_t concurrency,
+                                        struct iop_refresh_report *out);
 
 /**
  * The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
@@ -507,14 +515,14 @@ const char *iop_result_name(int r);
  * with `count > 0`, NULL element); `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_INVALID_ARGUMENT`
  * (unknown `method`); `IOP_RESULT_BUFFER_TOO_SMALL` (`out_len < 65`); `IOP_RESULT_PANIC`.
  */
-iop_result iop_sign(const char *app_secret,
-                    const char *api_path,
-                    const char *const *keys,
-                    const char *const *values,
-                    size_t count,
-                    int method,
-                    char *out,
-                    size_t out_len);
+enum iop_result iop_sign(const char *app_secret,
+                         const char *api_path,
+                         const char *const *keys,
+                         const char *const *values,
+                         size_t count,
+                         int method,
+                         char *out,
+                         size_t out_len);
 
 /**
  * Frees a string this library allocated (`iop_client_call`'s JSON, `iop_token_to_json`,
@@ -528,36 +536,36 @@ void iop_string_free(char *s);
  *
  * Borrowed: valid until `iop_token_free(t)`; do not free it.
  */
-const char *iop_token_access_token(const iop_token *t);
+const char *iop_token_access_token(const struct iop_token *t);
 
 /**
  * `account` (the seller's login), NULL if absent or `t` is NULL. Borrowed until
  * `iop_token_free(t)`.
  */
-const char *iop_token_account(const iop_token *t);
+const char *iop_token_account(const struct iop_token *t);
 
 /**
  * `account_platform` (`seller_center`, `buyerApp`), NULL if absent or `t` is NULL. Borrowed
  * until `iop_token_free(t)`.
  */
-const char *iop_token_account_platform(const iop_token *t);
+const char *iop_token_account_platform(const struct iop_token *t);
 
 /**
  * `country` (Lazada), NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_country(const iop_token *t);
+const char *iop_token_country(const struct iop_token *t);
 
 /**
  * When the access token expires, in Unix epoch milliseconds (`expire_time`, else receive time
  * + `expires_in`); -1 when unknown or `t` is NULL.
  */
-int64_t iop_token_expires_at_ms(const iop_token *t);
+int64_t iop_token_expires_at_ms(const struct iop_token *t);
 
 /**
  * Frees a token and the strings borrowed from it, zeroing its secrets. NULL is a no-op. Free
  * each token once.
  */
-void iop_token_free(iop_token *t);
+void iop_token_free(struct iop_token *t);
 
 /**
  * Reads a token set from JSON text, as written by `iop_token_to_json` or as the gateway sent
@@ -570,47 +578,49 @@ void iop_token_free(iop_token *t);
  * `IOP_RESULT_DECODE` (not a JSON object); a gateway result when the JSON is a gateway error
  * envelope; `IOP_RESULT_PANIC`.
  */
-iop_result iop_token_from_json(const char *json, iop_token **out, iop_error **err);
+enum iop_result iop_token_from_json(const char *json,
+                                    struct iop_token **out,
+                                    struct iop_error **err);
 
 /**
  * `havana_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_havana_id(const iop_token *t);
+const char *iop_token_havana_id(const struct iop_token *t);
 
 /**
  * `locale`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_locale(const iop_token *t);
+const char *iop_token_locale(const struct iop_token *t);
 
 /**
  * When the refresh token expires, in Unix epoch milliseconds; -1 when unknown, when the token
  * cannot be refreshed (`refresh_expires_in` 0), or `t` is NULL.
  */
-int64_t iop_token_refresh_expires_at_ms(const iop_token *t);
+int64_t iop_token_refresh_expires_at_ms(const struct iop_token *t);
 
 /**
  * The refresh token (a secret: store it, do not log it), NULL if absent or `t` is NULL.
  *
  * Borrowed: valid until `iop_token_free(t)`; do not free it.
  */
-const char *iop_token_refresh_token(const iop_token *t);
+const char *iop_token_refresh_token(const struct iop_token *t);
 
 /**
  * `request_id` of the answer that carried the token, NULL if absent or `t` is NULL. Borrowed
  * until `iop_token_free(t)`.
  */
-const char *iop_token_request_id(const iop_token *t);
+const char *iop_token_request_id(const struct iop_token *t);
 
 /**
  * `seller_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_seller_id(const iop_token *t);
+const char *iop_token_seller_id(const struct iop_token *t);
 
 /**
  * `sp` (`ae` on AliExpress), NULL if absent or `t` is NULL. Borrowed until
  * `iop_token_free(t)`.
  */
-const char *iop_token_sp(const iop_token *t);
+const char *iop_token_sp(const struct iop_token *t);
 
 /**
  * The whole token set as JSON text with the gateway's field names (secrets included: keep it
@@ -618,17 +628,17 @@ const char *iop_token_sp(const iop_token *t);
  *
  * Allocated: free with `iop_string_free`.
  */
-char *iop_token_to_json(const iop_token *t);
+char *iop_token_to_json(const struct iop_token *t);
 
 /**
  * `user_id`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_user_id(const iop_token *t);
+const char *iop_token_user_id(const struct iop_token *t);
 
 /**
  * `user_nick`, NULL if absent or `t` is NULL. Borrowed until `iop_token_free(t)`.
  */
-const char *iop_token_user_nick(const iop_token *t);
+const char *iop_token_user_nick(const struct iop_token *t);
 
 /**
  * The library version, e.g. `"0.1.0"`, as static text. Never free it.
