@@ -29,7 +29,9 @@ where
 ///
 /// There is deliberately no setting that turns certificate verification off, and proxies come
 /// only from [`HttpConfig::proxy`] (the `HTTPS_PROXY`-style environment variables are not read).
-#[derive(Debug, Clone)]
+///
+/// Debug output shows the proxy without its `user:password@` part.
+#[derive(Clone)]
 pub struct HttpConfig {
     /// Connect timeout (default 10 s); also bounds name resolution.
     pub connect_timeout: Duration,
@@ -50,6 +52,34 @@ pub struct HttpConfig {
     /// Idle keep-alive connections kept per host (default 16). Threads sharing the client beyond
     /// this number open a new connection for each call.
     pub idle_connections_per_host: usize,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("deadline", &self.deadline)
+            .field("proxy", &self.proxy.as_deref().map(without_credentials))
+            .field("extra_root_certificates", &self.extra_root_certificates)
+            .field("user_agent", &self.user_agent)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("idle_connections_per_host", &self.idle_connections_per_host)
+            .finish()
+    }
+}
+
+/// A proxy URL with any `user:password@` replaced by `[redacted]@`. Works on the text, not on a
+/// parsed URL, so that a malformed URL (or one without a scheme) never shows its credentials.
+fn without_credentials(proxy: &str) -> String {
+    let (scheme, rest) = match proxy.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), proxy),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}[redacted]@{host}"),
+        None => proxy.to_owned(),
+    }
 }
 
 impl Default for HttpConfig {
@@ -537,6 +567,34 @@ mod tests {
             t.map_error(ureq::Error::Io(IoError::from(ErrorKind::TimedOut)), endpoint),
             Error::Timeout { after } if after == Duration::from_secs(7)
         ));
+    }
+
+    #[test]
+    fn debug_never_shows_proxy_credentials() {
+        for proxy in [
+            "http://user:SECRET@proxy.example:3128",
+            "https://user:p@SECRET@proxy.example",
+            "user:SECRET@proxy.example:3128",
+        ] {
+            let config = HttpConfig {
+                proxy: Some(proxy.to_owned()),
+                ..HttpConfig::default()
+            };
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("[redacted]@proxy.example"), "{shown}");
+            if let Ok(transport) = HttpTransport::new(config) {
+                assert!(!format!("{transport:?}").contains("SECRET"));
+            }
+        }
+        let plain = format!(
+            "{:?}",
+            HttpConfig {
+                proxy: Some("http://proxy.example:3128".to_owned()),
+                ..HttpConfig::default()
+            }
+        );
+        assert!(plain.contains("http://proxy.example:3128"), "{plain}");
     }
 
     #[test]
