@@ -416,7 +416,7 @@ impl Client {
                 ErrorClass::RateLimited => gateway
                     .retry_after()
                     .filter(|ban| *ban <= self.retry.max_rate_limit_wait)
-                    .map(|ban| ban + self.retry.jitter(self.retry.base_delay)),
+                    .map(|ban| ban.saturating_add(self.retry.jitter(self.retry.base_delay))),
                 ErrorClass::Retryable => Some(self.retry.backoff(attempt)),
                 ErrorClass::Unknown if gateway.status >= 500 => Some(self.retry.backoff(attempt)),
                 _ => None,
@@ -478,6 +478,33 @@ mod tests {
             assert!(policy.backoff(3) <= Duration::from_millis(250));
             assert!(policy.backoff(40) <= Duration::from_millis(250));
         }
+    }
+
+    #[test]
+    fn a_huge_ban_within_a_huge_wait_limit_does_not_overflow() {
+        let body = br#"{"type":"ISV","code":"ApiCallLimit","message":"this ban will last 18446744073709551615 seconds"}"#;
+        let transport = move |_: http::Request<Vec<u8>>| -> Result<http::Response<Vec<u8>>> {
+            Ok(http::Response::new(body.to_vec()))
+        };
+        let slept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorder = Arc::clone(&slept);
+        let client = Client::builder("k", AppSecret::new("s"), Gateway::aliexpress())
+            .transport(Arc::new(transport))
+            .retry(RetryPolicy {
+                max_attempts: 2,
+                // Jitter of up to centuries on top of a ban of u64::MAX seconds.
+                base_delay: Duration::MAX,
+                max_rate_limit_wait: Duration::MAX,
+                ..RetryPolicy::default()
+            })
+            .retry_sleep(move |d| recorder.lock().unwrap().push(d))
+            .build()
+            .unwrap();
+        let err = client.refresh_token(&RefreshToken::new("r")).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::RateLimited);
+        let slept = slept.lock().unwrap();
+        assert_eq!(slept.len(), 1);
+        assert!(slept[0] >= Duration::from_secs(u64::MAX), "{slept:?}");
     }
 
     #[test]
