@@ -43,9 +43,8 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
         },
         "advance" => {
             let by = match (number("seconds"), number("ms")) {
-                (Ok(s), Ok(ms)) => {
-                    Duration::from_secs(s.unwrap_or(0)) + Duration::from_millis(ms.unwrap_or(0))
-                }
+                (Ok(s), Ok(ms)) => Duration::from_secs(s.unwrap_or(0))
+                    .saturating_add(Duration::from_millis(ms.unwrap_or(0))),
                 (Err(r), _) | (_, Err(r)) => return r,
             };
             state.clock.advance(by);

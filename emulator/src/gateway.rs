@@ -20,7 +20,9 @@ use crate::params::{self, Params};
 pub(crate) const HTML_502: &str = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n<hr><center>Tengine</center>\n</body>\n</html>\n";
 
 /// How far `timestamp` may be from the clock.
-const TIMESTAMP_WINDOW_MS: i64 = 7_200_000;
+const TIMESTAMP_WINDOW_MS: u64 = 7_200_000;
+/// The longest rate-limit ban (100 years): `Instant + ban` must not overflow.
+const MAX_BAN: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// Lifetime of an authorization code.
 const CODE_TTL: Duration = Duration::from_secs(30 * 60);
 
@@ -306,7 +308,7 @@ impl State {
             if let Fault::RateLimit { ban } = fault {
                 f.bans.push(Ban {
                     api: ban_api,
-                    until: now + ban,
+                    until: now + ban.min(MAX_BAN),
                 });
             }
             fault
@@ -347,6 +349,7 @@ impl State {
                 })
             }
             Fault::RateLimit { ban } => {
+                let ban = ban.min(MAX_BAN);
                 let secs = ban.as_secs() + u64::from(ban.subsec_nanos() > 0);
                 Some(self.rate_limited(style, secs))
             }
@@ -470,8 +473,9 @@ impl State {
         let in_window = field("timestamp").trim().parse::<i64>().is_ok_and(|ts| {
             let virtual_ms = epoch_ms(self.clock.now());
             let real_ms = epoch_ms(SystemTime::now());
-            (ts - virtual_ms).abs() <= TIMESTAMP_WINDOW_MS
-                || (ts - real_ms).abs() <= TIMESTAMP_WINDOW_MS
+            // abs_diff: a hostile timestamp near i64::MIN must not overflow.
+            ts.abs_diff(virtual_ms) <= TIMESTAMP_WINDOW_MS
+                || ts.abs_diff(real_ms) <= TIMESTAMP_WINDOW_MS
         });
         if !in_window {
             return Some(self.error(

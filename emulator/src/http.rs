@@ -453,7 +453,8 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, &'static s
                 }
             }
         }
-        if body.len() + size > MAX_BODY {
+        // `body.len() <= MAX_BODY` here; a hostile size near usize::MAX must not overflow.
+        if size > MAX_BODY - body.len() {
             return Err("body too large");
         }
         let start = body.len();

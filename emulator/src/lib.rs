@@ -55,6 +55,9 @@ pub use clock::VirtualClock;
 use gateway::State;
 use http::{Handler, Reply, Server};
 
+/// The longest token lifetime [`Emulator::start`] accepts: 1000 years.
+pub const MAX_TTL: Duration = Duration::from_secs(1000 * 365 * 86_400);
+
 /// How the emulator behaves. `Config::default()` listens on `127.0.0.1:0` with app key
 /// `test-app-key` and secret `test-app-secret`.
 #[derive(Clone)]
@@ -68,9 +71,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Worker threads answering requests (default 8). Connections have threads of their own.
     pub threads: usize,
-    /// Lifetime of access tokens (default 30 days).
+    /// Lifetime of access tokens (default 30 days; at most [`MAX_TTL`]).
     pub access_ttl: Duration,
-    /// Lifetime of refresh tokens (default 60 days).
+    /// Lifetime of refresh tokens (default 60 days; at most [`MAX_TTL`]).
     pub refresh_ttl: Duration,
     /// A refresh invalidates the refresh token it used (default true). When false, a refresh
     /// answers the same refresh token with its original expiry.
@@ -145,6 +148,13 @@ impl Emulator {
     /// Starts the server. Fails when the address cannot be bound, or is not loopback and
     /// [`Config::allow_remote`] is off.
     pub fn start(config: Config) -> std::io::Result<Emulator> {
+        // Issuing a token adds the lifetime to the clock: refuse what `SystemTime` cannot hold.
+        if config.access_ttl > MAX_TTL || config.refresh_ttl > MAX_TTL {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "access_ttl and refresh_ttl may be at most 1000 years",
+            ));
+        }
         if !config.listen.ip().is_loopback() && !config.allow_remote {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,

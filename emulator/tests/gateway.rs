@@ -740,3 +740,75 @@ fn start_time_sets_the_virtual_clock() {
     let t = create(&em, "s");
     assert!(t["expire_time"].as_i64().unwrap() < 1_700_000_000_000 + 31 * DAY as i64 * 1000);
 }
+
+#[test]
+fn hostile_numbers_get_answers_not_panics() {
+    let em = start();
+    // A timestamp at i64::MIN is out of the window, not an overflow.
+    let pairs = signed(
+        em.app_secret(),
+        em.app_key(),
+        "/auth/token/refresh",
+        SignMethod::Sha256,
+        i64::MIN,
+        &[("refresh_token", "x")],
+    );
+    let r = post(&em, "/rest/auth/token/refresh", &pairs);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(code(&r.json()), "InvalidTimestamp");
+
+    // A chunk size near usize::MAX is a bad request, not an overflow.
+    let raw = format!(
+        "POST /rest/auth/token/refresh HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n{:x}\r\n",
+        usize::MAX
+    );
+    let r = send_raw(em.addr(), raw.as_bytes()).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // Huge durations through the control API saturate or are capped.
+    let r = post(
+        &em,
+        "/_emulator/advance",
+        &[
+            ("seconds".to_owned(), u64::MAX.to_string()),
+            ("ms".to_owned(), "999999".to_owned()),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(
+        &em,
+        "/_emulator/fault",
+        &[
+            ("kind".to_owned(), "rate_limit".to_owned()),
+            ("ban".to_owned(), u64::MAX.to_string()),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for _ in 0..2 {
+        let r = gop(&em, "/auth/token/refresh", &[("refresh_token", "x")]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(code(&r.json()), "ApiCallLimit");
+    }
+}
+
+#[test]
+fn token_lifetimes_beyond_what_the_clock_holds_are_refused() {
+    for (access, refresh) in [(u64::MAX, 60), (60, u64::MAX)] {
+        let err = Emulator::start(Config {
+            access_ttl: Duration::from_secs(access),
+            refresh_ttl: Duration::from_secs(refresh),
+            ..Config::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+    let em = Emulator::start(Config {
+        access_ttl: iop_emulator::MAX_TTL,
+        refresh_ttl: iop_emulator::MAX_TTL,
+        ..Config::default()
+    })
+    .unwrap();
+    let c = em.authorize("long-lived");
+    let t = gop(&em, "/auth/token/create", &[("code", &c)]).json();
+    assert_eq!(t["code"], "0", "{t}");
+}
