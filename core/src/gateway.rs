@@ -62,6 +62,21 @@ impl LazadaCountry {
     }
 }
 
+/// Whether `host`, as it appears in a URL (IPv6 in brackets), is a loopback address:
+/// `localhost`, `127.0.0.0/8` or `::1`. The one rule for where plain `http` may go, used by
+/// [`Gateway::new`] and by the HTTP transport. Names under `.localhost` are not taken on trust:
+/// resolving them is up to the system's resolver, which may send them to a remote host.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A gateway: scheme, host and optional port, with no path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
@@ -103,14 +118,7 @@ impl Gateway {
         let Some(host) = url.host() else {
             return refuse("no host");
         };
-        let loopback = match host {
-            url::Host::Domain(d) => {
-                d.eq_ignore_ascii_case("localhost")
-                    || d.to_ascii_lowercase().ends_with(".localhost")
-            }
-            url::Host::Ipv4(ip) => ip.is_loopback(),
-            url::Host::Ipv6(ip) => ip.is_loopback(),
-        };
+        let loopback = is_loopback_host(&host.to_string());
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
@@ -273,6 +281,8 @@ mod tests {
             "http://api-sg.aliexpress.com",
             "http://10.0.0.1",
             "http://127.0.0.1.example.com",
+            // The transport would refuse it: one loopback rule for both.
+            "http://app.localhost:8080",
             "ftp://127.0.0.1",
             "https://user:pw@api-sg.aliexpress.com",
             "https://api-sg.aliexpress.com/rest?x=1",

@@ -1,11 +1,11 @@
 //! Sending a signed `http::Request`: the [`Transport`] trait, and [`HttpTransport`], a pooled
 //! `ureq` agent with rustls and bundled roots. Certificate checks cannot be turned off.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::gateway::is_loopback_host;
 
 /// Sends one HTTP request and returns the response whatever its status.
 ///
@@ -270,13 +270,6 @@ pub(crate) fn endpoint_of(uri: &http::Uri) -> String {
         uri.authority().map(|a| a.as_str()).unwrap_or(""),
         uri.path()
     )
-}
-
-/// Whether `host` (as it appears in a URI, IPv6 in brackets) is a loopback address.
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Transport for HttpTransport {
