@@ -5,6 +5,7 @@ use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
+use iop_core::manager::{DEFAULT_CONCURRENCY, DEFAULT_MARGIN};
 use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenStore};
 
 use crate::error::ErrorHandle;
@@ -56,9 +57,6 @@ impl UserData {
         self.0
     }
 }
-
-/// The default refresh margin: 3 days.
-const DEFAULT_MARGIN: Duration = Duration::from_secs(3 * 24 * 3600);
 
 /// What `iop_manager_refresh_due` did: how many sellers fell in each outcome.
 #[repr(C)]
@@ -214,7 +212,11 @@ pub extern "C" fn iop_manager_refresh_due(
             })?;
         let report = handle.manager()?.refresh_due(RefreshDueOptions {
             within,
-            concurrency: if concurrency == 0 { 8 } else { concurrency },
+            concurrency: if concurrency == 0 {
+                DEFAULT_CONCURRENCY
+            } else {
+                concurrency
+            },
             progress: None,
         });
         out.write(iop_refresh_report {
