@@ -103,6 +103,10 @@ impl Default for HttpConfig {
 ///
 /// It returns every response whatever its status (the gateway answers errors with 200 and 4xx),
 /// follows no redirect, and refuses plain `http` to anything but a loopback host.
+///
+/// Logging: its own lines (target `iop::transport`) carry no secret, but `ureq` and `ureq_proto`
+/// log full URLs and hex dumps of the raw request and response bytes at `trace` level, tokens
+/// included. Keep those targets at `debug` or below.
 pub struct HttpTransport {
     config: HttpConfig,
     agent: ureq::Agent,
