@@ -42,11 +42,21 @@ pub(crate) fn relative(at: SystemTime, now: SystemTime) -> String {
 
 /// `at` as RFC 3339 UTC with its distance from `now`: `2026-12-25T18:05:00Z (in 30d)`.
 pub(crate) fn instant(at: SystemTime, now: SystemTime) -> String {
-    format!(
-        "{} ({})",
-        humantime::format_rfc3339_seconds(at),
-        relative(at, now)
-    )
+    format!("{} ({})", rfc3339(at), relative(at, now))
+}
+
+/// `at` as RFC 3339 UTC, or a note when it is outside the years 1970–9999 (where humantime's
+/// formatter panics): a token set's expiry is whatever the gateway or the store file says.
+fn rfc3339(at: SystemTime) -> String {
+    /// The first second of the year 10000.
+    const YEAR_10000: u64 = 253_402_300_800;
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() < YEAR_10000 => {
+            humantime::format_rfc3339_seconds(at).to_string()
+        }
+        Ok(_) => "after the year 9999".to_owned(),
+        Err(_) => "before 1970".to_owned(),
+    }
 }
 
 /// Lines describing a token set with every secret masked.
@@ -107,6 +117,26 @@ mod tests {
             span(Duration::from_secs(2 * 86_400 + 3 * 3600 + 59)),
             "2d 3h"
         );
+    }
+
+    #[test]
+    fn expiries_outside_what_rfc3339_holds_are_shown_not_panicked_on() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        for (expire_time, shown) in [
+            (-5_000, "before 1970"),
+            (i64::MAX, "after the year 9999"),
+            (253_402_300_800_000, "after the year 9999"),
+            (253_402_300_799_000, "9999-12-31T23:59:59Z"),
+        ] {
+            let token: TokenSet = serde_json::from_value(serde_json::json!({
+                "access_token": "a", "expire_time": expire_time,
+                "refresh_token_valid_time": expire_time,
+            }))
+            .unwrap();
+            let lines = token_lines(&token, now);
+            assert!(lines[0].contains(shown), "{lines:?}");
+            assert!(lines[1].contains(shown), "{lines:?}");
+        }
     }
 
     #[test]
