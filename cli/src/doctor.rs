@@ -102,7 +102,7 @@ fn check_gateway<W: Write>(app: &App, checks: &mut Checks<W>) -> std::io::Result
     let credentials = Credentials::new(app.app_key.clone(), app.app_secret.clone());
     let built = Request::new("/auth/token/refresh").and_then(|r| {
         r.param("refresh_token", DUMMY_REFRESH_TOKEN).to_http(
-            &app.gateway,
+            &app.gateway.token_gateway(),
             &credentials,
             None,
             now_ms(),

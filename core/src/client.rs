@@ -256,7 +256,8 @@ impl Client {
     }
 
     /// `/auth/token/create`: exchanges an authorization code (and the optional AliExpress `uuid`)
-    /// for a token set.
+    /// for a token set. Token calls go to [`Gateway::token_gateway`]: Lazada's auth host when
+    /// the client's gateway is a Lazada country host.
     pub fn create_token(&self, code: &AuthCode, uuid: Option<&str>) -> Result<TokenSet> {
         let request = Request::new("/auth/token/create")?
             .param("code", code.secret())
@@ -264,8 +265,9 @@ impl Client {
         self.token_call(&request)
     }
 
-    /// `/auth/token/refresh`: a new token set for a refresh token. Store the new refresh token:
-    /// the old one may be invalid from now on.
+    /// `/auth/token/refresh`: a new token set for a refresh token, from
+    /// [`Gateway::token_gateway`]. Store the new refresh token: the old one may be invalid from
+    /// now on.
     ///
     /// A refresh is not idempotent when the gateway rotates refresh tokens, so it is repeated
     /// only when the request surely did not arrive (or the gateway said so with a transient
@@ -282,7 +284,7 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        self.execute(request, access_token, |status, body, _| {
+        self.execute(&self.gateway, request, access_token, |status, body, _| {
             parse_response(status, body)
         })
         .result
@@ -296,7 +298,7 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        let exchange = self.execute(request, access_token, |status, body, _| {
+        let exchange = self.execute(&self.gateway, request, access_token, |status, body, _| {
             parse_response(status, body)
         });
         match (exchange.result, exchange.last_response) {
@@ -308,8 +310,11 @@ impl Client {
         }
     }
 
+    /// A token call, sent to [`Gateway::token_gateway`] (Lazada's auth host for a Lazada
+    /// country host).
     fn token_call(&self, request: &Request) -> Result<TokenSet> {
-        self.execute(request, None, |status, body, received_at| {
+        let gateway = self.gateway.token_gateway();
+        self.execute(&gateway, request, None, |status, body, received_at| {
             TokenSet::from_value(parse_response(status, body)?, received_at)
         })
         .result
@@ -318,6 +323,7 @@ impl Client {
     /// Signs, sends and parses `request`, repeating what is safe to repeat.
     fn execute<T>(
         &self,
+        gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
         parse: impl Fn(u16, &[u8], SystemTime) -> Result<T>,
@@ -330,7 +336,7 @@ impl Client {
             let mut last_response = None;
             let started = Instant::now();
             let result = self
-                .signed(request, access_token)
+                .signed(gateway, request, access_token)
                 .and_then(|http_request| self.transport.send(http_request))
                 .and_then(|response| {
                     let status = response.status().as_u16();
@@ -392,6 +398,7 @@ impl Client {
     /// The signed HTTP request, stamped with the clock's time in ms.
     fn signed(
         &self,
+        gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<http::Request<Vec<u8>>> {
@@ -401,7 +408,7 @@ impl Client {
             .ok()
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .ok_or_else(|| Error::InvalidRequest("the clock is before 1970".to_owned()))?;
-        request.to_http(&self.gateway, &self.credentials, access_token, timestamp_ms)
+        request.to_http(gateway, &self.credentials, access_token, timestamp_ms)
     }
 
     /// How long to wait before another attempt after `error`, or `None` when repeating it is not
@@ -478,6 +485,39 @@ mod tests {
             assert!(policy.backoff(3) <= Duration::from_millis(250));
             assert!(policy.backoff(40) <= Duration::from_millis(250));
         }
+    }
+
+    #[test]
+    fn lazada_token_calls_go_to_the_auth_host() {
+        let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&hosts);
+        let transport = move |req: http::Request<Vec<u8>>| -> Result<http::Response<Vec<u8>>> {
+            seen.lock().unwrap().push(req.uri().to_string());
+            Ok(http::Response::new(
+                br#"{"code":"0","access_token":"a","refresh_token":"r"}"#.to_vec(),
+            ))
+        };
+        let client = Client::builder(
+            "k",
+            AppSecret::new("s"),
+            Gateway::lazada(crate::gateway::LazadaCountry::Sg),
+        )
+        .transport(Arc::new(transport))
+        .build()
+        .unwrap();
+        client.refresh_token(&RefreshToken::new("r")).unwrap();
+        client.create_token(&AuthCode::new("c"), None).unwrap();
+        client
+            .call(&Request::new("/seller/get").unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            *hosts.lock().unwrap(),
+            [
+                "https://auth.lazada.com/rest/auth/token/refresh",
+                "https://auth.lazada.com/rest/auth/token/create",
+                "https://api.lazada.sg/rest/seller/get",
+            ]
+        );
     }
 
     #[test]

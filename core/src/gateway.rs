@@ -181,6 +181,26 @@ impl Gateway {
         self.loopback
     }
 
+    /// The gateway of token calls (`/auth/token/…`): Lazada's auth host for a Lazada country
+    /// host, which serves business calls only; `self` otherwise.
+    ///
+    /// ```
+    /// use iop_core::{Gateway, LazadaCountry};
+    /// let sg = Gateway::lazada(LazadaCountry::Sg);
+    /// assert_eq!(sg.token_gateway(), Gateway::lazada_auth());
+    /// assert_eq!(Gateway::aliexpress().token_gateway(), Gateway::aliexpress());
+    /// ```
+    pub fn token_gateway(&self) -> Gateway {
+        if LazadaCountry::ALL
+            .iter()
+            .any(|country| country.base_url() == self.base)
+        {
+            Self::lazada_auth()
+        } else {
+            self.clone()
+        }
+    }
+
     /// The URL a call goes to: `{base}/rest{api}` for GOP, `{base}/sync` for TOP.
     ///
     /// ```
