@@ -4,7 +4,7 @@
 use crate::api::Style;
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::request::{Credentials, HttpMethod, Request, is_secret_param};
+use crate::request::{Credentials, HttpMethod, Request, is_blank, is_secret_param};
 use crate::secret::AccessToken;
 use crate::sign::SignMethod;
 
@@ -130,7 +130,7 @@ pub fn explain(
     }
     let dropped: Vec<String> = params
         .iter()
-        .filter(|(_, v)| v.trim().is_empty())
+        .filter(|(_, v)| is_blank(v))
         .map(|(k, _)| k.clone())
         .collect();
     if !dropped.is_empty() {

@@ -361,8 +361,8 @@ const TOP_SYSTEM_PARAMS: &[&str] = &[
     "simplify",
 ];
 
-/// Empty or whitespace-only: dropped from signature and wire alike.
-fn is_blank(value: &str) -> bool {
+/// Empty or whitespace-only: dropped from signature and wire alike (PROTOCOL.md §3).
+pub(crate) fn is_blank(value: &str) -> bool {
     value.trim().is_empty()
 }
 
