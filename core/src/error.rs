@@ -258,7 +258,8 @@ impl Error {
     }
 
     /// A [`Error::Decode`] for `body`: the first characters, lossily decoded, with the values of
-    /// secret fields (a truncated token set) masked, at most [`SNIPPET_CHARS`] characters.
+    /// secret fields (a truncated token set) and secret form parameters (a proxy page echoing
+    /// the request) masked, at most [`SNIPPET_CHARS`] characters.
     pub fn decode(status: u16, body: &[u8]) -> Self {
         Self::Decode {
             status,
@@ -279,6 +280,10 @@ const SECRET_KEYS: &[&str] = &[
     "sign",
 ];
 
+/// Form parameters whose values are secrets, masked in snippets: an error page of a proxy or
+/// firewall may echo the request's URL (a GET call's query) or its form body.
+const SECRET_FORM_KEYS: &[&str] = &["access_token", "refresh_token", "session", "sign", "code"];
+
 /// The first [`SNIPPET_CHARS`] characters of `body` with secret values masked.
 fn snippet(body: &[u8]) -> String {
     // Mask over a longer prefix than is kept, so a value cut at the end is masked too.
@@ -287,7 +292,40 @@ fn snippet(body: &[u8]) -> String {
     for key in SECRET_KEYS {
         text = mask_json_string_values(&text, key);
     }
+    for key in SECRET_FORM_KEYS {
+        text = mask_form_values(&text, key);
+    }
     text.chars().take(SNIPPET_CHARS).collect()
+}
+
+/// Replaces the value after every `key=` that starts a form parameter (at the start, or after
+/// a character that cannot be part of a parameter name) with `[redacted]`, up to the next `&`,
+/// quote, `<`, whitespace or the end.
+fn mask_form_values(text: &str, key: &str) -> String {
+    let needle = format!("{key}=");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&needle) {
+        let starts_name = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'));
+        let after = at + needle.len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        if !starts_name {
+            continue;
+        }
+        let end = rest
+            .find(|c: char| matches!(c, '&' | '"' | '\'' | '<') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if end > 0 {
+            out.push_str("[redacted]");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces the string value after every `"key"` followed by `:` with `[redacted]`.
@@ -642,5 +680,21 @@ mod tests {
             r#"{"access_token":null}"#
         );
         assert_eq!(snippet(b"\xff\xfe<html>"), "\u{fffd}\u{fffd}<html>");
+        // A proxy page echoing the URL of a GET call or a form body.
+        let page = "<p>Blocked: /rest/order/get?app_key=k&access_token=AT1&sign=S1&design=ok \
+                    body refresh_token=RT1\ncode=C1</p>";
+        let s = snippet(page.as_bytes());
+        for secret in ["AT1", "S1", "RT1", "C1"] {
+            assert!(!s.contains(secret), "{s}");
+        }
+        assert!(
+            s.contains("app_key=k&access_token=[redacted]&sign=[redacted]&design=ok"),
+            "{s}"
+        );
+        // JSON is left to the JSON masking: `"code":"0"` stays readable.
+        assert_eq!(
+            snippet(br#"{"code":"IllegalRefreshToken"}"#),
+            r#"{"code":"IllegalRefreshToken"}"#
+        );
     }
 }
