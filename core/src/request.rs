@@ -223,10 +223,6 @@ impl Request {
         timestamp_ms: i64,
     ) -> Result<Vec<(String, String)>> {
         let style = self.api.style();
-        let reserved: &[&str] = match style {
-            Style::Gop => GOP_SYSTEM_PARAMS,
-            Style::Top => TOP_SYSTEM_PARAMS,
-        };
         let mut pairs: Vec<(String, String)> = Vec::with_capacity(self.params.len() + 10);
         for (k, v) in self.sent_params() {
             if k.is_empty() {
@@ -234,7 +230,7 @@ impl Request {
                     "a business parameter has an empty name".to_owned(),
                 ));
             }
-            if reserved.contains(&k) {
+            if is_system_param(style, k) {
                 return Err(Error::InvalidRequest(format!(
                     "business parameter `{k}` collides with a system parameter the SDK sets \
                      (pass tokens as the access-token argument, not as parameters)"
@@ -246,7 +242,7 @@ impl Request {
             .files
             .iter()
             .map(|f| f.name.as_str())
-            .find(|n| reserved.contains(n) || self.sent_params().any(|(k, _)| k == *n))
+            .find(|n| is_system_param(style, n) || self.sent_params().any(|(k, _)| k == *n))
         {
             return Err(Error::InvalidRequest(format!(
                 "file part `{name}` has the name of a parameter"
@@ -335,8 +331,8 @@ impl Request {
 /// `Content-Type` of a POST without files.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
-/// Parameters the SDK sets on every GOP call; business parameters may not use these names.
-const GOP_SYSTEM_PARAMS: &[&str] = &[
+/// Parameters the SDK sets on every call; business parameters may not use these names.
+const SYSTEM_PARAMS: &[&str] = &[
     "app_key",
     "timestamp",
     "sign_method",
@@ -346,20 +342,13 @@ const GOP_SYSTEM_PARAMS: &[&str] = &[
     "session",
 ];
 
-/// Parameters the SDK sets on every TOP call.
-const TOP_SYSTEM_PARAMS: &[&str] = &[
-    "app_key",
-    "timestamp",
-    "sign_method",
-    "sign",
-    "partner_id",
-    "access_token",
-    "session",
-    "method",
-    "format",
-    "v",
-    "simplify",
-];
+/// Parameters the SDK also sets on every TOP call.
+const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
+
+/// Whether `key` is a parameter the SDK sets itself on a call of `style`.
+fn is_system_param(style: Style, key: &str) -> bool {
+    SYSTEM_PARAMS.contains(&key) || (style == Style::Top && TOP_SYSTEM_PARAMS.contains(&key))
+}
 
 /// Empty or whitespace-only: dropped from signature and wire alike (PROTOCOL.md §3).
 pub(crate) fn is_blank(value: &str) -> bool {
