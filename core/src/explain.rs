@@ -16,7 +16,8 @@ pub enum Warning {
     TrailingSlash,
     /// These parameters had empty or whitespace-only values and are not sent or signed.
     DroppedEmpty(Vec<String>),
-    /// MD5 signing on a path (GOP) API; MD5 is valid on `/sync` only.
+    /// MD5 asked for on a path (GOP) API; MD5 is valid on `/sync` only (iop signs path APIs with
+    /// SHA-256 whatever the credentials say).
     Md5OnPathApi,
     /// A path (GOP) API with a base URL ending in `/sync`; it goes to `/rest`.
     PathApiOnSyncUrl,
@@ -38,7 +39,7 @@ impl std::fmt::Display for Warning {
                 keys.join(", ")
             ),
             Self::Md5OnPathApi => f.write_str(
-                "MD5 signing on a path API: the gateway accepts MD5 on /sync (dotted APIs) only; use sha256",
+                "MD5 asked for on a path API: the gateway accepts MD5 on /sync (dotted APIs) only; iop signs path APIs with sha256, another SDK sending MD5 here is rejected",
             ),
             Self::PathApiOnSyncUrl => f.write_str(
                 "a path API with a base URL ending in /sync: path APIs go to /rest{path}, signed with the path as prefix",

@@ -14,7 +14,9 @@ pub struct Credentials {
     pub app_key: String,
     /// The HMAC key.
     pub app_secret: AppSecret,
-    /// `sign_method`; `Sha256` unless a TOP integration needs the legacy `Md5`.
+    /// `sign_method` of TOP (`/sync`) calls; `Sha256` unless a TOP integration needs the legacy
+    /// `Md5`. Path (GOP) calls, the token calls among them, are always signed with `Sha256`:
+    /// the gateway accepts MD5 on `/sync` only, so one client can serve both styles.
     pub sign_method: SignMethod,
     /// Optional `partner_id` naming the SDK.
     pub partner_id: Option<String>,
@@ -251,7 +253,12 @@ impl Request {
         let system = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         pairs.push(system("app_key", &credentials.app_key));
         pairs.push(system("timestamp", &timestamp_ms.to_string()));
-        pairs.push(system("sign_method", credentials.sign_method.as_str()));
+        // MD5 is valid on /sync only: path APIs (token calls included) always use HMAC-SHA256.
+        let method = match style {
+            Style::Gop => SignMethod::Sha256,
+            Style::Top => credentials.sign_method,
+        };
+        pairs.push(system("sign_method", method.as_str()));
         if let Some(partner) = credentials.partner_id.as_deref().filter(|p| !is_blank(p)) {
             pairs.push(system("partner_id", partner));
         }
@@ -272,7 +279,7 @@ impl Request {
             ));
         }
         let signature = sign(
-            credentials.sign_method,
+            method,
             &credentials.app_secret,
             self.api.sign_prefix(),
             &pairs,

@@ -348,6 +348,21 @@ fn set_form(request: &mut http::Request<Vec<u8>>, key: &str, value: Option<&str>
 }
 
 #[test]
+fn an_md5_client_signs_path_calls_with_sha256() {
+    // MD5 is for TOP (/sync) only: a client set to MD5 still refreshes tokens, signed with SHA-256.
+    let emu = emulator(true);
+    let md5 = builder(&emu, emu.app_secret())
+        .sign_method(SignMethod::Md5)
+        .build()
+        .unwrap();
+    let tokens = created(&emu, &md5, "seller-md5");
+    let refreshed = md5.refresh_token(refresh(&tokens)).unwrap();
+    assert!(refreshed.access_token.is_some());
+    let top = Request::new("aliexpress.solution.product.list.get").unwrap();
+    md5.call(&top, refreshed.access_token.as_ref()).unwrap();
+}
+
+#[test]
 fn every_check_code_arrives_with_its_class() {
     let emu = emulator(true);
     let good = client(&emu);
@@ -385,12 +400,12 @@ fn every_check_code_arrives_with_its_class() {
         assert!(err.request_id().is_some());
     };
 
-    // InvalidSignMethod: MD5 on a path (GOP) API.
-    let md5 = builder(&emu, emu.app_secret())
-        .sign_method(SignMethod::Md5)
-        .build()
-        .unwrap();
-    final_unlisted(&md5.refresh_token(&rt).unwrap_err(), "InvalidSignMethod");
+    // InvalidSignMethod: MD5 on a path (GOP) API (iop itself never sends that, see
+    // `an_md5_client_signs_path_calls_with_sha256`).
+    let err = mangling(&emu, |r| set_form(r, "sign_method", Some("md5")))
+        .refresh_token(&rt)
+        .unwrap_err();
+    final_unlisted(&err, "InvalidSignMethod");
 
     // InvalidTimestamp: a clock three hours off both the virtual and the real one.
     struct Stale;
