@@ -490,7 +490,15 @@ impl TokenManager {
                     // The gateway sent no new one: the old one stays valid.
                     token.refresh_token = Some(refresh_token);
                 }
-                self.store.save(key, &token, Some(stored.version))?;
+                if let Err(error) = self.store.save(key, &token, Some(stored.version)) {
+                    // The new token set exists only in memory now; with rotation on, the stored
+                    // refresh token is dead. Say so loudly: nothing else can recover it.
+                    log::error!(
+                        "the token of {key} was refreshed but could not be saved ({error}); \
+                         if the gateway rotated the refresh token, the seller must authorize again"
+                    );
+                    return Err(error);
+                }
                 log::info!("refreshed the token of {key}");
                 Ok(Outcome::Refreshed(token))
             }
