@@ -416,7 +416,9 @@ impl Client {
     fn retry_delay(&self, error: &Error, attempt: u32) -> Option<Duration> {
         match error {
             // Never reached the gateway: safe for every call.
-            Error::Transport { sent: false, .. } => Some(self.retry.backoff(attempt)),
+            Error::Transport { sent: false, .. } | Error::Timeout { sent: false, .. } => {
+                Some(self.retry.backoff(attempt))
+            }
             // A proxy's or the gateway's 5xx page: the call was not processed.
             Error::Decode { status, .. } if *status >= 500 => Some(self.retry.backoff(attempt)),
             Error::Gateway(gateway) => match gateway.class() {

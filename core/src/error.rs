@@ -199,6 +199,9 @@ pub enum Error {
     Timeout {
         /// The limit that passed.
         after: Duration,
+        /// Whether the request may have reached the gateway (false for a connect or name-lookup
+        /// timeout: safe to repeat).
+        sent: bool,
     },
     /// The request was refused before anything was signed or sent (bad API name, bad URL, …).
     InvalidRequest(String),
@@ -381,7 +384,10 @@ impl std::fmt::Display for Error {
                 }
                 Ok(())
             }
-            Self::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Self::Timeout { after, sent } => {
+                let phase = if *sent { "" } else { " (connecting)" };
+                write!(f, "timed out after {after:?}{phase}")
+            }
             Self::InvalidRequest(m) => write!(f, "invalid request: {m}"),
             Self::Store { key, message, .. } => write!(f, "token store, seller {key:?}: {message}"),
             Self::ReauthorizationRequired {
@@ -612,7 +618,8 @@ mod tests {
         );
         assert_eq!(
             Error::Timeout {
-                after: Duration::from_secs(1)
+                after: Duration::from_secs(1),
+                sent: true,
             }
             .class(),
             ErrorClass::Retryable

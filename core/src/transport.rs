@@ -179,6 +179,8 @@ impl HttpTransport {
         match error {
             U::Timeout(which) => Error::Timeout {
                 after: self.timeout_of(which),
+                // Nothing was written before the connection existed.
+                sent: !matches!(which, ureq::Timeout::Resolve | ureq::Timeout::Connect),
             },
             U::Io(io) => {
                 use std::io::ErrorKind as K;
@@ -195,6 +197,7 @@ impl HttpTransport {
                 if io.kind() == K::TimedOut {
                     return Error::Timeout {
                         after: self.config.read_timeout,
+                        sent: true,
                     };
                 }
                 let what = if sent {
@@ -516,14 +519,29 @@ mod tests {
         .unwrap();
         let endpoint = "https://gw.example/rest/auth/token/refresh";
         let timeout = |which| match t.map_error(ureq::Error::Timeout(which), endpoint) {
-            Error::Timeout { after } => after,
+            Error::Timeout { after, sent } => (after, sent),
             other => panic!("{other:?}"),
         };
-        assert_eq!(timeout(ureq::Timeout::Connect), Duration::from_secs(3));
-        assert_eq!(timeout(ureq::Timeout::Resolve), Duration::from_secs(3));
-        assert_eq!(timeout(ureq::Timeout::RecvResponse), Duration::from_secs(7));
-        assert_eq!(timeout(ureq::Timeout::RecvBody), Duration::from_secs(7));
-        assert_eq!(timeout(ureq::Timeout::Global), Duration::from_secs(11));
+        assert_eq!(
+            timeout(ureq::Timeout::Connect),
+            (Duration::from_secs(3), false)
+        );
+        assert_eq!(
+            timeout(ureq::Timeout::Resolve),
+            (Duration::from_secs(3), false)
+        );
+        assert_eq!(
+            timeout(ureq::Timeout::RecvResponse),
+            (Duration::from_secs(7), true)
+        );
+        assert_eq!(
+            timeout(ureq::Timeout::RecvBody),
+            (Duration::from_secs(7), true)
+        );
+        assert_eq!(
+            timeout(ureq::Timeout::Global),
+            (Duration::from_secs(11), true)
+        );
 
         let sent = |e: ureq::Error| match t.map_error(e, endpoint) {
             Error::Transport { sent, message, .. } => {
@@ -562,7 +580,7 @@ mod tests {
         )));
         assert!(matches!(
             t.map_error(ureq::Error::Io(IoError::from(ErrorKind::TimedOut)), endpoint),
-            Error::Timeout { after } if after == Duration::from_secs(7)
+            Error::Timeout { after, sent: true } if after == Duration::from_secs(7)
         ));
     }
 

@@ -593,7 +593,7 @@ fn a_delay_longer_than_the_read_timeout_is_a_timeout() {
     let err = impatient.refresh_token(refresh(&tokens)).unwrap_err();
     let elapsed = started.elapsed();
     assert!(
-        matches!(err, Error::Timeout { after } if after == Duration::from_millis(250)),
+        matches!(err, Error::Timeout { after, .. } if after == Duration::from_millis(250)),
         "{err:?}"
     );
     assert!(

@@ -266,7 +266,7 @@ fn a_read_timeout_is_a_timeout_and_not_retried() {
     done_tx.send(()).unwrap();
     server.join().unwrap();
     assert!(
-        matches!(err, Error::Timeout { after } if after == Duration::from_millis(300)),
+        matches!(err, Error::Timeout { after, .. } if after == Duration::from_millis(300)),
         "{err:?}"
     );
     assert!(

@@ -122,6 +122,7 @@ fn reset_after_sending() -> Error {
 fn timed_out() -> Error {
     Error::Timeout {
         after: Duration::from_millis(300),
+        sent: true,
     }
 }
 
@@ -329,12 +330,36 @@ fn failure_after_sending_is_not_retried() {
     assert_eq!(script.attempts(), 1, "a refresh may have rotated the token");
 }
 
+fn connect_timed_out() -> Error {
+    Error::Timeout {
+        after: Duration::from_millis(100),
+        sent: false,
+    }
+}
+
+#[test]
+fn connect_timeout_is_retried_like_a_refused_connection() {
+    let script = Script::new(vec![
+        Answer::Fail(connect_timed_out),
+        Answer::Fail(connect_timed_out),
+        Answer::Http(200, token_body("AT2", "RT2")),
+    ]);
+    let (client, _) = scripted(&script, policy(3));
+    let token = client.refresh_token(&RefreshToken::new("RT")).unwrap();
+    assert_eq!(token.access_token.unwrap().secret(), "AT2");
+    assert_eq!(
+        script.attempts(),
+        3,
+        "nothing was sent, so repeating is safe"
+    );
+}
+
 #[test]
 fn timeout_is_not_retried() {
     let script = Script::new(vec![Answer::Fail(timed_out)]);
     let (client, _) = scripted(&script, policy(3));
     let err = client.refresh_token(&RefreshToken::new("RT")).unwrap_err();
-    assert!(matches!(err, Error::Timeout { after } if after == Duration::from_millis(300)));
+    assert!(matches!(err, Error::Timeout { after, .. } if after == Duration::from_millis(300)));
     assert_eq!(script.attempts(), 1);
 }
 

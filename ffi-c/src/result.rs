@@ -347,6 +347,7 @@ mod tests {
         assert_eq!(iop_result::from(&transport), IOP_RESULT_TRANSPORT);
         let timeout = Error::Timeout {
             after: std::time::Duration::from_secs(1),
+            sent: true,
         };
         assert_eq!(iop_result::from(&timeout), IOP_RESULT_TIMEOUT);
         let invalid = Error::InvalidRequest("bad".to_owned());

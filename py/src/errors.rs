@@ -76,7 +76,7 @@ pub(crate) fn to_pyerr_ref(py: Python<'_>, err: &Error) -> PyErr {
                 kwargs.set_item("sent", *sent)?;
                 "TransportError"
             }
-            Error::Timeout { after } => {
+            Error::Timeout { after, .. } => {
                 kwargs.set_item("after", after.as_secs_f64())?;
                 "Timeout"
             }
