@@ -94,9 +94,10 @@ pub(crate) struct SaveArgs {
 /// `iop token create`.
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// The authorization code from the seller's redirect; `-` reads it from stdin
+    /// The authorization code from the seller's redirect; `-` reads it from stdin (a value
+    /// given here is visible to other users in `ps`)
     #[arg(long, value_name = "CODE")]
-    pub(crate) code: String,
+    pub(crate) code: SecretArg,
     /// AliExpress `uuid` (optional; Lazada rejects it)
     #[arg(long)]
     pub(crate) uuid: Option<String>,
@@ -108,9 +109,10 @@ pub(crate) struct CreateArgs {
 /// `iop token refresh`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshArgs {
-    /// The refresh token; `-` reads it from stdin. Without it, --store/--seller's stored one
+    /// The refresh token; `-` reads it from stdin (a value given here is visible to other users
+    /// in `ps`). Without it, --store/--seller's stored one
     #[arg(long, value_name = "TOKEN", required_unless_present = "store")]
-    pub(crate) refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<SecretArg>,
     /// Where to save.
     #[command(flatten)]
     pub(crate) save: SaveArgs,
@@ -269,5 +271,31 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+}
+
+/// A secret given on the command line (or `-` for stdin): its Debug is redacted, so the parsed
+/// arguments can be printed without showing it.
+#[derive(Clone)]
+pub(crate) struct SecretArg(String);
+
+impl SecretArg {
+    /// The value as given (`-` means: read stdin).
+    pub(crate) fn as_given(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
     }
 }

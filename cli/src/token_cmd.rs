@@ -15,7 +15,7 @@ use crate::show;
 pub(crate) fn create(app_args: &AppArgs, args: &CreateArgs) -> Outcome {
     let mut stdin = Stdin::default();
     let app = App::resolve(app_args, &mut stdin)?;
-    let code = AuthCode::new(stdin.value_or_stdin(&args.code, "authorization code")?);
+    let code = AuthCode::new(stdin.value_or_stdin(args.code.as_given(), "authorization code")?);
     let client = app.client()?;
     // Open the store first: a bad directory must not cost the single-use code.
     let target = Target::open(&client, &args.save)?;
@@ -31,7 +31,7 @@ pub(crate) fn refresh(app_args: &AppArgs, args: &RefreshArgs) -> Outcome {
     let app = App::resolve(app_args, &mut stdin)?;
     let given = match &args.refresh_token {
         Some(value) => Some(RefreshToken::new(
-            stdin.value_or_stdin(value, "refresh token")?,
+            stdin.value_or_stdin(value.as_given(), "refresh token")?,
         )),
         None => None,
     };
