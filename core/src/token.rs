@@ -65,7 +65,7 @@ impl<'de> serde::Deserialize<'de> for CountryUserInfo {
 /// Serializes back to the wire field names (the seller list as `country_user_info_list`), with
 /// the receive time as `_iop_received_at_ms`, so a stored token set keeps every field.
 /// Deserializing is as lenient as [`TokenSet::from_value`] (without the envelope check).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TokenSet {
     /// `access_token`; `None` when the gateway (or a documentation sample) sent `null`.
     pub access_token: Option<AccessToken>,
@@ -111,6 +111,38 @@ pub struct TokenSet {
     pub received_at_ms: Option<i64>,
     /// Every field this model does not name, kept as sent.
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Secrets print as `[redacted]`; unknown fields show their names only, since a field this model
+/// does not know may hold one.
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: Vec<&str> = self.extra.keys().map(String::as_str).collect();
+        f.debug_struct("TokenSet")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("expire_time", &self.expire_time)
+            .field("refresh_token_valid_time", &self.refresh_token_valid_time)
+            .field("user_id", &self.user_id)
+            .field("seller_id", &self.seller_id)
+            .field("havana_id", &self.havana_id)
+            .field("account_id", &self.account_id)
+            .field("user_nick", &self.user_nick)
+            .field("account", &self.account)
+            .field("account_platform", &self.account_platform)
+            .field("sp", &self.sp)
+            .field("locale", &self.locale)
+            .field("country", &self.country)
+            .field("country_user_info", &self.country_user_info)
+            .field("code", &self.code)
+            .field("request_id", &self.request_id)
+            .field("trace_id", &self.trace_id)
+            .field("received_at_ms", &self.received_at_ms)
+            .field("extra_fields", &extra)
+            .finish()
+    }
 }
 
 /// The wire names of the fields [`TokenSet`] names; everything else goes to `extra`.

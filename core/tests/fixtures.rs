@@ -130,6 +130,16 @@ fn aliexpress_token() {
 }
 
 #[test]
+fn debug_shows_names_not_values_of_unknown_fields() {
+    // A field the model does not know may hold a secret: Debug names it, never shows its value.
+    let body = br#"{"access_token":["A-SECRET-IN-AN-ARRAY"],"new_secret":"XYZ-SECRET","code":"0"}"#;
+    let t = TokenSet::from_json(body, received()).unwrap();
+    let debug = format!("{t:?}");
+    assert!(!debug.contains("SECRET"), "{debug}");
+    assert!(debug.contains("new_secret"), "{debug}");
+}
+
+#[test]
 fn aliexpress_token_strings() {
     let t = token("aliexpress-token-strings.json");
     assert_eq!(t.expires_in, Some(2_592_000));
