@@ -165,12 +165,12 @@ pub(crate) fn to_json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(text.cast::<PyString>()?.to_cow()?.into_owned())
 }
 
-/// A parameter key: a `str`, else a `TypeError`.
+/// A dict key of a JSON-like value: a `str`, else a `TypeError`.
 fn param_key(key: &Bound<'_, PyAny>) -> PyResult<String> {
     match key.cast::<PyString>() {
         Ok(s) => Ok(s.to_cow()?.into_owned()),
         Err(_) => Err(PyTypeError::new_err(format!(
-            "parameter names must be str, got {}",
+            "dict keys must be str, got {}",
             key.get_type().name()?
         ))),
     }
@@ -333,8 +333,17 @@ pub(crate) fn json_to_py<'py>(
     })
 }
 
+/// How deeply [`py_to_json`] follows nested dicts and lists (serde_json's own parsing limit):
+/// deeper values, and self-containing ones, are refused instead of overflowing the stack.
+const MAX_JSON_DEPTH: usize = 128;
+
 /// A Python value (dict, list, tuple, str, int, float, bool, None) as JSON.
 pub(crate) fn py_to_json(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    py_to_json_at(value, 0)
+}
+
+/// [`py_to_json`] at nesting `depth`.
+fn py_to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<serde_json::Value> {
     use serde_json::Value;
     if value.is_none() {
         return Ok(Value::Null);
@@ -359,18 +368,26 @@ pub(crate) fn py_to_json(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value
             .map(Value::Number)
             .ok_or_else(|| PyValueError::new_err("a float value must be finite"));
     }
+    let nested = value.is_instance_of::<PyDict>()
+        || value.is_instance_of::<PyList>()
+        || value.is_instance_of::<PyTuple>();
+    if nested && depth >= MAX_JSON_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "value nested more than {MAX_JSON_DEPTH} levels deep (or containing itself)"
+        )));
+    }
     if let Ok(dict) = value.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
         for (k, v) in dict.iter() {
             let key = param_key(&k)?;
-            map.insert(key, py_to_json(&v)?);
+            map.insert(key, py_to_json_at(&v, depth + 1)?);
         }
         return Ok(Value::Object(map));
     }
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
         let mut items = Vec::new();
         for item in value.try_iter()? {
-            items.push(py_to_json(&item?)?);
+            items.push(py_to_json_at(&item?, depth + 1)?);
         }
         return Ok(Value::Array(items));
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -95,6 +95,23 @@ def test_token_from_wire_dict_with_strings() -> None:
     assert token.expires_at is not None
     now = datetime.now(timezone.utc)
     assert now < token.expires_at <= now + timedelta(seconds=3601)
+
+
+def test_token_from_dict_refuses_self_containing_and_too_deep_values() -> None:
+    # Used to recurse without limit and overflow the stack (a segfault of the interpreter).
+    loop: Dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="nested more than"):
+        iop.Token.from_dict({"access_token": "A" * 20, "extra": loop})
+    deep: Dict[str, Any] = {}
+    cur = deep
+    for _ in range(100_000):
+        cur["x"] = {}
+        cur = cur["x"]
+    with pytest.raises(ValueError, match="nested more than"):
+        iop.Token.from_dict({"access_token": "A" * 20, "extra": deep})
+    with pytest.raises(TypeError, match="dict keys must be str"):
+        iop.Token.from_dict({"access_token": "A" * 20, 1: "x"})
 
 
 def test_signature_rejected(emulator: iop.testing.Emulator) -> None:

@@ -119,6 +119,22 @@ def test_custom_store_failures_are_store_errors(emulator: iop.testing.Emulator, 
     assert "redis is down" in str(info.value)
 
 
+def test_custom_store_returning_a_self_containing_dict_is_a_store_error(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    class Looping(DictStore):
+        def load(self, key: str) -> Optional[Dict[str, Any]]:
+            token: Dict[str, Any] = {"access_token": "A" * 20}
+            token["extra"] = token
+            return token
+
+    manager = iop.TokenManager(client, Looping())
+    with pytest.raises(iop.StoreError) as info:
+        manager.get("seller-9")
+    assert info.value.key == "seller-9"
+    assert "nested more than" in str(info.value)
+
+
 def test_file_store(tmp_path: Path, emulator: iop.testing.Emulator, client: iop.Client) -> None:
     store = iop.FileStore(tmp_path / "tokens")
     manager, token = seeded(emulator, client, store)
