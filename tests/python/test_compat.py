@@ -116,6 +116,18 @@ def test_file_params_are_sent_as_multipart(emulator: iop.testing.Emulator) -> No
     assert set(response.body["files"]) == {"image", "extra"}
 
 
+def test_file_params_make_a_post_whatever_the_http_method(emulator: iop.testing.Emulator) -> None:
+    # The vendor SDK posts multipart whenever files are attached, even for IopRequest(api, 'GET').
+    token = emulator.client().create_token(emulator.authorize())
+    client = iop.IopClient(emulator.base_url + "/rest", emulator.app_key, emulator.app_secret)
+    request = iop.IopRequest('/image/upload', 'GET')
+    request.add_api_param('kind', 'main')
+    request.add_file_param('image', b'\x89PNG fake bytes')
+    response = client.execute(request, token.access_token)
+    assert response.code == "0", response.body
+    assert response.body is not None and set(response.body["files"]) == {"image"}
+
+
 def test_network_failures_raise(emulator: iop.testing.Emulator) -> None:
     client = iop.IopClient(emulator.base_url + "/rest", emulator.app_key, emulator.app_secret)
     emulator.inject("html502", 5)

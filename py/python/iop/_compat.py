@@ -113,11 +113,13 @@ class IopClient:
             raise ValueError(f"only the json format is supported, got {request._format!r}")
         if access_token == "":
             access_token = None
+        # As the vendor SDK: a request with files is a multipart POST whatever its http_method.
+        http_method = "POST" if request._file_params else request._http_method
         body = self._client._call_raw(
             request._api_pame,
             request._api_params,
             access_token,
-            request._http_method,
+            http_method,
             request._simplify == "true",
             request._file_params,
         )
