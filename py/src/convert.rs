@@ -152,7 +152,8 @@ pub(crate) fn param_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Optio
     )))
 }
 
-/// Compact JSON text of a Python value, through `json.dumps` (non-ASCII kept as is).
+/// Compact JSON text of a Python value, through `json.dumps` (non-ASCII kept as is; NaN and
+/// infinities refused, as at the top level: `NaN`/`Infinity` are not JSON).
 pub(crate) fn to_json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     let py = value.py();
     let dumps = JSON_DUMPS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
@@ -161,6 +162,7 @@ pub(crate) fn to_json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     let kwargs = PyDict::new(py);
     kwargs.set_item("separators", (",", ":"))?;
     kwargs.set_item("ensure_ascii", false)?;
+    kwargs.set_item("allow_nan", false)?;
     let text = dumps.bind(py).call((value,), Some(&kwargs))?;
     Ok(text.cast::<PyString>()?.to_cow()?.into_owned())
 }

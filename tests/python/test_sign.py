@@ -77,6 +77,15 @@ def test_values_convert_like_every_call() -> None:
     assert iop.sign("s", params, api="/a/b") == expected
 
 
+def test_non_finite_floats_inside_json_values_are_refused() -> None:
+    # json.dumps would write NaN/Infinity, which is not JSON; a bare float is refused the same way.
+    for value in ({"k": float("nan")}, [1.0, float("inf")], ({"x": -float("inf")},)):
+        with pytest.raises(ValueError, match="not JSON-serializable"):
+            iop.sign("s", {"v": value})
+    with pytest.raises(ValueError, match="finite"):
+        iop.sign("s", {"v": float("nan")})
+
+
 def test_unicode_is_signed_as_utf8() -> None:
     params = {"title": "Größe 🚀", "app_key": "k"}
     message = "/p/up" + "app_keyk" + "titleGröße 🚀"
