@@ -2,7 +2,7 @@
 //! with `load(key)` / `save(key, token_dict)` (and `keys()` for `refresh_due`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use iop_core::store::KeyLock;
@@ -103,8 +103,9 @@ impl Drop for SlotLock {
     }
 }
 
-/// A Python object used as a token store. Versions and locks are kept in this process only:
-/// sharing such a store between processes needs the user's own locking.
+/// A Python object used as a token store. Versions and locks are kept in this process only
+/// (shared by every manager over the same object, see [`py_store_for`]): sharing such a store
+/// between processes needs the user's own locking.
 struct PyStore {
     object: Py<PyAny>,
     versions: Mutex<HashMap<String, u64>>,
@@ -233,6 +234,33 @@ impl TokenStore for PyStore {
     }
 }
 
+/// The [`PyStore`] of each custom store object in use, by object address. An entry that still
+/// upgrades is the right one: its `PyStore` holds the object, so the address cannot have been
+/// reused.
+static PY_STORES: Mutex<Vec<(usize, Weak<PyStore>)>> = Mutex::new(Vec::new());
+
+/// The one [`PyStore`] of a custom store object, so that several managers over the same object
+/// share its per-key locks and versions (one refresh per seller, not one per manager).
+fn py_store_for(store: &Bound<'_, PyAny>) -> Arc<PyStore> {
+    let address = store.as_ptr() as usize;
+    let mut stores = locked(&PY_STORES);
+    stores.retain(|(_, weak)| weak.strong_count() > 0);
+    if let Some(shared) = stores
+        .iter()
+        .find(|(a, _)| *a == address)
+        .and_then(|(_, weak)| weak.upgrade())
+    {
+        return shared;
+    }
+    let shared = Arc::new(PyStore {
+        object: store.clone().unbind(),
+        versions: Mutex::new(HashMap::new()),
+        locks: Mutex::new(HashMap::new()),
+    });
+    stores.push((address, Arc::downgrade(&shared)));
+    shared
+}
+
 /// The store behind a Python store argument.
 fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
     let Some(store) = store.filter(|s| !s.is_none()) else {
@@ -245,11 +273,7 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
         return Ok(f.get().inner.clone());
     }
     if store.hasattr("load")? && store.hasattr("save")? {
-        return Ok(Arc::new(PyStore {
-            object: store.clone().unbind(),
-            versions: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
-        }));
+        return Ok(py_store_for(store));
     }
     Err(PyTypeError::new_err(format!(
         "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -105,6 +106,40 @@ def test_custom_python_store(emulator: iop.testing.Emulator, client: iop.Client)
     assert store.loads
     report = manager.refresh_due(within=timedelta(days=60))
     assert report.refreshed == ["seller-1"]
+
+
+def test_managers_sharing_a_custom_store_make_one_refresh(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    # Two managers over one custom store object (e.g. one per web worker thread) share its
+    # per-key lock: one refresh in all, not one per manager.
+    class SlowStore(DictStore):
+        def load(self, key: str) -> Optional[Dict[str, Any]]:
+            time.sleep(0.02)
+            return super().load(key)
+
+    store = SlowStore()
+    first, token = seeded(emulator, client, store)
+    second = iop.TokenManager(client, store)
+    emulator.advance(days=28)
+    results: List[str] = []
+    errors: List[BaseException] = []
+
+    def ask(manager: iop.TokenManager) -> None:
+        try:
+            results.append(manager.access_token("seller-1"))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask, args=(m,)) for m in [first, second] * 8]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(results) == 16 and len(set(results)) == 1
+    assert results[0] != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1
 
 
 def test_custom_store_failures_are_store_errors(emulator: iop.testing.Emulator, client: iop.Client) -> None:
