@@ -92,7 +92,14 @@ impl Emulator {
         let app_secret = config.app_secret.clone();
         let emulator = py
             .detach(move || iop_emulator::Emulator::start(config))
-            .map_err(|e| PyOSError::new_err(format!("the emulator could not start: {e}")))?;
+            .map_err(|e| {
+                // A setting it refuses (a lifetime too long for its clock) is a bad argument.
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    PyValueError::new_err(e.to_string())
+                } else {
+                    PyOSError::new_err(format!("the emulator could not start: {e}"))
+                }
+            })?;
         Ok(Self {
             base_url: emulator.url(),
             inner: Mutex::new(Some(emulator)),

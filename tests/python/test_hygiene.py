@@ -7,7 +7,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, List
 
@@ -165,3 +165,11 @@ def test_emulator_lifecycle() -> None:
     assert emulator.closed
     with pytest.raises(RuntimeError, match="closed"):
         emulator.authorize()
+
+
+def test_emulator_refuses_unusable_lifetimes_with_value_error() -> None:
+    # A setting the emulator refuses is a bad argument (ValueError), not an OSError.
+    with pytest.raises(ValueError, match="at most 1000 years"):
+        iop.testing.Emulator(access_ttl=timedelta(days=366 * 1000))
+    with pytest.raises(ValueError, match="at most 1000 years"):
+        iop.testing.Emulator(refresh_ttl=1e15)
