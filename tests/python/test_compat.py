@@ -150,6 +150,8 @@ def test_bad_compat_arguments() -> None:
     client = iop.IopClient("https://api-sg.aliexpress.com/sync", "k", "s")
     with pytest.raises(TypeError, match="IopRequest"):
         client.execute("aliexpress.x.y")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="format must be str"):
+        iop.IopRequest("/x").set_format(None)  # type: ignore[arg-type]
     request = iop.IopRequest("/x")
     request.add_api_param("v", b"bytes")
     with pytest.raises(TypeError, match="bytes"):

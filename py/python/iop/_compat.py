@@ -53,6 +53,8 @@ class IopRequest:
 
     def set_format(self, value: str) -> None:
         """The response format; only ``json`` is supported (responses are parsed as JSON)."""
+        if not isinstance(value, str):
+            raise TypeError(f"format must be str, got {type(value).__name__}")
         self._format = value
 
 
