@@ -454,18 +454,20 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         within: Option<&Bound<'_, PyAny>>,
-        concurrency: usize,
+        concurrency: i64,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RefreshReport> {
         let within = match within {
             Some(w) if !w.is_none() => duration_arg("within", w)?,
             _ => DEFAULT_MARGIN,
         };
-        if concurrency == 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "concurrency must be at least 1",
-            ));
-        }
+        // Signed, so that a negative count is a ValueError rather than an OverflowError.
+        let concurrency = usize::try_from(concurrency)
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err("concurrency must be at least 1")
+            })?;
         let mut options = RefreshDueOptions::new(within).concurrency(concurrency);
         if let Some(progress) = progress.filter(|p| !p.is_none()) {
             if !progress.is_callable() {

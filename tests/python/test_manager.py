@@ -241,6 +241,9 @@ def test_manager_bad_arguments(client: iop.Client) -> None:
         manager.on_reauthorization_required(42)  # type: ignore[arg-type]
     with pytest.raises(iop.StoreError):
         manager.access_token("never-stored")
+    for concurrency in (0, -1):
+        with pytest.raises(ValueError, match="concurrency must be at least 1"):
+            manager.refresh_due(concurrency=concurrency)
 
 
 def test_unrefreshable_token_is_reported_ahead(client: iop.Client) -> None:
