@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple,
 };
 
 /// `json.dumps`, imported once.
@@ -43,8 +43,8 @@ fn str_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// The `(key, value)` objects of `params` (a dict, or a list or tuple of pairs), held so that
-/// [`borrowed_pairs`] can borrow their text.
+/// The `(key, value)` objects of `params` (a dict or other mapping, or a list or tuple of pairs),
+/// held so that [`borrowed_pairs`] can borrow their text.
 pub(crate) fn held_items<'py>(
     params: &Bound<'py, PyAny>,
 ) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
@@ -61,6 +61,20 @@ pub(crate) fn held_items<'py>(
             if pair.len() != 2 {
                 return Err(PyValueError::new_err(
                     "params as a list must hold (key, value) tuples of two items",
+                ));
+            }
+            items.push((pair.get_item(0)?, pair.get_item(1)?));
+        }
+        return Ok(items);
+    }
+    // Any other mapping (as the stubs promise): its items, as for a dict.
+    if let Ok(mapping) = params.cast::<PyMapping>() {
+        let mut items = Vec::new();
+        for item in mapping.items()?.iter() {
+            let pair = item.cast::<PyTuple>()?;
+            if pair.len() != 2 {
+                return Err(PyValueError::new_err(
+                    "params mapping: items() must give (key, value) pairs",
                 ));
             }
             items.push((pair.get_item(0)?, pair.get_item(1)?));

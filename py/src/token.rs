@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use iop_core::TokenSet;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyDict, PyMapping, PyType};
 
 use crate::convert::{datetime_from_ms, duration_arg, instant_arg, json_to_py, py_to_json};
 use crate::errors::to_pyerr;
@@ -47,13 +47,19 @@ impl Token {
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        if !data.is_instance_of::<PyDict>() {
+        let value = if data.is_instance_of::<PyDict>() {
+            py_to_json(data)?
+        } else if let Ok(mapping) = data.cast::<PyMapping>() {
+            // Any mapping, as the stubs promise, read as a dict.
+            let dict = PyDict::new(py);
+            dict.update(mapping)?;
+            py_to_json(dict.as_any())?
+        } else {
             return Err(PyTypeError::new_err(format!(
                 "Token.from_dict takes a dict, got {}",
                 data.get_type().name()?
             )));
-        }
-        let value = py_to_json(data)?;
+        };
         TokenSet::from_value(value, SystemTime::now())
             .map(Self::new)
             .map_err(|e| to_pyerr(py, e))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from types import MappingProxyType
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -84,6 +85,15 @@ def test_non_finite_floats_inside_json_values_are_refused() -> None:
             iop.sign("s", {"v": value})
     with pytest.raises(ValueError, match="finite"):
         iop.sign("s", {"v": float("nan")})
+
+
+def test_any_mapping_is_accepted_as_params() -> None:
+    # The stubs take a Mapping; a read-only view or other non-dict mapping signs like the dict.
+    params = {"b": "2", "a": 1, "skip": None}
+    assert iop.sign("s", MappingProxyType(params), api="/x") == iop.sign("s", params, api="/x")
+    assert iop.string_to_sign(MappingProxyType(params)) == "a1b2"
+    token = iop.Token.from_dict(MappingProxyType({"access_token": "A" * 20, "seller_id": "7"}))
+    assert token.access_token == "A" * 20 and token.seller_id == "7"
 
 
 def test_unicode_is_signed_as_utf8() -> None:

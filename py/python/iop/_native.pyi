@@ -20,7 +20,8 @@ __all__ = [
 __version__: str
 ALIEXPRESS: str
 
-_ParamValue = Union[str, bool, int, float, Mapping[str, Any], Sequence[Any], None]
+# What the runtime converts: bytes, sets and other sequences or mappings as values are refused.
+_ParamValue = Union[str, bool, int, float, Dict[str, Any], List[Any], Tuple[Any, ...], None]
 _Params = Union[Mapping[str, _ParamValue], Sequence[Tuple[str, _ParamValue]]]
 _Seconds = Union[float, int, timedelta]
 _F = TypeVar("_F", bound=Callable[[str, Any], object])
