@@ -283,7 +283,10 @@ impl Client {
         files: &Bound<'py, pyo3::types::PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut request = Self::request(api, Some(params), http_method)?.simplify(simplify);
-        for (k, v) in files.iter() {
+        // A snapshot of the items: reading a file object runs Python code that could resize the
+        // dict, which pyo3's live dict iterator answers with a panic.
+        for item in files.items().iter() {
+            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             let name = text_arg("file parameter name", &k, true)?;
             request = request.file(file_part(&name, &v)?);
         }

@@ -394,7 +394,10 @@ fn py_to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<serde_json:
     }
     if let Ok(dict) = value.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
-        for (k, v) in dict.iter() {
+        // A snapshot of the items: converting a value may run Python code (a list subclass's
+        // `__iter__`) that resizes this dict, which pyo3's live dict iterator answers with a panic.
+        for item in dict.items().iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let key = param_key(&k)?;
             map.insert(key, py_to_json_at(&v, depth + 1)?);
         }

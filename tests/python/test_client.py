@@ -114,6 +114,21 @@ def test_token_from_dict_refuses_self_containing_and_too_deep_values() -> None:
         iop.Token.from_dict({"access_token": "A" * 20, 1: "x"})
 
 
+def test_token_from_dict_survives_a_value_that_resizes_the_dict() -> None:
+    # Converting a list subclass runs its __iter__; if that resized the dict being read, pyo3's
+    # live dict iterator panicked (PanicException, a BaseException).
+    data: Dict[str, Any] = {}
+
+    class Growing(list):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            data["added-%d" % len(data)] = 1
+            return super().__iter__()
+
+    data.update({"access_token": "A" * 20, "extra": Growing([1, 2]), "seller_id": "7"})
+    token = iop.Token.from_dict(data)
+    assert token.seller_id == "7"
+
+
 def test_signature_rejected(emulator: iop.testing.Emulator) -> None:
     wrong = iop.Client(APP_KEY, "not-the-secret-at-all", base_url=emulator.base_url)
     with pytest.raises(iop.SignatureRejected) as info:

@@ -116,6 +116,25 @@ def test_file_params_are_sent_as_multipart(emulator: iop.testing.Emulator) -> No
     assert set(response.body["files"]) == {"image", "extra"}
 
 
+def test_a_file_object_that_changes_the_file_params_does_not_panic(emulator: iop.testing.Emulator) -> None:
+    # Reading a file part runs Python code; one that resized the file dict made pyo3's live dict
+    # iterator panic (PanicException).
+    token = emulator.client().create_token(emulator.authorize())
+    client = iop.IopClient(emulator.base_url + "/rest", emulator.app_key, emulator.app_secret)
+    request = iop.IopRequest('/image/upload')
+
+    class Sneaky(io.BytesIO):
+        def read(self, *args: Any) -> bytes:
+            request._file_params["late-%d" % len(request._file_params)] = b"x"
+            return super().read(*args)
+
+    request.add_file_param('image', Sneaky(b'png'))
+    request.add_file_param('other', b'data')
+    response = client.execute(request, token.access_token)
+    assert response.code == "0", response.body
+    assert response.body is not None and set(response.body["files"]) == {"image", "other"}
+
+
 def test_file_params_make_a_post_whatever_the_http_method(emulator: iop.testing.Emulator) -> None:
     # The vendor SDK posts multipart whenever files are attached, even for IopRequest(api, 'GET').
     token = emulator.client().create_token(emulator.authorize())
