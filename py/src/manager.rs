@@ -354,6 +354,9 @@ impl RefreshReport {
     }
 }
 
+/// The most worker threads `refresh_due` may start.
+const MAX_CONCURRENCY: usize = 1024;
+
 /// The callback slot shared with the core manager.
 type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
 
@@ -448,7 +451,7 @@ impl TokenManager {
     }
 
     /// Refreshes every stored token expiring within `within` (default 3 days), `concurrency`
-    /// at a time; `progress(done, total)` is called after each seller.
+    /// (1 to 1024) at a time; `progress(done, total)` is called after each seller.
     #[pyo3(signature = (within=None, *, concurrency=8, progress=None))]
     fn refresh_due(
         &self,
@@ -461,12 +464,15 @@ impl TokenManager {
             Some(w) if !w.is_none() => duration_arg("within", w)?,
             _ => DEFAULT_MARGIN,
         };
-        // Signed, so that a negative count is a ValueError rather than an OverflowError.
+        // Signed, so that a negative count is a ValueError rather than an OverflowError. Bounded:
+        // the core starts min(concurrency, sellers) threads and panics if the OS refuses one.
         let concurrency = usize::try_from(concurrency)
             .ok()
-            .filter(|&n| n >= 1)
+            .filter(|&n| (1..=MAX_CONCURRENCY).contains(&n))
             .ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err("concurrency must be at least 1")
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "concurrency must be at least 1 and at most {MAX_CONCURRENCY}"
+                ))
             })?;
         let mut options = RefreshDueOptions::new(within).concurrency(concurrency);
         if let Some(progress) = progress.filter(|p| !p.is_none()) {

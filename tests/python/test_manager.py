@@ -241,7 +241,7 @@ def test_manager_bad_arguments(client: iop.Client) -> None:
         manager.on_reauthorization_required(42)  # type: ignore[arg-type]
     with pytest.raises(iop.StoreError):
         manager.access_token("never-stored")
-    for concurrency in (0, -1):
+    for concurrency in (0, -1, 1025, 10**6):
         with pytest.raises(ValueError, match="concurrency must be at least 1"):
             manager.refresh_due(concurrency=concurrency)
 
