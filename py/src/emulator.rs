@@ -69,12 +69,14 @@ impl Emulator {
         access_ttl: &Bound<'_, PyAny>,
         refresh_ttl: &Bound<'_, PyAny>,
         rotate_refresh_tokens: bool,
-        threads: usize,
+        threads: i64,
         start_time: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if threads == 0 {
-            return Err(PyValueError::new_err("threads must be at least 1"));
-        }
+        // Signed, so that a negative count is a ValueError rather than an OverflowError.
+        let threads = usize::try_from(threads)
+            .ok()
+            .filter(|&n| (1..=1024).contains(&n))
+            .ok_or_else(|| PyValueError::new_err("threads must be at least 1 and at most 1024"))?;
         let config = Config {
             app_key: text_arg("app_key", app_key, true)?,
             app_secret: text_arg("app_secret", app_secret, true)?,
@@ -176,11 +178,18 @@ impl Emulator {
         &self,
         py: Python<'_>,
         kind: &Bound<'_, PyAny>,
-        times: u32,
+        times: i64,
         api: Option<&Bound<'_, PyAny>>,
-        ms: Option<u64>,
+        ms: Option<i64>,
         ban: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        // Counts are read signed, so that a negative one is a ValueError, not an OverflowError.
+        let times = u32::try_from(times)
+            .map_err(|_| PyValueError::new_err("times must be between 0 and 2**32 - 1"))?;
+        let ms = ms
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| PyValueError::new_err("ms must not be negative"))?;
         let kind = text_arg("kind", kind, true)?;
         let fault = match kind.as_str() {
             "delay" => Fault::Delay(Duration::from_millis(ms.unwrap_or(1000))),

@@ -173,3 +173,15 @@ def test_emulator_refuses_unusable_lifetimes_with_value_error() -> None:
         iop.testing.Emulator(access_ttl=timedelta(days=366 * 1000))
     with pytest.raises(ValueError, match="at most 1000 years"):
         iop.testing.Emulator(refresh_ttl=1e15)
+
+
+def test_emulator_counts_out_of_range_raise_value_error() -> None:
+    # Negative or huge counts were OverflowErrors from the integer conversion.
+    for threads in (0, -1, 10**6):
+        with pytest.raises(ValueError, match="threads must be"):
+            iop.testing.Emulator(threads=threads)
+    with iop.testing.Emulator() as emulator:
+        with pytest.raises(ValueError, match="times must be"):
+            emulator.inject("reset", times=-1)
+        with pytest.raises(ValueError, match="ms must not be negative"):
+            emulator.inject("delay", ms=-5)
