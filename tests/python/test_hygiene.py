@@ -185,3 +185,15 @@ def test_emulator_counts_out_of_range_raise_value_error() -> None:
             emulator.inject("reset", times=-1)
         with pytest.raises(ValueError, match="ms must not be negative"):
             emulator.inject("delay", ms=-5)
+
+
+def test_emulator_advance_refuses_text() -> None:
+    # float("5") used to turn a str into seconds; "5" * 60 made minutes a string.
+    with iop.testing.Emulator() as emulator:
+        start = emulator.now()
+        with pytest.raises(TypeError, match="seconds must be"):
+            emulator.advance("5")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="minutes must be"):
+            emulator.advance(minutes="5")  # type: ignore[arg-type]
+        emulator.advance(1, minutes=1)
+        assert (emulator.now() - start).total_seconds() >= 61

@@ -102,10 +102,17 @@ class Emulator:
         days: float = 0,
     ) -> None:
         """Moves the virtual clock forward (tokens expire on it)."""
+        for name, value in (("minutes", minutes), ("hours", hours), ("days", days)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
         if isinstance(seconds, timedelta):
             total = seconds.total_seconds()
-        else:
+        elif isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
             total = float(seconds)
+        else:
+            raise TypeError(
+                f"seconds must be a number or a timedelta, got {type(seconds).__name__}"
+            )
         total += minutes * 60 + hours * 3600 + days * 86400
         self._native.advance(total)
 
