@@ -38,7 +38,10 @@ pub(crate) struct ClientSettings {
     pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
-/// Timeout seconds as a duration: finite and positive.
+/// The longest timeout accepted: about 31 years.
+const MAX_TIMEOUT_SECS: f64 = 1e9;
+
+/// Timeout seconds as a duration: finite, positive and at most [`MAX_TIMEOUT_SECS`].
 pub(crate) fn timeout_arg(timeout: &Bound<'_, PyAny>) -> PyResult<Duration> {
     if timeout.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err("timeout must be a number of seconds"));
@@ -50,6 +53,12 @@ pub(crate) fn timeout_arg(timeout: &Bound<'_, PyAny>) -> PyResult<Duration> {
         return Err(PyValueError::new_err(
             "timeout must be a positive number of seconds",
         ));
+    }
+    // The client adds the timeout to `Instant::now()`, which panics past the clock's range.
+    if seconds > MAX_TIMEOUT_SECS {
+        return Err(PyValueError::new_err(format!(
+            "timeout must be at most {MAX_TIMEOUT_SECS:.0} seconds"
+        )));
     }
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| PyValueError::new_err("timeout is out of range"))

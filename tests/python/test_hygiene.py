@@ -197,3 +197,17 @@ def test_emulator_advance_refuses_text() -> None:
             emulator.advance(minutes="5")  # type: ignore[arg-type]
         emulator.advance(1, minutes=1)
         assert (emulator.now() - start).total_seconds() >= 61
+
+
+def test_huge_timeouts_are_refused_not_panicking(emulator: iop.testing.Emulator) -> None:
+    # A timeout past what Instant can hold made the first call panic (PanicException).
+    for make in (
+        lambda: iop.Client(emulator.app_key, emulator.app_secret, base_url=emulator.base_url, timeout=1.8e19),
+        lambda: emulator.client(timeout=1e19),
+        lambda: iop.IopClient(emulator.base_url + "/rest", emulator.app_key, emulator.app_secret, timeout=1e19),
+    ):
+        with pytest.raises(ValueError, match="timeout must be at most"):
+            make()
+    client = iop.Client(emulator.app_key, emulator.app_secret, base_url=emulator.base_url, timeout=1e9)
+    with pytest.raises(iop.GatewayError):
+        client.call("/seller/info/get")
