@@ -352,8 +352,9 @@ const SYSTEM_PARAMS: &[&str] = &[
 /// Parameters the SDK also sets on every TOP call.
 const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
 
-/// Whether `key` is a parameter the SDK sets itself on a call of `style`.
-fn is_system_param(style: Style, key: &str) -> bool {
+/// Whether `key` is a parameter the SDK sets itself on a call of `style`; a business parameter
+/// of that name is refused.
+pub fn is_system_param(style: Style, key: &str) -> bool {
     SYSTEM_PARAMS.contains(&key) || (style == Style::Top && TOP_SYSTEM_PARAMS.contains(&key))
 }
 

@@ -21,21 +21,8 @@ fn distinct_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
 /// Business parameters the request builder accepts as keys.
 fn business_key() -> impl Strategy<Value = String> {
     any::<String>().prop_filter("not a system parameter, not empty", |k| {
-        !k.is_empty()
-            && ![
-                "app_key",
-                "timestamp",
-                "sign_method",
-                "sign",
-                "partner_id",
-                "access_token",
-                "session",
-                "method",
-                "format",
-                "v",
-                "simplify",
-            ]
-            .contains(&k.as_str())
+        // TOP reserves a superset of GOP's names.
+        !k.is_empty() && !iop_core::request::is_system_param(iop_core::Style::Top, k)
     })
 }
 
