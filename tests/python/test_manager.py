@@ -41,6 +41,31 @@ def seeded(emulator: iop.testing.Emulator, client: iop.Client, store: Any = None
     return manager, token
 
 
+def assert_one_refresh_for_all(
+    emulator: iop.testing.Emulator, managers: List[iop.TokenManager], token: iop.Token
+) -> None:
+    """Asks each manager for seller-1's access token from its own thread, all at once: every
+    caller gets the same new token, and the emulator saw exactly one refresh."""
+    results: List[str] = []
+    errors: List[BaseException] = []
+
+    def ask(manager: iop.TokenManager) -> None:
+        try:
+            results.append(manager.access_token("seller-1"))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(results) == len(managers) and len(set(results)) == 1
+    assert results[0] != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1
+
+
 def test_put_get_and_no_refresh_when_fresh(emulator: iop.testing.Emulator, client: iop.Client) -> None:
     manager, token = seeded(emulator, client)
     stored = manager.get("seller-1")
@@ -74,24 +99,7 @@ def test_margin_argument(emulator: iop.testing.Emulator, client: iop.Client) -> 
 def test_many_threads_one_refresh(emulator: iop.testing.Emulator, client: iop.Client) -> None:
     manager, token = seeded(emulator, client)
     emulator.advance(days=28)
-    results: List[str] = []
-    errors: List[BaseException] = []
-
-    def ask() -> None:
-        try:
-            results.append(manager.access_token("seller-1"))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=ask) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
-    assert len(results) == 16 and len(set(results)) == 1
-    assert results[0] != token.access_token
-    assert emulator.stats()["/auth/token/refresh"] == 1
+    assert_one_refresh_for_all(emulator, [manager] * 16, token)
 
 
 def test_custom_python_store(emulator: iop.testing.Emulator, client: iop.Client) -> None:
@@ -122,24 +130,7 @@ def test_managers_sharing_a_custom_store_make_one_refresh(
     first, token = seeded(emulator, client, store)
     second = iop.TokenManager(client, store)
     emulator.advance(days=28)
-    results: List[str] = []
-    errors: List[BaseException] = []
-
-    def ask(manager: iop.TokenManager) -> None:
-        try:
-            results.append(manager.access_token("seller-1"))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=ask, args=(m,)) for m in [first, second] * 8]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
-    assert len(results) == 16 and len(set(results)) == 1
-    assert results[0] != token.access_token
-    assert emulator.stats()["/auth/token/refresh"] == 1
+    assert_one_refresh_for_all(emulator, [first, second] * 8, token)
 
 
 def test_custom_store_failures_are_store_errors(emulator: iop.testing.Emulator, client: iop.Client) -> None:
