@@ -1,4 +1,4 @@
-//! Every file of `shared/fixtures/` parses into a token set or a typed error, with asserted
+//! Every file of `tests/data/fixtures/` parses into a token set or a typed error, with asserted
 //! field values.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the failure
@@ -9,11 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use iop_core::{Error, ErrorClass, TokenSet, parse_response};
 
 fn fixture_dir() -> PathBuf {
-    let dir = std::env::var_os("IOP_SHARED_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
-        PathBuf::from,
-    );
-    dir.join("fixtures")
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/fixtures"
+    ))
 }
 
 fn read(name: &str) -> Vec<u8> {

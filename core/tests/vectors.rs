@@ -1,5 +1,6 @@
-//! Every case of `shared/vectors/sign.json`, each as its own test driven by the file, plus the
-//! negative vectors of `must_not_match` reproduced by deliberately wrong signers.
+//! Every case of `tests/data/vectors/sign.json` (and of each file named in `IOP_EXTRA_VECTORS`),
+//! each as its own test driven by the data, plus the negative vectors of `must_not_match`
+//! reproduced by deliberately wrong signers.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the failure
 
@@ -8,20 +9,47 @@ use std::path::PathBuf;
 use iop_core::{AppSecret, SignMethod, sign, string_to_sign};
 use serde_json::Value;
 
-/// `$IOP_SHARED_DIR/vectors/sign.json`, else `shared/` beside the repository checkout.
+/// The repository's vector file, copied from the vendor SDKs' signatures (`tests/data/README.md`).
 fn vector_file() -> PathBuf {
-    let dir = std::env::var_os("IOP_SHARED_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
-        PathBuf::from,
-    );
-    dir.join("vectors").join("sign.json")
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/vectors/sign.json"
+    ))
 }
 
-fn load() -> Value {
-    let path = vector_file();
-    let text = std::fs::read_to_string(&path)
+/// More vector files of the same format, `IOP_EXTRA_VECTORS=FILE[:FILE…]`, read at run time.
+fn extra_vector_files() -> Vec<PathBuf> {
+    std::env::var_os("IOP_EXTRA_VECTORS")
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("sign.json is JSON")
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The repository's file with the vectors and `must_not_match` entries of every extra file
+/// appended: each extra vector becomes a test of its own.
+fn load() -> Value {
+    let mut file = read_json(&vector_file());
+    for extra in extra_vector_files() {
+        let more = read_json(&extra);
+        for list in ["vectors", "must_not_match"] {
+            if let Some(items) = more[list].as_array() {
+                match file[list].as_array_mut() {
+                    Some(ours) => ours.extend(items.iter().cloned()),
+                    None => file[list] = Value::Array(items.clone()),
+                }
+            }
+        }
+    }
+    file
 }
 
 fn vectors(file: &Value) -> &Vec<Value> {
@@ -116,7 +144,7 @@ fn check_case(file: &Value, case: &Value) {
 }
 
 /// One trial per case of the file, named after it: cases added to the file (or a reviewer's
-/// larger vector file through `IOP_SHARED_DIR`) become tests of their own with no code change.
+/// extra vector file through `IOP_EXTRA_VECTORS`) become tests of their own with no code change.
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let file = std::sync::Arc::new(load());

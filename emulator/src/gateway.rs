@@ -16,7 +16,7 @@ use crate::http::{HttpRequest, Reply};
 use crate::params::{self, Params};
 
 /// The page a proxy in front of the gateway answers when it fails
-/// (`../shared/fixtures/gateway-html-502.html`).
+/// (`tests/data/fixtures/gateway-html-502.html`).
 pub(crate) const HTML_502: &str = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n<hr><center>Tengine</center>\n</body>\n</html>\n";
 
 /// How far `timestamp` may be from the clock.

@@ -100,14 +100,11 @@ fn html_502_is_the_fixture_page() {
     let r = gop(&em, "/auth/token/refresh", &[("refresh_token", "x")]);
     assert_eq!(r.status, 502);
     assert_eq!(r.content_type, "text/html");
-    // `$IOP_SHARED_DIR/fixtures`, else `shared/` beside the repository checkout.
-    let shared = std::env::var_os("IOP_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"))
-        });
-    let fixture = std::fs::read_to_string(shared.join("fixtures/gateway-html-502.html"))
-        .expect("the shared fixtures (set IOP_SHARED_DIR)");
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/fixtures/gateway-html-502.html"
+    ))
+    .expect("the repository's fixtures");
     assert_eq!(r.text(), fixture);
 }
 

@@ -1,4 +1,5 @@
-"""Writes a C table of the signing vectors in sign.json (argv[1]) to stdout."""
+"""Writes a C table of the signing vectors in sign.json (argv[1]) and any further vector files
+(argv[2:], from IOP_EXTRA_VECTORS) to stdout."""
 import json
 import sys
 
@@ -19,6 +20,11 @@ def c_string(text):
 def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         data = json.load(f)
+    for extra in sys.argv[2:]:
+        with open(extra, encoding="utf-8") as f:
+            more = json.load(f)
+        for key in ("vectors", "must_not_match"):
+            data.setdefault(key, []).extend(more.get(key) or [])
     print("/* Generated from sign.json by gen_vectors.py: do not edit. */")
     print("#include <stddef.h>")
     print("typedef struct vector { const char *name; const char *secret; const char *prefix;")

@@ -18,16 +18,22 @@ APP_KEY = "py-test-app-key"
 APP_SECRET = "py-test-app-secret-0123456789"
 
 
-def shared_dir() -> Path:
-    """The shared spec folder: $IOP_SHARED_DIR, else <repo>/../shared."""
-    override = os.environ.get("IOP_SHARED_DIR")
-    return Path(override) if override else REPO_ROOT.parent / "shared"
+DATA_DIR = REPO_ROOT / "tests" / "data"
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data: Dict[str, Any] = json.load(f)
+    return data
 
 
 def load_vectors() -> Dict[str, Any]:
-    path = shared_dir() / "vectors" / "sign.json"
-    with open(path, encoding="utf-8") as f:
-        data: Dict[str, Any] = json.load(f)
+    """The repository's vectors plus those of every file in IOP_EXTRA_VECTORS (FILE[:FILE...])."""
+    data = _read_json(DATA_DIR / "vectors" / "sign.json")
+    for extra in filter(None, os.environ.get("IOP_EXTRA_VECTORS", "").split(os.pathsep)):
+        more = _read_json(Path(extra))
+        for key in ("vectors", "must_not_match"):
+            data.setdefault(key, []).extend(more.get(key) or [])
     return data
 
 
