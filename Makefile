@@ -15,7 +15,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
 CMAKEDIR := $(LIBDIR)/cmake/iop
 
-.PHONY: demo test header build-c build-cli man completions wheel install
+.PHONY: demo test header build-c build-cli man completions wheel install fuzz
 
 ## Build and run the demo against an in-process emulator (or the real gateway with IOP_* set).
 demo:
@@ -52,6 +52,11 @@ completions: build-cli
 ## The Python wheel (abi3, CPython >= 3.9, manylinux, checked by maturin): target/wheels/.
 wheel:
 	scripts/build-wheel
+
+## Every fuzz target for FUZZ_SECONDS (default 60) each; new corpus entries are kept in fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS) --keep
 
 ## Install libiop (versioned, with soname links), libiop.a, iop.h, iop.pc, the CMake package,
 ## the iop command, its man page and completions under $(PREFIX) (staged under $(DESTDIR) if set).
