@@ -173,7 +173,8 @@ pub extern "C" fn iop_client_free(c: *mut iop_client) {
 /// `iop_error_free`); on success `*err` is not touched. Thread safety: `c` may be shared.
 ///
 /// Returns `IOP_RESULT_OK`; argument results (`IOP_RESULT_NULL_ARGUMENT`,
-/// `IOP_RESULT_INVALID_UTF8`); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
+/// `IOP_RESULT_INVALID_UTF8`, `IOP_RESULT_INVALID_ARGUMENT` for an empty or blank code, refused
+/// before anything is sent); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
 /// or expired code, `IOP_RESULT_SIGNATURE`, `IOP_RESULT_RATE_LIMITED`,
 /// `IOP_RESULT_GATEWAY_RETRYABLE`, `IOP_RESULT_GATEWAY_CLIENT`, `IOP_RESULT_GATEWAY_UNKNOWN`);
 /// `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -186,7 +187,7 @@ pub extern "C" fn iop_client_create_token(
 ) -> iop_result {
     boundary(err, || {
         let handle = try_ref(c, "c")?;
-        let code = AuthCode::new(try_str(code, "code")?);
+        let code = AuthCode::new(non_empty(try_str(code, "code")?, "code")?);
         let out = try_out(out, "out")?;
         let token = handle.client.create_token(&code, None)?;
         out.write(into_raw::<iop_token>(TokenHandle::new(token)));
@@ -200,7 +201,8 @@ pub extern "C" fn iop_client_create_token(
 /// `err` as for `iop_client_create_token`. Thread safety: `c` may be shared.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
-/// `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
+/// `IOP_RESULT_INVALID_ARGUMENT` (an empty or blank refresh token, refused before anything is
+/// sent); `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
 /// authorize again); `IOP_RESULT_SIGNATURE`; `IOP_RESULT_RATE_LIMITED`;
 /// `IOP_RESULT_GATEWAY_RETRYABLE`; `IOP_RESULT_GATEWAY_CLIENT`; `IOP_RESULT_GATEWAY_UNKNOWN`;
 /// `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -213,7 +215,10 @@ pub extern "C" fn iop_client_refresh_token(
 ) -> iop_result {
     boundary(err, || {
         let handle = try_ref(c, "c")?;
-        let refresh_token = RefreshToken::new(try_str(refresh_token, "refresh_token")?);
+        let refresh_token = RefreshToken::new(non_empty(
+            try_str(refresh_token, "refresh_token")?,
+            "refresh_token",
+        )?);
         let out = try_out(out, "out")?;
         let token = handle.client.refresh_token(&refresh_token)?;
         out.write(into_raw::<iop_token>(TokenHandle::new(token)));
@@ -262,4 +267,17 @@ pub extern "C" fn iop_client_call(
         out_json.write(to_c_string(body.to_string(), "the answer")?);
         Ok(())
     })
+}
+
+/// Refuses an empty or blank secret argument before anything is sent (the gateway would only
+/// answer `MissingParameter`), as the Python binding does.
+fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str, Failure> {
+    if value.trim().is_empty() {
+        Err(Failure::new(
+            iop_result::IOP_RESULT_INVALID_ARGUMENT,
+            format!("{what} must not be empty"),
+        ))
+    } else {
+        Ok(value)
+    }
 }

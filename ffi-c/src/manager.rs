@@ -11,7 +11,7 @@ use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenSto
 use crate::error::ErrorHandle;
 use crate::handle::{
     free, into_raw, iop_client, iop_error, iop_manager, iop_token, lend, opt_str, to_c_string,
-    try_mut, try_out, try_ref, try_str,
+    try_mut, try_out, try_ref, try_str, write_opt,
 };
 use crate::result::{Failure, boundary, guard, iop_result};
 use crate::token::TokenHandle;
@@ -127,6 +127,30 @@ pub extern "C" fn iop_manager_put(
         let key = try_str(key, "key")?;
         let token = try_ref(t, "t")?;
         handle.manager()?.put(key, &token.token)?;
+        Ok(())
+    })
+}
+
+/// Forgets the stored token set of the seller `key`: a seller who left, or a corrupted entry
+/// to replace with `iop_manager_put`. When `removed` is not NULL, `*removed` receives `true`
+/// if something was stored and `false` if nothing was.
+///
+/// `err` as for `iop_client_create_token`.
+///
+/// Returns `IOP_RESULT_OK` (also when nothing was stored); `IOP_RESULT_NULL_ARGUMENT`;
+/// `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE` (the store failed); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_remove(
+    m: *mut iop_manager,
+    key: *const c_char,
+    removed: *mut bool,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let key = try_str(key, "key")?;
+        let was_stored = handle.manager()?.remove(key)?;
+        write_opt(removed, was_stored);
         Ok(())
     })
 }
