@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use iop_core::store::KeyLock;
@@ -12,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::client::Client;
-use crate::convert::{duration_arg, json_to_py, py_to_json, text_arg, timedelta_from};
+use crate::convert::{duration_arg, int_arg, json_to_py, py_to_json, text_arg, timedelta_from};
 use crate::errors::{to_pyerr, to_pyexception};
 use crate::token::{DEFAULT_MARGIN, Token};
 
@@ -82,10 +83,10 @@ impl FileStore {
     }
 }
 
-/// One key's in-process lock.
+/// One key's in-process lock: the thread holding it, if any.
 #[derive(Default)]
 struct Slot {
-    held: Mutex<bool>,
+    holder: Mutex<Option<ThreadId>>,
     freed: Condvar,
 }
 
@@ -98,7 +99,7 @@ impl KeyLock for SlotLock {}
 
 impl Drop for SlotLock {
     fn drop(&mut self) {
-        *locked(&self.slot.held) = false;
+        *locked(&self.slot.holder) = None;
         self.slot.freed.notify_one();
     }
 }
@@ -106,6 +107,12 @@ impl Drop for SlotLock {
 /// A Python object used as a token store. Versions and locks are kept in this process only
 /// (shared by every manager over the same object, see [`py_store_for`]): sharing such a store
 /// between processes needs the user's own locking.
+///
+/// No mutex of this type is held while the object's Python methods run: they may call back
+/// into a manager over the same store (`manager.get` inside `save`), and other threads must
+/// not wait on user code either. The per-key lock is the one exception, by design: it is what
+/// makes one refresh per seller, and a same-thread attempt to take it again is an error rather
+/// than a hang.
 struct PyStore {
     object: Py<PyAny>,
     versions: Mutex<HashMap<String, u64>>,
@@ -173,26 +180,64 @@ impl TokenStore for PyStore {
             message: format!("token set not serializable: {e}"),
             source: None,
         })?;
-        let mut versions = locked(&self.versions);
-        let current = versions.get(key).copied();
-        if current.is_some() && current != expected_version {
-            return Err(Error::Store {
-                key: key.to_owned(),
-                message: "version conflict".to_owned(),
-                source: None,
-            });
-        }
-        Python::attach(|py| -> Result<(), Error> {
+        // Compare and reserve the next version in one step, then call Python with no lock
+        // held: a second save expecting the old version now conflicts, as it must.
+        let (current, next) = {
+            let mut versions = locked(&self.versions);
+            let current = versions.get(key).copied();
+            if current.is_some() && current != expected_version {
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "version conflict".to_owned(),
+                    source: None,
+                });
+            }
+            let next = current.unwrap_or(0) + 1;
+            versions.insert(key.to_owned(), next);
+            (current, next)
+        };
+        let saved = Python::attach(|py| -> Result<(), Error> {
             let dict = json_to_py(py, &value).map_err(|e| Self::failure(py, key, "save", &e))?;
             self.object
                 .bind(py)
                 .call_method1("save", (key, dict))
                 .map_err(|e| Self::failure(py, key, "save", &e))?;
             Ok(())
-        })?;
-        let next = current.unwrap_or(0) + 1;
-        versions.insert(key.to_owned(), next);
+        });
+        if let Err(error) = saved {
+            // Give the reservation back unless another save has moved past it meanwhile.
+            let mut versions = locked(&self.versions);
+            if versions.get(key) == Some(&next) {
+                match current {
+                    Some(v) => versions.insert(key.to_owned(), v),
+                    None => versions.remove(key),
+                };
+            }
+            return Err(error);
+        }
         Ok(next)
+    }
+
+    fn remove(&self, key: &str) -> iop_core::Result<bool> {
+        let existed = self.load(key)?.is_some();
+        let answer = Python::attach(|py| -> Result<Option<bool>, Error> {
+            let object = self.object.bind(py);
+            if !object.hasattr("remove").unwrap_or(false) {
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "this custom store has no remove(key) method".to_owned(),
+                    source: None,
+                });
+            }
+            let answer = object
+                .call_method1("remove", (key,))
+                .map_err(|e| Self::failure(py, key, "remove", &e))?;
+            Ok(answer.extract::<bool>().ok())
+        })?;
+        locked(&self.versions).remove(key);
+        // `remove` may answer whether something was there; None (or anything else) means it
+        // did not say, and what `load` found stands.
+        Ok(answer.unwrap_or(existed))
     }
 
     fn keys(&self) -> iop_core::Result<Vec<String>> {
@@ -220,16 +265,29 @@ impl TokenStore for PyStore {
     }
 
     fn lock(&self, key: &str) -> iop_core::Result<Box<dyn KeyLock + '_>> {
+        let me = std::thread::current().id();
         let slot = Arc::clone(locked(&self.locks).entry(key.to_owned()).or_default());
-        let mut held = locked(&slot.held);
-        while *held {
-            held = slot
+        let mut holder = locked(&slot.holder);
+        while let Some(thread) = *holder {
+            if thread == me {
+                // The store's own code, called with this key locked, asked a manager to lock it
+                // again (a `put` or refresh of the same key inside `save`): waiting would be
+                // waiting on ourselves.
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "the custom store called back into a token manager for this key \
+                              while the key was locked for it (inside its own load or save)"
+                        .to_owned(),
+                    source: None,
+                });
+            }
+            holder = slot
                 .freed
-                .wait(held)
+                .wait(holder)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        *held = true;
-        drop(held);
+        *holder = Some(me);
+        drop(holder);
         Ok(Box::new(SlotLock { slot }))
     }
 }
@@ -355,7 +413,10 @@ impl RefreshReport {
 }
 
 /// The most worker threads `refresh_due` may start.
-const MAX_CONCURRENCY: usize = 1024;
+const MAX_CONCURRENCY: i64 = 1024;
+
+/// The default number of `refresh_due` workers.
+const DEFAULT_CONCURRENCY: i64 = 8;
 
 /// The callback slot shared with the core manager.
 type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
@@ -432,6 +493,15 @@ impl TokenManager {
             .map_err(|e| to_pyerr(py, e))
     }
 
+    /// Forgets `key` (a seller who left, or a corrupted entry to replace with `put`); returns
+    /// whether something was stored. A custom store needs a `remove(key)` method for this.
+    fn remove(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = key_arg(key)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.remove(&key))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
     /// The stored token of `key`, or None.
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Token>> {
         let key = key_arg(key)?;
@@ -452,28 +522,36 @@ impl TokenManager {
 
     /// Refreshes every stored token expiring within `within` (default 3 days), `concurrency`
     /// (1 to 1024) at a time; `progress(done, total)` is called after each seller.
-    #[pyo3(signature = (within=None, *, concurrency=8, progress=None))]
+    // `concurrency` is read as any object so that a huge int is a ValueError; the signature shows
+    // its real default.
+    #[pyo3(
+        signature = (within=None, *, concurrency=None, progress=None),
+        text_signature = "(self, /, within=None, *, concurrency=8, progress=None)"
+    )]
     fn refresh_due(
         &self,
         py: Python<'_>,
         within: Option<&Bound<'_, PyAny>>,
-        concurrency: i64,
+        concurrency: Option<&Bound<'_, PyAny>>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RefreshReport> {
         let within = match within {
             Some(w) if !w.is_none() => duration_arg("within", w)?,
             _ => DEFAULT_MARGIN,
         };
-        // Signed, so that a negative count is a ValueError rather than an OverflowError. Bounded:
-        // the core starts min(concurrency, sellers) threads and panics if the OS refuses one.
-        let concurrency = usize::try_from(concurrency)
-            .ok()
-            .filter(|&n| (1..=MAX_CONCURRENCY).contains(&n))
-            .ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err(format!(
-                    "concurrency must be at least 1 and at most {MAX_CONCURRENCY}"
-                ))
-            })?;
+        // Bounded: the core starts min(concurrency, sellers) threads and panics if the OS
+        // refuses one. Any int outside (negative, 10**30) is a ValueError.
+        let concurrency = match concurrency {
+            Some(c) => int_arg(
+                "concurrency",
+                c,
+                1,
+                MAX_CONCURRENCY,
+                &format!("concurrency must be at least 1 and at most {MAX_CONCURRENCY}"),
+            )?,
+            None => DEFAULT_CONCURRENCY,
+        };
+        let concurrency = usize::try_from(concurrency).unwrap_or(1);
         let mut options = RefreshDueOptions::new(within).concurrency(concurrency);
         if let Some(progress) = progress.filter(|p| !p.is_none()) {
             if !progress.is_callable() {
