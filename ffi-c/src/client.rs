@@ -8,12 +8,30 @@ use iop_core::{
     AccessToken, AppSecret, AuthCode, Client, Gateway, RefreshToken, Request, RetryPolicy,
 };
 
-use crate::handle::{
-    free, into_raw, iop_client, iop_error, iop_token, opt_str, to_c_string, try_mut, try_out,
-    try_pairs, try_ref, try_str,
+use crate::boundary::{boundary, boundary_result, guard};
+use crate::error::iop_error;
+use crate::ffi::{
+    BoxCastable, free, into_raw, opt_str, to_c_string, try_mut, try_out, try_pairs, try_ref,
+    try_str,
 };
-use crate::result::{Failure, boundary, guard, iop_result};
+use crate::result::{Failure, iop_result};
 use crate::token::TokenHandle;
+use crate::token::iop_token;
+
+/// A client for one app on one gateway: app key, app secret, base URL, HTTP settings, a pool of
+/// connections.
+///
+/// Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
+/// by any number of threads at once (the type is `Send + Sync`): one client serves a whole
+/// program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
+/// `iop_client_free` need the client to yourself.
+pub struct iop_client {
+    _private: [u8; 0],
+}
+
+impl BoxCastable for iop_client {
+    type Rust = ClientHandle;
+}
 
 /// How an `iop_client` was configured, kept to build the client again when a setting changes.
 struct Settings {
@@ -84,7 +102,7 @@ pub extern "C" fn iop_client_new(
     app_secret: *const c_char,
     out: *mut *mut iop_client,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let base_url = opt_str(base_url, "base_url")?;
         let app_key = try_str(app_key, "app_key")?;
         let app_secret = AppSecret::new(try_str(app_secret, "app_secret")?);
@@ -120,7 +138,7 @@ pub extern "C" fn iop_client_set_timeout_ms(
     connect_ms: u32,
     read_ms: u32,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_mut(c, "c")?;
         if connect_ms == 0 || read_ms == 0 {
             return Err(Failure::new(
@@ -147,7 +165,7 @@ pub extern "C" fn iop_client_set_timeout_ms(
 /// (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_client_set_max_attempts(c: *mut iop_client, max_attempts: u32) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_mut(c, "c")?;
         if max_attempts == 0 {
             return Err(Failure::new(
