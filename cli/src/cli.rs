@@ -38,8 +38,14 @@ pub(crate) struct AppArgs {
         conflicts_with = "app_secret_file"
     )]
     pub(crate) app_secret_stdin: bool,
-    /// Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]
-    #[arg(long, global = true, help_heading = "Credentials", value_name = "URL")]
+    /// Gateway base URL (the help text names the default).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Credentials",
+        value_name = "URL",
+        help = "Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]"
+    )]
     pub(crate) base_url: Option<String>,
 }
 

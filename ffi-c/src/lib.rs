@@ -1,8 +1,8 @@
 //! C ABI of iop: `libiop.so` / `libiop.a` and the generated header `include/iop.h`.
 //!
 //! A thin boundary over `iop-core`, in the style of rustls-ffi: pointer casts in one module
-//! ([`ffi`]) that knows no handle type (each opaque type says what its pointers address, next to
-//! its functions), every exported function inside the panic boundary ([`boundary`]), one result
+//! (`ffi`) that knows no handle type (each opaque type says what its pointers address, next to
+//! its functions), every exported function inside the panic boundary (`boundary`), one result
 //! enum with fixed numbers ([`result::iop_result`]) and one mapping of core errors to it,
 //! out-parameters last and written only on success.
 //!

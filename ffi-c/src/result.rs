@@ -1,4 +1,4 @@
-//! The result enum, the one mapping of core errors to results, and [`Failure`], a failed call
+//! The result enum, the one mapping of core errors to results, and `Failure`, a failed call
 //! on its way to C. Depends on no other module of the crate.
 
 use std::ffi::CStr;
