@@ -1,6 +1,7 @@
 //! `iop.TokenManager` and its stores: `iop.MemoryStore`, `iop.FileStore`, and any Python object
 //! with `load(key)` / `save(key, token_dict)` (and `keys()` for `refresh_due`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::ThreadId;
@@ -104,6 +105,43 @@ impl Drop for SlotLock {
     }
 }
 
+thread_local! {
+    /// The custom-store calls (load, save, remove) this thread is inside, as (store address,
+    /// key). The manager holds the key's lock during most of them: a manager call for the same
+    /// key from inside would wait for this very thread, so it is refused instead.
+    static IN_STORE_CALL: RefCell<Vec<(usize, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as inside a call of a custom store's Python code for a key, until dropped.
+struct InStoreCall;
+
+impl InStoreCall {
+    fn enter(store: &PyStore, key: &str) -> Self {
+        let store = std::ptr::from_ref(store) as usize;
+        IN_STORE_CALL.with(|calls| calls.borrow_mut().push((store, key.to_owned())));
+        Self
+    }
+}
+
+impl Drop for InStoreCall {
+    fn drop(&mut self) {
+        IN_STORE_CALL.with(|calls| {
+            calls.borrow_mut().pop();
+        });
+    }
+}
+
+/// Whether this thread is inside a call of the custom store at `store` for `key` (any key when
+/// `None`).
+fn inside_store_call(store: usize, key: Option<&str>) -> bool {
+    IN_STORE_CALL.with(|calls| {
+        calls
+            .borrow()
+            .iter()
+            .any(|(s, k)| *s == store && key.is_none_or(|key| key == k))
+    })
+}
+
 /// A Python object used as a token store. Versions and locks are kept in this process only
 /// (shared by every manager over the same object, see [`py_store_for`]): sharing such a store
 /// between processes needs the user's own locking.
@@ -138,6 +176,7 @@ impl PyStore {
 impl TokenStore for PyStore {
     fn load(&self, key: &str) -> iop_core::Result<Option<StoredToken>> {
         let loaded = Python::attach(|py| -> Result<Option<serde_json::Value>, Error> {
+            let _inside = InStoreCall::enter(self, key);
             let value = self
                 .object
                 .bind(py)
@@ -197,6 +236,7 @@ impl TokenStore for PyStore {
             (current, next)
         };
         let saved = Python::attach(|py| -> Result<(), Error> {
+            let _inside = InStoreCall::enter(self, key);
             let dict = json_to_py(py, &value).map_err(|e| Self::failure(py, key, "save", &e))?;
             self.object
                 .bind(py)
@@ -229,6 +269,7 @@ impl TokenStore for PyStore {
                     source: None,
                 });
             }
+            let _inside = InStoreCall::enter(self, key);
             let answer = object
                 .call_method1("remove", (key,))
                 .map_err(|e| Self::failure(py, key, "remove", &e))?;
@@ -319,19 +360,22 @@ fn py_store_for(store: &Bound<'_, PyAny>) -> Arc<PyStore> {
     shared
 }
 
-/// The store behind a Python store argument.
-fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
+/// The store behind a Python store argument, and for a custom store its [`PyStore`]'s address
+/// (see [`inside_store_call`]).
+fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, Option<usize>)> {
     let Some(store) = store.filter(|s| !s.is_none()) else {
-        return Ok(Arc::new(iop_core::MemoryStore::new()));
+        return Ok((Arc::new(iop_core::MemoryStore::new()), None));
     };
     if let Ok(m) = store.cast::<MemoryStore>() {
-        return Ok(m.get().inner.clone());
+        return Ok((m.get().inner.clone(), None));
     }
     if let Ok(f) = store.cast::<FileStore>() {
-        return Ok(f.get().inner.clone());
+        return Ok((f.get().inner.clone(), None));
     }
     if store.hasattr("load")? && store.hasattr("save")? {
-        return Ok(py_store_for(store));
+        let shared = py_store_for(store);
+        let address = Arc::as_ptr(&shared) as usize;
+        return Ok((shared, Some(address)));
     }
     Err(PyTypeError::new_err(format!(
         "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",
@@ -427,6 +471,30 @@ type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
 pub(crate) struct TokenManager {
     inner: Arc<iop_core::TokenManager>,
     callback: CallbackSlot,
+    /// The address of the custom store's [`PyStore`], if the store is a Python object.
+    custom_store: Option<usize>,
+}
+
+impl TokenManager {
+    /// Refuses a call for `key` (any key when `None`) made from inside the custom store's own
+    /// load, save or remove for that key: the manager holds the key's lock for that call, so
+    /// waiting for it would wait for this very thread.
+    fn refuse_reentry(&self, py: Python<'_>, key: Option<&str>) -> PyResult<()> {
+        match self.custom_store {
+            Some(store) if inside_store_call(store, key) => Err(to_pyerr(
+                py,
+                Error::Store {
+                    key: key.unwrap_or_default().to_owned(),
+                    message: "the custom store called back into a token manager for this key \
+                              while the key was locked for it (inside its own load, save or \
+                              remove); only get() may be called there"
+                        .to_owned(),
+                    source: None,
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The seller key argument.
@@ -452,7 +520,7 @@ impl TokenManager {
             Some(m) if !m.is_none() => duration_arg("margin", m)?,
             _ => DEFAULT_MARGIN,
         };
-        let store = store_of(store)?;
+        let (store, custom_store) = store_of(store)?;
         let callback: CallbackSlot = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&callback);
         let inner = iop_core::TokenManager::new(Arc::clone(&client.get().inner), store)
@@ -471,6 +539,7 @@ impl TokenManager {
         Ok(Self {
             inner: Arc::new(inner),
             callback,
+            custom_store,
         })
     }
 
@@ -482,6 +551,7 @@ impl TokenManager {
         token: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
         let token = token
             .cast::<Token>()
             .map_err(|_| PyTypeError::new_err("token must be an iop.Token"))?
@@ -497,6 +567,7 @@ impl TokenManager {
     /// whether something was stored. A custom store needs a `remove(key)` method for this.
     fn remove(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.remove(&key))
             .map_err(|e| to_pyerr(py, e))
@@ -515,6 +586,7 @@ impl TokenManager {
     /// Raises `ReauthorizationRequired` when the seller must authorize again.
     fn access_token(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<String> {
         let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.access_token(&key).map(|t| t.secret().to_owned()))
             .map_err(|e| to_pyerr(py, e))
@@ -535,6 +607,8 @@ impl TokenManager {
         concurrency: Option<&Bound<'_, PyAny>>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RefreshReport> {
+        // Its workers would wait for the key this thread's store call holds.
+        self.refuse_reentry(py, None)?;
         let within = match within {
             Some(w) if !w.is_none() => duration_arg("within", w)?,
             _ => DEFAULT_MARGIN,

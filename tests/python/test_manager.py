@@ -372,10 +372,39 @@ def test_custom_store_saving_the_same_key_again_is_an_error_not_a_hang(
     first = iop.TokenManager(client, store)
     second = iop.TokenManager(client, store)
     token = client.create_token(emulator.authorize(seller_id="seller-1"))
-    store.manager = second
-    run_with_timeout(lambda: first.put("seller-1", token))
-    assert len(store.errors) == 1 and "called back" in str(store.errors[0])
+    # Through a second manager over the same store object, then through the same manager.
+    for manager in (second, first):
+        store.manager = manager
+        run_with_timeout(lambda: first.put("seller-1", token))
+        assert len(store.errors) == 1 and "called back" in str(store.errors[0])
+        assert store.errors[0].key == "seller-1"  # type: ignore[attr-defined]
+        store.errors.clear()
     assert first.get("seller-1") is not None
+
+    # refresh_due from inside save would have its workers wait for this thread: refused too.
+    class Sweeping(DictStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.manager: Optional[iop.TokenManager] = None
+            self.errors: List[BaseException] = []
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            super().save(key, token)
+            if self.manager is not None:
+                try:
+                    self.manager.refresh_due()
+                except iop.StoreError as e:
+                    self.errors.append(e)
+
+    sweeping = Sweeping()
+    manager = iop.TokenManager(client, sweeping)
+    sweeping.manager = manager
+    run_with_timeout(lambda: manager.put("seller-1", token))
+    assert len(sweeping.errors) == 1
+    # Outside a store call everything works as usual.
+    sweeping.manager = None
+    run_with_timeout(lambda: manager.put("seller-2", token))
+    assert manager.access_token("seller-1") == token.access_token
 
 
 def test_unrefreshable_token_is_reported_ahead(client: iop.Client) -> None:
