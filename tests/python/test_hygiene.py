@@ -252,3 +252,12 @@ def test_lazada_gateways_are_exported() -> None:
     assert iop.ALIEXPRESS == "https://api-sg.aliexpress.com"
     client = iop.Client("k", "s", base_url=iop.LAZADA_TH)
     assert "lazada.co.th" in repr(client)
+
+
+def test_token_from_dict_never_repeats_its_input() -> None:
+    # A malformed error_response became a ResponseError whose snippet held the whole dict.
+    for data in ({"error_response": "SECRET-in-the-dict"}, {"error_response": ["SECRET-in-the-dict"]}):
+        with pytest.raises(ValueError, match="not a token set") as info:
+            iop.Token.from_dict(data)
+        assert "SECRET" not in str(info.value)
+        assert "SECRET" not in repr(info.value)
