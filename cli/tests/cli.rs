@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use iop_emulator::{Config, Emulator};
 
-const IOP_ENV: [&str; 5] = [
+const IOP_ENV: [&str; 6] = [
     "IOP_APP_KEY",
     "IOP_APP_SECRET",
     "IOP_BASE_URL",
     "IOP_AUTH_CODE",
+    "IOP_REFRESH_TOKEN",
     "IOP_ACCESS_TOKEN",
 ];
 
