@@ -424,7 +424,8 @@ mod tests {
         assert_ne!(a.dedup_key(), next.dedup_key());
         let p = parse(br#"{"seller_id":"1","message_type":4,"timestamp":5,"data":{"x":1,"y":[{"b":1,"a":2}]}}"#).expect("p");
         let q = parse(br#"{"seller_id":"1","message_type":4,"timestamp":5,"data":{"y":[{"a":2,"b":1}],"x":1}}"#).expect("q");
-        let r = parse(br#"{"seller_id":"1","message_type":4,"timestamp":5,"data":{"x":2}}"#).expect("r");
+        let r = parse(br#"{"seller_id":"1","message_type":4,"timestamp":5,"data":{"x":2}}"#)
+            .expect("r");
         assert_eq!(p.dedup_key(), q.dedup_key());
         assert_ne!(p.dedup_key(), r.dedup_key());
     }
