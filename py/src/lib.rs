@@ -10,6 +10,7 @@ mod emulator;
 mod errors;
 mod logging;
 mod manager;
+mod onboarding;
 mod token;
 
 use iop_core::{AppSecret, SignMethod};
@@ -81,6 +82,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add_function(wrap_pyfunction!(sign, m)?)?;
     m.add_function(wrap_pyfunction!(string_to_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(onboarding::authorization_url, m)?)?;
+    m.add_function(wrap_pyfunction!(onboarding::new_state, m)?)?;
+    m.add_function(wrap_pyfunction!(onboarding::push_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(onboarding::push_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(onboarding::push_parse, m)?)?;
     m.add_class::<client::Client>()?;
     m.add_class::<token::Token>()?;
     m.add_class::<manager::TokenManager>()?;

@@ -37,9 +37,12 @@ from ._native import (
     Client,
     Token,
     __version__,
+    new_state,
     sign,
     string_to_sign,
 )
+from . import push
+from ._onboarding import authorization_url
 
 __all__ = [
     "ALIEXPRESS",
@@ -70,6 +73,9 @@ __all__ = [
     "TokenManager",
     "TransportError",
     "__version__",
+    "authorization_url",
+    "new_state",
+    "push",
     "sign",
     "string_to_sign",
 ]

@@ -20,6 +20,11 @@ __all__ = [
     "TokenManager",
     "_Emulator",
     "__version__",
+    "authorization_url",
+    "new_state",
+    "push_parse",
+    "push_signature",
+    "push_verify",
     "sign",
     "string_to_sign",
 ]
@@ -42,6 +47,20 @@ _F = TypeVar("_F", bound=Callable[[str, Any], object])
 
 def sign(app_secret: str, params: _Params, *, api: Optional[str] = None, method: Optional[str] = ...) -> str: ...
 def string_to_sign(params: _Params, *, api: Optional[str] = None) -> str: ...
+def authorization_url(
+    app_key: str,
+    redirect_uri: str,
+    *,
+    state: str,
+    platform: Optional[str] = None,
+    country: Optional[str] = None,
+    uuid: Optional[str] = None,
+    base_url: Optional[str] = None,
+) -> str: ...
+def new_state() -> str: ...
+def push_verify(app_key: str, app_secret: str, body: bytes, authorization: Optional[str]) -> bool: ...
+def push_signature(app_key: str, app_secret: str, body: bytes) -> str: ...
+def push_parse(body: bytes) -> Dict[str, Any]: ...
 
 @final
 class Token:
