@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, ErrorClass, Result, parse_response};
+use crate::error::{Error, ErrorClass, Result};
 use crate::gateway::Gateway;
+use crate::redact::Redactor;
 use crate::request::{Credentials, Request};
+use crate::response::parse_response_redacting;
 use crate::secret::{AccessToken, AppSecret, AuthCode, RefreshToken};
 use crate::sign::SignMethod;
 use crate::token::TokenSet;
@@ -284,9 +286,12 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        self.execute(&self.gateway, request, access_token, |status, body, _| {
-            parse_response(status, body)
-        })
+        self.execute(
+            &self.gateway,
+            request,
+            access_token,
+            |status, body, _, redactor| parse_response_redacting(status, body, redactor),
+        )
         .result
     }
 
@@ -298,9 +303,12 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        let exchange = self.execute(&self.gateway, request, access_token, |status, body, _| {
-            parse_response(status, body)
-        });
+        let exchange = self.execute(
+            &self.gateway,
+            request,
+            access_token,
+            |status, body, _, redactor| parse_response_redacting(status, body, redactor),
+        );
         match (exchange.result, exchange.last_response) {
             (Err(Error::Gateway(gateway)), Some((_, body))) => {
                 // parse_response read this body as an envelope, so it is JSON.
@@ -314,9 +322,17 @@ impl Client {
     /// country host).
     fn token_call(&self, request: &Request) -> Result<TokenSet> {
         let gateway = self.gateway.token_gateway();
-        self.execute(&gateway, request, None, |status, body, received_at| {
-            TokenSet::from_value(parse_response(status, body)?, received_at)
-        })
+        self.execute(
+            &gateway,
+            request,
+            None,
+            |status, body, received_at, redactor| {
+                TokenSet::from_value(
+                    parse_response_redacting(status, body, redactor)?,
+                    received_at,
+                )
+            },
+        )
         .result
     }
 
@@ -326,7 +342,7 @@ impl Client {
         gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
-        parse: impl Fn(u16, &[u8], SystemTime) -> Result<T>,
+        parse: impl Fn(u16, &[u8], SystemTime, &Redactor) -> Result<T>,
     ) -> Exchange<T> {
         let api = request.api();
         let max_attempts = self.retry.max_attempts.max(1);
@@ -337,11 +353,13 @@ impl Client {
             let started = Instant::now();
             let result = self
                 .signed(gateway, request, access_token)
-                .and_then(|http_request| self.transport.send(http_request))
-                .and_then(|response| {
+                .and_then(|(http_request, redactor)| {
+                    Ok((self.transport.send(http_request)?, redactor))
+                })
+                .and_then(|(response, redactor)| {
                     let status = response.status().as_u16();
                     let body = response.into_body();
-                    let parsed = parse(status, &body, self.clock.now());
+                    let parsed = parse(status, &body, self.clock.now(), &redactor);
                     last_response = Some((status, body));
                     parsed
                 });
@@ -395,20 +413,20 @@ impl Client {
         }
     }
 
-    /// The signed HTTP request, stamped with the clock's time in ms.
+    /// The signed HTTP request, stamped with the clock's time in ms, and the secrets it sends.
     fn signed(
         &self,
         gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
-    ) -> Result<http::Request<Vec<u8>>> {
+    ) -> Result<(http::Request<Vec<u8>>, Redactor)> {
         let now = self.clock.now();
         let timestamp_ms = now
             .duration_since(UNIX_EPOCH)
             .ok()
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .ok_or_else(|| Error::InvalidRequest("the clock is before 1970".to_owned()))?;
-        request.to_http(gateway, &self.credentials, access_token, timestamp_ms)
+        request.to_http_redacting(gateway, &self.credentials, access_token, timestamp_ms)
     }
 
     /// How long to wait before another attempt after `error`, or `None` when repeating it is not

@@ -6,7 +6,7 @@
 //!
 //! Data flows through one module per step:
 //! API name ([`api`]) → request ([`request`]) → signed HTTP request ([`sign`](mod@sign),
-//! [`gateway`]) → transport ([`transport`]) → response ([`error::parse_response`]) → token
+//! [`gateway`]) → transport ([`transport`]) → response ([`response`]) → token
 //! ([`token`]) or typed error ([`error`]).
 //!
 //! The pure layer (everything but `transport`, `client`, `store` and `manager`) does no I/O,
@@ -16,7 +16,9 @@ pub mod api;
 pub mod error;
 pub mod explain;
 pub mod gateway;
+pub mod redact;
 pub mod request;
+pub mod response;
 pub mod secret;
 pub mod sign;
 pub mod token;
@@ -31,10 +33,12 @@ pub mod store;
 pub mod transport;
 
 pub use api::{ApiName, Style};
-pub use error::{Error, ErrorClass, GatewayError, Result, parse_response};
+pub use error::{Error, ErrorClass, GatewayError, Result};
 pub use explain::{Explanation, Warning, explain};
 pub use gateway::{Gateway, LazadaCountry};
+pub use redact::Redactor;
 pub use request::{Credentials, FilePart, HttpMethod, Request};
+pub use response::{parse_response, parse_response_redacting};
 pub use secret::{AccessToken, AppSecret, AuthCode, RefreshToken};
 pub use sign::{SignMethod, sign, string_to_sign};
 pub use token::{CountryUserInfo, TokenSet};

@@ -289,8 +289,19 @@ impl TokenSet {
     /// let t = iop_core::TokenSet::from_json(body, at).unwrap();
     /// assert_eq!(t.expires_at_ms(), Some(1_060_000));
     /// ```
+    ///
+    /// The input may be anything a user passed (a bare refresh token by mistake), so a decode
+    /// error describes its shape and never echoes it.
     pub fn from_json(body: &[u8], received_at: SystemTime) -> Result<Self> {
-        let value = crate::error::parse_response(200, body)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            Error::decode_local(format!(
+                "the token set is not JSON ({} bytes; {:?} error at line {} column {})",
+                body.len(),
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         Self::from_value(value, received_at)
     }
 
@@ -299,16 +310,24 @@ impl TokenSet {
     /// stored token set (one with `_iop_received_at_ms`) keeps its own receive time.
     pub fn from_value(value: Value, received_at: SystemTime) -> Result<Self> {
         let Value::Object(map) = value else {
-            let text = value.to_string();
-            return Err(Error::decode(200, text.as_bytes()));
+            let shape = match value {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            };
+            return Err(Error::decode_local(format!(
+                "the token set is {shape}, not a JSON object"
+            )));
         };
         match check_envelope(200, &map) {
             Ok(()) => {}
             Err(EnvelopeError::Gateway(g)) => return Err(Error::Gateway(g)),
             Err(EnvelopeError::Malformed) => {
-                return Err(Error::decode(
-                    200,
-                    Value::Object(map).to_string().as_bytes(),
+                return Err(Error::decode_local(
+                    "the token set's `error_response` is not an object",
                 ));
             }
         }
