@@ -321,9 +321,8 @@ impl Client {
     /// A token call, sent to [`Gateway::token_gateway`] (Lazada's auth host for a Lazada
     /// country host).
     fn token_call(&self, request: &Request) -> Result<TokenSet> {
-        let gateway = self.gateway.token_gateway();
         self.execute(
-            &gateway,
+            &self.gateway,
             request,
             None,
             |status, body, received_at, redactor| {
@@ -345,6 +344,8 @@ impl Client {
         parse: impl Fn(u16, &[u8], SystemTime, &Redactor) -> Result<T>,
     ) -> Exchange<T> {
         let api = request.api();
+        // Token calls go to the token gateway, whichever method sent them.
+        let gateway = &*gateway.for_api(api);
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -530,12 +531,22 @@ mod tests {
         client
             .call(&Request::new("/seller/get").unwrap(), None)
             .unwrap();
+        // A token call made through `call` goes where `refresh_token` sends it.
+        client
+            .call(
+                &Request::new("/auth/token/refresh")
+                    .unwrap()
+                    .param("refresh_token", "r"),
+                None,
+            )
+            .unwrap();
         assert_eq!(
             *hosts.lock().unwrap(),
             [
                 "https://auth.lazada.com/rest/auth/token/refresh",
                 "https://auth.lazada.com/rest/auth/token/create",
                 "https://api.lazada.sg/rest/seller/get",
+                "https://auth.lazada.com/rest/auth/token/refresh",
             ]
         );
     }

@@ -201,6 +201,23 @@ impl Gateway {
         }
     }
 
+    /// The gateway a call of `api` really goes to: [`Gateway::token_gateway`] for a token
+    /// call, `self` otherwise. The client and [`crate::explain()`] both follow it.
+    ///
+    /// ```
+    /// use iop_core::{ApiName, Gateway, LazadaCountry};
+    /// let th = Gateway::lazada(LazadaCountry::Th);
+    /// let refresh = ApiName::parse("/auth/token/refresh").unwrap();
+    /// assert_eq!(th.for_api(&refresh).endpoint(&refresh), "https://auth.lazada.com/rest/auth/token/refresh");
+    /// ```
+    pub fn for_api(&self, api: &ApiName) -> std::borrow::Cow<'_, Gateway> {
+        if api.is_token_call() {
+            std::borrow::Cow::Owned(self.token_gateway())
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
+    }
+
     /// The URL a call goes to: `{base}/rest{api}` for GOP, `{base}/sync` for TOP.
     ///
     /// ```
