@@ -152,14 +152,17 @@ impl ClientBuilder {
 
     /// Builds the client (and the HTTP agent unless a transport was given).
     pub fn build(self) -> Result<Client> {
+        let custom_transport = self.transport.is_some();
         let transport = match self.transport {
             Some(transport) => transport,
-            None => Arc::new(HttpTransport::new(self.http)?),
+            None => Arc::new(HttpTransport::new(self.http.clone())?),
         };
         Ok(Client {
             credentials: self.credentials,
             gateway: self.gateway,
+            http: self.http,
             transport,
+            custom_transport,
             clock: self.clock,
             retry: self.retry,
             sleep: self.sleep,
@@ -181,7 +184,11 @@ impl ClientBuilder {
 pub struct Client {
     credentials: Credentials,
     gateway: Gateway,
+    /// The settings of the default transport (kept for [`Client::to_builder`]).
+    http: HttpConfig,
     transport: Arc<dyn Transport>,
+    /// Whether `transport` was given to the builder (kept by [`Client::to_builder`]).
+    custom_transport: bool,
     clock: Arc<dyn Clock>,
     retry: RetryPolicy,
     sleep: Sleep,
@@ -235,6 +242,43 @@ impl Client {
         gateway: Gateway,
     ) -> Result<Self> {
         Self::builder(app_key, app_secret, gateway).build()
+    }
+
+    /// A builder holding every setting of this client (credentials, gateway, HTTP settings,
+    /// clock, retry policy, retry sleep, and the transport if one was given), to derive a new
+    /// client with some of them changed. The new client has its own connection pool; this one
+    /// is unchanged.
+    ///
+    /// With a transport given to the original builder, the new client shares it and the HTTP
+    /// settings (timeouts, proxy…) have no effect, as on the original.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iop_core::{AppSecret, Client, Gateway};
+    /// let client = Client::new("app-key", AppSecret::new("app-secret"), Gateway::aliexpress())?;
+    /// let patient = client
+    ///     .to_builder()
+    ///     .timeouts(Duration::from_secs(5), Duration::from_secs(120))
+    ///     .build()?;
+    /// assert_eq!(patient.http_config().read_timeout, Duration::from_secs(120));
+    /// assert_eq!(client.http_config().read_timeout, Duration::from_secs(30));
+    /// # Ok::<(), iop_core::Error>(())
+    /// ```
+    pub fn to_builder(&self) -> ClientBuilder {
+        ClientBuilder {
+            credentials: self.credentials.clone(),
+            gateway: self.gateway.clone(),
+            http: self.http.clone(),
+            transport: self.custom_transport.then(|| Arc::clone(&self.transport)),
+            clock: Arc::clone(&self.clock),
+            retry: self.retry.clone(),
+            sleep: Arc::clone(&self.sleep),
+        }
+    }
+
+    /// The settings of the default HTTP transport (in effect unless a transport was given).
+    pub fn http_config(&self) -> &HttpConfig {
+        &self.http
     }
 
     /// The gateway.

@@ -33,6 +33,39 @@ pub enum ErrorClass {
     Unknown,
 }
 
+impl ErrorClass {
+    /// Every class, in declaration order.
+    pub const ALL: [ErrorClass; 7] = [
+        Self::Signature,
+        Self::Reauthorize,
+        Self::Refresh,
+        Self::RateLimited,
+        Self::Retryable,
+        Self::Client,
+        Self::Unknown,
+    ];
+
+    /// The class's name, stable for bindings, reports and logs: `signature`, `reauthorize`,
+    /// `refresh`, `rate_limited`, `retryable`, `client`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Reauthorize => "reauthorize",
+            Self::Refresh => "refresh",
+            Self::RateLimited => "rate_limited",
+            Self::Retryable => "retryable",
+            Self::Client => "client",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error envelope from the gateway, GOP or TOP style, kept intact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayError {

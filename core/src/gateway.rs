@@ -25,6 +25,12 @@ pub enum LazadaCountry {
     Id,
 }
 
+impl std::fmt::Display for LazadaCountry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 impl LazadaCountry {
     /// Every country, in a fixed order.
     pub const ALL: [Self; 6] = [Self::Sg, Self::My, Self::Vn, Self::Th, Self::Ph, Self::Id];
@@ -51,6 +57,11 @@ impl LazadaCountry {
             Self::Ph => "ph",
             Self::Id => "id",
         }
+    }
+
+    /// The country code (same as [`LazadaCountry::code`]), for bindings that show enums by name.
+    pub fn as_str(self) -> &'static str {
+        self.code()
     }
 
     /// Parses a country code as the gateway writes it (`sg`, `my`, `vn`, `th`, `ph`, `id`),

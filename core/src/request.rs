@@ -45,6 +45,39 @@ pub enum HttpMethod {
     Get,
 }
 
+impl HttpMethod {
+    /// `"POST"` or `"GET"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Get => "GET",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HttpMethod {
+    type Err = Error;
+
+    /// `POST` or `GET`, ASCII case ignored; anything else is [`Error::InvalidRequest`].
+    fn from_str(s: &str) -> Result<Self> {
+        if s.eq_ignore_ascii_case("POST") {
+            Ok(Self::Post)
+        } else if s.eq_ignore_ascii_case("GET") {
+            Ok(Self::Get)
+        } else {
+            Err(Error::InvalidRequest(format!(
+                "HTTP method must be POST or GET, not {s:?}"
+            )))
+        }
+    }
+}
+
 /// A file sent as a multipart part. File parts are not signed.
 #[derive(Clone)]
 pub struct FilePart {
