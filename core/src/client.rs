@@ -1,7 +1,7 @@
 //! The client: signs, sends, parses and retries what is safe to retry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, ErrorClass, Result};
 use crate::gateway::Gateway;
@@ -465,12 +465,7 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<(http::Request<Vec<u8>>, Redactor)> {
-        let now = self.clock.now();
-        let timestamp_ms = now
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .ok_or_else(|| Error::InvalidRequest("the clock is before 1970".to_owned()))?;
+        let timestamp_ms = crate::time::request_timestamp_ms(self.clock.now())?;
         request.to_http_redacting(gateway, &self.credentials, access_token, timestamp_ms)
     }
 

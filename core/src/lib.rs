@@ -21,6 +21,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 pub mod sign;
+pub mod time;
 pub mod token;
 
 #[cfg(feature = "client")]

@@ -393,8 +393,9 @@ impl Request {
 /// `Content-Type` of a POST without files.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
-/// Parameters the SDK sets on every call; business parameters may not use these names.
-const SYSTEM_PARAMS: &[&str] = &[
+/// Parameters the SDK sets on every call (PROTOCOL.md §2); business parameters may not use
+/// these names. The one list: the emulator and the bindings use it.
+pub const SYSTEM_PARAMS: &[&str] = &[
     "app_key",
     "timestamp",
     "sign_method",
@@ -404,8 +405,8 @@ const SYSTEM_PARAMS: &[&str] = &[
     "session",
 ];
 
-/// Parameters the SDK also sets on every TOP call.
-const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
+/// Parameters the SDK also sets on every TOP (`/sync`) call.
+pub const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
 
 /// Whether `key` is a parameter the SDK sets itself on a call of `style`; a business parameter
 /// of that name is refused.

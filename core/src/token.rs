@@ -4,7 +4,7 @@
 //! `null`, both Lazada seller-list names and the keyed form) and keeps unknown fields, which are
 //! written back on serialization. Typed accessors turn it into instants and decisions.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -260,23 +260,8 @@ fn country_list(value: Value) -> std::result::Result<Vec<CountryUserInfo>, Value
     }
 }
 
-/// Epoch milliseconds of `t` (negative before 1970, saturating).
-fn epoch_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
-}
-
-/// The instant `ms` epoch milliseconds name, if representable.
-fn from_epoch_ms(ms: i64) -> Option<SystemTime> {
-    let d = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        UNIX_EPOCH.checked_add(d)
-    } else {
-        UNIX_EPOCH.checked_sub(d)
-    }
-}
+// The one epoch-ms rule of the SDK (negative before 1970, rounded down, saturating).
+use crate::time::{epoch_ms, from_epoch_ms};
 
 impl TokenSet {
     /// Parses a token-set body received at `received_at`. Gateway error envelopes become
@@ -535,6 +520,7 @@ impl<'de> serde::Deserialize<'de> for TokenSet {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
