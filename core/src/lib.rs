@@ -9,6 +9,11 @@
 //! [`gateway`]) → transport ([`transport`]) → response ([`response`]) → token
 //! ([`token`]) or typed error ([`error`]).
 //!
+//! One home per rule, for this crate and the bindings, CLI and emulator alike: epoch
+//! milliseconds in [`time`]; secret names and redaction in [`redact`]; system parameters in
+//! [`request::SYSTEM_PARAMS`]; call style in [`Style`]; the sign prefix in
+//! [`api::sign_prefix_of`]; the default refresh margin in `manager::DEFAULT_MARGIN`.
+//!
 //! The pure layer (everything but `transport`, `client`, `store` and `manager`) does no I/O,
 //! reads no clock and starts no thread: time is an input.
 
