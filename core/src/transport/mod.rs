@@ -553,6 +553,79 @@ mod tests {
         );
     }
 
+    /// A loopback HTTP server answering each request with the length and a checksum of the
+    /// body it received, on one kept-alive connection.
+    fn echo_length_server() -> (u16, std::thread::JoinHandle<usize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut served = 0;
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap() == 0 {
+                        return served;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                }
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+                let answer = format!("{length} {sum}");
+                write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .unwrap();
+                served += 1;
+            }
+        });
+        (port, server)
+    }
+
+    #[test]
+    fn bodies_of_every_size_arrive_whole_after_their_head() {
+        // Head and body leave in one write when they fit the output buffer, one after the
+        // other when not: either way the server reads the exact body.
+        let (port, server) = echo_length_server();
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let sizes = [1usize, 10, 1000, 100_000, 300_000, 1_000_000, 3];
+        for size in sizes {
+            let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            let req = http::Request::post(format!("http://127.0.0.1:{port}/rest/x"))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .unwrap();
+            let response = t.send(req).unwrap();
+            assert_eq!(
+                String::from_utf8(response.into_body()).unwrap(),
+                format!("{size} {sum}")
+            );
+        }
+        // A GET (no body) on the same connection.
+        let req = http::Request::get(format!("http://127.0.0.1:{port}/rest/x?a=1"))
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(t.send(req).unwrap().into_body(), b"0 0");
+        drop(t);
+        assert_eq!(server.join().unwrap(), sizes.len() + 1);
+    }
+
     #[test]
     fn ureq_errors_map_to_typed_errors() {
         let t = HttpTransport::new(HttpConfig {
