@@ -438,6 +438,58 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_connection_forgets_the_name_a_good_one_keeps_it() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let get = |port: u16| {
+            http::Request::get(format!("http://localhost:{port}/rest/x"))
+                .body(Vec::new())
+                .unwrap()
+        };
+        let now = || std::time::Instant::now();
+        for attempt in 1..=2 {
+            let err = t.send(get(closed)).unwrap_err();
+            assert!(
+                matches!(err, Error::Transport { sent: false, .. }),
+                "{err:?}"
+            );
+            // Forgotten: the next attempt looks the name up again.
+            assert!(
+                t.resolver
+                    .cached(&format!("localhost:{closed}"), now())
+                    .is_none()
+            );
+            assert_eq!(t.resolver.lookups(), attempt);
+        }
+        // A server that answers: its name stays cached across calls.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            for _ in 0..2 {
+                let _ = stream.read(&mut buf).unwrap();
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                    .unwrap();
+            }
+        });
+        t.send(get(port)).unwrap();
+        t.send(get(port)).unwrap();
+        server.join().unwrap();
+        assert!(
+            t.resolver
+                .cached(&format!("localhost:{port}"), now())
+                .is_some()
+        );
+        assert_eq!(t.resolver.lookups(), 3);
+    }
+
+    #[test]
     fn missing_or_empty_root_file_is_refused() {
         let err = HttpTransport::new(HttpConfig {
             extra_root_certificates: Some(PathBuf::from("/nonexistent/iop-roots.pem")),

@@ -65,7 +65,7 @@ impl CachingResolver {
         self.lookups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn cached(&self, key: &str, now: Instant) -> Option<Vec<SocketAddr>> {
+    pub(super) fn cached(&self, key: &str, now: Instant) -> Option<Vec<SocketAddr>> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache
             .get(key)
