@@ -179,6 +179,11 @@ impl Redactor {
 /// have (itself, or the start of an escape such as `&` of `&amp;`), with an explicit stack.
 fn match_encoded(text: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
     // (index in secret, position in text)
+    // Most positions cannot start the secret: decide that without allocating.
+    let first = secret.first()?;
+    if match_char(text, at, *first) == [None, None] {
+        return None;
+    }
     let mut longest = None;
     let mut stack = vec![(0usize, at)];
     // Each state once, so that a hostile text cannot make the search exponential.
