@@ -77,10 +77,7 @@ impl ApiName {
 
     /// The prefix of the string-to-sign: the path for GOP, `""` for TOP.
     pub fn sign_prefix(&self) -> &str {
-        match self.style {
-            Style::Gop => &self.name,
-            Style::Top => "",
-        }
+        sign_prefix_of(&self.name)
     }
 
     /// The name as given.
@@ -91,6 +88,43 @@ impl ApiName {
     /// GOP or TOP.
     pub fn style(&self) -> Style {
         self.style
+    }
+
+    /// Whether this is a token call (`/auth/token/create`, `/auth/token/refresh`, any
+    /// `/auth/token/…`): it goes to [`crate::Gateway::token_gateway`].
+    pub fn is_token_call(&self) -> bool {
+        self.style == Style::Gop && self.name.starts_with("/auth/token/")
+    }
+}
+
+/// The sign prefix rule (PROTOCOL.md §4) for an API name given as text: the path for a path
+/// (GOP) API, `""` for a dotted (TOP) one. The one home of that rule for the bindings.
+pub fn sign_prefix_of(api: &str) -> &str {
+    if api.starts_with('/') { api } else { "" }
+}
+
+impl Style {
+    /// `"GOP"` or `"TOP"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gop => "GOP",
+            Self::Top => "TOP",
+        }
+    }
+
+    /// The style of an API name given as text: a leading `/` makes a path (GOP) API.
+    pub fn of(api: &str) -> Self {
+        if api.starts_with('/') {
+            Self::Gop
+        } else {
+            Self::Top
+        }
+    }
+}
+
+impl std::fmt::Display for Style {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1,11 +1,13 @@
 //! The client: signs, sends, parses and retries what is safe to retry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::{Error, ErrorClass, Result, parse_response};
+use crate::error::{Error, ErrorClass, Result};
 use crate::gateway::Gateway;
+use crate::redact::Redactor;
 use crate::request::{Credentials, Request};
+use crate::response::parse_response_redacting;
 use crate::secret::{AccessToken, AppSecret, AuthCode, RefreshToken};
 use crate::sign::SignMethod;
 use crate::token::TokenSet;
@@ -150,14 +152,17 @@ impl ClientBuilder {
 
     /// Builds the client (and the HTTP agent unless a transport was given).
     pub fn build(self) -> Result<Client> {
+        let custom_transport = self.transport.is_some();
         let transport = match self.transport {
             Some(transport) => transport,
-            None => Arc::new(HttpTransport::new(self.http)?),
+            None => Arc::new(HttpTransport::new(self.http.clone())?),
         };
         Ok(Client {
             credentials: self.credentials,
             gateway: self.gateway,
+            http: self.http,
             transport,
+            custom_transport,
             clock: self.clock,
             retry: self.retry,
             sleep: self.sleep,
@@ -179,7 +184,11 @@ impl ClientBuilder {
 pub struct Client {
     credentials: Credentials,
     gateway: Gateway,
+    /// The settings of the default transport (kept for [`Client::to_builder`]).
+    http: HttpConfig,
     transport: Arc<dyn Transport>,
+    /// Whether `transport` was given to the builder (kept by [`Client::to_builder`]).
+    custom_transport: bool,
     clock: Arc<dyn Clock>,
     retry: RetryPolicy,
     sleep: Sleep,
@@ -235,6 +244,43 @@ impl Client {
         Self::builder(app_key, app_secret, gateway).build()
     }
 
+    /// A builder holding every setting of this client (credentials, gateway, HTTP settings,
+    /// clock, retry policy, retry sleep, and the transport if one was given), to derive a new
+    /// client with some of them changed. The new client has its own connection pool; this one
+    /// is unchanged.
+    ///
+    /// With a transport given to the original builder, the new client shares it and the HTTP
+    /// settings (timeouts, proxy…) have no effect, as on the original.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iop_core::{AppSecret, Client, Gateway};
+    /// let client = Client::new("app-key", AppSecret::new("app-secret"), Gateway::aliexpress())?;
+    /// let patient = client
+    ///     .to_builder()
+    ///     .timeouts(Duration::from_secs(5), Duration::from_secs(120))
+    ///     .build()?;
+    /// assert_eq!(patient.http_config().read_timeout, Duration::from_secs(120));
+    /// assert_eq!(client.http_config().read_timeout, Duration::from_secs(30));
+    /// # Ok::<(), iop_core::Error>(())
+    /// ```
+    pub fn to_builder(&self) -> ClientBuilder {
+        ClientBuilder {
+            credentials: self.credentials.clone(),
+            gateway: self.gateway.clone(),
+            http: self.http.clone(),
+            transport: self.custom_transport.then(|| Arc::clone(&self.transport)),
+            clock: Arc::clone(&self.clock),
+            retry: self.retry.clone(),
+            sleep: Arc::clone(&self.sleep),
+        }
+    }
+
+    /// The settings of the default HTTP transport (in effect unless a transport was given).
+    pub fn http_config(&self) -> &HttpConfig {
+        &self.http
+    }
+
     /// The gateway.
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
@@ -284,9 +330,12 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        self.execute(&self.gateway, request, access_token, |status, body, _| {
-            parse_response(status, body)
-        })
+        self.execute(
+            &self.gateway,
+            request,
+            access_token,
+            |status, body, _, redactor| parse_response_redacting(status, body, redactor),
+        )
         .result
     }
 
@@ -298,9 +347,12 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
-        let exchange = self.execute(&self.gateway, request, access_token, |status, body, _| {
-            parse_response(status, body)
-        });
+        let exchange = self.execute(
+            &self.gateway,
+            request,
+            access_token,
+            |status, body, _, redactor| parse_response_redacting(status, body, redactor),
+        );
         match (exchange.result, exchange.last_response) {
             (Err(Error::Gateway(gateway)), Some((_, body))) => {
                 // parse_response read this body as an envelope, so it is JSON.
@@ -313,10 +365,17 @@ impl Client {
     /// A token call, sent to [`Gateway::token_gateway`] (Lazada's auth host for a Lazada
     /// country host).
     fn token_call(&self, request: &Request) -> Result<TokenSet> {
-        let gateway = self.gateway.token_gateway();
-        self.execute(&gateway, request, None, |status, body, received_at| {
-            TokenSet::from_value(parse_response(status, body)?, received_at)
-        })
+        self.execute(
+            &self.gateway,
+            request,
+            None,
+            |status, body, received_at, redactor| {
+                TokenSet::from_value(
+                    parse_response_redacting(status, body, redactor)?,
+                    received_at,
+                )
+            },
+        )
         .result
     }
 
@@ -326,9 +385,11 @@ impl Client {
         gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
-        parse: impl Fn(u16, &[u8], SystemTime) -> Result<T>,
+        parse: impl Fn(u16, &[u8], SystemTime, &Redactor) -> Result<T>,
     ) -> Exchange<T> {
         let api = request.api();
+        // Token calls go to the token gateway, whichever method sent them.
+        let gateway = &*gateway.for_api(api);
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -337,11 +398,13 @@ impl Client {
             let started = Instant::now();
             let result = self
                 .signed(gateway, request, access_token)
-                .and_then(|http_request| self.transport.send(http_request))
-                .and_then(|response| {
+                .and_then(|(http_request, redactor)| {
+                    Ok((self.transport.send(http_request)?, redactor))
+                })
+                .and_then(|(response, redactor)| {
                     let status = response.status().as_u16();
                     let body = response.into_body();
-                    let parsed = parse(status, &body, self.clock.now());
+                    let parsed = parse(status, &body, self.clock.now(), &redactor);
                     last_response = Some((status, body));
                     parsed
                 });
@@ -395,20 +458,15 @@ impl Client {
         }
     }
 
-    /// The signed HTTP request, stamped with the clock's time in ms.
+    /// The signed HTTP request, stamped with the clock's time in ms, and the secrets it sends.
     fn signed(
         &self,
         gateway: &Gateway,
         request: &Request,
         access_token: Option<&AccessToken>,
-    ) -> Result<http::Request<Vec<u8>>> {
-        let now = self.clock.now();
-        let timestamp_ms = now
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .ok_or_else(|| Error::InvalidRequest("the clock is before 1970".to_owned()))?;
-        request.to_http(gateway, &self.credentials, access_token, timestamp_ms)
+    ) -> Result<(http::Request<Vec<u8>>, Redactor)> {
+        let timestamp_ms = crate::time::request_timestamp_ms(self.clock.now())?;
+        request.to_http_redacting(gateway, &self.credentials, access_token, timestamp_ms)
     }
 
     /// How long to wait before another attempt after `error`, or `None` when repeating it is not
@@ -512,12 +570,22 @@ mod tests {
         client
             .call(&Request::new("/seller/get").unwrap(), None)
             .unwrap();
+        // A token call made through `call` goes where `refresh_token` sends it.
+        client
+            .call(
+                &Request::new("/auth/token/refresh")
+                    .unwrap()
+                    .param("refresh_token", "r"),
+                None,
+            )
+            .unwrap();
         assert_eq!(
             *hosts.lock().unwrap(),
             [
                 "https://auth.lazada.com/rest/auth/token/refresh",
                 "https://auth.lazada.com/rest/auth/token/create",
                 "https://api.lazada.sg/rest/seller/get",
+                "https://auth.lazada.com/rest/auth/token/refresh",
             ]
         );
     }

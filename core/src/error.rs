@@ -1,7 +1,13 @@
-//! One error type for the crate, and the parser that turns any gateway body into a value or an
-//! error (PROTOCOL.md §6). No message ever contains a secret.
+//! The error types of the crate. No message ever contains a secret.
+//!
+//! Reading the gateway's answers lives in [`crate::response`], masking secrets in
+//! [`crate::redact`]; the names below are kept here too for existing users.
 
 use std::time::Duration;
+
+use crate::redact::Redactor;
+pub(crate) use crate::response::{EnvelopeError, check_envelope};
+pub use crate::response::{parse_response, parse_response_redacting};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -25,6 +31,39 @@ pub enum ErrorClass {
     Client,
     /// A gateway code this SDK does not know, or a body it could not decode.
     Unknown,
+}
+
+impl ErrorClass {
+    /// Every class, in declaration order.
+    pub const ALL: [ErrorClass; 7] = [
+        Self::Signature,
+        Self::Reauthorize,
+        Self::Refresh,
+        Self::RateLimited,
+        Self::Retryable,
+        Self::Client,
+        Self::Unknown,
+    ];
+
+    /// The class's name, stable for bindings, reports and logs: `signature`, `reauthorize`,
+    /// `refresh`, `rate_limited`, `retryable`, `client`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Reauthorize => "reauthorize",
+            Self::Refresh => "refresh",
+            Self::RateLimited => "rate_limited",
+            Self::Retryable => "retryable",
+            Self::Client => "client",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An error envelope from the gateway, GOP or TOP style, kept intact.
@@ -101,35 +140,6 @@ impl GatewayError {
             .into_iter()
             .flatten()
             .find_map(ban_seconds_in)
-    }
-
-    /// Reads a GOP envelope or the inside of TOP's `error_response`. `outer` is the whole body,
-    /// where a TOP `request_id` may sit instead.
-    fn from_envelope(
-        status: u16,
-        fields: &serde_json::Map<String, serde_json::Value>,
-        outer: &serde_json::Map<String, serde_json::Value>,
-    ) -> Self {
-        let text = |key: &str| fields.get(key).and_then(json_text);
-        Self {
-            status,
-            error_type: text("type"),
-            code: text("code").unwrap_or_default(),
-            message: text("message").or_else(|| text("msg")),
-            sub_code: text("sub_code"),
-            sub_msg: text("sub_msg"),
-            request_id: text("request_id").or_else(|| outer.get("request_id").and_then(json_text)),
-        }
-    }
-}
-
-/// A JSON string as is, a number or boolean as its text; `null`, arrays and objects: `None`.
-fn json_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
@@ -264,110 +274,30 @@ impl Error {
     /// secret fields (a truncated token set) and secret form parameters (a proxy page echoing
     /// the request) masked, at most [`SNIPPET_CHARS`] characters.
     pub fn decode(status: u16, body: &[u8]) -> Self {
+        Self::decode_redacting(status, body, &Redactor::new())
+    }
+
+    /// [`Error::decode`], with every value of `redactor` (the secrets the request sent) removed
+    /// too, whatever its shape in the body.
+    pub fn decode_redacting(status: u16, body: &[u8], redactor: &Redactor) -> Self {
         Self::Decode {
             status,
-            snippet: snippet(body),
+            snippet: crate::redact::snippet(body, redactor),
+        }
+    }
+
+    /// A [`Error::Decode`] for local input (a stored or user-given token set) that is not what
+    /// was expected: `what` describes its shape, and nothing of the input is echoed (it may be
+    /// a bare token).
+    pub fn decode_local(what: impl Into<String>) -> Self {
+        Self::Decode {
+            status: 200,
+            snippet: what.into(),
         }
     }
 }
 
-/// The most characters [`Error::Decode`] keeps of a body.
-pub const SNIPPET_CHARS: usize = 200;
-
-/// JSON keys whose string values are secrets, masked in snippets.
-const SECRET_KEYS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "session",
-    "app_secret",
-    "sign",
-];
-
-/// Form parameters whose values are secrets, masked in snippets: an error page of a proxy or
-/// firewall may echo the request's URL (a GET call's query) or its form body.
-const SECRET_FORM_KEYS: &[&str] = &["access_token", "refresh_token", "session", "sign", "code"];
-
-/// The first [`SNIPPET_CHARS`] characters of `body` with secret values masked.
-fn snippet(body: &[u8]) -> String {
-    // Mask over a longer prefix than is kept, so a value cut at the end is masked too.
-    let head = &body[..body.len().min(4 * SNIPPET_CHARS)];
-    let mut text = String::from_utf8_lossy(head).into_owned();
-    for key in SECRET_KEYS {
-        text = mask_json_string_values(&text, key);
-    }
-    for key in SECRET_FORM_KEYS {
-        text = mask_form_values(&text, key);
-    }
-    text.chars().take(SNIPPET_CHARS).collect()
-}
-
-/// Replaces the value after every `key=` that starts a form parameter (at the start, or after
-/// a character that cannot be part of a parameter name) with `[redacted]`, up to the next `&`,
-/// quote, `<`, whitespace or the end.
-fn mask_form_values(text: &str, key: &str) -> String {
-    let needle = format!("{key}=");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(&needle) {
-        let starts_name = rest[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'));
-        let after = at + needle.len();
-        out.push_str(&rest[..after]);
-        rest = &rest[after..];
-        if !starts_name {
-            continue;
-        }
-        let end = rest
-            .find(|c: char| matches!(c, '&' | '"' | '\'' | '<') || c.is_whitespace())
-            .unwrap_or(rest.len());
-        if end > 0 {
-            out.push_str("[redacted]");
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Replaces the string value after every `"key"` followed by `:` with `[redacted]`.
-fn mask_json_string_values(text: &str, key: &str) -> String {
-    let quoted = format!("\"{key}\"");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(&quoted) {
-        let after_key = at + quoted.len();
-        out.push_str(&rest[..after_key]);
-        rest = &rest[after_key..];
-        let trimmed = rest.trim_start();
-        let Some(after_colon) = trimmed.strip_prefix(':') else {
-            continue;
-        };
-        let value = after_colon.trim_start();
-        let Some(inner) = value.strip_prefix('"') else {
-            continue;
-        };
-        out.push_str(&rest[..rest.len() - value.len()]);
-        out.push_str("\"[redacted]");
-        // Skip the string, honouring escapes; an unterminated string runs to the end.
-        let mut end = inner.len();
-        let mut escaped = false;
-        for (i, c) in inner.char_indices() {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                end = i;
-                break;
-            }
-        }
-        rest = &inner[end..];
-    }
-    out.push_str(rest);
-    out
-}
+pub use crate::redact::SNIPPET_CHARS;
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -423,72 +353,6 @@ impl From<GatewayError> for Error {
     fn from(value: GatewayError) -> Self {
         Self::Gateway(value)
     }
-}
-
-/// Turns a response (status and body, whatever the status) into the JSON value of a success, or
-/// the typed error: a GOP or TOP error envelope into [`Error::Gateway`]; a body that is not a
-/// JSON object into [`Error::Decode`] with the status and a short snippet. Never panics.
-///
-/// Success is a JSON object with no `error_response` whose `code` is absent, `null`, empty,
-/// `"0"` or `0`.
-///
-/// ```
-/// use iop_core::{ErrorClass, parse_response};
-/// let err = parse_response(200, br#"{"type":"ISV","code":"IllegalAccessToken","request_id":"r1"}"#)
-///     .unwrap_err();
-/// assert_eq!(err.class(), ErrorClass::Refresh);
-/// assert_eq!(err.request_id(), Some("r1"));
-/// assert!(parse_response(200, br#"{"code":"0","data":1}"#).is_ok());
-/// ```
-pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
-    let value: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => return Err(Error::decode(status, body)),
-    };
-    let serde_json::Value::Object(map) = &value else {
-        return Err(Error::decode(status, body));
-    };
-    match check_envelope(status, map) {
-        Ok(()) => Ok(value),
-        Err(EnvelopeError::Gateway(g)) => Err(Error::Gateway(g)),
-        Err(EnvelopeError::Malformed) => Err(Error::decode(status, body)),
-    }
-}
-
-/// Why a JSON object is not a success.
-pub(crate) enum EnvelopeError {
-    /// A GOP or TOP error envelope.
-    Gateway(GatewayError),
-    /// `error_response` that is not an object.
-    Malformed,
-}
-
-/// Checks the envelope of a JSON object: success when there is no `error_response` and `code`
-/// is absent, `null`, empty, `"0"` or `0`.
-pub(crate) fn check_envelope(
-    status: u16,
-    map: &serde_json::Map<String, serde_json::Value>,
-) -> std::result::Result<(), EnvelopeError> {
-    if let Some(inner) = map.get("error_response") {
-        return match inner {
-            serde_json::Value::Object(fields) => Err(EnvelopeError::Gateway(
-                GatewayError::from_envelope(status, fields, map),
-            )),
-            _ => Err(EnvelopeError::Malformed),
-        };
-    }
-    let failed = match map.get("code") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::String(s)) => !(s.is_empty() || s == "0"),
-        Some(serde_json::Value::Number(n)) => n.as_i64() != Some(0) && n.as_u64() != Some(0),
-        Some(_) => true,
-    };
-    if failed {
-        return Err(EnvelopeError::Gateway(GatewayError::from_envelope(
-            status, map, map,
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -625,83 +489,5 @@ mod tests {
             ErrorClass::Retryable
         );
         assert!(std::error::Error::source(&Error::InvalidRequest("x".into())).is_none());
-    }
-
-    #[test]
-    fn success_and_failure_envelopes() {
-        for ok in [
-            r#"{}"#,
-            r#"{"code":"0"}"#,
-            r#"{"code":0,"data":{}}"#,
-            r#"{"code":null}"#,
-            r#"{"code":""}"#,
-        ] {
-            assert!(parse_response(200, ok.as_bytes()).is_ok(), "{ok}");
-        }
-        let e = parse_response(400, br#"{"code":"InvalidApi","type":"ISV","message":"m"}"#)
-            .unwrap_err();
-        let g = e.gateway().unwrap();
-        assert_eq!((g.status, g.code.as_str()), (400, "InvalidApi"));
-        let e = parse_response(200, br#"{"code":7}"#).unwrap_err();
-        assert_eq!(e.class(), ErrorClass::RateLimited);
-        // TOP request_id outside error_response.
-        let e = parse_response(
-            200,
-            br#"{"error_response":{"code":"15","msg":"x"},"request_id":"r9"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(e.request_id(), Some("r9"));
-        for bad in [
-            "",
-            "   ",
-            "[1,2]",
-            "\"x\"",
-            "42",
-            "null",
-            "{\"a\":",
-            r#"{"error_response":"x"}"#,
-        ] {
-            match parse_response(502, bad.as_bytes()) {
-                Err(Error::Decode { status: 502, .. }) => {}
-                other => panic!("{bad:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn snippets_are_short_and_mask_secrets() {
-        let long = "x".repeat(1000);
-        assert_eq!(snippet(long.as_bytes()).len(), SNIPPET_CHARS);
-        let s =
-            snippet(br#"{"access_token" : "abc\"def","refresh_token":"ghi","x":"y","sign":"S"}"#);
-        assert_eq!(
-            s,
-            r#"{"access_token" : "[redacted]","refresh_token":"[redacted]","x":"y","sign":"[redacted]"}"#
-        );
-        assert_eq!(
-            snippet(br#"{"access_token":"abc"#),
-            r#"{"access_token":"[redacted]"#
-        );
-        assert_eq!(
-            snippet(br#"{"access_token":null}"#),
-            r#"{"access_token":null}"#
-        );
-        assert_eq!(snippet(b"\xff\xfe<html>"), "\u{fffd}\u{fffd}<html>");
-        // A proxy page echoing the URL of a GET call or a form body.
-        let page = "<p>Blocked: /rest/order/get?app_key=k&access_token=AT1&sign=S1&design=ok \
-                    body refresh_token=RT1\ncode=C1</p>";
-        let s = snippet(page.as_bytes());
-        for secret in ["AT1", "S1", "RT1", "C1"] {
-            assert!(!s.contains(secret), "{s}");
-        }
-        assert!(
-            s.contains("app_key=k&access_token=[redacted]&sign=[redacted]&design=ok"),
-            "{s}"
-        );
-        // JSON is left to the JSON masking: `"code":"0"` stays readable.
-        assert_eq!(
-            snippet(br#"{"code":"IllegalRefreshToken"}"#),
-            r#"{"code":"IllegalRefreshToken"}"#
-        );
     }
 }

@@ -139,7 +139,9 @@ pub fn explain(
     }
 
     let url = match (&gateway, &request) {
-        (Some(g), Some(r)) => g.endpoint(r.api()),
+        // Where the client really sends it (a token call on a Lazada country host goes to
+        // the auth host).
+        (Some(g), Some(r)) => g.for_api(r.api()).endpoint(r.api()),
         (Some(g), None) => g.base_url().to_owned(),
         (None, _) => String::new(),
     };

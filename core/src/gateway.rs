@@ -25,6 +25,12 @@ pub enum LazadaCountry {
     Id,
 }
 
+impl std::fmt::Display for LazadaCountry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 impl LazadaCountry {
     /// Every country, in a fixed order.
     pub const ALL: [Self; 6] = [Self::Sg, Self::My, Self::Vn, Self::Th, Self::Ph, Self::Id];
@@ -51,6 +57,11 @@ impl LazadaCountry {
             Self::Ph => "ph",
             Self::Id => "id",
         }
+    }
+
+    /// The country code (same as [`LazadaCountry::code`]), for bindings that show enums by name.
+    pub fn as_str(self) -> &'static str {
+        self.code()
     }
 
     /// Parses a country code as the gateway writes it (`sg`, `my`, `vn`, `th`, `ph`, `id`),
@@ -198,6 +209,23 @@ impl Gateway {
             Self::lazada_auth()
         } else {
             self.clone()
+        }
+    }
+
+    /// The gateway a call of `api` really goes to: [`Gateway::token_gateway`] for a token
+    /// call, `self` otherwise. The client and [`crate::explain()`] both follow it.
+    ///
+    /// ```
+    /// use iop_core::{ApiName, Gateway, LazadaCountry};
+    /// let th = Gateway::lazada(LazadaCountry::Th);
+    /// let refresh = ApiName::parse("/auth/token/refresh").unwrap();
+    /// assert_eq!(th.for_api(&refresh).endpoint(&refresh), "https://auth.lazada.com/rest/auth/token/refresh");
+    /// ```
+    pub fn for_api(&self, api: &ApiName) -> std::borrow::Cow<'_, Gateway> {
+        if api.is_token_call() {
+            std::borrow::Cow::Owned(self.token_gateway())
+        } else {
+            std::borrow::Cow::Borrowed(self)
         }
     }
 

@@ -4,6 +4,7 @@
 use crate::api::{ApiName, Style};
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
+use crate::redact::Redactor;
 use crate::secret::{AccessToken, AppSecret};
 use crate::sign::{SignMethod, sign};
 
@@ -42,6 +43,39 @@ pub enum HttpMethod {
     Post,
     /// Every parameter in the query string. Offered because the gateway accepts it.
     Get,
+}
+
+impl HttpMethod {
+    /// `"POST"` or `"GET"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Get => "GET",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HttpMethod {
+    type Err = Error;
+
+    /// `POST` or `GET`, ASCII case ignored; anything else is [`Error::InvalidRequest`].
+    fn from_str(s: &str) -> Result<Self> {
+        if s.eq_ignore_ascii_case("POST") {
+            Ok(Self::Post)
+        } else if s.eq_ignore_ascii_case("GET") {
+            Ok(Self::Get)
+        } else {
+            Err(Error::InvalidRequest(format!(
+                "HTTP method must be POST or GET, not {s:?}"
+            )))
+        }
+    }
 }
 
 /// A file sent as a multipart part. File parts are not signed.
@@ -83,14 +117,9 @@ pub struct Request {
     simplify: bool,
 }
 
-/// Business parameters whose values are secrets (the authorization code, a refresh token):
-/// Debug output and [`crate::explain()`] show `<redacted:KEY>` instead of their value.
-pub const SECRET_PARAMS: &[&str] = &["access_token", "session", "refresh_token", "code", "sign"];
-
-/// Whether the value of parameter `key` is a secret (see [`SECRET_PARAMS`]).
-pub fn is_secret_param(key: &str) -> bool {
-    SECRET_PARAMS.contains(&key)
-}
+/// Business parameters whose values are secrets: Debug output and [`crate::explain()`] show
+/// `<redacted:KEY>` instead of their value. The table lives in [`crate::redact`].
+pub use crate::redact::{SECRET_PARAMS, is_secret_param};
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -300,6 +329,32 @@ impl Request {
         timestamp_ms: i64,
     ) -> Result<http::Request<Vec<u8>>> {
         let pairs = self.signed_pairs(credentials, access_token, timestamp_ms)?;
+        self.http_of(gateway, &pairs)
+    }
+
+    /// [`Request::to_http`], and a [`Redactor`] holding the secret values it sends (app
+    /// secret, access token, secret business parameters, signature): what must never appear
+    /// in a message about its answer.
+    pub fn to_http_redacting(
+        &self,
+        gateway: &Gateway,
+        credentials: &Credentials,
+        access_token: Option<&AccessToken>,
+        timestamp_ms: i64,
+    ) -> Result<(http::Request<Vec<u8>>, Redactor)> {
+        let pairs = self.signed_pairs(credentials, access_token, timestamp_ms)?;
+        let mut redactor = Redactor::new();
+        redactor.add(credentials.app_secret.secret());
+        redactor.add_secret_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Ok((self.http_of(gateway, &pairs)?, redactor))
+    }
+
+    /// The HTTP request carrying the signed `pairs`.
+    fn http_of(
+        &self,
+        gateway: &Gateway,
+        pairs: &[(String, String)],
+    ) -> Result<http::Request<Vec<u8>>> {
         let endpoint = gateway.endpoint(&self.api);
         let builder = http::Request::builder();
         let built = if !self.files.is_empty() {
@@ -308,7 +363,7 @@ impl Request {
                     "file parts need POST (multipart/form-data)".to_owned(),
                 ));
             }
-            let (content_type, body) = multipart_body(&pairs, &self.files)?;
+            let (content_type, body) = multipart_body(pairs, &self.files)?;
             builder
                 .method(http::Method::POST)
                 .uri(endpoint)
@@ -316,7 +371,7 @@ impl Request {
                 .body(body)
         } else {
             let encoded = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&pairs)
+                .extend_pairs(pairs)
                 .finish();
             match self.http_method {
                 HttpMethod::Post => builder
@@ -338,8 +393,9 @@ impl Request {
 /// `Content-Type` of a POST without files.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
-/// Parameters the SDK sets on every call; business parameters may not use these names.
-const SYSTEM_PARAMS: &[&str] = &[
+/// Parameters the SDK sets on every call (PROTOCOL.md §2); business parameters may not use
+/// these names. The one list: the emulator and the bindings use it.
+pub const SYSTEM_PARAMS: &[&str] = &[
     "app_key",
     "timestamp",
     "sign_method",
@@ -349,8 +405,8 @@ const SYSTEM_PARAMS: &[&str] = &[
     "session",
 ];
 
-/// Parameters the SDK also sets on every TOP call.
-const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
+/// Parameters the SDK also sets on every TOP (`/sync`) call.
+pub const TOP_SYSTEM_PARAMS: &[&str] = &["method", "format", "v", "simplify"];
 
 /// Whether `key` is a parameter the SDK sets itself on a call of `style`; a business parameter
 /// of that name is refused.

@@ -4,7 +4,7 @@
 //! `null`, both Lazada seller-list names and the keyed form) and keeps unknown fields, which are
 //! written back on serialization. Typed accessors turn it into instants and decisions.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -260,23 +260,8 @@ fn country_list(value: Value) -> std::result::Result<Vec<CountryUserInfo>, Value
     }
 }
 
-/// Epoch milliseconds of `t` (negative before 1970, saturating).
-fn epoch_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
-}
-
-/// The instant `ms` epoch milliseconds name, if representable.
-fn from_epoch_ms(ms: i64) -> Option<SystemTime> {
-    let d = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        UNIX_EPOCH.checked_add(d)
-    } else {
-        UNIX_EPOCH.checked_sub(d)
-    }
-}
+// The one epoch-ms rule of the SDK (negative before 1970, rounded down, saturating).
+use crate::time::{epoch_ms, from_epoch_ms};
 
 impl TokenSet {
     /// Parses a token-set body received at `received_at`. Gateway error envelopes become
@@ -289,8 +274,19 @@ impl TokenSet {
     /// let t = iop_core::TokenSet::from_json(body, at).unwrap();
     /// assert_eq!(t.expires_at_ms(), Some(1_060_000));
     /// ```
+    ///
+    /// The input may be anything a user passed (a bare refresh token by mistake), so a decode
+    /// error describes its shape and never echoes it.
     pub fn from_json(body: &[u8], received_at: SystemTime) -> Result<Self> {
-        let value = crate::error::parse_response(200, body)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            Error::decode_local(format!(
+                "the token set is not JSON ({} bytes; {:?} error at line {} column {})",
+                body.len(),
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         Self::from_value(value, received_at)
     }
 
@@ -299,16 +295,24 @@ impl TokenSet {
     /// stored token set (one with `_iop_received_at_ms`) keeps its own receive time.
     pub fn from_value(value: Value, received_at: SystemTime) -> Result<Self> {
         let Value::Object(map) = value else {
-            let text = value.to_string();
-            return Err(Error::decode(200, text.as_bytes()));
+            let shape = match value {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            };
+            return Err(Error::decode_local(format!(
+                "the token set is {shape}, not a JSON object"
+            )));
         };
         match check_envelope(200, &map) {
             Ok(()) => {}
             Err(EnvelopeError::Gateway(g)) => return Err(Error::Gateway(g)),
             Err(EnvelopeError::Malformed) => {
-                return Err(Error::decode(
-                    200,
-                    Value::Object(map).to_string().as_bytes(),
+                return Err(Error::decode_local(
+                    "the token set's `error_response` is not an object",
                 ));
             }
         }
@@ -516,6 +520,7 @@ impl<'de> serde::Deserialize<'de> for TokenSet {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)

@@ -541,3 +541,66 @@ fn client_debug_shows_no_secret() {
     assert!(debug.contains("app-key-1"));
     assert!(!debug.contains(SECRET), "{debug}");
 }
+
+#[test]
+fn to_builder_derives_a_client_with_changed_settings() {
+    let script = Script::new(vec![
+        Answer::Fail(refused),
+        Answer::Http(200, token_body("A1", "R1")),
+        Answer::Fail(refused),
+    ]);
+    let (client, slept) = scripted(&script, policy(3));
+    // The derived client keeps everything (transport, clock, credentials, sleeper) but the
+    // retry policy changed here: one attempt only.
+    let single = client
+        .to_builder()
+        .retry(RetryPolicy::none())
+        .partner_id("iop-test")
+        .build()
+        .unwrap();
+    assert_eq!(single.retry_policy().max_attempts, 1);
+    assert_eq!(client.retry_policy().max_attempts, 3);
+    assert_eq!(single.credentials().app_key, "app-key-1");
+    assert_eq!(single.gateway(), client.gateway());
+    // The original retries a refused connection on the shared scripted transport…
+    client.refresh_token(&RefreshToken::new("R0")).unwrap();
+    assert_eq!(script.attempts(), 2);
+    assert_eq!(slept.lock().unwrap().len(), 1);
+    // …the derived one does not, and signs with the same secret, at the same fixed time.
+    let err = single.refresh_token(&RefreshToken::new("R1")).unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { sent: false, .. }),
+        "{err:?}"
+    );
+    assert_eq!(script.attempts(), 3);
+    let params = script.params(2);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("timestamp"), Some(NOW_MS.to_string()));
+    assert_eq!(get("partner_id").as_deref(), Some("iop-test"));
+    assert_eq!(get("app_key").as_deref(), Some("app-key-1"));
+
+    // With the default transport, the HTTP settings carry over and can change.
+    let http = Client::builder("k", AppSecret::new(SECRET), Gateway::aliexpress())
+        .timeouts(Duration::from_secs(2), Duration::from_secs(9))
+        .build()
+        .unwrap();
+    let derived = http
+        .to_builder()
+        .timeouts(Duration::from_secs(3), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(http.http_config().connect_timeout, Duration::from_secs(2));
+    assert_eq!(http.http_config().read_timeout, Duration::from_secs(9));
+    assert_eq!(
+        derived.http_config().connect_timeout,
+        Duration::from_secs(3)
+    );
+    assert_eq!(derived.http_config().read_timeout, Duration::from_secs(60));
+    let same = http.to_builder().build().unwrap();
+    assert_eq!(same.http_config().read_timeout, Duration::from_secs(9));
+}

@@ -217,3 +217,41 @@ fn the_app_secret_never_appears() {
             .contains("oops<redacted:app_secret>")
     );
 }
+
+#[test]
+fn token_calls_on_a_lazada_country_host_show_the_auth_host() {
+    // The client sends token calls to auth.lazada.com whatever country host it was given;
+    // explain shows that URL, not the country's.
+    let params = p(&[("refresh_token", "RT")]);
+    for base in [
+        "https://api.lazada.co.th/rest",
+        "https://api.lazada.sg/rest",
+        "https://api.lazada.com.my",
+    ] {
+        for api in ["/auth/token/refresh", "/auth/token/create"] {
+            let e = explain(base, api, &params, &creds(), None, TS);
+            assert_eq!(
+                e.url,
+                format!("https://auth.lazada.com/rest{api}"),
+                "{base}"
+            );
+        }
+        // Business calls stay on the country host.
+        let e = explain(base, "/seller/get", &[], &creds(), None, TS);
+        assert!(!e.url.starts_with("https://auth.lazada.com"), "{}", e.url);
+        assert!(e.url.ends_with("/rest/seller/get"), "{}", e.url);
+    }
+    // Elsewhere a token call stays where it was asked.
+    let e = explain(
+        "https://api-sg.aliexpress.com",
+        "/auth/token/refresh",
+        &params,
+        &creds(),
+        None,
+        TS,
+    );
+    assert_eq!(
+        e.url,
+        "https://api-sg.aliexpress.com/rest/auth/token/refresh"
+    );
+}

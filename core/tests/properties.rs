@@ -192,3 +192,62 @@ proptest! {
         prop_assert_eq!(again.received_at_ms, Some(received));
     }
 }
+
+/// The text forms a page may give a secret value.
+fn shapes_of(secret: &str) -> Vec<String> {
+    let json = serde_json::Value::String(secret.to_owned()).to_string();
+    let json_inner = json[1..json.len() - 1].to_owned();
+    let json_twice = serde_json::Value::String(json_inner.clone()).to_string();
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    vec![
+        secret.to_owned(),
+        secret.to_ascii_lowercase(),
+        form.clone(),
+        form.replace('+', "%20").to_ascii_lowercase(),
+        json_inner,
+        json_twice[1..json_twice.len() - 1].to_owned(),
+        secret
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn a_secret_value_is_redacted_in_every_shape(
+        secret in "[A-Za-z0-9_/+=&\"<> .:-]{8,40}",
+        before in "[a-z <>=&\"]{0,20}",
+        after in "[a-z <>=&\"]{0,20}",
+    ) {
+        let mut redactor = iop_core::Redactor::new();
+        redactor.add(&secret);
+        for shape in shapes_of(&secret) {
+            let body = format!("<p>{before}[{shape}]{after}</p>");
+            let err = iop_core::parse_response_redacting(502, body.as_bytes(), &redactor)
+                .unwrap_err();
+            let shown = format!("{err} {err:?}");
+            prop_assert!(!shown.contains(&shape), "{shape:?} in {shown}");
+            prop_assert!(shown.contains("[redacted]"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn token_set_decode_errors_never_echo_the_input(
+        token in "[A-Za-z0-9]{12,60}",
+        wrap in 0usize..6,
+    ) {
+        let input = match wrap {
+            0 => token.clone(),
+            1 => format!("\"{token}\""),
+            2 => format!("[\"{token}\"]"),
+            3 => format!("{{'refresh_token': '{token}'}}"),
+            4 => format!("{{\"refresh_token\": \"{token}\""),
+            _ => format!("{{\"error_response\": [\"{token}\"]}}"),
+        };
+        let err = TokenSet::from_json(input.as_bytes(), UNIX_EPOCH).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        prop_assert!(!shown.contains(&token), "{shown}");
+    }
+}

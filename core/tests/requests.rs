@@ -411,3 +411,37 @@ fn malformed_api_names_fail_before_signing() {
         );
     }
 }
+
+#[test]
+fn enums_the_bindings_show_have_stable_names() {
+    use iop_core::{ErrorClass, HttpMethod, LazadaCountry, SignMethod, Style};
+    let classes: Vec<String> = ErrorClass::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        classes,
+        [
+            "signature",
+            "reauthorize",
+            "refresh",
+            "rate_limited",
+            "retryable",
+            "client",
+            "unknown"
+        ]
+    );
+    for class in ErrorClass::ALL {
+        assert_eq!(class.as_str(), class.to_string());
+    }
+    assert_eq!(Style::Gop.as_str(), "GOP");
+    assert_eq!(Style::Top.to_string(), "TOP");
+    assert_eq!(Style::of("/auth/token/refresh"), Style::Gop);
+    assert_eq!(Style::of("aliexpress.ds.order.get"), Style::Top);
+    assert_eq!(HttpMethod::Post.as_str(), "POST");
+    assert_eq!(HttpMethod::Get.to_string(), "GET");
+    assert_eq!("get".parse::<HttpMethod>().unwrap(), HttpMethod::Get);
+    assert_eq!("POST".parse::<HttpMethod>().unwrap(), HttpMethod::Post);
+    assert!("PUT".parse::<HttpMethod>().is_err());
+    assert_eq!(SignMethod::Md5.to_string(), "md5");
+    assert_eq!(SignMethod::Sha256.as_str(), "sha256");
+    assert_eq!(LazadaCountry::Th.to_string(), "th");
+    assert_eq!(LazadaCountry::Sg.as_str(), "sg");
+}

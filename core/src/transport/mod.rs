@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::gateway::is_loopback_host;
 
+mod connect;
+mod resolve;
+
+use resolve::CachingResolver;
+
 /// Sends one HTTP request and returns the response whatever its status.
 ///
 /// Closures implement it, for tests:
@@ -52,6 +57,10 @@ pub struct HttpConfig {
     /// Idle keep-alive connections kept per host (default 16). Threads sharing the client beyond
     /// this number open a new connection for each call.
     pub idle_connections_per_host: usize,
+    /// How long the addresses of a host name are reused before it is looked up again (default
+    /// 60 s; zero: every call looks it up). A failed connection forgets them at once. IP-literal
+    /// hosts are never looked up.
+    pub name_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -65,6 +74,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("user_agent", &self.user_agent)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("idle_connections_per_host", &self.idle_connections_per_host)
+            .field("name_cache_ttl", &self.name_cache_ttl)
             .finish()
     }
 }
@@ -93,6 +103,7 @@ impl Default for HttpConfig {
             user_agent: format!("iop-rs/{}", crate::VERSION),
             max_body_bytes: 16 << 20,
             idle_connections_per_host: 16,
+            name_cache_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -110,6 +121,7 @@ impl Default for HttpConfig {
 pub struct HttpTransport {
     config: HttpConfig,
     agent: ureq::Agent,
+    resolver: CachingResolver,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -140,7 +152,7 @@ impl HttpTransport {
             .root_certs(root_certs)
             .build();
         let read = Some(config.read_timeout);
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .https_only(false)
             .proxy(proxy)
@@ -158,9 +170,20 @@ impl HttpTransport {
             .timeout_send_body(read)
             .timeout_recv_response(read)
             .timeout_recv_body(read)
-            .build()
-            .new_agent();
-        Ok(Self { config, agent })
+            .build();
+        // Our own resolver (no thread per call) and connector (connect failures marked as not
+        // sent; head and body in one write).
+        let resolver = CachingResolver::new(config.name_cache_ttl);
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            connect::IopConnector::default(),
+            resolver.clone(),
+        );
+        Ok(Self {
+            config,
+            agent,
+            resolver,
+        })
     }
 
     /// The settings it was built with.
@@ -184,20 +207,28 @@ impl HttpTransport {
             },
             U::Io(io) => {
                 use std::io::ErrorKind as K;
-                let sent = !matches!(
-                    io.kind(),
-                    K::ConnectionRefused
-                        | K::AddrNotAvailable
-                        | K::AddrInUse
-                        | K::NotFound
-                        | K::HostUnreachable
-                        | K::NetworkUnreachable
-                        | K::NetworkDown
-                );
+                // A failure while connecting (TCP, proxy, TLS handshake, certificate check):
+                // nothing was sent, whatever the kind.
+                let connecting = connect::failed_connecting(&io);
+                let sent = !connecting
+                    && !matches!(
+                        io.kind(),
+                        K::ConnectionRefused
+                            | K::AddrNotAvailable
+                            | K::AddrInUse
+                            | K::NotFound
+                            | K::HostUnreachable
+                            | K::NetworkUnreachable
+                            | K::NetworkDown
+                    );
                 if io.kind() == K::TimedOut {
                     return Error::Timeout {
-                        after: self.config.read_timeout,
-                        sent: true,
+                        after: if connecting {
+                            self.config.connect_timeout
+                        } else {
+                            self.config.read_timeout
+                        },
+                        sent,
                     };
                 }
                 let what = if sent {
@@ -297,6 +328,7 @@ impl Transport for HttpTransport {
             }
         }
         let method = request.method().clone();
+        let request_uri = &request.uri().clone();
         let started = Instant::now();
         let result = if request.body().is_empty() {
             // No body at all, so a GET goes out without `Content-Length: 0`.
@@ -309,6 +341,15 @@ impl Transport for HttpTransport {
             Ok(response) => response,
             Err(e) => {
                 let error = self.map_error(e, &endpoint);
+                if matches!(
+                    error,
+                    Error::Transport { sent: false, .. } | Error::Timeout { sent: false, .. }
+                ) {
+                    // The host may have moved: look its name up again next time.
+                    if let Some((host, port)) = resolve::host_port(request_uri) {
+                        self.resolver.forget(&format!("{host}:{port}"));
+                    }
+                }
                 log::debug!(
                     target: "iop::transport",
                     "{method} {endpoint} failed after {} ms: {error}",
@@ -394,6 +435,58 @@ mod tests {
             }
             other => panic!("expected Transport, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_failed_connection_forgets_the_name_a_good_one_keeps_it() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let get = |port: u16| {
+            http::Request::get(format!("http://localhost:{port}/rest/x"))
+                .body(Vec::new())
+                .unwrap()
+        };
+        let now = || std::time::Instant::now();
+        for attempt in 1..=2 {
+            let err = t.send(get(closed)).unwrap_err();
+            assert!(
+                matches!(err, Error::Transport { sent: false, .. }),
+                "{err:?}"
+            );
+            // Forgotten: the next attempt looks the name up again.
+            assert!(
+                t.resolver
+                    .cached(&format!("localhost:{closed}"), now())
+                    .is_none()
+            );
+            assert_eq!(t.resolver.lookups(), attempt);
+        }
+        // A server that answers: its name stays cached across calls.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            for _ in 0..2 {
+                let _ = stream.read(&mut buf).unwrap();
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                    .unwrap();
+            }
+        });
+        t.send(get(port)).unwrap();
+        t.send(get(port)).unwrap();
+        server.join().unwrap();
+        assert!(
+            t.resolver
+                .cached(&format!("localhost:{port}"), now())
+                .is_some()
+        );
+        assert_eq!(t.resolver.lookups(), 3);
     }
 
     #[test]
@@ -505,7 +598,84 @@ mod tests {
             .unwrap();
         let err = t.send(req).unwrap_err();
         server.join().unwrap();
-        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        // The handshake failed: nothing of the request was written.
+        assert!(
+            matches!(err, Error::Transport { sent: false, .. }),
+            "{err:?}"
+        );
+    }
+
+    /// A loopback HTTP server answering each request with the length and a checksum of the
+    /// body it received, on one kept-alive connection.
+    fn echo_length_server() -> (u16, std::thread::JoinHandle<usize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut served = 0;
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap() == 0 {
+                        return served;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+                let answer = format!("{length} {sum}");
+                write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .unwrap();
+                served += 1;
+            }
+        });
+        (port, server)
+    }
+
+    #[test]
+    fn bodies_of_every_size_arrive_whole_after_their_head() {
+        // Head and body leave in one write when they fit the output buffer, one after the
+        // other when not: either way the server reads the exact body.
+        let (port, server) = echo_length_server();
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let sizes = [1usize, 10, 1000, 100_000, 300_000, 1_000_000, 3];
+        for size in sizes {
+            let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            let req = http::Request::post(format!("http://127.0.0.1:{port}/rest/x"))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .unwrap();
+            let response = t.send(req).unwrap();
+            assert_eq!(
+                String::from_utf8(response.into_body()).unwrap(),
+                format!("{size} {sum}")
+            );
+        }
+        // A GET (no body) on the same connection.
+        let req = http::Request::get(format!("http://127.0.0.1:{port}/rest/x?a=1"))
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(t.send(req).unwrap().into_body(), b"0 0");
+        drop(t);
+        assert_eq!(server.join().unwrap(), sizes.len() + 1);
     }
 
     #[test]
