@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iop_core::{
-    AccessToken, AppSecret, AuthCode, Client, Gateway, RefreshToken, Request, RetryPolicy,
+    AccessToken, AppSecret, AuthCode, Client, ClientBuilder, Gateway, RefreshToken, Request,
 };
 
 use crate::boundary::{boundary, boundary_result, guard};
@@ -33,49 +33,19 @@ impl BoxCastable for iop_client {
     type Rust = ClientHandle;
 }
 
-/// How an `iop_client` was configured, kept to build the client again when a setting changes.
-struct Settings {
-    app_key: String,
-    app_secret: AppSecret,
-    gateway: Gateway,
-    timeouts: Option<(Duration, Duration)>,
-    retry: RetryPolicy,
-}
-
-impl Settings {
-    fn build(&self) -> Result<Arc<Client>, Failure> {
-        let mut builder = Client::builder(
-            self.app_key.clone(),
-            self.app_secret.clone(),
-            self.gateway.clone(),
-        )
-        .retry(self.retry.clone());
-        if let Some((connect, read)) = self.timeouts {
-            builder = builder.timeouts(connect, read);
-        }
-        Ok(Arc::new(builder.build()?))
-    }
-}
-
-/// What an `iop_client` holds: the built client and its settings.
+/// What an `iop_client` holds: the built client. A setting changes by deriving a new client
+/// from it (`Client::to_builder`), so every other setting carries over.
 pub(crate) struct ClientHandle {
-    settings: Settings,
     pub(crate) client: Arc<Client>,
 }
 
 impl ClientHandle {
-    /// Applies `change` to the settings and rebuilds the client; on failure nothing changes.
-    fn reconfigure(&mut self, change: impl FnOnce(&mut Settings)) -> Result<(), Failure> {
-        let mut settings = Settings {
-            app_key: self.settings.app_key.clone(),
-            app_secret: self.settings.app_secret.clone(),
-            gateway: self.settings.gateway.clone(),
-            timeouts: self.settings.timeouts,
-            retry: self.settings.retry.clone(),
-        };
-        change(&mut settings);
-        self.client = settings.build()?;
-        self.settings = settings;
+    /// Derives a client with `change` applied and puts it in place; on failure nothing changes.
+    fn reconfigure(
+        &mut self,
+        change: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> Result<(), Failure> {
+        self.client = Arc::new(change(self.client.to_builder()).build()?);
         Ok(())
     }
 }
@@ -111,15 +81,8 @@ pub extern "C" fn iop_client_new(
             Some(url) => Gateway::new(url)?,
             None => Gateway::aliexpress(),
         };
-        let settings = Settings {
-            app_key: app_key.to_owned(),
-            app_secret,
-            gateway,
-            timeouts: None,
-            retry: RetryPolicy::default(),
-        };
-        let client = settings.build()?;
-        out.write(into_raw::<iop_client>(ClientHandle { settings, client }));
+        let client = Arc::new(Client::new(app_key, app_secret, gateway)?);
+        out.write(into_raw::<iop_client>(ClientHandle { client }));
         Ok(())
     })
 }
@@ -150,7 +113,7 @@ pub extern "C" fn iop_client_set_timeout_ms(
             Duration::from_millis(connect_ms.into()),
             Duration::from_millis(read_ms.into()),
         );
-        handle.reconfigure(|s| s.timeouts = Some(timeouts))
+        handle.reconfigure(|b| b.timeouts(timeouts.0, timeouts.1))
     })
 }
 
@@ -173,7 +136,9 @@ pub extern "C" fn iop_client_set_max_attempts(c: *mut iop_client, max_attempts: 
                 "max_attempts must be at least 1",
             ));
         }
-        handle.reconfigure(|s| s.retry.max_attempts = max_attempts)
+        let mut retry = handle.client.retry_policy().clone();
+        retry.max_attempts = max_attempts;
+        handle.reconfigure(|b| b.retry(retry))
     })
 }
 
