@@ -104,15 +104,11 @@ impl Client {
         let py = api.py();
         let api = text_arg("api", api, true)?;
         let method = text_arg("http_method", http_method, true)?;
-        let method = match method.to_ascii_uppercase().as_str() {
-            "POST" => HttpMethod::Post,
-            "GET" => HttpMethod::Get,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "http_method must be 'POST' or 'GET', got {method:?}"
-                )));
-            }
-        };
+        let method: HttpMethod = method.parse().map_err(|_| {
+            PyValueError::new_err(format!(
+                "http_method must be 'POST' or 'GET', got {method:?}"
+            ))
+        })?;
         let mut request = Request::new(&api)
             .map_err(|e| to_pyerr(py, e))?
             .http_method(method);
@@ -328,13 +324,7 @@ impl Client {
         let token = access_token_arg(access_token)?;
         let timestamp_ms = match timestamp_ms {
             Some(ms) => ms,
-            None => self
-                .inner
-                .clock()
-                .now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .unwrap_or(0),
+            None => iop_core::time::epoch_ms(self.inner.clock().now()),
         };
         let explained = iop_core::explain(
             &self.given_url,
@@ -346,20 +336,8 @@ impl Client {
         );
         let dict = PyDict::new(py);
         dict.set_item("url", &explained.url)?;
-        dict.set_item(
-            "style",
-            explained.style.map(|s| match s {
-                iop_core::Style::Gop => "GOP",
-                iop_core::Style::Top => "TOP",
-            }),
-        )?;
-        dict.set_item(
-            "http_method",
-            match explained.http_method {
-                HttpMethod::Get => "GET",
-                HttpMethod::Post => "POST",
-            },
-        )?;
+        dict.set_item("style", explained.style.map(iop_core::Style::as_str))?;
+        dict.set_item("http_method", explained.http_method.as_str())?;
         dict.set_item("string_to_sign", &explained.string_to_sign_redacted)?;
         dict.set_item("signed_keys", &explained.signed_keys)?;
         let warnings: Vec<String> = explained.warnings.iter().map(|w| w.to_string()).collect();

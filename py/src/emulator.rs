@@ -1,7 +1,9 @@
 //! The native side of `iop.testing.Emulator`: an iop-emulator gateway in this process.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use iop_core::time::epoch_ms;
 
 use iop_core::AppSecret;
 use iop_emulator::{Config, Fault};
@@ -45,14 +47,6 @@ impl Emulator {
                 None => Err(PyRuntimeError::new_err("the emulator is closed")),
             }
         })
-    }
-}
-
-/// Epoch milliseconds of an instant.
-fn epoch_ms(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }
 

@@ -3,25 +3,29 @@
 use iop_core::{Error, ErrorClass, GatewayError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::type_object::PyTypeInfo;
+use pyo3::types::PyDict;
 
-/// The module `iop._errors`, imported once.
-static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+/// The exception classes of `iop._errors`, as types (imported on first use).
+mod exc {
+    pyo3::import_exception!(iop._errors, IopError);
+    pyo3::import_exception!(iop._errors, GatewayError);
+    pyo3::import_exception!(iop._errors, SignatureRejected);
+    pyo3::import_exception!(iop._errors, ReauthorizationRequired);
+    pyo3::import_exception!(iop._errors, AccessTokenInvalid);
+    pyo3::import_exception!(iop._errors, RateLimited);
+    pyo3::import_exception!(iop._errors, TransportError);
+    pyo3::import_exception!(iop._errors, Timeout);
+    pyo3::import_exception!(iop._errors, ResponseError);
+    pyo3::import_exception!(iop._errors, StoreError);
+}
 
-/// Instantiates `iop._errors.<class>(text, **kwargs)` as a `PyErr`.
-fn raise(py: Python<'_>, class: &str, text: &str, kwargs: &Bound<'_, PyDict>) -> PyErr {
-    let made = (|| -> PyResult<PyErr> {
-        let module = ERRORS.get_or_try_init(py, || -> PyResult<Py<PyModule>> {
-            Ok(py.import("iop._errors")?.unbind())
-        })?;
-        let instance = module
-            .bind(py)
-            .getattr(class)?
-            .call((text,), Some(kwargs))?;
-        Ok(PyErr::from_value(instance))
-    })();
-    made.unwrap_or_else(|e| e)
+/// Instantiates exception type `T` as `T(text, **kwargs)`, as a `PyErr`.
+fn raise<T: PyTypeInfo>(py: Python<'_>, text: &str, kwargs: &Bound<'_, PyDict>) -> PyErr {
+    match T::type_object(py).call((text,), Some(kwargs)) {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => e,
+    }
 }
 
 /// Fills the gateway fields of an exception's keyword arguments.
@@ -36,17 +40,6 @@ fn gateway_kwargs(kwargs: &Bound<'_, PyDict>, g: &GatewayError) -> PyResult<()> 
     Ok(())
 }
 
-/// The exception class name for a gateway error, by its class (PROTOCOL.md §6).
-fn gateway_class_name(g: &GatewayError) -> &'static str {
-    match g.class() {
-        ErrorClass::Signature => "SignatureRejected",
-        ErrorClass::Reauthorize => "ReauthorizationRequired",
-        ErrorClass::Refresh => "AccessTokenInvalid",
-        ErrorClass::RateLimited => "RateLimited",
-        _ => "GatewayError",
-    }
-}
-
 /// The Python exception for a core error. Messages come from the core's `Display`, which never
 /// contains a secret.
 pub(crate) fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
@@ -57,33 +50,39 @@ pub(crate) fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
 pub(crate) fn to_pyerr_ref(py: Python<'_>, err: &Error) -> PyErr {
     let text = err.to_string();
     let kwargs = PyDict::new(py);
-    let filled = (|| -> PyResult<&'static str> {
+    type Raise = fn(Python<'_>, &str, &Bound<'_, PyDict>) -> PyErr;
+    let filled = (|| -> PyResult<Raise> {
         Ok(match err {
             Error::Gateway(g) => {
                 gateway_kwargs(&kwargs, g)?;
-                let class = gateway_class_name(g);
-                if class == "RateLimited" {
-                    kwargs.set_item("retry_after", g.retry_after().map(|d| d.as_secs_f64()))?;
+                match g.class() {
+                    ErrorClass::Signature => raise::<exc::SignatureRejected>,
+                    ErrorClass::Reauthorize => raise::<exc::ReauthorizationRequired>,
+                    ErrorClass::Refresh => raise::<exc::AccessTokenInvalid>,
+                    ErrorClass::RateLimited => {
+                        kwargs.set_item("retry_after", g.retry_after().map(|d| d.as_secs_f64()))?;
+                        raise::<exc::RateLimited>
+                    }
+                    _ => raise::<exc::GatewayError>,
                 }
-                class
             }
             Error::Decode { status, snippet } => {
                 kwargs.set_item("status", *status)?;
                 kwargs.set_item("snippet", snippet)?;
-                "ResponseError"
+                raise::<exc::ResponseError>
             }
             Error::Transport { sent, .. } => {
                 kwargs.set_item("sent", *sent)?;
-                "TransportError"
+                raise::<exc::TransportError>
             }
             Error::Timeout { after, .. } => {
                 kwargs.set_item("after", after.as_secs_f64())?;
-                "Timeout"
+                raise::<exc::Timeout>
             }
             Error::InvalidRequest(_) => return Err(PyValueError::new_err(text.clone())),
             Error::Store { key, .. } => {
                 kwargs.set_item("key", key)?;
-                "StoreError"
+                raise::<exc::StoreError>
             }
             Error::ReauthorizationRequired {
                 key,
@@ -95,13 +94,13 @@ pub(crate) fn to_pyerr_ref(py: Python<'_>, err: &Error) -> PyErr {
                 }
                 kwargs.set_item("key", key)?;
                 kwargs.set_item("reason", reason)?;
-                "ReauthorizationRequired"
+                raise::<exc::ReauthorizationRequired>
             }
-            _ => "IopError",
+            _ => raise::<exc::IopError>,
         })
     })();
     match filled {
-        Ok(class) => raise(py, class, &text, &kwargs),
+        Ok(raise) => raise(py, &text, &kwargs),
         Err(e) => e,
     }
 }

@@ -24,7 +24,7 @@ fn sign_prefix<'a>(api: Option<&'a Bound<'_, PyAny>>) -> PyResult<&'a str> {
     match api {
         Some(a) if !a.is_none() => {
             let api = text_ref("api", a, true)?;
-            Ok(if api.starts_with('/') { api } else { "" })
+            Ok(iop_core::api::sign_prefix_of(api))
         }
         _ => Ok(""),
     }

@@ -8,7 +8,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use iop_core::store::KeyLock;
-use iop_core::{Error, ErrorClass, RefreshDueOptions, StoredToken, TokenSet, TokenStore};
+use iop_core::{Error, RefreshDueOptions, StoredToken, TokenSet, TokenStore};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -384,18 +384,6 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, 
 }
 
 /// The name of an error class, as the report shows it.
-fn class_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Signature => "signature",
-        ErrorClass::Reauthorize => "reauthorize",
-        ErrorClass::Refresh => "refresh",
-        ErrorClass::RateLimited => "rate_limited",
-        ErrorClass::Retryable => "retryable",
-        ErrorClass::Client => "client",
-        _ => "unknown",
-    }
-}
-
 /// What `TokenManager.refresh_due` did.
 #[pyclass(frozen, module = "iop", name = "RefreshReport")]
 pub(crate) struct RefreshReport {
@@ -424,7 +412,7 @@ impl RefreshReport {
         for (key, class, message) in &self.inner.failed {
             list.append(PyTuple::new(
                 py,
-                [key.as_str(), class_name(*class), message.as_str()],
+                [key.as_str(), class.as_str(), message.as_str()],
             )?)?;
         }
         Ok(list)

@@ -1,6 +1,6 @@
 //! `iop.Token`: a seller's token set, attributes named as the wire fields.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use iop_core::TokenSet;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -11,7 +11,7 @@ use crate::convert::{datetime_from_ms, duration_arg, instant_arg, json_to_py, py
 use crate::errors::to_pyerr;
 
 /// Default refresh margin of `Token.needs_refresh` and the token manager: 3 days.
-pub(crate) const DEFAULT_MARGIN: Duration = Duration::from_secs(3 * 24 * 3600);
+pub(crate) use iop_core::manager::DEFAULT_MARGIN;
 
 /// A seller's token set as the gateway sent it. The repr shows no secret.
 #[pyclass(frozen, module = "iop", name = "Token")]
