@@ -94,7 +94,5 @@ pub(crate) fn run(app_args: &AppArgs, args: &ExplainArgs) -> Outcome {
 
 /// Now in epoch milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    iop_core::time::epoch_ms(SystemTime::now())
 }
