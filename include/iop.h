@@ -508,6 +508,32 @@ enum iop_result iop_manager_remove(struct iop_manager *m,
                                    struct iop_error **err);
 
 /**
+ * Checks the `Authorization` header of a Lazada push against the body as received, and writes
+ * the answer to `*out_valid`: `true` when the header is this app's signature of exactly these
+ * bytes (lowercase hex of HMAC-SHA256, key = app secret, message = app key + body; either hex
+ * case accepted; compared in constant time), `false` otherwise, including a missing (NULL),
+ * short or non-hex header.
+ *
+ * - `app_key`, `app_secret`: the app's credentials (not NULL).
+ * - `body`, `body_len`: the raw request body, exactly as received: never a re-serialised
+ *   JSON (its bytes differ and it never verifies). `body` may be NULL only when `body_len` is 0.
+ * - `authorization`: the header's value, NUL-terminated; NULL when the request had none.
+ *
+ * Answer HTTP 200 within 500 ms (Lazada retries otherwise) and do the work later.
+ * Thread safety: none needed (no shared state).
+ *
+ * Returns `IOP_RESULT_OK` (then `*out_valid` says whether the push is genuine);
+ * `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8` (app key or secret); `IOP_RESULT_PANIC`.
+ * A header that is not UTF-8 is not a valid signature: `IOP_RESULT_OK` with `false`.
+ */
+enum iop_result iop_push_verify(const char *app_key,
+                                const char *app_secret,
+                                const uint8_t *body,
+                                size_t body_len,
+                                const char *authorization,
+                                bool *out_valid);
+
+/**
  * The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
  * a result value, `"IOP_RESULT_UNKNOWN"`. Never returns NULL; never free the text.
  *

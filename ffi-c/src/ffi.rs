@@ -124,6 +124,18 @@ pub(crate) fn opt_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a s
     }
 }
 
+/// `len` bytes at `ptr` (any bytes, not NUL-terminated); NULL is accepted only with `len == 0`.
+pub(crate) fn try_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+    if len == 0 {
+        Ok(&[])
+    } else if ptr.is_null() {
+        Err(Failure::null(what))
+    } else {
+        // SAFETY: not NULL; the caller passes `len` readable bytes that outlive the call.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+}
+
 /// `count` key/value pairs from two parallel arrays of strings. `count == 0` accepts NULL
 /// arrays; otherwise a NULL array or a NULL element gives `IOP_RESULT_NULL_ARGUMENT`.
 pub(crate) fn try_pairs<'a>(

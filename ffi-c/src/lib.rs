@@ -17,6 +17,7 @@ pub mod client;
 pub mod error;
 mod ffi;
 pub mod manager;
+pub mod push;
 pub mod result;
 pub mod sign;
 pub mod token;

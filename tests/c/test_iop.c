@@ -1053,6 +1053,63 @@ static void test_two_processes(void) {
     remove_dir(dir);
 }
 
+/* iop_push_verify against signatures computed independently, with Python's hmac module:
+ * hmac.new(secret, app_key + body, sha256).hexdigest(). */
+static void test_push_verify(void) {
+    static const char *key = "123456";
+    static const char *secret = "push-secret-0123456789";
+    static const char *body =
+        "{\"seller_id\":\"1001\",\"message_type\":8,\"data\":{},\"timestamp\":1700000000000,\"site\":\"lazada_sg\"}";
+    static const char *good = "855be22f9577f2d480a485f5264860ee15a87198f5c81cf1a6da832d2b6197bd";
+    static const char *good_upper = "855BE22F9577F2D480A485F5264860EE15A87198F5C81CF1A6DA832D2B6197BD";
+    /* Non-ASCII body (UTF-8 bytes of {"note":"déjà"}). */
+    static const char *utf8_body = "{\"note\":\"d\xc3\xa9j\xc3\xa0\"}";
+    static const char *utf8_good = "dd0ea7e0686b670520652d925349d58692e090a53aae8a46187bd30713b5f533";
+    size_t len = strlen(body);
+    bool valid = false;
+
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, good, &valid), IOP_RESULT_OK);
+    CHECK(valid);
+    valid = false;
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, good_upper, &valid), IOP_RESULT_OK);
+    CHECK(valid);
+    valid = false;
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)utf8_body, strlen(utf8_body), utf8_good, &valid),
+                 IOP_RESULT_OK);
+    CHECK(valid);
+    /* What must fail: a changed body, another key or secret, another body's signature, bad headers. */
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len - 1, good, &valid), IOP_RESULT_OK);
+    CHECK(!valid);
+    valid = true;
+    CHECK_RESULT(iop_push_verify("654321", secret, (const uint8_t *)body, len, good, &valid), IOP_RESULT_OK);
+    CHECK(!valid);
+    valid = true;
+    CHECK_RESULT(iop_push_verify(key, "other", (const uint8_t *)body, len, good, &valid), IOP_RESULT_OK);
+    CHECK(!valid);
+    valid = true;
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, utf8_good, &valid), IOP_RESULT_OK);
+    CHECK(!valid);
+    {
+        const char *bad[] = {NULL, "", "855be22f", "zz5be22f9577f2d480a485f5264860ee15a87198f5c81cf1a6da832d2b6197bd",
+                             "\xff\xfe", "855be22f9577f2d480a485f5264860ee15a87198f5c81cf1a6da832d2b6197bd00"};
+        size_t i;
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            valid = true;
+            CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, bad[i], &valid), IOP_RESULT_OK);
+            CHECK(!valid);
+        }
+    }
+    /* NULL arguments: a result, never a crash; out_valid untouched on failure. */
+    valid = true;
+    CHECK_RESULT(iop_push_verify(NULL, secret, (const uint8_t *)body, len, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_push_verify(key, NULL, (const uint8_t *)body, len, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_push_verify(key, secret, NULL, 3, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, good, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(valid);
+    CHECK_RESULT(iop_push_verify(key, secret, NULL, 0, good, &valid), IOP_RESULT_OK);
+    CHECK(!valid);
+}
+
 int main(int argc, char **argv) {
     const char *emulator = argc > 1 ? argv[1] : getenv("IOP_EMULATOR");
     if (emulator == NULL) {
@@ -1072,6 +1129,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_manager();
     test_two_processes();
+    test_push_verify();
     emu_stop(&EMU);
     printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;
