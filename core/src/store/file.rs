@@ -1,17 +1,33 @@
 //! [`FileStore`]: one file per seller key in a private directory, durable and shared between
 //! processes.
+//!
+//! Every file is opened relative to the directory's own descriptor with `O_NOFOLLOW` (a link
+//! planted in the directory is never followed, so nothing is created or read outside it), with
+//! `O_NONBLOCK` (a FIFO cannot make an open hang), and is then checked to be a regular file
+//! before anything is read; reads are capped at [`MAX_TOKEN_FILE_BYTES`].
 
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
-use super::{KeyLock, StoredToken, TokenStore, conflict, io_error, next_version, store_error};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::{
+    KeyLock, StoredToken, TokenStore, conflict, io_error, lock_ignoring_poison, next_version,
+    store_error,
+};
 use crate::error::Result;
 use crate::token::TokenSet;
 
 /// The longest key a [`FileStore`] accepts, in bytes (its file name is the key in hex).
 pub const MAX_FILE_KEY_BYTES: usize = 120;
+
+/// The largest token file a [`FileStore`] reads (1 MiB); a larger one is a store error. A token
+/// file is about 1 KiB.
+pub const MAX_TOKEN_FILE_BYTES: u64 = 1 << 20;
 
 /// Age after which a leftover temporary file is deleted by [`FileStore::open`].
 const STALE_TEMPORARY_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -20,19 +36,47 @@ const STALE_TEMPORARY_FILE_AGE: std::time::Duration = std::time::Duration::from_
 const SAVE_LOCK_NAME: &str = ".save.lock";
 
 /// A directory with one JSON file per seller key (mode 0600), written to a temporary file,
-/// fsynced and renamed; an OS file lock per key guards refreshes across processes.
+/// synced and renamed; an OS file lock per key guards refreshes across processes.
 ///
 /// Layout, for a key `k` whose bytes in lowercase hex are `H`:
 /// - `H.json`: `{"version": n, "key": "k", "token": {…}}`, replaced atomically by rename;
-/// - `H.lock`: an empty file whose OS lock ([`File::lock`]) is the key's lock across processes;
+/// - `H.lock`: an empty file whose OS lock (`flock`) is the key's lock across processes;
 /// - `.save.lock`: held only for the instant a save compares versions and renames;
 /// - `.tmp-*`: a save in progress, or left by a killed writer: ignored, and deleted by
 ///   [`FileStore::open`] once an hour old.
 ///
 /// Keys are any non-empty string of at most [`MAX_FILE_KEY_BYTES`] bytes.
-#[derive(Debug)]
+///
+/// # Safety of the directory
+/// [`FileStore::open`] refuses (with [`crate::Error::Store`]) a directory that is writable by
+/// its group or by others, or that belongs to another user: whoever can write there can replace
+/// tokens. It does not change the mode itself; `chmod 700 DIR` fixes it. Inside the directory,
+/// links are never followed and only regular files of at most [`MAX_TOKEN_FILE_BYTES`] are read:
+/// a symbolic link, FIFO or device where a token or lock file should be is a store error naming
+/// the key, never a hang.
+///
+/// # Durability
+/// A save returns once the new file is on disk: its data is synced before the rename, and the
+/// directory after it. Concurrent saves in one process share directory syncs (group commit): a
+/// save waits for one directory sync that started after its own rename, so one sync covers
+/// every rename done before it began.
 pub struct FileStore {
     dir: PathBuf,
+    /// The directory, opened once: every file is reached relative to it.
+    dir_fd: OwnedFd,
+    /// `.save.lock`, opened on first use; the mutex orders this process's threads (an OS file
+    /// lock does not exclude threads sharing one open file), the OS lock other processes.
+    save_lock: Mutex<Option<File>>,
+    /// Directory syncs shared by concurrent saves.
+    dir_sync: DirSync,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a token file holds.
@@ -56,22 +100,96 @@ struct FileKeyLock {
 
 impl KeyLock for FileKeyLock {}
 
+/// Group commit of directory syncs: renames get increasing tickets; a sync covers every ticket
+/// handed out before it started.
+#[derive(Default)]
+struct DirSync {
+    state: Mutex<DirSyncState>,
+    finished: Condvar,
+}
+
+#[derive(Default)]
+struct DirSyncState {
+    /// Tickets handed out (renames completed).
+    renamed: u64,
+    /// Every ticket up to this one is covered by a completed sync.
+    synced: u64,
+    /// A sync is running.
+    syncing: bool,
+}
+
+/// Deletes a temporary file unless it was renamed.
+struct TemporaryName<'a> {
+    store: &'a FileStore,
+    name: String,
+    renamed: bool,
+}
+
+impl Drop for TemporaryName<'_> {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = rustix::fs::unlinkat(&self.store.dir_fd, &self.name, AtFlags::empty());
+        }
+    }
+}
+
 impl FileStore {
     /// Opens (and creates, mode 0700) the directory.
+    ///
+    /// Errors ([`crate::Error::Store`] with an empty key): the directory cannot be created or
+    /// opened, is not a directory, belongs to another user, or is writable by its group or by
+    /// others.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = dir.as_ref().to_path_buf();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
             .map_err(|e| io_error("", &format!("cannot create {}", dir.display()), e))?;
-        if !dir.is_dir() {
+        let dir_fd = rustix::fs::open(
+            &dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            if e == Errno::NOTDIR {
+                store_error("", format!("{} is not a directory", dir.display()))
+            } else {
+                io_error("", &format!("cannot open {}", dir.display()), e.into())
+            }
+        })?;
+        let stat = rustix::fs::fstat(&dir_fd)
+            .map_err(|e| io_error("", &format!("cannot inspect {}", dir.display()), e.into()))?;
+        let owner = rustix::process::geteuid().as_raw();
+        if stat.st_uid != owner {
             return Err(store_error(
                 "",
-                format!("{} is not a directory", dir.display()),
+                format!(
+                    "refusing the store directory {}: it belongs to user id {}, not to this \
+                     process's user id {owner}",
+                    dir.display(),
+                    stat.st_uid
+                ),
             ));
         }
-        let store = Self { dir };
+        let mode = stat.st_mode & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(store_error(
+                "",
+                format!(
+                    "refusing the store directory {}: its mode {mode:04o} lets others replace \
+                     tokens; make it private (chmod 700)",
+                    dir.display()
+                ),
+            ));
+        }
+        let store = Self {
+            dir,
+            dir_fd,
+            save_lock: Mutex::new(None),
+            dir_sync: DirSync::default(),
+        };
         store.remove_stale_temporary_files();
         Ok(store)
     }
@@ -79,26 +197,33 @@ impl FileStore {
     /// Best effort: deletes temporary files of saves that a killed writer left an hour or more
     /// ago (a live save needs its file for milliseconds).
     fn remove_stale_temporary_files(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
+        let Ok(names) = self.names() else { return };
         let now = std::time::SystemTime::now();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for name in names {
             if !(name.starts_with(".tmp-") && name.ends_with(".json.tmp")) {
                 continue;
             }
-            let old = entry
-                .metadata()
+            let old = std::fs::symlink_metadata(self.dir.join(&name))
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|modified| now.duration_since(modified).ok())
                 .is_some_and(|age| age >= STALE_TEMPORARY_FILE_AGE);
             if old {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = rustix::fs::unlinkat(&self.dir_fd, &name, AtFlags::empty());
             }
         }
+    }
+
+    /// The names in the directory (UTF-8 ones; others are never ours).
+    fn names(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in Dir::read_from(&self.dir_fd)? {
+            let entry = entry?;
+            if let Ok(name) = entry.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
     }
 
     /// The directory.
@@ -108,7 +233,11 @@ impl FileStore {
 
     /// The path of the token file of `key`.
     pub fn path_of(&self, key: &str) -> Result<PathBuf> {
-        Ok(self.dir.join(format!("{}.json", Self::file_stem(key)?)))
+        Ok(self.dir.join(Self::file_name(key)?))
+    }
+
+    fn file_name(key: &str) -> Result<String> {
+        Ok(format!("{}.json", Self::file_stem(key)?))
     }
 
     fn file_stem(key: &str) -> Result<String> {
@@ -135,27 +264,67 @@ impl FileStore {
         String::from_utf8(bytes).ok()
     }
 
+    /// Opens `name` in the directory without following a link and without blocking, and checks
+    /// that it is a regular file. `Ok(None)`: it does not exist (and `flags` did not create it).
+    fn open_regular(
+        &self,
+        key: &str,
+        name: &str,
+        what: &str,
+        flags: OFlags,
+    ) -> Result<Option<File>> {
+        let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = match rustix::fs::openat(&self.dir_fd, name, flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP | Errno::MLINK) => {
+                return Err(store_error(
+                    key,
+                    format!(
+                        "the {what} {} is a symbolic link; links are never followed",
+                        self.dir.join(name).display()
+                    ),
+                ));
+            }
+            Err(e) => return Err(io_error(key, &format!("cannot open the {what}"), e.into())),
+        };
+        let stat = rustix::fs::fstat(&fd)
+            .map_err(|e| io_error(key, &format!("cannot inspect the {what}"), e.into()))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(store_error(
+                key,
+                format!(
+                    "the {what} {} is not a regular file",
+                    self.dir.join(name).display()
+                ),
+            ));
+        }
+        Ok(Some(File::from(fd)))
+    }
+
     fn open_lock_file(&self, key: &str, name: &str) -> Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.dir.join(name))
-            .map_err(|e| io_error(key, "cannot open lock file", e))
+        self.open_regular(key, name, "lock file", OFlags::RDWR | OFlags::CREATE)?
+            .ok_or_else(|| store_error(key, "the lock file vanished while it was opened"))
     }
 
     /// Reads and parses the file of `key` (`None` when absent).
-    fn read(&self, key: &str, path: &Path) -> Result<Option<FileRecordIn>> {
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(key, "cannot open token file", e)),
+    fn read(&self, key: &str, name: &str) -> Result<Option<FileRecordIn>> {
+        let Some(file) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
+            return Ok(None);
         };
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
+        file.take(MAX_TOKEN_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| io_error(key, "cannot read token file", e))?;
+        if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+            return Err(store_error(
+                key,
+                format!(
+                    "token file {} is larger than {MAX_TOKEN_FILE_BYTES} bytes",
+                    self.dir.join(name).display()
+                ),
+            ));
+        }
         match serde_json::from_slice::<FileRecordIn>(&bytes) {
             Ok(record) => Ok(Some(record)),
             // Only the position and category: serde's text could quote a stored secret.
@@ -163,7 +332,7 @@ impl FileStore {
                 key,
                 format!(
                     "token file {} is corrupted or truncated ({:?} error at line {} column {})",
-                    path.display(),
+                    self.dir.join(name).display(),
                     e.classify(),
                     e.line(),
                     e.column()
@@ -172,24 +341,103 @@ impl FileStore {
         }
     }
 
-    fn sync_dir(&self, key: &str) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| io_error(key, "cannot sync the store directory", e))
+    /// Writes `body` to a new temporary file and syncs its data.
+    fn write_temporary(&self, key: &str, body: &[u8]) -> Result<TemporaryName<'_>> {
+        let mut attempts = 0;
+        let (name, fd) = loop {
+            let name = format!(".tmp-{:016x}.json.tmp", fastrand::u64(..));
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::CLOEXEC
+                | OFlags::NOCTTY;
+            match rustix::fs::openat(&self.dir_fd, &name, flags, Mode::from_raw_mode(0o600)) {
+                Ok(fd) => break (name, fd),
+                Err(Errno::EXIST) if attempts < 8 => attempts += 1,
+                Err(e) => {
+                    return Err(io_error(key, "cannot create a temporary file", e.into()));
+                }
+            }
+        };
+        let temporary = TemporaryName {
+            store: self,
+            name,
+            renamed: false,
+        };
+        let mut file = File::from(fd);
+        file.write_all(body)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_error(key, "cannot write the temporary file", e))?;
+        Ok(temporary)
+    }
+
+    /// Returns once a directory sync that started after ticket `ticket`'s rename has completed.
+    fn sync_dir_through(&self, key: &str, ticket: u64) -> Result<()> {
+        let sync = &self.dir_sync;
+        let mut state = lock_ignoring_poison(&sync.state);
+        loop {
+            if state.synced >= ticket {
+                return Ok(());
+            }
+            if state.syncing {
+                state = sync
+                    .finished
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            state.syncing = true;
+            let target = state.renamed;
+            drop(state);
+            let synced = rustix::fs::fsync(&self.dir_fd);
+            state = lock_ignoring_poison(&sync.state);
+            state.syncing = false;
+            if synced.is_ok() {
+                state.synced = state.synced.max(target);
+            }
+            sync.finished.notify_all();
+            if let Err(e) = synced {
+                return Err(io_error(key, "cannot sync the store directory", e.into()));
+            }
+        }
+    }
+
+    /// A ticket for a rename that has just completed.
+    fn renamed(&self) -> u64 {
+        let mut state = lock_ignoring_poison(&self.dir_sync.state);
+        state.renamed += 1;
+        state.renamed
+    }
+
+    /// Runs `f` holding the directory's save lock (this process's threads and other processes).
+    fn with_save_lock<T>(&self, key: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mut slot = lock_ignoring_poison(&self.save_lock);
+        if slot.is_none() {
+            *slot = Some(self.open_lock_file(key, SAVE_LOCK_NAME)?);
+        }
+        let Some(file) = slot.as_ref() else {
+            return Err(store_error(key, "the save lock is not open"));
+        };
+        file.lock()
+            .map_err(|e| io_error(key, "cannot lock the store", e))?;
+        let result = f();
+        let _ = file.unlock();
+        result
     }
 }
 
 impl TokenStore for FileStore {
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
-        let path = self.path_of(key)?;
-        Ok(self.read(key, &path)?.map(|record| StoredToken {
+        let name = Self::file_name(key)?;
+        Ok(self.read(key, &name)?.map(|record| StoredToken {
             token: record.token,
             version: record.version,
         }))
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
-        let path = self.path_of(key)?;
+        let name = Self::file_name(key)?;
         let version = next_version(expected_version);
         let body = serde_json::to_vec(&FileRecordOut {
             version,
@@ -200,44 +448,31 @@ impl TokenStore for FileStore {
 
         // Write and sync the new content first, outside any lock: a killed writer leaves at most
         // a temporary file, which load and keys ignore.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .suffix(".json.tmp")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(|e| io_error(key, "cannot create a temporary file", e))?;
-        temp.write_all(&body)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| io_error(key, "cannot write the temporary file", e))?;
+        let mut temporary = self.write_temporary(key, &body)?;
 
         // Compare and swap under the directory's save lock (held across processes).
-        {
-            let save_lock = self.open_lock_file(key, SAVE_LOCK_NAME)?;
-            save_lock
-                .lock()
-                .map_err(|e| io_error(key, "cannot lock the store", e))?;
-            let current = self.read(key, &path)?.map(|record| record.version);
+        let ticket = self.with_save_lock(key, || {
+            let current = self.read(key, &name)?.map(|record| record.version);
             if current != expected_version {
                 return Err(conflict(key, expected_version, current));
             }
-            temp.persist(&path)
-                .map_err(|e| io_error(key, "cannot rename the temporary file", e.error))?;
-            // Closing `save_lock` releases the lock.
-        }
-        self.sync_dir(key)?;
+            rustix::fs::renameat(&self.dir_fd, &temporary.name, &self.dir_fd, &name)
+                .map_err(|e| io_error(key, "cannot rename the temporary file", e.into()))?;
+            temporary.renamed = true;
+            Ok(self.renamed())
+        })?;
+        self.sync_dir_through(key, ticket)?;
         Ok(version)
     }
 
     fn keys(&self) -> Result<Vec<String>> {
-        let entries = std::fs::read_dir(&self.dir)
+        let names = self
+            .names()
             .map_err(|e| io_error("", "cannot list the store directory", e))?;
-        let mut keys = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error("", "cannot list the store directory", e))?;
-            if let Some(key) = entry.file_name().to_str().and_then(Self::key_of_file_name) {
-                keys.push(key);
-            }
-        }
+        let mut keys: Vec<String> = names
+            .iter()
+            .filter_map(|name| Self::key_of_file_name(name))
+            .collect();
         keys.sort();
         Ok(keys)
     }
@@ -252,17 +487,18 @@ impl TokenStore for FileStore {
         Ok(Box::new(FileKeyLock { _file: file }))
     }
 
-    /// Removes the token file (also a corrupted one); the lock file stays, as another process
-    /// may hold it.
+    /// Removes the token file (also a corrupted one, or something that is no regular file); the
+    /// lock file stays, as another process may hold it.
     fn remove(&self, key: &str) -> Result<bool> {
-        let path = self.path_of(key)?;
-        let removed = match std::fs::remove_file(&path) {
+        let name = Self::file_name(key)?;
+        let removed = match rustix::fs::unlinkat(&self.dir_fd, &name, AtFlags::empty()) {
             Ok(()) => true,
-            Err(e) if e.kind() == ErrorKind::NotFound => false,
-            Err(e) => return Err(io_error(key, "cannot remove token file", e)),
+            Err(Errno::NOENT) => false,
+            Err(e) => return Err(io_error(key, "cannot remove token file", e.into())),
         };
         if removed {
-            self.sync_dir(key)?;
+            let ticket = self.renamed();
+            self.sync_dir_through(key, ticket)?;
         }
         Ok(removed)
     }

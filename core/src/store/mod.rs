@@ -92,5 +92,5 @@ pub(crate) fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod file;
 mod memory;
 
-pub use file::{FileStore, MAX_FILE_KEY_BYTES};
+pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
 pub use memory::MemoryStore;
