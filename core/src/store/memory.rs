@@ -1,9 +1,11 @@
 //! [`MemoryStore`]: token sets in this process's memory.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
-use super::{KeyLock, StoredToken, TokenStore, conflict, lock_ignoring_poison, next_version};
+use super::{
+    KeyLock, KeyLocks, StoredToken, TokenStore, conflict, lock_ignoring_poison, next_version,
+};
 use crate::error::Result;
 use crate::token::TokenSet;
 
@@ -11,8 +13,7 @@ use crate::token::TokenSet;
 #[derive(Default)]
 pub struct MemoryStore {
     tokens: Mutex<HashMap<String, StoredToken>>,
-    locked: Mutex<HashSet<String>>,
-    unlocked: Condvar,
+    locks: KeyLocks,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -27,21 +28,6 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-}
-
-/// The lock of one key of a [`MemoryStore`].
-struct MemoryKeyLock<'a> {
-    store: &'a MemoryStore,
-    key: String,
-}
-
-impl KeyLock for MemoryKeyLock<'_> {}
-
-impl Drop for MemoryKeyLock<'_> {
-    fn drop(&mut self) {
-        lock_ignoring_poison(&self.store.locked).remove(&self.key);
-        self.store.unlocked.notify_all();
     }
 }
 
@@ -74,18 +60,7 @@ impl TokenStore for MemoryStore {
     }
 
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
-        let mut locked = lock_ignoring_poison(&self.locked);
-        while locked.contains(key) {
-            locked = self
-                .unlocked
-                .wait(locked)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        locked.insert(key.to_owned());
-        Ok(Box::new(MemoryKeyLock {
-            store: self,
-            key: key.to_owned(),
-        }))
+        Ok(self.locks.lock(key))
     }
 
     fn remove(&self, key: &str) -> Result<bool> {

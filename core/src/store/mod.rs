@@ -1,10 +1,12 @@
-//! Where token sets live between calls: [`TokenStore`], with [`MemoryStore`] and [`FileStore`].
+//! Where token sets live between calls: [`TokenStore`], with [`MemoryStore`], [`FileStore`] and
+//! [`ExternalStore`] (any plain load/save/keys backend made into a full store).
 //!
 //! A store keeps one [`TokenSet`] per seller key, with a version that changes on every save so
 //! that writers can compare-and-swap, and a per-key lock that [`crate::TokenManager`] holds
 //! while it refreshes, so that one refresh per seller happens at a time.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::token::TokenSet;
@@ -89,8 +91,74 @@ pub(crate) fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Per-key locks inside one process: what [`MemoryStore`] and [`ExternalStore`] hand out from
+/// [`TokenStore::lock`], for any store whose keys need no lock across processes.
+///
+/// ```
+/// use iop_core::store::KeyLocks;
+/// let locks = KeyLocks::new();
+/// let held = locks.lock("seller-1");
+/// let other = locks.lock("seller-2"); // other keys do not wait
+/// drop(held); // released on drop
+/// # drop(other);
+/// ```
+#[derive(Default)]
+pub struct KeyLocks {
+    locked: Mutex<HashSet<String>>,
+    unlocked: Condvar,
+}
+
+impl std::fmt::Debug for KeyLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLocks")
+            .field("held", &lock_ignoring_poison(&self.locked).len())
+            .finish()
+    }
+}
+
+impl KeyLocks {
+    /// No key locked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the lock of `key`, blocking until it is free. Not reentrant: a thread that holds
+    /// a key's lock and asks for it again waits forever.
+    pub fn lock(&self, key: &str) -> Box<dyn KeyLock + '_> {
+        let mut locked = lock_ignoring_poison(&self.locked);
+        while locked.contains(key) {
+            locked = self
+                .unlocked
+                .wait(locked)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        locked.insert(key.to_owned());
+        Box::new(HeldKey {
+            locks: self,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// One held key of [`KeyLocks`].
+struct HeldKey<'a> {
+    locks: &'a KeyLocks,
+    key: String,
+}
+
+impl KeyLock for HeldKey<'_> {}
+
+impl Drop for HeldKey<'_> {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.locks.locked).remove(&self.key);
+        self.locks.unlocked.notify_all();
+    }
+}
+
+pub mod external;
 mod file;
 mod memory;
 
+pub use external::{ExternalStore, StoreBackend, UNSAVEABLE_VERSION};
 pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
 pub use memory::MemoryStore;
