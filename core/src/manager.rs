@@ -741,12 +741,24 @@ fn epoch_ms(t: SystemTime) -> i64 {
     }
 }
 
-/// A refresh answer checked and completed: a typed error when it cannot be used, the old
-/// refresh token and its expiry carried over when it sent no new refresh token.
-fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
+/// Checks that a token answer (of `/auth/token/refresh` or `/auth/token/create`) can be used:
+/// it has an access token, an expiry, and lives more than zero seconds and at most
+/// [`MAX_TOKEN_LIFE`] (`refresh_expires_in` may be 0: not refreshable). Otherwise
+/// [`Error::Decode`] (status 200) saying what is wrong, with no secret.
+///
+/// ```
+/// use std::time::UNIX_EPOCH;
+/// use iop_core::TokenSet;
+/// use iop_core::manager::check_token_answer;
+/// let ok = TokenSet::from_json(br#"{"access_token":"a","expires_in":60,"code":"0"}"#, UNIX_EPOCH).unwrap();
+/// assert!(check_token_answer(&ok).is_ok());
+/// let empty = TokenSet::from_json(br#"{"code":"0"}"#, UNIX_EPOCH).unwrap();
+/// assert!(check_token_answer(&empty).is_err());
+/// ```
+pub fn check_token_answer(answer: &TokenSet) -> Result<()> {
     let unusable = |why: String| Error::Decode {
         status: 200,
-        snippet: format!("unusable refresh answer: {why}"),
+        snippet: format!("unusable token answer: {why}"),
     };
     if answer.access_token.is_none() {
         return Err(unusable("it carries no access_token".to_owned()));
@@ -765,8 +777,7 @@ fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
     {
         return Err(unusable(format!("refresh_expires_in is {seconds} seconds")));
     }
-    let received = answer.received_at_ms;
-    match (answer.expires_at_ms(), received) {
+    match (answer.expires_at_ms(), answer.received_at_ms) {
         (None, _) => {
             return Err(unusable(
                 "it says neither expires_in nor expire_time".to_owned(),
@@ -782,6 +793,14 @@ fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// A refresh answer checked and completed: a typed error when it cannot be used, the old
+/// refresh token and its expiry carried over when it sent no new refresh token.
+fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
+    check_token_answer(&answer)?;
+    let received = answer.received_at_ms;
     if answer.refresh_token.is_none() {
         // The gateway sent no new refresh token: the old one stays valid, and so does its expiry
         // (rebased on the new receive time, kept absolute in refresh_token_valid_time).
