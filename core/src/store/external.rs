@@ -113,7 +113,7 @@ struct Slot {
     known: Option<Option<Seen>>,
     /// The thread writing this key through the backend right now.
     writer: Option<ThreadId>,
-    /// Bumped when a write ends.
+    /// Bumped when a write ends (so never 0 once a write ended).
     generation: u64,
 }
 
@@ -137,7 +137,7 @@ impl<B> Drop for WriteGuard<'_, B> {
         let mut slots = lock_ignoring_poison(&self.store.slots);
         let slot = slots.entry(self.key.to_owned()).or_default();
         slot.writer = None;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = slot.generation.wrapping_add(1).max(1);
         slot.known = self.known.take();
         drop(slots);
         self.store.written.notify_all();
@@ -243,16 +243,16 @@ impl<B: StoreBackend> ExternalStore<B> {
 
 impl<B: StoreBackend> TokenStore for ExternalStore<B> {
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
-        let before = self
+        // A slot that does not exist yet counts as generation 0, which every write leaves.
+        let (generation, writing) = self
             .slots()
             .get(key)
-            .map(|slot| (slot.generation, slot.writer.is_some()));
+            .map_or((0, false), |slot| (slot.generation, slot.writer.is_some()));
         let token = self.backend.load(key)?;
         let fingerprint = token.as_ref().map(|token| self.fingerprint(token));
         let mut slots = self.slots();
         let slot = slots.entry(key.to_owned()).or_default();
-        let quiet = slot.writer.is_none()
-            && before.is_none_or(|(generation, writing)| generation == slot.generation && !writing);
+        let quiet = !writing && slot.writer.is_none() && slot.generation == generation;
         let Some(token) = token else {
             if quiet {
                 slot.known = Some(None);
