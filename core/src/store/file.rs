@@ -93,6 +93,12 @@ struct FileRecordIn {
     token: TokenSet,
 }
 
+/// The version of a token file, without building its token set.
+#[derive(serde::Deserialize)]
+struct FileVersion {
+    version: u64,
+}
+
 /// The OS lock of one key of a [`FileStore`]; closing the file releases it.
 struct FileKeyLock {
     _file: File,
@@ -307,8 +313,9 @@ impl FileStore {
             .ok_or_else(|| store_error(key, "the lock file vanished while it was opened"))
     }
 
-    /// Reads and parses the file of `key` (`None` when absent).
-    fn read(&self, key: &str, name: &str) -> Result<Option<FileRecordIn>> {
+    /// Reads and parses the file of `key` (`None` when absent): the whole record, or (for the
+    /// compare step of a save) only its version.
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
         let Some(file) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
             return Ok(None);
         };
@@ -325,7 +332,7 @@ impl FileStore {
                 ),
             ));
         }
-        match serde_json::from_slice::<FileRecordIn>(&bytes) {
+        match serde_json::from_slice::<T>(&bytes) {
             Ok(record) => Ok(Some(record)),
             // Only the position and category: serde's text could quote a stored secret.
             Err(e) => Err(store_error(
@@ -430,10 +437,12 @@ impl FileStore {
 impl TokenStore for FileStore {
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
         let name = Self::file_name(key)?;
-        Ok(self.read(key, &name)?.map(|record| StoredToken {
-            token: record.token,
-            version: record.version,
-        }))
+        Ok(self
+            .read::<FileRecordIn>(key, &name)?
+            .map(|record| StoredToken {
+                token: record.token,
+                version: record.version,
+            }))
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
@@ -452,7 +461,9 @@ impl TokenStore for FileStore {
 
         // Compare and swap under the directory's save lock (held across processes).
         let ticket = self.with_save_lock(key, || {
-            let current = self.read(key, &name)?.map(|record| record.version);
+            let current = self
+                .read::<FileVersion>(key, &name)?
+                .map(|record| record.version);
             if current != expected_version {
                 return Err(conflict(key, expected_version, current));
             }
