@@ -185,10 +185,12 @@ enum Outcome {
 ///   passed) are reported ahead of time, when they enter the margin; their access token is
 ///   still returned while it lives.
 ///
-/// When is a token due? When its access token is absent, its expiry unknown, or it expires
-/// within the margin **and** it has lived at least half of its life (receive time to expiry).
-/// For the gateway's usual lives (days to weeks) that is just the margin; a token whose whole
-/// life is shorter than the margin is refreshed at half-life, not on every call.
+/// When is a token due? For [`Self::access_token`]: when its access token is absent, its expiry
+/// unknown, or it expires within the margin **and** it has lived at least half of its life
+/// (receive time to expiry). For the gateway's usual lives (days to weeks) that is just the
+/// margin; a token whose whole life is shorter than the margin is refreshed at half-life, not on
+/// every call. [`Self::refresh_due`] takes its window literally: it refreshes every token that
+/// expires within it, however recently it was received (the caller asked for that window).
 ///
 /// Refresh answers are checked before they are saved: one without an access token, or with a
 /// life of zero or less or beyond [`MAX_TOKEN_LIFE`], is a failed refresh ([`Error::Decode`])
@@ -383,7 +385,13 @@ impl TokenManager {
     /// transient reason while the access token still lives, that token is returned (and the
     /// failure logged): the next call tries again.
     pub fn access_token(&self, key: &str) -> Result<AccessToken> {
-        let outcome = self.ensure_fresh(key, self.margin)?;
+        let outcome = self.ensure_fresh(
+            key,
+            Due {
+                within: self.margin,
+                half_life: true,
+            },
+        )?;
         match self.settle(key, outcome) {
             Outcome::Fresh(token) | Outcome::Refreshed(token) => access_of(key, token),
             Outcome::Unrefreshable { token, .. } => access_of(key, token),
@@ -450,7 +458,13 @@ impl TokenManager {
     }
 
     fn refresh_one(&self, key: &str, within: Duration, report: &Mutex<RefreshReport>) {
-        let outcome = self.ensure_fresh(key, within);
+        let outcome = self.ensure_fresh(
+            key,
+            Due {
+                within,
+                half_life: false,
+            },
+        );
         let outcome = outcome.map(|outcome| self.settle(key, outcome));
         let mut report = lock_ignoring_poison(report);
         match outcome {
@@ -503,8 +517,8 @@ impl TokenManager {
         })
     }
 
-    /// Makes sure the token of `key` does not expire within `margin`, refreshing it if it can.
-    fn ensure_fresh(&self, key: &str, margin: Duration) -> Result<Outcome> {
+    /// Makes sure the token of `key` is not due by `margin`, refreshing it if it can.
+    fn ensure_fresh(&self, key: &str, margin: Due) -> Result<Outcome> {
         let stored = self.load_required(key)?;
         if let Some(outcome) = self.without_refresh(key, &stored, margin) {
             return Ok(outcome);
@@ -520,12 +534,7 @@ impl TokenManager {
     }
 
     /// The outcome when no refresh call is needed or possible; `None` when a refresh is due.
-    fn without_refresh(
-        &self,
-        key: &str,
-        stored: &StoredToken,
-        margin: Duration,
-    ) -> Option<Outcome> {
+    fn without_refresh(&self, key: &str, stored: &StoredToken, margin: Due) -> Option<Outcome> {
         let now = self.now();
         let token = &stored.token;
         if !is_due(token, now, margin) {
@@ -589,7 +598,7 @@ impl TokenManager {
         &self,
         key: &str,
         stored: StoredToken,
-        margin: Duration,
+        margin: Due,
         may_retry: bool,
     ) -> Result<Outcome> {
         let Some(refresh_token) = stored.token.refresh_token.clone() else {
@@ -718,11 +727,23 @@ impl TokenManager {
     }
 }
 
-/// The refresh rule (see [`TokenManager`]): due when the token needs a refresh within `margin`
-/// and has lived at least half of its life.
-fn is_due(token: &TokenSet, now: SystemTime, margin: Duration) -> bool {
-    if !token.needs_refresh(now, margin) {
+/// When a token is due.
+#[derive(Clone, Copy)]
+struct Due {
+    /// Due when it expires within this.
+    within: Duration,
+    /// And only once it has lived half of its life (the automatic margin of `access_token`;
+    /// `refresh_due`'s explicit window refreshes whatever expires within it).
+    half_life: bool,
+}
+
+/// The refresh rule (see [`TokenManager`]).
+fn is_due(token: &TokenSet, now: SystemTime, due: Due) -> bool {
+    if !token.needs_refresh(now, due.within) {
         return false;
+    }
+    if !due.half_life {
+        return true;
     }
     match (token.received_at_ms, token.expires_at_ms()) {
         (Some(received), Some(expires)) if expires > received => {
