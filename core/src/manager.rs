@@ -185,12 +185,14 @@ enum Outcome {
 ///   passed) are reported ahead of time, when they enter the margin; their access token is
 ///   still returned while it lives.
 ///
-/// When is a token due? For [`Self::access_token`]: when its access token is absent, its expiry
-/// unknown, or it expires within the margin **and** it has lived at least half of its life
-/// (receive time to expiry). For the gateway's usual lives (days to weeks) that is just the
-/// margin; a token whose whole life is shorter than the margin is refreshed at half-life, not on
-/// every call. [`Self::refresh_due`] takes its window literally: it refreshes every token that
-/// expires within it, however recently it was received (the caller asked for that window).
+/// When is a token due? When its access token is absent, its expiry unknown, or it expires
+/// within the margin. One exception keeps a margin longer than the token's whole life from
+/// refreshing on every call: in [`Self::access_token`], a token set that this manager itself
+/// just refreshed is due only once it has also lived half of its life (receive time to expiry).
+/// For the gateway's usual lives (weeks) and margin (days) that changes nothing. Token sets put
+/// or refreshed by others (whose receive time may only be when they were parsed) follow the
+/// margin alone, and [`Self::refresh_due`] takes its window literally: it refreshes every token
+/// that expires within it (the caller asked for that window).
 ///
 /// Refresh answers are checked before they are saved: one without an access token, or with a
 /// life of zero or less or beyond [`MAX_TOKEN_LIFE`], is a failed refresh ([`Error::Decode`])
@@ -215,6 +217,8 @@ pub struct TokenManager {
     on_reauthorization: RwLock<Option<ReauthorizationCallback>>,
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     reported: Mutex<HashMap<String, Reported>>,
+    /// The stored version of each key that this manager's own refresh saved.
+    refreshed: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -243,6 +247,7 @@ impl TokenManager {
             on_reauthorization: RwLock::new(None),
             in_flight: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            refreshed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -322,6 +327,7 @@ impl TokenManager {
     pub fn remove(&self, key: &str) -> Result<bool> {
         let removed = self.with_key_locked(key, || self.store.remove(key))?;
         lock_ignoring_poison(&self.reported).remove(key);
+        lock_ignoring_poison(&self.refreshed).remove(key);
         Ok(removed)
     }
 
@@ -537,6 +543,10 @@ impl TokenManager {
     fn without_refresh(&self, key: &str, stored: &StoredToken, margin: Due) -> Option<Outcome> {
         let now = self.now();
         let token = &stored.token;
+        let margin = Due {
+            half_life: margin.half_life && self.refreshed_here(key, stored.version),
+            ..margin
+        };
         if !is_due(token, now, margin) {
             return Some(Outcome::Fresh(token.clone()));
         }
@@ -619,15 +629,20 @@ impl TokenManager {
                         });
                     }
                 };
-                if let Err(error) = self.save(key, &token, Some(stored.version)) {
-                    // The new token set exists only in memory now; with rotation on, the stored
-                    // refresh token is dead. Say so loudly: nothing else can recover it.
-                    log::error!(
-                        "the token of {key} was refreshed but could not be saved ({error}); \
-                         if the gateway rotated the refresh token, the seller must authorize again"
-                    );
-                    return Err(error);
-                }
+                let version = match self.save(key, &token, Some(stored.version)) {
+                    Ok(version) => version,
+                    Err(error) => {
+                        // The new token set exists only in memory now; with rotation on, the
+                        // stored refresh token is dead. Say so loudly: nothing else can recover it.
+                        log::error!(
+                            "the token of {key} was refreshed but could not be saved ({error}); \
+                             if the gateway rotated the refresh token, the seller must authorize \
+                             again"
+                        );
+                        return Err(error);
+                    }
+                };
+                lock_ignoring_poison(&self.refreshed).insert(key.to_owned(), version);
                 log::info!("refreshed the token of {key}");
                 Ok(Outcome::Refreshed(token))
             }
@@ -676,6 +691,11 @@ impl TokenManager {
                 error,
             }),
         }
+    }
+
+    /// Whether `version` of `key` is a token set this manager itself refreshed and saved.
+    fn refreshed_here(&self, key: &str, version: u64) -> bool {
+        lock_ignoring_poison(&self.refreshed).get(key) == Some(&version)
     }
 
     /// The gateway error of an earlier rejection of this stored version, if there was one.
@@ -732,8 +752,8 @@ impl TokenManager {
 struct Due {
     /// Due when it expires within this.
     within: Duration,
-    /// And only once it has lived half of its life (the automatic margin of `access_token`;
-    /// `refresh_due`'s explicit window refreshes whatever expires within it).
+    /// And only once it has lived half of its life (for a token set this manager refreshed
+    /// itself, under the automatic margin of `access_token`).
     half_life: bool,
 }
 
