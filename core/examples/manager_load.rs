@@ -2,9 +2,9 @@
 //! with concurrency 1, 8 and 32, and the memory a stored token takes.
 //!
 //! ```text
-//! cargo run --release -p iop-core --example manager_load -- [SELLERS] [memory|file]
+//! cargo run --release -p iop-core --example manager_load -- [SELLERS] [memory|file] [CONCURRENCIES]
 //! ```
-//! (defaults: 10000 sellers, both stores). Each run seeds the store, moves the emulator's clock
+//! (defaults: 10000 sellers, both stores, concurrencies `1,8,32`). Each run seeds the store, moves the emulator's clock
 //! 28 days ahead so every token is inside the 3-day window, and times one `refresh_due`.
 
 #![allow(clippy::print_stdout)]
@@ -39,7 +39,7 @@ fn issue(emu: &Emulator, sellers: usize) -> Result<Vec<(String, TokenSet)>, Box<
         .collect()
 }
 
-fn run(kind: &str, sellers: usize) -> Result<(), Box<dyn Error>> {
+fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dyn Error>> {
     let emu = Emulator::start(Config {
         threads: 32,
         ..Config::default()
@@ -87,7 +87,7 @@ fn run(kind: &str, sellers: usize) -> Result<(), Box<dyn Error>> {
         );
     }
     let manager = TokenManager::new(client, store);
-    for concurrency in [1, 8, 32] {
+    for &concurrency in concurrencies {
         emu.advance(28 * DAY);
         emu.reset_stats();
         let started = Instant::now();
@@ -118,8 +118,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(kind) => vec![kind],
         None => vec!["memory".to_owned(), "file".to_owned()],
     };
+    let concurrencies = match args.next() {
+        Some(list) => list
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<usize>, _>>()?,
+        None => vec![1, 8, 32],
+    };
     for kind in kinds {
-        run(&kind, sellers)?;
+        run(&kind, sellers, &concurrencies)?;
     }
     Ok(())
 }

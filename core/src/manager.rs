@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::client::Client;
@@ -28,9 +28,20 @@ use crate::error::{Error, ErrorClass, GatewayError, Result};
 use crate::secret::{AccessToken, constant_time_eq};
 use crate::store::{StoredToken, TokenStore, lock_ignoring_poison};
 use crate::token::TokenSet;
+use serde_json::Value;
 
 /// The default refresh margin and `refresh_due` window: 3 days.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// The field of a stored token set that names the app it belongs to:
+/// `{"app_key": "…", "gateway": "https://…"}` (the gateway of token calls, see
+/// [`crate::Gateway::token_gateway`]). Written by [`TokenManager`] on every save, checked on every
+/// load, and removed from the token sets it hands out.
+pub const APP_BINDING_FIELD: &str = "_iop_app";
+
+/// The longest token life a refresh answer may announce (`expires_in`, `refresh_expires_in`):
+/// 10 years. Anything longer (or a life of zero or less) is a failed refresh.
+pub const MAX_TOKEN_LIFE: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// The default number of refreshes [`TokenManager::refresh_due`] runs at once.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -174,14 +185,40 @@ enum Outcome {
 ///   passed) are reported ahead of time, when they enter the margin; their access token is
 ///   still returned while it lives.
 ///
+/// When is a token due? When its access token is absent, its expiry unknown, or it expires
+/// within the margin. One exception keeps a margin longer than the token's whole life from
+/// refreshing on every call: in [`Self::access_token`], a token set that this manager itself
+/// just refreshed is due only once it has also lived half of its life (receive time to expiry).
+/// For the gateway's usual lives (weeks) and margin (days) that changes nothing. Token sets put
+/// or refreshed by others (whose receive time may only be when they were parsed) follow the
+/// margin alone, and [`Self::refresh_due`] takes its window literally: it refreshes every token
+/// that expires within it (the caller asked for that window).
+///
+/// Refresh answers are checked before they are saved: one without an access token, or with a
+/// life of zero or less or beyond [`MAX_TOKEN_LIFE`], is a failed refresh ([`Error::Decode`])
+/// and the stored token set is kept. An answer without a `refresh_token` keeps the old refresh
+/// token together with its expiry.
+///
+/// # Apps sharing a store
+/// Every token set the manager saves names the app it belongs to ([`APP_BINDING_FIELD`]: the
+/// app key and the token gateway). A manager of another app (or another gateway) refuses such a
+/// record with [`Error::Store`] naming the key and both app keys: it never hands out, refreshes
+/// or overwrites another app's token ([`Self::remove`] still removes it). A record without the
+/// field (written before this rule, or saved by other code) is accepted, and bound to this app
+/// on its next save.
+///
 /// "Now" is the client's clock ([`Client::clock`]).
 pub struct TokenManager {
     client: Arc<Client>,
     store: Arc<dyn TokenStore>,
     margin: Duration,
-    on_reauthorization: Option<ReauthorizationCallback>,
+    /// The app key and token gateway written into every saved record.
+    binding: (String, String),
+    on_reauthorization: RwLock<Option<ReauthorizationCallback>>,
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     reported: Mutex<HashMap<String, Reported>>,
+    /// The stored version of each key that this manager's own refresh saved.
+    refreshed: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -189,7 +226,8 @@ impl std::fmt::Debug for TokenManager {
         f.debug_struct("TokenManager")
             .field("client", &self.client)
             .field("margin", &self.margin)
-            .field("on_reauthorization", &self.on_reauthorization.is_some())
+            .field("app_key", &self.binding.0)
+            .field("on_reauthorization", &self.callback().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -197,13 +235,19 @@ impl std::fmt::Debug for TokenManager {
 impl TokenManager {
     /// A manager refreshing tokens that expire within 3 days.
     pub fn new(client: Arc<Client>, store: Arc<dyn TokenStore>) -> Self {
+        let binding = (
+            client.credentials().app_key.clone(),
+            client.gateway().token_gateway().base_url().to_owned(),
+        );
         Self {
             client,
             store,
             margin: DEFAULT_MARGIN,
-            on_reauthorization: None,
+            binding,
+            on_reauthorization: RwLock::new(None),
             in_flight: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            refreshed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -218,11 +262,39 @@ impl TokenManager {
     /// "Once" means once per stored version of the key: storing a new token set (after the
     /// seller authorized again) arms it again. It runs on the calling thread, with no lock held.
     pub fn on_reauthorization_required(
-        mut self,
+        self,
         callback: impl Fn(&str, &crate::error::Error) + Send + Sync + 'static,
     ) -> Self {
-        self.on_reauthorization = Some(Arc::new(callback));
+        self.set_on_reauthorization_required(callback);
         self
+    }
+
+    /// Sets or replaces the reauthorization callback of a live manager (see
+    /// [`Self::on_reauthorization_required`]); safe while other threads use the manager. A
+    /// report already being delivered finishes with the callback it started with.
+    pub fn set_on_reauthorization_required(
+        &self,
+        callback: impl Fn(&str, &crate::error::Error) + Send + Sync + 'static,
+    ) {
+        *self
+            .on_reauthorization
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(callback));
+    }
+
+    /// Removes the reauthorization callback (reports are then only logged and returned).
+    pub fn clear_on_reauthorization_required(&self) {
+        *self
+            .on_reauthorization
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn callback(&self) -> Option<ReauthorizationCallback> {
+        self.on_reauthorization
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The client.
@@ -240,11 +312,13 @@ impl TokenManager {
         self.margin
     }
 
-    /// Stores `token` for `key` (replacing what is there).
+    /// Stores `token` for `key` (replacing what is there), bound to this manager's app.
+    ///
+    /// Refused ([`Error::Store`]) when the key holds another app's token set: remove it first.
     pub fn put(&self, key: &str, token: &TokenSet) -> Result<()> {
         self.with_key_locked(key, || {
-            let current = self.store.load(key)?.map(|stored| stored.version);
-            self.store.save(key, token, current).map(|_| ())
+            let current = self.load(key)?.map(|stored| stored.version);
+            self.save(key, token, current).map(|_| ())
         })
     }
 
@@ -253,12 +327,60 @@ impl TokenManager {
     pub fn remove(&self, key: &str) -> Result<bool> {
         let removed = self.with_key_locked(key, || self.store.remove(key))?;
         lock_ignoring_poison(&self.reported).remove(key);
+        lock_ignoring_poison(&self.refreshed).remove(key);
         Ok(removed)
     }
 
-    /// The stored token set of `key`.
+    /// The stored token set of `key` ([`Error::Store`] when it belongs to another app).
     pub fn get(&self, key: &str) -> Result<Option<TokenSet>> {
-        Ok(self.store.load(key)?.map(|stored| stored.token))
+        Ok(self.load(key)?.map(|stored| stored.token))
+    }
+
+    /// Loads `key` and checks that it belongs to this app; the binding field is removed from
+    /// the token set returned.
+    fn load(&self, key: &str) -> Result<Option<StoredToken>> {
+        let Some(mut stored) = self.store.load(key)? else {
+            return Ok(None);
+        };
+        if let Some(binding) = stored.token.extra.remove(APP_BINDING_FIELD) {
+            self.check_binding(key, &binding)?;
+        }
+        Ok(Some(stored))
+    }
+
+    fn check_binding(&self, key: &str, binding: &Value) -> Result<()> {
+        let field = |name: &str| binding.get(name).and_then(Value::as_str);
+        let (Some(app_key), Some(gateway)) = (field("app_key"), field("gateway")) else {
+            return Err(Error::Store {
+                key: key.to_owned(),
+                message: format!("the stored token set has a malformed {APP_BINDING_FIELD} field"),
+                source: None,
+            });
+        };
+        let (own_key, own_gateway) = &self.binding;
+        if app_key == own_key && gateway == own_gateway {
+            return Ok(());
+        }
+        Err(Error::Store {
+            key: key.to_owned(),
+            message: format!(
+                "the stored token set belongs to app key {app_key:?} at {gateway}, not to this \
+                 manager's app key {own_key:?} at {own_gateway}; apps sharing a store need \
+                 distinct keys"
+            ),
+            source: None,
+        })
+    }
+
+    /// Saves `token` bound to this app.
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        let mut bound = token.clone();
+        let (app_key, gateway) = &self.binding;
+        bound.extra.insert(
+            APP_BINDING_FIELD.to_owned(),
+            serde_json::json!({ "app_key": app_key, "gateway": gateway }),
+        );
+        self.store.save(key, &bound, expected_version)
     }
 
     /// A valid access token for `key`, refreshing first when it expires within the margin.
@@ -269,7 +391,13 @@ impl TokenManager {
     /// transient reason while the access token still lives, that token is returned (and the
     /// failure logged): the next call tries again.
     pub fn access_token(&self, key: &str) -> Result<AccessToken> {
-        let outcome = self.ensure_fresh(key, self.margin)?;
+        let outcome = self.ensure_fresh(
+            key,
+            Due {
+                within: self.margin,
+                half_life: true,
+            },
+        )?;
         match self.settle(key, outcome) {
             Outcome::Fresh(token) | Outcome::Refreshed(token) => access_of(key, token),
             Outcome::Unrefreshable { token, .. } => access_of(key, token),
@@ -336,7 +464,13 @@ impl TokenManager {
     }
 
     fn refresh_one(&self, key: &str, within: Duration, report: &Mutex<RefreshReport>) {
-        let outcome = self.ensure_fresh(key, within);
+        let outcome = self.ensure_fresh(
+            key,
+            Due {
+                within,
+                half_life: false,
+            },
+        );
         let outcome = outcome.map(|outcome| self.settle(key, outcome));
         let mut report = lock_ignoring_poison(report);
         match outcome {
@@ -382,15 +516,15 @@ impl TokenManager {
     }
 
     fn load_required(&self, key: &str) -> Result<StoredToken> {
-        self.store.load(key)?.ok_or_else(|| Error::Store {
+        self.load(key)?.ok_or_else(|| Error::Store {
             key: key.to_owned(),
             message: "no token set is stored for this key".to_owned(),
             source: None,
         })
     }
 
-    /// Makes sure the token of `key` does not expire within `margin`, refreshing it if it can.
-    fn ensure_fresh(&self, key: &str, margin: Duration) -> Result<Outcome> {
+    /// Makes sure the token of `key` is not due by `margin`, refreshing it if it can.
+    fn ensure_fresh(&self, key: &str, margin: Due) -> Result<Outcome> {
         let stored = self.load_required(key)?;
         if let Some(outcome) = self.without_refresh(key, &stored, margin) {
             return Ok(outcome);
@@ -406,15 +540,14 @@ impl TokenManager {
     }
 
     /// The outcome when no refresh call is needed or possible; `None` when a refresh is due.
-    fn without_refresh(
-        &self,
-        key: &str,
-        stored: &StoredToken,
-        margin: Duration,
-    ) -> Option<Outcome> {
+    fn without_refresh(&self, key: &str, stored: &StoredToken, margin: Due) -> Option<Outcome> {
         let now = self.now();
         let token = &stored.token;
-        if !token.needs_refresh(now, margin) {
+        let margin = Due {
+            half_life: margin.half_life && self.refreshed_here(key, stored.version),
+            ..margin
+        };
+        if !is_due(token, now, margin) {
             return Some(Outcome::Fresh(token.clone()));
         }
         let left = token
@@ -475,7 +608,7 @@ impl TokenManager {
         &self,
         key: &str,
         stored: StoredToken,
-        margin: Duration,
+        margin: Due,
         may_retry: bool,
     ) -> Result<Outcome> {
         let Some(refresh_token) = stored.token.refresh_token.clone() else {
@@ -485,27 +618,38 @@ impl TokenManager {
         };
         log::debug!("refreshing the token of {key}");
         match self.client.refresh_token(&refresh_token) {
-            Ok(mut token) => {
-                if token.refresh_token.is_none() {
-                    // The gateway sent no new one: the old one stays valid.
-                    token.refresh_token = Some(refresh_token);
-                }
-                if let Err(error) = self.store.save(key, &token, Some(stored.version)) {
-                    // The new token set exists only in memory now; with rotation on, the stored
-                    // refresh token is dead. Say so loudly: nothing else can recover it.
-                    log::error!(
-                        "the token of {key} was refreshed but could not be saved ({error}); \
-                         if the gateway rotated the refresh token, the seller must authorize again"
-                    );
-                    return Err(error);
-                }
+            Ok(answer) => {
+                let token = match checked_answer(&stored.token, answer) {
+                    Ok(token) => token,
+                    Err(error) => {
+                        log::warn!("the refresh answer for {key} is unusable: {error}");
+                        return Ok(Outcome::Failed {
+                            token: stored.token,
+                            error,
+                        });
+                    }
+                };
+                let version = match self.save(key, &token, Some(stored.version)) {
+                    Ok(version) => version,
+                    Err(error) => {
+                        // The new token set exists only in memory now; with rotation on, the
+                        // stored refresh token is dead. Say so loudly: nothing else can recover it.
+                        log::error!(
+                            "the token of {key} was refreshed but could not be saved ({error}); \
+                             if the gateway rotated the refresh token, the seller must authorize \
+                             again"
+                        );
+                        return Err(error);
+                    }
+                };
+                lock_ignoring_poison(&self.refreshed).insert(key.to_owned(), version);
                 log::info!("refreshed the token of {key}");
                 Ok(Outcome::Refreshed(token))
             }
             Err(error) if error.class() == ErrorClass::Reauthorize => {
                 // Another process may have rotated the refresh token behind our back (a store
                 // whose lock does not reach it, a put): use the newer one before giving up.
-                if may_retry && let Some(current) = self.store.load(key)? {
+                if may_retry && let Some(current) = self.load(key)? {
                     let changed = match &current.token.refresh_token {
                         Some(newer) => !constant_time_eq(
                             newer.secret().as_bytes(),
@@ -549,6 +693,11 @@ impl TokenManager {
         }
     }
 
+    /// Whether `version` of `key` is a token set this manager itself refreshed and saved.
+    fn refreshed_here(&self, key: &str, version: u64) -> bool {
+        lock_ignoring_poison(&self.refreshed).get(key) == Some(&version)
+    }
+
     /// The gateway error of an earlier rejection of this stored version, if there was one.
     fn rejected(&self, key: &str, version: u64) -> Option<Option<GatewayError>> {
         lock_ignoring_poison(&self.reported)
@@ -590,12 +739,128 @@ impl TokenManager {
         };
         if first {
             log::warn!("seller {key} must authorize again: {error}");
-            if let Some(callback) = &self.on_reauthorization {
+            if let Some(callback) = self.callback() {
                 callback(key, error);
             }
         }
         outcome
     }
+}
+
+/// When a token is due.
+#[derive(Clone, Copy)]
+struct Due {
+    /// Due when it expires within this.
+    within: Duration,
+    /// And only once it has lived half of its life (for a token set this manager refreshed
+    /// itself, under the automatic margin of `access_token`).
+    half_life: bool,
+}
+
+/// The refresh rule (see [`TokenManager`]).
+fn is_due(token: &TokenSet, now: SystemTime, due: Due) -> bool {
+    if !token.needs_refresh(now, due.within) {
+        return false;
+    }
+    if !due.half_life {
+        return true;
+    }
+    match (token.received_at_ms, token.expires_at_ms()) {
+        (Some(received), Some(expires)) if expires > received => {
+            let half_life = received.saturating_add((expires - received) / 2);
+            epoch_ms(now) >= half_life
+        }
+        _ => true,
+    }
+}
+
+/// Epoch milliseconds of `t` (negative before 1970, saturating).
+fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// Checks that a token answer (of `/auth/token/refresh` or `/auth/token/create`) can be used:
+/// it has an access token, an expiry, and lives more than zero seconds and at most
+/// [`MAX_TOKEN_LIFE`] (`refresh_expires_in` may be 0: not refreshable). Otherwise
+/// [`Error::Decode`] (status 200) saying what is wrong, with no secret.
+///
+/// ```
+/// use std::time::UNIX_EPOCH;
+/// use iop_core::TokenSet;
+/// use iop_core::manager::check_token_answer;
+/// let ok = TokenSet::from_json(br#"{"access_token":"a","expires_in":60,"code":"0"}"#, UNIX_EPOCH).unwrap();
+/// assert!(check_token_answer(&ok).is_ok());
+/// let empty = TokenSet::from_json(br#"{"code":"0"}"#, UNIX_EPOCH).unwrap();
+/// assert!(check_token_answer(&empty).is_err());
+/// ```
+pub fn check_token_answer(answer: &TokenSet) -> Result<()> {
+    let unusable = |why: String| Error::Decode {
+        status: 200,
+        snippet: format!("unusable token answer: {why}"),
+    };
+    if answer.access_token.is_none() {
+        return Err(unusable("it carries no access_token".to_owned()));
+    }
+    let longest = MAX_TOKEN_LIFE.as_secs() as i64;
+    let life_ok = |seconds: i64, zero_ok: bool| {
+        (seconds > 0 || (zero_ok && seconds == 0)) && seconds <= longest
+    };
+    if let Some(seconds) = answer.expires_in
+        && !life_ok(seconds, false)
+    {
+        return Err(unusable(format!("expires_in is {seconds} seconds")));
+    }
+    if let Some(seconds) = answer.refresh_expires_in
+        && !life_ok(seconds, true)
+    {
+        return Err(unusable(format!("refresh_expires_in is {seconds} seconds")));
+    }
+    match (answer.expires_at_ms(), answer.received_at_ms) {
+        (None, _) => {
+            return Err(unusable(
+                "it says neither expires_in nor expire_time".to_owned(),
+            ));
+        }
+        (Some(expires), Some(received))
+            if !life_ok(expires.saturating_sub(received) / 1000, false) =>
+        {
+            return Err(unusable(format!(
+                "expire_time is {} seconds after it was received",
+                expires.saturating_sub(received) / 1000
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A refresh answer checked and completed: a typed error when it cannot be used, the old
+/// refresh token and its expiry carried over when it sent no new refresh token.
+fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
+    check_token_answer(&answer)?;
+    let received = answer.received_at_ms;
+    if answer.refresh_token.is_none() {
+        // The gateway sent no new refresh token: the old one stays valid, and so does its expiry
+        // (rebased on the new receive time, kept absolute in refresh_token_valid_time).
+        answer.refresh_token = old.refresh_token.clone();
+        if old.refresh_expires_in == Some(0) {
+            answer.refresh_expires_in = Some(0);
+            answer.refresh_token_valid_time = None;
+        } else {
+            let valid_until = old.refresh_expires_at_ms();
+            answer.refresh_token_valid_time = valid_until;
+            answer.refresh_expires_in = match (valid_until, received) {
+                (Some(until), Some(received)) => {
+                    Some(until.saturating_sub(received).div_euclid(1000)).filter(|s| *s > 0)
+                }
+                _ => None,
+            };
+        }
+    }
+    Ok(answer)
 }
 
 /// The access token of a token set that should have one.

@@ -338,3 +338,170 @@ fn open_deletes_only_old_leftover_temporary_files() {
     assert!(fresh.exists(), "a save may be using it");
     assert!(store.keys().unwrap().is_empty());
 }
+
+/// Runs `f` on a thread and fails the test if it does not finish within a second (a FIFO used
+/// to make the store hang forever).
+fn within_a_second<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(f());
+    });
+    receiver
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the store hung")
+}
+
+fn assert_store_error(result: Result<impl std::fmt::Debug, Error>, key: &str, words: &str) {
+    match result {
+        Err(Error::Store {
+            key: k, message, ..
+        }) => {
+            assert_eq!(k, key);
+            assert!(message.contains(words), "{message}");
+        }
+        other => panic!("expected a store error about {words:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn planted_links_are_not_followed_and_create_nothing_outside() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let stem = hex::encode("k");
+    // The key's lock file and the directory's save lock, pointing at files that do not exist.
+    std::os::unix::fs::symlink(
+        outside.path().join("key-lock"),
+        dir.path().join(format!("{stem}.lock")),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("save-lock"),
+        dir.path().join(".save.lock"),
+    )
+    .unwrap();
+    assert_store_error(store.lock("k").map(|_| ()), "k", "symbolic link");
+    assert_store_error(store.save("k", &token(1), None), "k", "symbolic link");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    // A token file that is a link to a good token file elsewhere is refused too.
+    let elsewhere = FileStore::open(outside.path().join("other")).unwrap();
+    elsewhere.save("k", &token(7), None).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path_of("k").unwrap(),
+        dir.path().join(format!("{stem}.json")),
+    )
+    .unwrap();
+    assert_store_error(store.load("k"), "k", "symbolic link");
+    // The failed save left no temporary file behind; remove clears the planted token link.
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp-")
+    }));
+    assert!(store.remove("k").unwrap());
+    assert!(
+        elsewhere.path_of("k").unwrap().exists(),
+        "only the link went"
+    );
+}
+
+#[test]
+fn a_fifo_as_token_or_lock_file_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    let mkfifo = |path: &Path| {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+    };
+    mkfifo(&store.path_of("fifo").unwrap());
+    mkfifo(&dir.path().join(format!("{}.lock", hex::encode("fifo"))));
+    let s = store.clone();
+    assert_store_error(
+        within_a_second(move || s.load("fifo")),
+        "fifo",
+        "not a regular file",
+    );
+    let s = store.clone();
+    assert_store_error(
+        within_a_second(move || s.lock("fifo").map(|_| ())),
+        "fifo",
+        "not a regular file",
+    );
+    let s = store.clone();
+    assert_store_error(
+        within_a_second(move || s.save("fifo", &token(1), Some(1))),
+        "fifo",
+        "not a regular file",
+    );
+}
+
+#[test]
+fn a_link_to_dev_zero_or_a_huge_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    std::os::unix::fs::symlink("/dev/zero", store.path_of("zero").unwrap()).unwrap();
+    let s = store.clone();
+    assert_store_error(
+        within_a_second(move || s.load("zero")),
+        "zero",
+        "symbolic link",
+    );
+    // A regular file larger than the cap is not read whole.
+    let big = store.path_of("big").unwrap();
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(iop_core::store::MAX_TOKEN_FILE_BYTES + 1)
+        .unwrap();
+    assert_store_error(store.load("big"), "big", "larger than");
+}
+
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    for mode in [0o777, 0o770, 0o702, 0o1777] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = FileStore::open(&dir).unwrap_err();
+        assert!(
+            matches!(&err, Error::Store { message, .. } if message.contains("chmod 700")),
+            "{mode:o}: {err:?}"
+        );
+        // Left as it was: refusing, not tightening behind the user's back.
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777,
+            mode
+        );
+    }
+    // Readable by the group is fine; so is the usual 0700.
+    for mode in [0o750, 0o700] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        FileStore::open(&dir).unwrap();
+    }
+    // A file where the directory should be.
+    let file = parent.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(FileStore::open(&file), Err(Error::Store { .. })));
+}
+
+#[test]
+fn a_directory_of_another_user_is_refused() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        return; // only root can give a directory away
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("theirs");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65_534), None).unwrap();
+    let err = FileStore::open(&dir).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { message, .. } if message.contains("belongs to user id 65534")),
+        "{err:?}"
+    );
+}

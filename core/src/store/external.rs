@@ -1,0 +1,315 @@
+//! [`ExternalStore`]: any plain backend that can load, save and list token sets (a Python
+//! object, C callbacks, a key-value service) made into a full [`TokenStore`], with versions,
+//! compare-and-swap saves and per-key locks.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use iop_core::store::{ExternalStore, StoreBackend};
+//! use iop_core::{TokenSet, TokenStore};
+//!
+//! /// The user's own storage: nothing but load, save and keys.
+//! #[derive(Default)]
+//! struct MyBackend(Mutex<HashMap<String, String>>);
+//!
+//! impl StoreBackend for MyBackend {
+//!     fn load(&self, key: &str) -> iop_core::Result<Option<TokenSet>> {
+//!         let json = self.0.lock().unwrap().get(key).cloned();
+//!         Ok(json.map(|json| serde_json::from_str(&json).unwrap()))
+//!     }
+//!     fn save(&self, key: &str, token: &TokenSet) -> iop_core::Result<()> {
+//!         self.0.lock().unwrap().insert(key.to_owned(), token.to_json());
+//!         Ok(())
+//!     }
+//!     fn keys(&self) -> iop_core::Result<Vec<String>> {
+//!         Ok(self.0.lock().unwrap().keys().cloned().collect())
+//!     }
+//! }
+//!
+//! let store = ExternalStore::new(MyBackend::default());
+//! let v1 = store.save("seller", &TokenSet::default(), None).unwrap();
+//! assert!(store.save("seller", &TokenSet::default(), None).is_err()); // not absent any more
+//! let v2 = store.save("seller", &TokenSet::default(), Some(v1)).unwrap();
+//! assert_eq!(store.load("seller").unwrap().unwrap().version, v2);
+//! ```
+//!
+//! # What the adapter guarantees, and what it cannot
+//! - **No lock held around the backend.** The adapter never calls the backend while holding a
+//!   lock that another call needs: a backend whose `save` calls back into the store or into a
+//!   [`crate::TokenManager`] over it (`get`, `access_token` of another key, …) works. The one
+//!   exception is a write of a key from inside the backend's own write of that same key: it
+//!   would wait for itself, so it is refused with [`crate::Error::Store`] instead.
+//! - **Versions live in this process.** The backend keeps no versions, so the adapter numbers
+//!   what it has seen: a version changes on every save through this adapter, and when a load
+//!   finds different content than this adapter last saw or loaded (another writer changed it).
+//!   Compare-and-swap is exact between the users of one `ExternalStore` value; against other
+//!   processes writing the same backend it is only as good as that content check, so share one
+//!   `ExternalStore` between all the managers of a process, and give each process its own keys
+//!   or a lock of its own.
+//! - **Locks are per process** ([`KeyLocks`]).
+//! - **A load that races a write** (possible only for writers that do not hold the key's lock)
+//!   returns version [`UNSAVEABLE_VERSION`], which every save refuses as a conflict: load again.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
+
+use super::{
+    KeyLock, KeyLocks, StoredToken, TokenStore, conflict, lock_ignoring_poison, next_version,
+    store_error,
+};
+use crate::error::Result;
+use crate::token::TokenSet;
+
+/// The version a load returns when a write of the same key ran meanwhile: no save accepts it.
+pub const UNSAVEABLE_VERSION: u64 = 0;
+
+/// A plain storage of token sets by key: all an [`ExternalStore`] needs.
+///
+/// Methods are called with no lock of the adapter held, from any thread; they may call back
+/// into the store or a manager over it. Errors should be [`crate::Error::Store`] naming the key
+/// (and never a token).
+pub trait StoreBackend: Send + Sync {
+    /// The token set of `key`, or `None`.
+    fn load(&self, key: &str) -> Result<Option<TokenSet>>;
+
+    /// Stores `token` for `key`, replacing what is there. Returns once it is stored.
+    fn save(&self, key: &str, token: &TokenSet) -> Result<()>;
+
+    /// Every stored key (any order; duplicates are dropped).
+    fn keys(&self) -> Result<Vec<String>>;
+
+    /// Removes the token set of `key`; `false` when there was none. The default refuses.
+    fn remove(&self, key: &str) -> Result<bool> {
+        Err(store_error(key, "this store cannot remove keys"))
+    }
+}
+
+/// Adapts a [`StoreBackend`] into a [`TokenStore`]: versions, compare-and-swap, per-key locks.
+/// See the [module documentation](self) for the guarantees.
+pub struct ExternalStore<B> {
+    backend: B,
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Signalled whenever a write ends.
+    written: Condvar,
+    locks: KeyLocks,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl<B> std::fmt::Debug for ExternalStore<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalStore")
+            .field("keys_seen", &lock_ignoring_poison(&self.slots).len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the adapter knows of one key.
+#[derive(Default)]
+struct Slot {
+    /// `None`: nothing known (never loaded, or a write failed). `Some(None)`: absent.
+    /// `Some(Some(seen))`: present at `seen.version`.
+    known: Option<Option<Seen>>,
+    /// The thread writing this key through the backend right now.
+    writer: Option<ThreadId>,
+    /// Bumped when a write ends (so never 0 once a write ended).
+    generation: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    version: u64,
+    /// A hash of the content at `version`; `None` when unknown.
+    fingerprint: Option<u64>,
+}
+
+/// Ends a write of a key: clears the writer and wakes waiters, also when the backend panicked.
+struct WriteGuard<'a, B> {
+    store: &'a ExternalStore<B>,
+    key: &'a str,
+    /// What is known once the write ended (`None`: unknown).
+    known: Option<Option<Seen>>,
+}
+
+impl<B> Drop for WriteGuard<'_, B> {
+    fn drop(&mut self) {
+        let mut slots = lock_ignoring_poison(&self.store.slots);
+        let slot = slots.entry(self.key.to_owned()).or_default();
+        slot.writer = None;
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.known = self.known.take();
+        drop(slots);
+        self.store.written.notify_all();
+    }
+}
+
+impl<B: StoreBackend> ExternalStore<B> {
+    /// A store over `backend`. Share one such store (in an `Arc`) between every manager of the
+    /// process that uses this backend.
+    pub fn new(backend: B) -> Self {
+        Self {
+            backend,
+            slots: Mutex::new(HashMap::new()),
+            written: Condvar::new(),
+            locks: KeyLocks::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// A hash of the content of `token` as a backend that keeps it faithfully gives it back
+    /// (written and read again once, so that a round trip through JSON hashes the same).
+    fn fingerprint(&self, token: &TokenSet) -> u64 {
+        let again: TokenSet = serde_json::from_value(token.to_value()).unwrap_or_default();
+        self.hasher.hash_one(again.to_json())
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        lock_ignoring_poison(&self.slots)
+    }
+
+    /// Waits until no other thread writes `key`; an error when this thread does (a backend
+    /// writing a key from inside its own write of it).
+    fn wait_for_writer<'a>(
+        &'a self,
+        key: &str,
+        mut slots: MutexGuard<'a, HashMap<String, Slot>>,
+    ) -> Result<MutexGuard<'a, HashMap<String, Slot>>> {
+        let me = std::thread::current().id();
+        loop {
+            match slots.get(key).and_then(|slot| slot.writer) {
+                None => return Ok(slots),
+                Some(writer) if writer == me => {
+                    return Err(store_error(
+                        key,
+                        "the store's backend wrote this key again from inside its own write of \
+                         it; that would wait for itself",
+                    ));
+                }
+                Some(_) => {
+                    slots = self
+                        .written
+                        .wait(slots)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// Runs the backend write `run` of `key`, first checking that the key is at
+    /// `expected_version` (`None`: no check). `run` gets the new version and says what is
+    /// stored once it succeeded.
+    fn write(
+        &self,
+        key: &str,
+        expected_version: Option<Option<u64>>,
+        run: impl FnOnce(u64) -> Result<Option<Seen>>,
+    ) -> Result<u64> {
+        let mut slots = self.wait_for_writer(key, self.slots())?;
+        loop {
+            if slots.get(key).is_some_and(|slot| slot.known.is_some()) {
+                break;
+            }
+            // Nothing known: learn what the backend holds first.
+            drop(slots);
+            self.load(key)?;
+            slots = self.wait_for_writer(key, self.slots())?;
+        }
+        let slot = slots.entry(key.to_owned()).or_default();
+        let current = slot.known.flatten().map(|seen| seen.version);
+        if let Some(expected) = expected_version
+            && current != expected
+        {
+            return Err(conflict(key, expected, current));
+        }
+        let version = next_version(current);
+        slot.writer = Some(std::thread::current().id());
+        drop(slots);
+        let mut guard = WriteGuard {
+            store: self,
+            key,
+            known: None,
+        };
+        let outcome = run(version);
+        if let Ok(seen) = &outcome {
+            guard.known = Some(*seen);
+        }
+        drop(guard);
+        outcome.map(|_| version)
+    }
+}
+
+impl<B: StoreBackend> TokenStore for ExternalStore<B> {
+    fn load(&self, key: &str) -> Result<Option<StoredToken>> {
+        // A slot that does not exist yet counts as generation 0, which every write leaves.
+        let (generation, writing) = self
+            .slots()
+            .get(key)
+            .map_or((0, false), |slot| (slot.generation, slot.writer.is_some()));
+        let token = self.backend.load(key)?;
+        let fingerprint = token.as_ref().map(|token| self.fingerprint(token));
+        let mut slots = self.slots();
+        let slot = slots.entry(key.to_owned()).or_default();
+        let quiet = !writing && slot.writer.is_none() && slot.generation == generation;
+        let Some(token) = token else {
+            if quiet {
+                slot.known = Some(None);
+            }
+            return Ok(None);
+        };
+        let version = match (quiet, slot.known.flatten()) {
+            // Content as last seen: same version.
+            (_, Some(seen)) if seen.fingerprint == fingerprint && slot.writer.is_none() => {
+                seen.version
+            }
+            // Changed by someone else (or first seen): a new version.
+            (true, seen) => {
+                let version = next_version(seen.map(|seen| seen.version));
+                slot.known = Some(Some(Seen {
+                    version,
+                    fingerprint,
+                }));
+                version
+            }
+            // A write ran meanwhile: which content this is cannot be told.
+            (false, _) => UNSAVEABLE_VERSION,
+        };
+        Ok(Some(StoredToken { token, version }))
+    }
+
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        let fingerprint = Some(self.fingerprint(token));
+        self.write(key, Some(expected_version), |version| {
+            self.backend.save(key, token)?;
+            Ok(Some(Seen {
+                version,
+                fingerprint,
+            }))
+        })
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let mut keys = self.backend.keys()?;
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        Ok(self.locks.lock(key))
+    }
+
+    fn remove(&self, key: &str) -> Result<bool> {
+        let mut removed = false;
+        self.write(key, None, |_| {
+            removed = self.backend.remove(key)?;
+            Ok(None)
+        })?;
+        Ok(removed)
+    }
+}

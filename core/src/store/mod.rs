@@ -1,0 +1,164 @@
+//! Where token sets live between calls: [`TokenStore`], with [`MemoryStore`], [`FileStore`] and
+//! [`ExternalStore`] (any plain load/save/keys backend made into a full store).
+//!
+//! A store keeps one [`TokenSet`] per seller key, with a version that changes on every save so
+//! that writers can compare-and-swap, and a per-key lock that [`crate::TokenManager`] holds
+//! while it refreshes, so that one refresh per seller happens at a time.
+
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::token::TokenSet;
+
+/// A token set with the version the store holds it at (for compare-and-swap saves).
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// The token set.
+    pub token: TokenSet,
+    /// The store's version of this key; changes on every save.
+    pub version: u64,
+}
+
+/// A held per-key lock; released on drop.
+pub trait KeyLock: Send {}
+
+/// Storage of token sets keyed per seller. Implementations must be `Send + Sync`.
+pub trait TokenStore: Send + Sync {
+    /// The token set of `key`, or `None`.
+    fn load(&self, key: &str) -> Result<Option<StoredToken>>;
+
+    /// Saves `token` for `key` if the stored version is still `expected_version` (`None`: the key
+    /// must be absent). Returns the new version, or [`crate::Error::Store`] on a conflict.
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64>;
+
+    /// Every stored key.
+    fn keys(&self) -> Result<Vec<String>>;
+
+    /// Takes the exclusive lock of `key` (across processes for stores that can), blocking until
+    /// it is free.
+    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>>;
+
+    /// Removes the token set of `key` (a seller who left); `false` when there was none. The
+    /// default refuses: a store without removal keeps what it has.
+    fn remove(&self, key: &str) -> Result<bool> {
+        Err(store_error(key, "this store cannot remove keys"))
+    }
+}
+
+pub(crate) fn store_error(key: &str, message: impl Into<String>) -> Error {
+    Error::Store {
+        key: key.to_owned(),
+        message: message.into(),
+        source: None,
+    }
+}
+
+pub(crate) fn io_error(key: &str, what: &str, err: std::io::Error) -> Error {
+    Error::Store {
+        key: key.to_owned(),
+        message: format!("{what}: {err}"),
+        source: Some(Box::new(err)),
+    }
+}
+
+pub(crate) fn conflict(key: &str, expected: Option<u64>, found: Option<u64>) -> Error {
+    let show = |v: Option<u64>| v.map_or_else(|| "absent".to_owned(), |v| format!("version {v}"));
+    store_error(
+        key,
+        format!(
+            "version conflict: expected {}, found {}",
+            show(expected),
+            show(found)
+        ),
+    )
+}
+
+/// The version a save writes after `current`: one more, or for a new key a random start, so
+/// that a key removed and stored again does not reuse the versions it had.
+pub(crate) fn next_version(current: Option<u64>) -> u64 {
+    match current {
+        Some(v) => v.wrapping_add(1).max(1),
+        None => fastrand::u64(1..1 << 48),
+    }
+}
+
+/// Locks a mutex, taking the data over if another thread panicked while holding it (every
+/// critical section here leaves the data consistent).
+pub(crate) fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Per-key locks inside one process: what [`MemoryStore`] and [`ExternalStore`] hand out from
+/// [`TokenStore::lock`], for any store whose keys need no lock across processes.
+///
+/// ```
+/// use iop_core::store::KeyLocks;
+/// let locks = KeyLocks::new();
+/// let held = locks.lock("seller-1");
+/// let other = locks.lock("seller-2"); // other keys do not wait
+/// drop(held); // released on drop
+/// # drop(other);
+/// ```
+#[derive(Default)]
+pub struct KeyLocks {
+    locked: Mutex<HashSet<String>>,
+    unlocked: Condvar,
+}
+
+impl std::fmt::Debug for KeyLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLocks")
+            .field("held", &lock_ignoring_poison(&self.locked).len())
+            .finish()
+    }
+}
+
+impl KeyLocks {
+    /// No key locked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the lock of `key`, blocking until it is free. Not reentrant: a thread that holds
+    /// a key's lock and asks for it again waits forever.
+    pub fn lock(&self, key: &str) -> Box<dyn KeyLock + '_> {
+        let mut locked = lock_ignoring_poison(&self.locked);
+        while locked.contains(key) {
+            locked = self
+                .unlocked
+                .wait(locked)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        locked.insert(key.to_owned());
+        Box::new(HeldKey {
+            locks: self,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// One held key of [`KeyLocks`].
+struct HeldKey<'a> {
+    locks: &'a KeyLocks,
+    key: String,
+}
+
+impl KeyLock for HeldKey<'_> {}
+
+impl Drop for HeldKey<'_> {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.locks.locked).remove(&self.key);
+        self.locks.unlocked.notify_all();
+    }
+}
+
+pub mod external;
+mod file;
+mod memory;
+
+pub use external::{ExternalStore, StoreBackend, UNSAVEABLE_VERSION};
+pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
+pub use memory::MemoryStore;
