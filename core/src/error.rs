@@ -233,6 +233,9 @@ pub enum Error {
         /// The gateway error that said so, if any.
         gateway: Option<GatewayError>,
     },
+    /// A redirect back from the authorization page was refused before any code was exchanged:
+    /// a missing or different `state`, the platform's `error`, no `code`.
+    Authorization(crate::onboarding::CallbackError),
 }
 
 impl Error {
@@ -245,6 +248,7 @@ impl Error {
             Self::Transport { .. } | Self::Timeout { .. } => ErrorClass::Retryable,
             Self::InvalidRequest(_) => ErrorClass::Client,
             Self::ReauthorizationRequired { .. } => ErrorClass::Reauthorize,
+            Self::Authorization(_) => ErrorClass::Client,
         }
     }
 
@@ -331,6 +335,7 @@ impl std::fmt::Display for Error {
                 }
                 Ok(())
             }
+            Self::Authorization(e) => e.fmt(f),
         }
     }
 }
@@ -344,8 +349,15 @@ impl std::error::Error for Error {
             Self::ReauthorizationRequired {
                 gateway: Some(g), ..
             } => Some(g),
+            Self::Authorization(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::onboarding::CallbackError> for Error {
+    fn from(value: crate::onboarding::CallbackError) -> Self {
+        Self::Authorization(value)
     }
 }
 

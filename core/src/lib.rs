@@ -78,7 +78,7 @@ pub use token::{CountryUserInfo, TokenSet};
 #[cfg(feature = "client")]
 pub use client::{Client, ClientBuilder, Clock, RetryPolicy, SystemClock};
 #[cfg(feature = "client")]
-pub use manager::{RefreshDueOptions, RefreshReport, TokenManager};
+pub use manager::{PushOutcome, RefreshDueOptions, RefreshReport, TokenManager};
 #[cfg(feature = "client")]
 pub use store::{FileStore, MemoryStore, StoredToken, TokenStore};
 #[cfg(feature = "client")]

@@ -134,6 +134,31 @@ impl RefreshReport {
 
 type ReauthorizationCallback = Arc<dyn Fn(&str, &Error) + Send + Sync>;
 
+/// What [`TokenManager::handle_push`] did with a push message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushOutcome {
+    /// Type 8 (authorization expires within 48 h): the seller's token set was refreshed now.
+    Refreshed,
+    /// The seller must authorize the app again: a type 8 whose token cannot be refreshed, or a
+    /// type 13 `close`. The reauthorization callback fired (once per stored token set).
+    ReauthorizationRequired,
+    /// Nothing for the token lifecycle: another message type, or a seller this store does not
+    /// hold.
+    Ignored,
+}
+
+impl PushOutcome {
+    /// `"refreshed"`, `"reauthorization_required"` or `"ignored"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refreshed => "refreshed",
+            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
 /// What was last reported about a key's stored version.
 struct Reported {
     /// The stored version the report was about.
@@ -413,6 +438,109 @@ impl TokenManager {
                     Err(error)
                 }
             }
+        }
+    }
+
+    /// Finishes a seller's authorization: checks the redirect back from the authorization page
+    /// against `expected_state` ([`crate::onboarding::parse_callback`]: the state first, in
+    /// constant time), exchanges its `code` with `/auth/token/create`, and stores the token set
+    /// under `key`, or under the token's `seller_id` (else `user_id`) when `key` is `None`.
+    /// Returns the key and the token set.
+    ///
+    /// A missing or different state, the platform's `error`, or no code is
+    /// [`Error::Authorization`], and nothing is sent to the gateway.
+    pub fn complete_authorization(
+        &self,
+        callback: &str,
+        expected_state: &str,
+        key: Option<&str>,
+    ) -> Result<(String, TokenSet)> {
+        let code = crate::onboarding::parse_callback(callback, expected_state)?;
+        let token = self.client.create_token(&code, None)?;
+        check_token_answer(&token)?;
+        let key = match key.map(str::trim).filter(|k| !k.is_empty()) {
+            Some(key) => key.to_owned(),
+            None => token
+                .seller_id
+                .clone()
+                .or_else(|| token.user_id.clone())
+                .filter(|id| !id.trim().is_empty())
+                .ok_or_else(|| {
+                    Error::InvalidRequest(
+                        "the token set names no seller_id or user_id: give the key to store it under"
+                            .to_owned(),
+                    )
+                })?,
+        };
+        self.put(&key, &token)?;
+        log::info!("stored the new token set of {key}");
+        Ok((key, token))
+    }
+
+    /// Acts on a Lazada push message ([`crate::push`], verified by the caller): type 8 (the
+    /// seller's authorization expires within 48 hours) refreshes that seller's token set now,
+    /// or reports the seller through the reauthorization callback when it cannot be refreshed;
+    /// type 13 with status `close` reports the seller. The seller's key is its `seller_id`.
+    /// Other types, and sellers this store does not hold, are [`PushOutcome::Ignored`].
+    ///
+    /// Pushes arrive at least once: a repeated type 8 refreshes again (harmless), a repeated
+    /// `close` fires the callback only once per stored token set.
+    pub fn handle_push(&self, message: &crate::push::Message) -> Result<PushOutcome> {
+        use crate::push::MessageType;
+        let Some(key) = message.seller_id.as_deref().filter(|k| !k.is_empty()) else {
+            return Ok(PushOutcome::Ignored);
+        };
+        match message.message_type {
+            MessageType::AuthorizationExpiring => {
+                if self.load(key)?.is_none() {
+                    return Ok(PushOutcome::Ignored);
+                }
+                // Due whatever its expiry: the platform says the authorization ends soon.
+                let outcome = self.ensure_fresh(
+                    key,
+                    Due {
+                        within: MAX_TOKEN_LIFE.saturating_mul(2),
+                        half_life: false,
+                    },
+                )?;
+                match self.settle(key, outcome) {
+                    Outcome::Refreshed(_) | Outcome::Fresh(_) => Ok(PushOutcome::Refreshed),
+                    Outcome::Unrefreshable { .. } | Outcome::Reauthorize { .. } => {
+                        Ok(PushOutcome::ReauthorizationRequired)
+                    }
+                    Outcome::Failed { error, .. } => Err(error),
+                }
+            }
+            MessageType::SellerStatus
+                if message
+                    .seller_status()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("close")) =>
+            {
+                let Some(stored) = self.load(key)? else {
+                    return Ok(PushOutcome::Ignored);
+                };
+                let now = self.now();
+                let left = stored
+                    .token
+                    .expires_at()
+                    .and_then(|at| at.duration_since(now).ok())
+                    .filter(|left| !left.is_zero());
+                self.settle(
+                    key,
+                    Outcome::Reauthorize {
+                        version: stored.version,
+                        left,
+                        error: reauthorization_error(
+                            key,
+                            "the platform reports the seller's status as close (push message type 13)",
+                            None,
+                        ),
+                        rejected_by_gateway: None,
+                    },
+                );
+                Ok(PushOutcome::ReauthorizationRequired)
+            }
+            _ => Ok(PushOutcome::Ignored),
         }
     }
 
@@ -768,17 +896,9 @@ fn is_due(token: &TokenSet, now: SystemTime, due: Due) -> bool {
     match (token.received_at_ms, token.expires_at_ms()) {
         (Some(received), Some(expires)) if expires > received => {
             let half_life = received.saturating_add((expires - received) / 2);
-            epoch_ms(now) >= half_life
+            crate::time::epoch_ms(now) >= half_life
         }
         _ => true,
-    }
-}
-
-/// Epoch milliseconds of `t` (negative before 1970, saturating).
-fn epoch_ms(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
     }
 }
 
