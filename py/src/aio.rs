@@ -20,7 +20,8 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 
 use iop_core::{AccessToken, AuthCode, RefreshToken, TokenSet};
@@ -43,6 +44,36 @@ const MAX_WORKERS: i64 = 1024;
 
 /// Futures settled per wake-up of the loop; the rest wait for its next iteration.
 const MAX_BATCH: usize = 64;
+
+/// The lowest Python logging level enabled on the `iop` loggers, as `iop.aio` last saw it
+/// (0 until then: everything goes to Python).
+static LOG_THRESHOLD: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    /// Whether this thread is a worker of the pool.
+    static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a log record of `level` is dropped without asking Python: only on a worker, and only
+/// below the level `iop.aio` read from `logging` when the call was queued. Without it every debug
+/// record of every worker would take the GIL to learn it is disabled, and those GIL hand-offs
+/// are what stalls the event loop (a level change applies to calls queued after it).
+pub(crate) fn worker_skips(level: log::Level) -> bool {
+    let python_level = match level {
+        log::Level::Error => 40,
+        log::Level::Warn => 30,
+        log::Level::Info => 20,
+        log::Level::Debug => 10,
+        log::Level::Trace => 5,
+    };
+    ON_WORKER.with(Cell::get) && python_level < LOG_THRESHOLD.load(Ordering::Relaxed)
+}
+
+/// Sets the lowest enabled level of the `iop` loggers, for [`worker_skips`].
+#[pyfunction]
+fn _aio_log_level(level: u32) {
+    LOG_THRESHOLD.store(level, Ordering::Relaxed);
+}
 
 /// Locks a mutex whatever a panicking holder left (the data here stays consistent).
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,6 +283,7 @@ static WANTED: AtomicUsize = AtomicUsize::new(DEFAULT_WORKERS);
 
 /// A worker: runs jobs until told to stop or the pool is gone.
 fn work(receiver: Arc<Mutex<mpsc::Receiver<Message>>>) {
+    ON_WORKER.with(|w| w.set(true));
     loop {
         let message = locked(&receiver).recv();
         match message {
@@ -527,6 +559,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Completions>()?;
     m.add_function(wrap_pyfunction!(_aio_configure, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_workers, m)?)?;
+    m.add_function(wrap_pyfunction!(_aio_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_create_token, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_refresh_token, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_call, m)?)?;

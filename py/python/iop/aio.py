@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import threading
 import weakref
 from datetime import timedelta
@@ -72,8 +73,28 @@ def configure(max_workers: Optional[int] = None) -> int:
     return _native._aio_configure(max_workers)
 
 
+# Python's logging empties every logger's level cache on each setLevel() and disable(): while
+# this logger's cache is filled, no level changed since the workers were told.
+_level_sentinel = logging.getLogger("iop.aio")
+
+
+def _tell_log_level() -> None:
+    """Tells the native workers the lowest level enabled on the ``iop`` loggers, so that they
+    drop disabled records without taking the GIL (a change applies to calls started after it)."""
+    if getattr(_level_sentinel, "_cache", None):
+        return
+    _level_sentinel.isEnabledFor(logging.CRITICAL)  # fill first: a change from now on empties it
+    manager = logging.Logger.manager
+    level = logging.getLogger("iop").getEffectiveLevel()
+    for name, logger in list(manager.loggerDict.items()):
+        if name.startswith("iop.") and isinstance(logger, logging.Logger):
+            level = min(level, logger.getEffectiveLevel())
+    _native._aio_log_level(max(level, manager.disable + 1))
+
+
 def _begin() -> Tuple[asyncio.AbstractEventLoop, _Completions, "asyncio.Future[Any]"]:
     """The running loop, its completion queue and a new future on it."""
+    _tell_log_level()
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop)
     if queue is None:
