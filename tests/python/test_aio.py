@@ -149,12 +149,13 @@ def test_loop_lag_stays_low_during_500_refreshes(
     run: Runner[Any], emulator: iop.testing.Emulator
 ) -> None:
     """A 1 ms heartbeat while 500 refreshes are in flight: its largest gap must stay under
-    5 ms. On a shared 2-core box (load ~10 while this was written) the OS alone, with no iop
-    work (the baseline, measured first in the same test), delays such a heartbeat by 8-60 ms now
-    and then, and the 40 threads of this test (workers and the in-process emulator) add to it.
-    So the strict bound applies with IOP_AIO_STRICT_LAG=1 only; by default 99% of the gaps must
-    stay under 5 ms and the largest under 100 ms (a loop blocked by the calls would stall for
-    whole round trips: 50 ms each, 500 of them). The figures are printed (pytest -s)."""
+    5 ms. That bound is asserted with IOP_AIO_STRICT_LAG=1 (a quiet machine). On the shared
+    2-core box this was written on (load 10-14 from other builds), the OS alone delays such a
+    heartbeat by 8-60 ms now and then with no iop work at all (the baseline, measured first in
+    this test), so by default the test asserts what a blocked loop cannot pass: the median gap
+    under 2 ms and the 99th percentile under 5 ms plus the baseline's; the largest gaps are
+    printed (pytest -s). A loop blocked by the calls would stall for whole round trips (50 ms
+    each here)."""
     manager = iop.aio.TokenManager(emulator.client())
     keys = _seed(emulator, manager.sync, 500)
     _near_expiry(emulator)
@@ -180,19 +181,21 @@ def test_loop_lag_stays_low_during_500_refreshes(
     baseline, gaps, n = run(main)
     assert n == 500
     assert emulator.stats().get(REFRESH, 0) == 500
-    largest, base_largest = max(gaps), max(baseline)
-    p99 = sorted(gaps)[int(len(gaps) * 0.99)]
-    print(
-        f"heartbeat: largest gap {largest * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms over "
-        f"{len(gaps)} beats; baseline (no work) largest {base_largest * 1000:.2f} ms"
+    gaps.sort()
+    baseline.sort()
+    largest, median, p99 = gaps[-1], gaps[len(gaps) // 2], gaps[int(len(gaps) * 0.99)]
+    base_largest, base_p99 = baseline[-1], baseline[int(len(baseline) * 0.99)]
+    figures = (
+        f"heartbeat during 500 refreshes: largest gap {largest * 1000:.2f} ms, p99 "
+        f"{p99 * 1000:.2f} ms, median {median * 1000:.2f} ms over {len(gaps)} beats; baseline "
+        f"(no work): largest {base_largest * 1000:.2f} ms, p99 {base_p99 * 1000:.2f} ms"
     )
+    print(figures)
     if os.environ.get("IOP_AIO_STRICT_LAG") == "1":
-        assert largest < 0.005, f"largest heartbeat gap {largest * 1000:.2f} ms"
+        assert largest < 0.005, figures
     else:
-        assert p99 < 0.005, f"99th percentile heartbeat gap {p99 * 1000:.2f} ms"
-        assert largest < 0.100, (
-            f"largest heartbeat gap {largest * 1000:.2f} ms, baseline {base_largest * 1000:.2f} ms"
-        )
+        assert median < 0.002, figures
+        assert p99 < 0.005 + base_p99, figures
 
 
 # Every error class, raised by iop.aio as iop.Client/iop.TokenManager raise it.

@@ -408,7 +408,7 @@ class TokenManager:
                 return
             try:
                 if is_coroutine:
-                    asyncio.run_coroutine_threadsafe(callback(key, error), loop)
+                    asyncio.run_coroutine_threadsafe(_awaited(callback(key, error)), loop)
                 else:
                     loop.call_soon_threadsafe(callback, key, error)
             except RuntimeError:
