@@ -447,7 +447,7 @@ def test_async_custom_store(run: Runner[Any], emulator: iop.testing.Emulator) ->
 
     refreshes, tokens, report, removed, gone, loop_thread = run(main)
     assert refreshes == 10
-    assert {store.data[k]["access_token"] for k in keys[1:]} <= set(tokens) or True
+    assert len(set(tokens)) == 10  # every caller of a seller got its one refreshed token
     assert sorted(report.refreshed) == sorted(keys)
     assert len(progress) == 10 and progress[-1][1] == 10
     assert {p[2] for p in progress} == {loop_thread}  # called on the loop
