@@ -594,3 +594,66 @@ def test_logging_is_the_sync_clients_and_follows_level_changes(
     caplog.set_level(logging.DEBUG, logger="iop.client")  # a child logger only
     run(call)
     assert caplog.records and {r.name for r in caplog.records} == {"iop.client"}
+
+
+def test_single_flight_across_loops_in_several_threads(emulator: iop.testing.Emulator) -> None:
+    """One manager used from four threads, each with its own loop (two of them uvloop when
+    installed), 25 callers each, plus a sync caller: one refresh."""
+    manager = iop.aio.TokenManager(emulator.client())
+    manager.sync.put("seller-1", emulator.issue_token("seller-1"))
+    _near_expiry(emulator)
+    emulator.inject("delay", times=1, api=REFRESH, ms=200)
+    try:
+        import uvloop
+
+        factories: List[Callable[[], asyncio.AbstractEventLoop]] = [
+            asyncio.new_event_loop,
+            uvloop.new_event_loop,
+        ] * 2
+    except ImportError:
+        factories = [asyncio.new_event_loop] * 4
+    results: List[str] = []
+    lock = threading.Lock()
+
+    def on_own_loop(factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        async def main() -> List[str]:
+            return await asyncio.gather(*(manager.access_token("seller-1") for _ in range(25)))
+
+        loop = factory()
+        try:
+            tokens = loop.run_until_complete(main())
+        finally:
+            loop.close()
+        with lock:
+            results.extend(tokens)
+
+    threads = [threading.Thread(target=on_own_loop, args=(f,)) for f in factories]
+    for t in threads:
+        t.start()
+    results.append(manager.sync.access_token("seller-1"))
+    for t in threads:
+        t.join()
+    assert len(results) == 101 and len(set(results)) == 1
+    assert emulator.stats().get(REFRESH, 0) == 1
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "timeout"), reason="asyncio.timeout is Python 3.11+")
+def test_asyncio_timeout_around_a_refresh_leaves_it_to_complete(
+    run: Runner[Any], emulator: iop.testing.Emulator
+) -> None:
+    manager = iop.aio.TokenManager(emulator.client())
+    _seed(emulator, manager.sync, 1)
+    old = manager.sync.get("seller-0")
+    _near_expiry(emulator)
+    emulator.inject("delay", times=1, api=REFRESH, ms=400)
+
+    async def main() -> str:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):  # type: ignore[attr-defined]
+                await manager.access_token("seller-0")
+        await asyncio.sleep(0.6)  # the refresh ends on its worker meanwhile
+        return await manager.access_token("seller-0")
+
+    fresh = run(main)
+    assert old is not None and fresh != old.access_token
+    assert emulator.stats().get(REFRESH, 0) == 1
