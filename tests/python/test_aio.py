@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
@@ -18,7 +20,7 @@ import iop
 import iop.aio
 import iop.testing
 
-from conftest import APP_KEY, APP_SECRET
+from conftest import APP_KEY, APP_SECRET, REPO_ROOT
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Awaitable[T]]], T]
@@ -145,22 +147,11 @@ async def _heartbeat(gaps: List[float], stop: asyncio.Event) -> None:
         last = now
 
 
-def test_loop_lag_stays_low_during_500_refreshes(
-    run: Runner[Any], emulator: iop.testing.Emulator
+def _lag_during(
+    run: Runner[Any], manager: iop.aio.TokenManager, keys: List[str], where: str
 ) -> None:
-    """A 1 ms heartbeat while 500 refreshes are in flight: its largest gap must stay under
-    5 ms. That bound is asserted with IOP_AIO_STRICT_LAG=1 (a quiet machine). On the shared
-    2-core box this was written on (load 10-14 from other builds), the OS alone delays such a
-    heartbeat by 8-60 ms now and then with no iop work at all (the baseline, measured first in
-    this test), so by default the test asserts what a blocked loop cannot pass: the median gap
-    under 2 ms and the 99th percentile under 5 ms plus the baseline's; the largest gaps are
-    printed (pytest -s). A loop blocked by the calls would stall for whole round trips (50 ms
-    each here)."""
-    manager = iop.aio.TokenManager(emulator.client())
-    keys = _seed(emulator, manager.sync, 500)
-    _near_expiry(emulator)
-    # Each refresh is held 50 ms by the gateway, so that many stay in flight together.
-    emulator.inject("delay", times=500, api=REFRESH, ms=50)
+    """Runs a 1 ms heartbeat alone (the baseline), then during `access_token` for every key
+    (each a refresh held 50 ms by the gateway), and checks the gaps (see the lag tests)."""
 
     async def main() -> Tuple[List[float], List[float], int]:
         baseline: List[float] = []
@@ -176,19 +167,18 @@ def test_loop_lag_stays_low_during_500_refreshes(
         tokens = await asyncio.gather(*(manager.access_token(k) for k in keys))
         stop.set()
         await beat
-        return baseline, gaps, len(tokens)
+        return baseline, gaps, len(set(tokens))
 
     baseline, gaps, n = run(main)
-    assert n == 500
-    assert emulator.stats().get(REFRESH, 0) == 500
+    assert n == len(keys)
     gaps.sort()
     baseline.sort()
     largest, median, p99 = gaps[-1], gaps[len(gaps) // 2], gaps[int(len(gaps) * 0.99)]
     base_largest, base_p99 = baseline[-1], baseline[int(len(baseline) * 0.99)]
     figures = (
-        f"heartbeat during 500 refreshes: largest gap {largest * 1000:.2f} ms, p99 "
-        f"{p99 * 1000:.2f} ms, median {median * 1000:.2f} ms over {len(gaps)} beats; baseline "
-        f"(no work): largest {base_largest * 1000:.2f} ms, p99 {base_p99 * 1000:.2f} ms"
+        f"heartbeat during {len(keys)} refreshes ({where}): largest gap {largest * 1000:.2f} ms, "
+        f"p99 {p99 * 1000:.2f} ms, median {median * 1000:.2f} ms over {len(gaps)} beats; "
+        f"baseline (no work): largest {base_largest * 1000:.2f} ms, p99 {base_p99 * 1000:.2f} ms"
     )
     print(figures)
     if os.environ.get("IOP_AIO_STRICT_LAG") == "1":
@@ -196,6 +186,75 @@ def test_loop_lag_stays_low_during_500_refreshes(
     else:
         assert median < 0.002, figures
         assert p99 < 0.005 + base_p99, figures
+
+
+def test_loop_lag_stays_low_during_500_refreshes(
+    run: Runner[Any], emulator: iop.testing.Emulator
+) -> None:
+    """A 1 ms heartbeat while 500 refreshes are in flight: its largest gap must stay under
+    5 ms. That bound is asserted with IOP_AIO_STRICT_LAG=1 (a quiet machine). On the shared
+    2-core box this was written on (load 7-14 from other builds), the OS alone delays such a
+    heartbeat by 7-60 ms now and then with no iop work at all (the baseline, measured first in
+    this test), so by default the test asserts what a blocked loop cannot pass: the median gap
+    under 2 ms and the 99th percentile under 5 ms plus the baseline's; the figures are printed
+    (pytest -s). A loop blocked by the calls would stall for whole round trips (50 ms each).
+    Here the emulator runs inside this process, and each of its log records takes the GIL on
+    its own threads: see the next test for the gateway in its own process, as in production."""
+    manager = iop.aio.TokenManager(emulator.client())
+    keys = _seed(emulator, manager.sync, 500)
+    _near_expiry(emulator)
+    # Each refresh is held 50 ms by the gateway, so that many stay in flight together.
+    emulator.inject("delay", times=500, api=REFRESH, ms=50)
+    _lag_during(run, manager, keys, "in-process emulator")
+    assert emulator.stats().get(REFRESH, 0) == 500
+
+
+def _emulator_binary() -> Optional[Path]:
+    for profile in ("release", "debug"):
+        path = REPO_ROOT / "target" / profile / "iop-emulator"
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def test_loop_lag_with_the_emulator_binary_in_its_own_process(run: Runner[Any]) -> None:
+    """The lag test against `iop-emulator` in its own process (skipped when not built:
+    `cargo build -p iop-emulator`). Access tokens live 2.3 days, inside the 3-day margin, so
+    every first access_token refreshes."""
+    binary = _emulator_binary()
+    if binary is None:
+        pytest.skip("target/*/iop-emulator is not built")
+    env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
+    proc = subprocess.Popen(
+        [str(binary), "--app-key", APP_KEY, "--access-ttl", "200000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+
+        def control(path: str) -> Dict[str, Any]:
+            request = urllib.request.Request(base_url + path, method="POST", data=b"")
+            with urllib.request.urlopen(request) as answer:
+                body: Dict[str, Any] = json.load(answer)
+            return body
+
+        client = iop.Client(APP_KEY, APP_SECRET, base_url=base_url)
+        manager = iop.aio.TokenManager(client)
+        keys = [f"seller-{i}" for i in range(500)]
+        for key in keys:
+            code = control(f"/_emulator/authorize?seller_id={key}")["code"]
+            manager.sync.put(key, client.create_token(code))
+        control(f"/_emulator/fault?kind=delay&times=500&api={REFRESH}&ms=50")
+        _lag_during(run, manager, keys, f"{binary.parent.name} emulator binary")
+        with urllib.request.urlopen(base_url + "/_emulator/stats") as answer:
+            assert json.load(answer).get(REFRESH) == 500
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # Every error class, raised by iop.aio as iop.Client/iop.TokenManager raise it.
