@@ -4,6 +4,7 @@
 //! The layer is thin: argument conversion, GIL release around network calls, exception mapping
 //! (the exception classes live in `iop._errors`) and logging into Python's `logging`.
 
+mod aio;
 mod client;
 mod convert;
 mod emulator;
@@ -94,5 +95,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::FileStore>()?;
     m.add_class::<manager::RefreshReport>()?;
     m.add_class::<emulator::Emulator>()?;
+    aio::register(m)?;
     Ok(())
 }

@@ -35,6 +35,9 @@ struct IopLogger {
 
 impl Log for IopLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        if crate::aio::worker_skips(metadata.level()) {
+            return false;
+        }
         match python_target(metadata.target()) {
             Some(target) => self.inner.enabled(
                 &Metadata::builder()
@@ -47,6 +50,9 @@ impl Log for IopLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
+        if crate::aio::worker_skips(record.level()) {
+            return;
+        }
         let Some(target) = python_target(record.target()) else {
             return;
         };

@@ -457,7 +457,7 @@ type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
 /// and reports sellers who must authorize again.
 #[pyclass(frozen, module = "iop", name = "TokenManager")]
 pub(crate) struct TokenManager {
-    inner: Arc<iop_core::TokenManager>,
+    pub(crate) inner: Arc<iop_core::TokenManager>,
     callback: CallbackSlot,
     /// The address of the custom store's [`PyStore`], if the store is a Python object.
     custom_store: Option<usize>,

@@ -82,9 +82,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> ModuleType:
-    # `iop.testing` on first use, so `import iop` alone stays light and starts nothing.
-    if name == "testing":
+    # `iop.testing` and `iop.aio` on first use, so `import iop` alone stays light and starts
+    # nothing.
+    if name in ("testing", "aio"):
         import importlib
 
-        return importlib.import_module("iop.testing")
+        return importlib.import_module(f"iop.{name}")
     raise AttributeError(f"module 'iop' has no attribute {name!r}")

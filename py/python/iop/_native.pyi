@@ -18,6 +18,15 @@ __all__ = [
     "RefreshReport",
     "Token",
     "TokenManager",
+    "_Completions",
+    "_aio_call",
+    "_aio_configure",
+    "_aio_create_token",
+    "_aio_log_level",
+    "_aio_manager",
+    "_aio_refresh_token",
+    "_aio_run",
+    "_aio_workers",
     "_Emulator",
     "__version__",
     "authorization_url",
@@ -231,3 +240,33 @@ class _Emulator:
     def revoke_refresh_tokens(self, seller_id: str) -> None: ...
     def client(self, timeout: Optional[float] = None) -> Client: ...
     def close(self) -> None: ...
+
+# The engine of iop.aio (see py/src/aio.rs); private.
+@final
+class _Completions:
+    def __new__(cls) -> _Completions: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+    def pending(self) -> int: ...
+
+def _aio_configure(max_workers: Optional[int] = None) -> int: ...
+def _aio_workers() -> int: ...
+def _aio_log_level(level: int) -> None: ...
+def _aio_create_token(
+    completions: _Completions, future: Any, client: Client, code: str, uuid: Optional[str] = None
+) -> None: ...
+def _aio_refresh_token(completions: _Completions, future: Any, client: Client, refresh_token: str) -> None: ...
+def _aio_call(
+    completions: _Completions,
+    future: Any,
+    client: Client,
+    api: str,
+    params: Optional[_Params] = None,
+    access_token: Optional[str] = None,
+    http_method: Optional[str] = None,
+    raw: bool = False,
+) -> None: ...
+def _aio_manager(
+    completions: _Completions, future: Any, manager: TokenManager, op: str, key: str, token: Optional[Token] = None
+) -> None: ...
+def _aio_run(completions: _Completions, future: Any, function: Callable[..., Any], args: Tuple[Any, ...]) -> None: ...
