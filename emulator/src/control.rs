@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::Fault;
 use crate::clock::epoch_ms;
 use crate::gateway::State;
 use crate::http::{HttpRequest, Reply};
 use crate::params;
+use crate::{Fault, MAX_DELAY};
 
 fn bad(why: impl Into<String>) -> Reply {
     Reply::json(400, &json!({ "error": why.into() }))
@@ -74,9 +74,20 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
             };
             let fault = match params.non_blank("kind") {
                 Some("delay") => match number("ms") {
-                    Ok(ms) => Fault::Delay(Duration::from_millis(ms.unwrap_or(1000))),
+                    Ok(ms) => {
+                        let d = Duration::from_millis(ms.unwrap_or(1000));
+                        if d > MAX_DELAY {
+                            return bad(format!(
+                                "ms may be at most {} (10 minutes)",
+                                MAX_DELAY.as_millis()
+                            ));
+                        }
+                        Fault::Delay(d)
+                    }
                     Err(r) => return r,
                 },
+                Some("hold_before") => Fault::HoldBefore,
+                Some("hold_after") => Fault::HoldAfter,
                 Some("reset") => Fault::ConnectionReset,
                 Some("http500") => Fault::Http500,
                 Some("html502") => Fault::Html502,
@@ -89,11 +100,64 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
                 },
                 _ => {
                     return bad(
-                        "kind must be one of delay, reset, http500, html502, truncated, rate_limit",
+                        "kind must be one of delay, reset, http500, html502, truncated, rate_limit, hold_before, hold_after",
                     );
                 }
             };
             state.inject(fault, params.non_blank("api"), times);
+            ok()
+        }
+        "release" => {
+            let released = state.release(params.non_blank("api"));
+            Reply::json(200, &json!({ "released": released }))
+        }
+        "held" => {
+            let held = state.held();
+            let total: usize = held.values().sum();
+            Reply::json(200, &json!({ "held": total, "apis": held }))
+        }
+        "tokens" => {
+            let Some(seller) = params.non_blank("seller_id") else {
+                return bad("seller_id is required");
+            };
+            let mut answer = serde_json::Map::new();
+            let (refresh, access) = state.token_counts(seller);
+            answer.insert("seller_id".into(), json!(seller));
+            answer.insert("refresh_tokens".into(), json!(refresh));
+            answer.insert("access_tokens".into(), json!(access));
+            let asked_refresh = params.get("refresh_token");
+            let asked_access = params.get("access_token");
+            if let Some(t) = asked_refresh {
+                answer.insert(
+                    "refresh_token_current".into(),
+                    json!(state.is_current_refresh_token(seller, t)),
+                );
+            }
+            if let Some(t) = asked_access {
+                answer.insert(
+                    "access_token_current".into(),
+                    json!(state.is_current_access_token(seller, t)),
+                );
+            }
+            // `current`: every token asked about is current.
+            if asked_refresh.is_some() || asked_access.is_some() {
+                let current = asked_refresh
+                    .is_none_or(|t| state.is_current_refresh_token(seller, t))
+                    && asked_access.is_none_or(|t| state.is_current_access_token(seller, t));
+                answer.insert("current".into(), json!(current));
+            }
+            Reply::json(200, &serde_json::Value::Object(answer))
+        }
+        "require_token" => {
+            let Some(api) = params.non_blank("api") else {
+                return bad("api is required (an API name, or * for every API)");
+            };
+            let required = match params.non_blank("required") {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(_) => return bad("required must be true or false"),
+            };
+            state.require_token(api, required);
             ok()
         }
         _ => Reply::json(

@@ -12,8 +12,11 @@
 //! - `/auth/token/create` and `/auth/token/security/create` take single-use authorization codes
 //!   (30 minutes of virtual time; `InvalidCode`), `/auth/token/refresh` and
 //!   `/auth/token/security/refresh` take refresh tokens (`IllegalRefreshToken`), rotated or not;
-//! - any other call needs a valid `access_token` (GOP) or `session` (TOP), else
-//!   `IllegalAccessToken`, and echoes its business parameters;
+//! - any other call echoes its business parameters. A token (`access_token` for GOP, `session`
+//!   for TOP) is checked whenever one is sent (`IllegalAccessToken`); without one, the call is
+//!   answered with no seller, as the gateway answers its app-level APIs (affiliate, category,
+//!   brand …), unless a test made that API require a token ([`Emulator::require_token`]);
+//! - `timestamp` is epoch milliseconds or ISO-8601 UTC (`2017-11-11T12:00:00Z`);
 //! - a virtual clock, counters per API, and faults on demand; all of it also through the control
 //!   API under `/_emulator/` (see the README).
 //!
@@ -49,14 +52,23 @@ mod control;
 mod gateway;
 mod http;
 mod params;
+mod server;
 
 pub use clock::VirtualClock;
 
 use gateway::State;
-use http::{Handler, Reply, Server};
+use http::Reply;
+use server::{Limits, Server};
 
 /// The longest token lifetime [`Emulator::start`] accepts: 1000 years.
 pub const MAX_TTL: Duration = Duration::from_secs(1000 * 365 * 86_400);
+
+/// The longest [`Fault::Delay`]: 10 minutes (the control API refuses more; the library API
+/// shortens it to this).
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
+
+/// Largest request body accepted (413 above).
+const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// How the emulator behaves. `Config::default()` listens on `127.0.0.1:0` with app key
 /// `test-app-key` and secret `test-app-secret`.
@@ -69,7 +81,9 @@ pub struct Config {
     /// Where to listen (default `127.0.0.1:0`, a free port). Loopback only unless
     /// [`Config::allow_remote`] is set.
     pub listen: SocketAddr,
-    /// Worker threads answering requests (default 8). Connections have threads of their own.
+    /// Most threads serving requests (default 8); never more than the machine's CPUs. With 1,
+    /// the server runs on a single thread. Connections have no threads of their own: a delayed
+    /// or held request occupies no thread.
     pub threads: usize,
     /// Lifetime of access tokens (default 30 days; at most [`MAX_TTL`]).
     pub access_ttl: Duration,
@@ -82,6 +96,13 @@ pub struct Config {
     pub start_time: Option<SystemTime>,
     /// Allows a listen address other than loopback (default false).
     pub allow_remote: bool,
+    /// Open connections at most (default 1024); a connection over the cap is answered 503 and
+    /// closed.
+    pub max_connections: usize,
+    /// How long a client has to send a request head, counted from when the connection starts
+    /// waiting for it (so it also ends idle keep-alive connections), and then again to send its
+    /// body (default 60 s; kept between 10 ms and a day). Not reset by each byte that arrives.
+    pub read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -96,6 +117,8 @@ impl Default for Config {
             rotate_refresh_tokens: true,
             start_time: None,
             allow_remote: false,
+            max_connections: 1024,
+            read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +135,8 @@ impl std::fmt::Debug for Config {
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("start_time", &self.start_time)
             .field("allow_remote", &self.allow_remote)
+            .field("max_connections", &self.max_connections)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -119,7 +144,8 @@ impl std::fmt::Debug for Config {
 /// A failure the emulator produces on demand (see [`Emulator::inject`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Waits this long, then answers normally.
+    /// Waits this long (at most [`MAX_DELAY`]), then answers normally. The wait holds no
+    /// thread; [`Emulator::clear_faults`] ends it early.
     Delay(Duration),
     /// Closes the connection without an answer (RST: `SO_LINGER` 0).
     ConnectionReset,
@@ -135,6 +161,14 @@ pub enum Fault {
         /// How long the ban lasts.
         ban: Duration,
     },
+    /// Holds the request, counted but not processed, until [`Emulator::release`] (or
+    /// [`Emulator::clear_faults`]); then processes and answers it. For staging "the client
+    /// died before the gateway saw its request".
+    HoldBefore,
+    /// Processes the request (a refresh rotates its token), then holds the answer until
+    /// [`Emulator::release`] (or [`Emulator::clear_faults`]). For staging "the gateway
+    /// answered, the client never saw it".
+    HoldAfter,
 }
 
 /// A running emulator. `Send + Sync`; stops its server when dropped.
@@ -175,11 +209,17 @@ impl Emulator {
             config.rotate_refresh_tokens,
             clock,
         ));
-        let handler: Handler = {
-            let state = Arc::clone(&state);
-            Arc::new(move |request| route(&state, &request))
+        // A timer deadline must fit the clock: at least 10 ms, at most a day.
+        let read_timeout = config
+            .read_timeout
+            .clamp(Duration::from_millis(10), Duration::from_secs(86_400));
+        let limits = Limits {
+            max_connections: config.max_connections.max(1),
+            header_timeout: read_timeout,
+            body_timeout: read_timeout,
+            max_body: MAX_BODY,
         };
-        let server = Server::start(config.listen, config.threads, handler)?;
+        let server = Server::start(config.listen, config.threads, limits, Arc::clone(&state))?;
         Ok(Emulator { state, server })
     }
 
@@ -246,9 +286,41 @@ impl Emulator {
         self.state.inject(fault, api, times);
     }
 
-    /// Removes every pending fault and ends every rate-limit ban.
+    /// Removes every pending fault and ends every rate-limit ban; requests waiting in a delay
+    /// or a hold go on at once.
     pub fn clear_faults(&self) {
         self.state.clear_faults();
+    }
+
+    /// Lets requests held by [`Fault::HoldBefore`] / [`Fault::HoldAfter`] go on: those for
+    /// `api`, or all when `None`. Answers how many were released.
+    pub fn release(&self, api: Option<&str>) -> usize {
+        self.state.release(api)
+    }
+
+    /// How many requests are held now, per API.
+    pub fn held(&self) -> BTreeMap<String, usize> {
+        self.state.held()
+    }
+
+    /// Makes `api` (a GOP path such as `/order/get`, a TOP method name, or `*` for every API)
+    /// answer `MissingParameter` when called without a token, or, with `required` false, no
+    /// longer. By default no API requires one: app-level APIs are called without a token, and a
+    /// token is checked whenever one is sent.
+    pub fn require_token(&self, api: &str, required: bool) {
+        self.state.require_token(api, required);
+    }
+
+    /// Whether `refresh_token` is a current refresh token of `seller_id`: issued to that
+    /// seller, unexpired, not rotated away or revoked.
+    pub fn is_current_refresh_token(&self, seller_id: &str, refresh_token: &str) -> bool {
+        self.state
+            .is_current_refresh_token(seller_id, refresh_token)
+    }
+
+    /// Whether `access_token` is a current (issued to `seller_id`, unexpired) access token.
+    pub fn is_current_access_token(&self, seller_id: &str, access_token: &str) -> bool {
+        self.state.is_current_access_token(seller_id, access_token)
     }
 
     /// Invalidates every refresh token of `seller_id` (they answer `IllegalRefreshToken`).
@@ -256,14 +328,15 @@ impl Emulator {
         self.state.revoke_refresh_tokens(seller_id);
     }
 
-    /// Stops the server (as dropping it does).
+    /// Stops the server (as dropping it does): every connection is closed, pending delays and
+    /// holds included, and every thread of the emulator has ended when this returns.
     pub fn shutdown(self) {
         drop(self);
     }
 }
 
-fn route(state: &State, request: &http::HttpRequest) -> Reply {
-    let reply = dispatch(state, request);
+async fn route(state: &State, request: &http::HttpRequest) -> Reply {
+    let reply = dispatch(state, request).await;
     // The path only: the query may carry tokens and signatures.
     match &reply {
         Reply::Response { status, .. } => log::debug!(
@@ -282,13 +355,13 @@ fn route(state: &State, request: &http::HttpRequest) -> Reply {
     reply
 }
 
-fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
+async fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
     let path = request.path();
     if let Some(route) = path.strip_prefix("/_emulator/") {
         return control::handle(state, route, request);
     }
     if path == "/sync" || path == "/rest" || path.starts_with("/rest/") {
-        return state.handle_gateway(request);
+        return state.handle_gateway(request).await;
     }
     Reply::json(
         404,
