@@ -148,6 +148,20 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
             }
             Reply::json(200, &serde_json::Value::Object(answer))
         }
+        "push_log" => Reply::json(
+            200,
+            &json!(
+                state
+                    .push_log()
+                    .iter()
+                    .map(crate::push::PushDelivery::to_json)
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        "auto_push" => match state.auto_push_expiring(params.non_blank("url")) {
+            Ok(()) => ok(),
+            Err(why) => bad(why),
+        },
         "require_token" => {
             let Some(api) = params.non_blank("api") else {
                 return bad("api is required (an API name, or * for every API)");
@@ -165,4 +179,76 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
             &json!({ "error": format!("no control route /_emulator/{route}") }),
         ),
     }
+}
+
+/// `POST /_emulator/push?url=…&seller_id=…&message_type=…[&data=JSON][&site=…]`: queues a
+/// signed push, makes its first attempt, answers the log entry.
+pub(crate) async fn push(state: &State, request: &HttpRequest) -> Reply {
+    let params = match params::parse(request) {
+        Ok(p) => p,
+        Err(why) => return bad(why),
+    };
+    let (Some(url), Some(seller)) = (params.non_blank("url"), params.non_blank("seller_id")) else {
+        return bad("url and seller_id are required");
+    };
+    let Some(message_type) = params
+        .non_blank("message_type")
+        .and_then(|t| t.trim().parse::<i64>().ok())
+    else {
+        return bad("message_type must be an integer");
+    };
+    let data = match params.non_blank("data") {
+        None => json!({}),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => v,
+            Err(_) => return bad("data must be JSON"),
+        },
+    };
+    let site = params.non_blank("site").unwrap_or("lazada_sg");
+    let id = match state.create_push(url, seller, message_type, data, site) {
+        Ok(id) => id,
+        Err(why) => return bad(why),
+    };
+    state.run_due_pushes().await;
+    match state.push_entry(id) {
+        Some(entry) => Reply::json(200, &entry.to_json()),
+        None => bad("the push was lost"),
+    }
+}
+
+/// `GET /oauth/authorize?response_type=code&redirect_uri=…&client_id=…&state=…[&seller_id=…]`:
+/// the seller "agrees" at once: 302 to `redirect_uri` with a fresh `code` and the `state`.
+/// With `deny=true`, the redirect carries `error=access_denied` instead.
+pub(crate) fn oauth_authorize(state: &State, request: &HttpRequest) -> Reply {
+    let params = match params::parse(request) {
+        Ok(p) => p,
+        Err(why) => return bad(why),
+    };
+    if params.get("response_type") != Some("code") {
+        return bad("response_type must be code");
+    }
+    if params.get("client_id") != Some(state.app_key.as_str()) {
+        return bad("client_id is not the app key of this emulator");
+    }
+    let Some(redirect) = params.non_blank("redirect_uri") else {
+        return bad("redirect_uri is required");
+    };
+    if !(redirect.starts_with("http://") || redirect.starts_with("https://"))
+        || redirect.contains('#')
+    {
+        return bad("redirect_uri must be an http(s) URL without a fragment");
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if params.get("deny") == Some("true") {
+        query.append_pair("error", "access_denied");
+        query.append_pair("error_description", "The seller did not authorize the app");
+    } else {
+        let seller = params.non_blank("seller_id").unwrap_or("seller-1");
+        query.append_pair("code", &state.authorize(seller));
+    }
+    if let Some(s) = params.get("state") {
+        query.append_pair("state", s);
+    }
+    let separator = if redirect.contains('?') { '&' } else { '?' };
+    Reply::Redirect(format!("{redirect}{separator}{}", query.finish()))
 }

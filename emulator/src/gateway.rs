@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::{VirtualClock, epoch_ms};
 use crate::http::{HttpRequest, Reply};
 use crate::params::{self, Params};
+use crate::push::{self, PushAttempt, PushDelivery, Pushes};
 use crate::{Fault, MAX_DELAY};
 
 /// The page a proxy in front of the gateway answers when it fails
@@ -141,6 +142,9 @@ pub(crate) struct State {
     waiters: Mutex<Waiters>,
     /// APIs that answer `MissingParameter` without a token (`*`: every API).
     token_required: Mutex<BTreeSet<String>>,
+    pushes: Mutex<Pushes>,
+    /// Pushes being attempted now (by id): one attempt at a time per push.
+    in_flight: Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for State {
@@ -186,6 +190,8 @@ impl State {
             ids: AtomicU64::new(0),
             waiters: Mutex::default(),
             token_required: Mutex::default(),
+            pushes: Mutex::default(),
+            in_flight: Mutex::default(),
         }
     }
 
@@ -409,6 +415,144 @@ impl State {
         let request_id = format!("{:08x}{ms:013}{n:04}", fastrand::u32(..));
         let trace_id = format!("{request_id}{:05x}", fastrand::u32(..0x100000));
         (request_id, trace_id)
+    }
+
+    // ---- push messages ----
+
+    /// Queues a push (due now). Answers its id, or why the URL is refused.
+    pub(crate) fn create_push(
+        &self,
+        url: &str,
+        seller_id: &str,
+        message_type: i64,
+        data: Value,
+        site: &str,
+    ) -> Result<u64, String> {
+        push::check_url(url)?;
+        let now = self.clock.now();
+        let body = json!({
+            "seller_id": seller_id,
+            "message_type": message_type,
+            "data": data,
+            "timestamp": epoch_ms(now),
+            "site": site,
+        })
+        .to_string();
+        let mut pushes = lock(&self.pushes);
+        let id = pushes.log.len() as u64 + 1;
+        pushes.log.push(PushDelivery {
+            id,
+            url: url.to_owned(),
+            seller_id: seller_id.to_owned(),
+            message_type,
+            body,
+            attempts: Vec::new(),
+            delivered: false,
+            next_attempt: Some(now),
+        });
+        Ok(id)
+    }
+
+    /// Every push so far.
+    pub(crate) fn push_log(&self) -> Vec<PushDelivery> {
+        lock(&self.pushes).log.clone()
+    }
+
+    /// One push by id.
+    pub(crate) fn push_entry(&self, id: u64) -> Option<PushDelivery> {
+        lock(&self.pushes).log.iter().find(|p| p.id == id).cloned()
+    }
+
+    /// Sends type 8 by itself to `url` for sellers within 48 h of their refresh token's expiry
+    /// (checked as the clock is advanced); `None` stops it.
+    pub(crate) fn auto_push_expiring(&self, url: Option<&str>) -> Result<(), String> {
+        if let Some(url) = url {
+            push::check_url(url)?;
+        }
+        lock(&self.pushes).auto_expiring = url.map(str::to_owned);
+        Ok(())
+    }
+
+    /// Whether advancing the clock may have pushes to send.
+    pub(crate) fn pushes_pending(&self) -> bool {
+        let pushes = lock(&self.pushes);
+        pushes.auto_expiring.is_some() || pushes.log.iter().any(|p| p.next_attempt.is_some())
+    }
+
+    /// Queues a type 8 for each refresh token within 48 h of its expiry, once per token.
+    fn queue_expiring(&self) {
+        let Some(url) = lock(&self.pushes).auto_expiring.clone() else {
+            return;
+        };
+        let now = self.clock.now();
+        let due: Vec<(String, String, SystemTime)> = lock(&self.tokens)
+            .refresh
+            .iter()
+            .filter(|(_, g)| {
+                g.expires > now
+                    && g.expires.duration_since(now).unwrap_or_default() <= push::EXPIRY_NOTICE
+            })
+            .map(|(t, g)| (t.clone(), g.seller_id.clone(), g.expires))
+            .collect();
+        for (token, seller, expires) in due {
+            if !lock(&self.pushes).announced.insert(token) {
+                continue;
+            }
+            let data = json!({ "expire_time": epoch_ms(expires) });
+            let _ = self.create_push(&url, &seller, 8, data, "lazada_sg");
+        }
+    }
+
+    /// Attempts every push that is due on the virtual clock, one after another (a push whose
+    /// retries fell due several times over gets one attempt per 30 minutes passed).
+    pub(crate) async fn run_due_pushes(&self) {
+        self.queue_expiring();
+        loop {
+            let now = self.clock.now();
+            let job = {
+                let pushes = lock(&self.pushes);
+                let mut in_flight = lock(&self.in_flight);
+                let job = pushes
+                    .log
+                    .iter()
+                    .find(|p| {
+                        p.next_attempt.is_some_and(|t| t <= now) && !in_flight.contains(&p.id)
+                    })
+                    .map(|p| (p.id, p.url.clone(), p.body.clone(), p.next_attempt));
+                if let Some((id, ..)) = &job {
+                    in_flight.insert(*id);
+                }
+                job
+            };
+            let Some((id, url, body, slot)) = job else {
+                return;
+            };
+            let authorization =
+                push::signature(&self.app_key, self.app_secret.secret(), body.as_bytes());
+            let result = push::attempt(&url, &body, &authorization).await;
+            let mut pushes = lock(&self.pushes);
+            lock(&self.in_flight).remove(&id);
+            let Some(entry) = pushes.log.iter_mut().find(|p| p.id == id) else {
+                continue;
+            };
+            let (status, error) = match result {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            entry.attempts.push(PushAttempt {
+                at: self.clock.now(),
+                status,
+                error,
+            });
+            if status == Some(200) {
+                entry.delivered = true;
+                entry.next_attempt = None;
+            } else if entry.attempts.len() >= push::MAX_ATTEMPTS {
+                entry.next_attempt = None;
+            } else {
+                entry.next_attempt = slot.map(|t| t + push::RETRY_EVERY);
+            }
+        }
     }
 
     // ---- answers ----

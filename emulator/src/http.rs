@@ -52,6 +52,8 @@ pub(crate) enum Reply {
     },
     /// Close the connection at once, without a response (RST: `SO_LINGER` 0).
     Reset,
+    /// `302 Found` to this location.
+    Redirect(String),
 }
 
 impl Reply {

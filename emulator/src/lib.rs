@@ -52,9 +52,11 @@ mod control;
 mod gateway;
 mod http;
 mod params;
+mod push;
 mod server;
 
 pub use clock::VirtualClock;
+pub use push::{PushAttempt, PushDelivery};
 
 use gateway::State;
 use http::Reply;
@@ -254,9 +256,14 @@ impl Emulator {
         self.state.issue_token(seller_id)
     }
 
-    /// Moves the virtual clock forward.
+    /// Moves the virtual clock forward, then makes the push attempts that fell due (retries,
+    /// automatic type 8) and returns once they are done.
     pub fn advance(&self, by: Duration) {
         self.state.clock.advance(by);
+        if self.state.pushes_pending() {
+            let state = Arc::clone(&self.state);
+            self.server.run(async move { state.run_due_pushes().await });
+        }
     }
 
     /// The virtual now.
@@ -318,6 +325,50 @@ impl Emulator {
             .is_current_refresh_token(seller_id, refresh_token)
     }
 
+    /// Sends a Lazada push to `url` (loopback `http://` only): body
+    /// `{"seller_id","message_type","data","timestamp","site":"lazada_sg"}`, header
+    /// `Authorization` = lowercase hex of HMAC-SHA256(key = app secret, message = app key + body).
+    /// Makes the first attempt before returning; a non-200 answer, or none within 500 ms, is
+    /// retried every 30 minutes of virtual time as [`Emulator::advance`] moves the clock, at most
+    /// 12 attempts in all. Fails (`InvalidInput`) for a URL that is not loopback.
+    pub fn push(
+        &self,
+        url: &str,
+        seller_id: &str,
+        message_type: i64,
+        data: serde_json::Value,
+    ) -> std::io::Result<PushDelivery> {
+        let id = self
+            .state
+            .create_push(url, seller_id, message_type, data, "lazada_sg")
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        let state = Arc::clone(&self.state);
+        self.server.run(async move { state.run_due_pushes().await });
+        self.state
+            .push_entry(id)
+            .ok_or_else(|| std::io::Error::other("the push was lost"))
+    }
+
+    /// Every push so far, oldest first, with its attempts.
+    pub fn push_log(&self) -> Vec<PushDelivery> {
+        self.state.push_log()
+    }
+
+    /// Sends a type 8 push ("authorization about to expire", `data` `{"expire_time": ms}`) to
+    /// `url` by itself, once per refresh token, for sellers whose refresh token expires within
+    /// 48 hours, as [`Emulator::advance`] moves the clock. `None` stops it. Fails
+    /// (`InvalidInput`) for a URL that is not loopback.
+    pub fn auto_push_expiring(&self, url: Option<&str>) -> std::io::Result<()> {
+        self.state
+            .auto_push_expiring(url)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        if url.is_some() {
+            let state = Arc::clone(&self.state);
+            self.server.run(async move { state.run_due_pushes().await });
+        }
+        Ok(())
+    }
+
     /// Whether `access_token` is a current (issued to `seller_id`, unexpired) access token.
     pub fn is_current_access_token(&self, seller_id: &str, access_token: &str) -> bool {
         self.state.is_current_access_token(seller_id, access_token)
@@ -351,6 +402,12 @@ async fn route(state: &State, request: &http::HttpRequest) -> Reply {
             request.method,
             request.path()
         ),
+        Reply::Redirect(_) => log::debug!(
+            target: "iop_emulator::server",
+            "{} {} -> 302",
+            request.method,
+            request.path()
+        ),
     }
     reply
 }
@@ -358,7 +415,20 @@ async fn route(state: &State, request: &http::HttpRequest) -> Reply {
 async fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
     let path = request.path();
     if let Some(route) = path.strip_prefix("/_emulator/") {
-        return control::handle(state, route, request);
+        return match route {
+            "push" => control::push(state, request).await,
+            "advance" => {
+                let reply = control::handle(state, route, request);
+                if state.pushes_pending() {
+                    state.run_due_pushes().await;
+                }
+                reply
+            }
+            _ => control::handle(state, route, request),
+        };
+    }
+    if path == "/oauth/authorize" {
+        return control::oauth_authorize(state, request);
     }
     if path == "/sync" || path == "/rest" || path.starts_with("/rest/") {
         return state.handle_gateway(request).await;

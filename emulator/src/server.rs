@@ -55,6 +55,7 @@ pub(crate) struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    handle: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Server {
@@ -89,6 +90,7 @@ impl Server {
             .enable_time()
             .thread_name("iop-emulator-worker")
             .build()?;
+        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("iop-emulator".into())
@@ -107,12 +109,24 @@ impl Server {
             addr,
             stop: Some(stop),
             thread: Some(thread),
+            handle,
         })
     }
 
     /// The bound address.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Runs `work` on the server's runtime and waits for it (from a thread outside it).
+    pub(crate) fn run(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        self.handle.spawn(async move {
+            work.await;
+            let _ = done.send(());
+        });
+        // Err: the runtime is gone (the task was dropped); nothing to wait for.
+        let _ = wait.recv();
     }
 
     /// Stops accepting, closes every connection (pending delays and holds included) and waits
@@ -367,6 +381,17 @@ async fn handle(
                 hyper::header::HeaderValue::from_static("iop-emulator"),
             );
             response
+        }
+        Reply::Redirect(location) => {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = hyper::StatusCode::FOUND;
+            match hyper::header::HeaderValue::from_str(&location) {
+                Ok(v) => {
+                    response.headers_mut().insert(hyper::header::LOCATION, v);
+                    response
+                }
+                Err(_) => plain(400, "redirect_uri cannot be sent in a header", false),
+            }
         }
         Reply::Reset => {
             reset.requested.store(true, Ordering::SeqCst);
