@@ -305,6 +305,11 @@ fn an_idle_keep_alive_connection_is_closed() {
     let buf = read_all(&mut s);
     assert_eq!(responses(&buf).len(), 1);
     assert!(started.elapsed() < Duration::from_secs(5));
+    // A connection that never sends a byte is closed too.
+    let mut silent = connect(em.addr());
+    let started = Instant::now();
+    let _ = read_all(&mut silent); // returns once the server closes
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
