@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::clock::epoch_ms;
 use crate::gateway::State;
-use crate::http::{HttpRequest, Reply};
+use crate::message::{HttpRequest, Reply};
 use crate::params;
 use crate::{Fault, MAX_DELAY};
 

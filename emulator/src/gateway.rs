@@ -1,6 +1,6 @@
 //! The gateway's behaviour: routing, the checks in the gateway's order, token issue and rotation,
 //! echo answers, faults and counters. Pure state plus one `handle` function; the HTTP server
-//! around it lives in `http`.
+//! around it lives in `server`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,7 @@ use iop_core::{AppSecret, SignMethod};
 use serde_json::{Map, Value, json};
 
 use crate::clock::{VirtualClock, epoch_ms};
-use crate::http::{HttpRequest, Reply};
+use crate::message::{HttpRequest, Reply};
 use crate::params::{self, Params};
 use crate::push::{self, PushAttempt, PushDelivery, Pushes};
 use crate::{Fault, MAX_DELAY};

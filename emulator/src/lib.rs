@@ -50,7 +50,7 @@ use std::time::{Duration, SystemTime};
 mod clock;
 mod control;
 mod gateway;
-mod http;
+mod message;
 mod params;
 mod push;
 mod server;
@@ -59,7 +59,7 @@ pub use clock::VirtualClock;
 pub use push::{PushAttempt, PushDelivery};
 
 use gateway::State;
-use http::Reply;
+use message::Reply;
 use server::{Limits, Server};
 
 /// The longest token lifetime [`Emulator::start`] accepts: 1000 years.
@@ -386,7 +386,7 @@ impl Emulator {
     }
 }
 
-async fn route(state: &State, request: &http::HttpRequest) -> Reply {
+async fn route(state: &State, request: &message::HttpRequest) -> Reply {
     let reply = dispatch(state, request).await;
     // The path only: the query may carry tokens and signatures.
     match &reply {
@@ -412,7 +412,7 @@ async fn route(state: &State, request: &http::HttpRequest) -> Reply {
     reply
 }
 
-async fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
+async fn dispatch(state: &State, request: &message::HttpRequest) -> Reply {
     let path = request.path();
     if let Some(route) = path.strip_prefix("/_emulator/") {
         return match route {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::HttpRequest;
+use crate::message::HttpRequest;
 
 /// A file part of a multipart body (never signed).
 #[derive(Debug, Clone)]

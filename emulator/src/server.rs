@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
 use crate::gateway::State;
-use crate::http::{HttpRequest, Reply};
+use crate::message::{HttpRequest, Reply};
 
 /// Largest request head hyper buffers (request line and headers; also caps blank lines sent
 /// before a request line).

@@ -1,4 +1,4 @@
-//! Glue between the HTTP server (`server`) and the gateway: a request with its body read, and
+//! What passes between the HTTP server (`server`) and the gateway: a request with its body read, and
 //! what to do with it. No HTTP parsing here: hyper reads the wire.
 
 use bytes::Bytes;
