@@ -4,12 +4,14 @@
  *
  * Build (after `make install PREFIX=/usr/local`):
  *     cc -std=c11 refresh.c $(pkg-config --cflags --libs iop) -o refresh
- * Run:
- *     IOP_APP_KEY=... IOP_APP_SECRET=... ./refresh REFRESH_TOKEN [BASE_URL]
+ * Run, with the secrets in the environment (never in the arguments, which `ps` shows to every
+ * user), for example from a file only you can read:
+ *     set -a; . ./iop.env; set +a     # IOP_APP_KEY=..., IOP_APP_SECRET=..., IOP_REFRESH_TOKEN=...
+ *     ./refresh [BASE_URL]
  * BASE_URL defaults to AliExpress (https://api-sg.aliexpress.com); for Lazada token calls use
  * https://auth.lazada.com; for a local emulator, http://127.0.0.1:PORT.
  *
- * Exit status: 0 refreshed; 1 usage; 2 the seller must authorize the app again; 3 try again
+ * Exit status: 0 refreshed; 1 usage (an empty refresh token too); 2 the seller must authorize the app again; 3 try again
  * later; 4 fix the program or the app's set-up.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -67,6 +69,9 @@ static int report_failure(iop_result result, const iop_error *err) {
     case IOP_RESULT_GATEWAY_CLIENT:
         fprintf(stderr, "  the request or the app's set-up is wrong (app key, permissions)\n");
         return 4;
+    case IOP_RESULT_INVALID_ARGUMENT:
+        fprintf(stderr, "  IOP_REFRESH_TOKEN is empty\n");
+        return 1;
     case IOP_RESULT_ACCESS_TOKEN_INVALID: /* only from API calls; refresh and retry */
     case IOP_RESULT_GATEWAY_UNKNOWN:
     default:
@@ -77,15 +82,18 @@ static int report_failure(iop_result result, const iop_error *err) {
 int main(int argc, char **argv) {
     const char *app_key = getenv("IOP_APP_KEY");
     const char *app_secret = getenv("IOP_APP_SECRET");
-    const char *base_url = argc > 2 ? argv[2] : NULL; /* NULL: AliExpress */
+    const char *refresh_token = getenv("IOP_REFRESH_TOKEN");
+    const char *base_url = argc > 1 ? argv[1] : NULL; /* NULL: AliExpress */
     iop_client *client = NULL;
     iop_token *token = NULL;
     iop_error *err = NULL;
     iop_result result;
     int status;
 
-    if (argc < 2 || app_key == NULL || app_secret == NULL) {
-        fprintf(stderr, "usage: IOP_APP_KEY=... IOP_APP_SECRET=... %s REFRESH_TOKEN [BASE_URL]\n",
+    if (argc > 2 || app_key == NULL || app_secret == NULL || refresh_token == NULL) {
+        fprintf(stderr,
+                "usage: %s [BASE_URL], with IOP_APP_KEY, IOP_APP_SECRET and IOP_REFRESH_TOKEN "
+                "in the environment\n",
                 argc > 0 ? argv[0] : "refresh");
         return 1;
     }
@@ -97,7 +105,9 @@ int main(int argc, char **argv) {
     /* One client serves every thread of a program; create it once. */
     iop_client_set_timeout_ms(client, 5000, 15000);
 
-    result = iop_client_refresh_token(client, argv[1], &token, &err);
+    /* An empty refresh token is refused here, before anything is sent
+     * (IOP_RESULT_INVALID_ARGUMENT). */
+    result = iop_client_refresh_token(client, refresh_token, &token, &err);
     if (result == IOP_RESULT_OK) {
         const char *seller = iop_token_seller_id(token);
         printf("refreshed the token of seller %s\n", seller != NULL ? seller : "(unknown)");

@@ -253,7 +253,8 @@ enum iop_result iop_client_call(const struct iop_client *c,
  * `iop_error_free`); on success `*err` is not touched. Thread safety: `c` may be shared.
  *
  * Returns `IOP_RESULT_OK`; argument results (`IOP_RESULT_NULL_ARGUMENT`,
- * `IOP_RESULT_INVALID_UTF8`); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
+ * `IOP_RESULT_INVALID_UTF8`, `IOP_RESULT_INVALID_ARGUMENT` for an empty or blank code, refused
+ * before anything is sent); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
  * or expired code, `IOP_RESULT_SIGNATURE`, `IOP_RESULT_RATE_LIMITED`,
  * `IOP_RESULT_GATEWAY_RETRYABLE`, `IOP_RESULT_GATEWAY_CLIENT`, `IOP_RESULT_GATEWAY_UNKNOWN`);
  * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -297,7 +298,8 @@ enum iop_result iop_client_new(const char *base_url,
  * `err` as for `iop_client_create_token`. Thread safety: `c` may be shared.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
- * `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
+ * `IOP_RESULT_INVALID_ARGUMENT` (an empty or blank refresh token, refused before anything is
+ * sent); `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
  * authorize again); `IOP_RESULT_SIGNATURE`; `IOP_RESULT_RATE_LIMITED`;
  * `IOP_RESULT_GATEWAY_RETRYABLE`; `IOP_RESULT_GATEWAY_CLIENT`; `IOP_RESULT_GATEWAY_UNKNOWN`;
  * `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -489,6 +491,21 @@ enum iop_result iop_manager_refresh_due(struct iop_manager *m,
                                         int64_t within_ms,
                                         size_t concurrency,
                                         struct iop_refresh_report *out);
+
+/**
+ * Forgets the stored token set of the seller `key`: a seller who left, or a corrupted entry
+ * to replace with `iop_manager_put`. When `removed` is not NULL, `*removed` receives `true`
+ * if something was stored and `false` if nothing was.
+ *
+ * `err` as for `iop_client_create_token`.
+ *
+ * Returns `IOP_RESULT_OK` (also when nothing was stored); `IOP_RESULT_NULL_ARGUMENT`;
+ * `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE` (the store failed); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_remove(struct iop_manager *m,
+                                   const char *key,
+                                   bool *removed,
+                                   struct iop_error **err);
 
 /**
  * The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not

@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use iop_core::{AccessToken, HttpMethod, Request, TokenManager};
+use iop_core::{HttpMethod, Request, TokenManager};
 
 use crate::cli::{AppArgs, CallArgs};
-use crate::credentials::{App, Stdin};
+use crate::credentials::{self, App, Stdin};
 use crate::failure::{Failure, Outcome, ok};
 use crate::token_cmd::open_store;
 
@@ -15,8 +15,8 @@ pub(crate) fn run(app_args: &AppArgs, args: &CallArgs) -> Outcome {
     let app = App::resolve(app_args, &mut stdin)?;
     let mut request = Request::new(&args.api)
         .map_err(|e| Failure::Usage(format!("bad API name `{}`: {e}", args.api)))?;
-    for (key, value) in &args.params {
-        request.set_param(key.as_str(), value.as_str());
+    for (key, value) in stdin.params(&args.params)? {
+        request.set_param(key, value);
     }
     let request = request
         .http_method(if args.get {
@@ -27,10 +27,13 @@ pub(crate) fn run(app_args: &AppArgs, args: &CallArgs) -> Outcome {
         .simplify(args.simplify);
     let client = app.client()?;
 
-    let access_token = if args.access_token_stdin {
-        Some(AccessToken::new(
-            stdin.read("access token")?.trim().to_owned(),
-        ))
+    let given = credentials::access_token(
+        args.access_token_stdin,
+        args.access_token_file.as_deref(),
+        &mut stdin,
+    )?;
+    let access_token = if given.is_some() {
+        given
     } else if let (Some(seller), Some(dir)) = (&args.seller, &args.store) {
         let manager = TokenManager::new(client.clone(), open_store(dir, false)?);
         Some(manager.access_token(seller).map_err(|e| {

@@ -10,7 +10,7 @@ use crate::failure::EXIT_CODES_HELP;
 /// The iop command: seller tokens from a shell, the cron job that keeps them alive, signature
 /// diagnosis and a demo against an offline gateway.
 #[derive(Debug, Parser)]
-#[command(name = "iop", version, about, after_help = EXIT_CODES_HELP)]
+#[command(name = "iop", version = iop_core::VERSION, about, after_help = EXIT_CODES_HELP)]
 pub(crate) struct Cli {
     /// Credentials and gateway.
     #[command(flatten)]
@@ -38,8 +38,14 @@ pub(crate) struct AppArgs {
         conflicts_with = "app_secret_file"
     )]
     pub(crate) app_secret_stdin: bool,
-    /// Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]
-    #[arg(long, global = true, help_heading = "Credentials", value_name = "URL")]
+    /// Gateway base URL (the help text names the default).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Credentials",
+        value_name = "URL",
+        help = "Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]"
+    )]
     pub(crate) base_url: Option<String>,
 }
 
@@ -61,6 +67,20 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Show a seller's whole token life step by step, offline (or on the real gateway with IOP_* set)
     Demo(DemoArgs),
+    /// Print a shell completion script: `source <(iop completions bash)`, or save it where your
+    /// shell loads completions from
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) generated from these definitions: `iop man | man -l -`
+    #[command(hide = true)]
+    Man,
+}
+
+/// `iop completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 const REFRESH_DUE_HELP: &str = "\
@@ -68,8 +88,8 @@ Prints a progress bar on a terminal, else one summary line, then one line per se
 or must authorize again. Exit status: 0 all fine, 1 some refreshes failed (transient or
 configuration: run again later), 3 some sellers must authorize the app again, 4 both.
 
-Example crontab line:
-  17 * * * *  IOP_APP_KEY=... IOP_APP_SECRET=... iop refresh-due --store /var/lib/iop/tokens --within 3d";
+Example crontab line (the credentials in a file only the job's user can read, not on the line):
+  17 * * * *  . /etc/iop.env && iop refresh-due --store /var/lib/iop/tokens --within 3d";
 
 /// `iop token …`.
 #[derive(Debug, Subcommand)]
@@ -94,10 +114,10 @@ pub(crate) struct SaveArgs {
 /// `iop token create`.
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// The authorization code from the seller's redirect; `-` reads it from stdin (a value
-    /// given here is visible to other users in `ps`)
-    #[arg(long, value_name = "CODE")]
-    pub(crate) code: SecretArg,
+    /// The authorization code from the seller's redirect: `-` reads stdin, `@FILE` a file
+    /// [default: $IOP_AUTH_CODE]. A code written here is visible to other users in `ps`
+    #[arg(long, value_name = "-|@FILE|CODE")]
+    pub(crate) code: Option<SecretArg>,
     /// AliExpress `uuid` (optional; Lazada rejects it)
     #[arg(long)]
     pub(crate) uuid: Option<String>,
@@ -109,9 +129,9 @@ pub(crate) struct CreateArgs {
 /// `iop token refresh`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshArgs {
-    /// The refresh token; `-` reads it from stdin (a value given here is visible to other users
-    /// in `ps`). Without it, --store/--seller's stored one
-    #[arg(long, value_name = "TOKEN", required_unless_present = "store")]
+    /// The refresh token: `-` reads stdin, `@FILE` a file [default: --store/--seller's stored
+    /// one, else $IOP_REFRESH_TOKEN]. A token written here is visible to other users in `ps`
+    #[arg(long, value_name = "-|@FILE|TOKEN")]
     pub(crate) refresh_token: Option<SecretArg>,
     /// Where to save.
     #[command(flatten)]
@@ -163,12 +183,17 @@ impl From<SignMethodArg> for iop_core::SignMethod {
 pub(crate) struct ExplainArgs {
     /// API name: a path (`/auth/token/refresh`) or a dotted name (`aliexpress.solution.product.list.get`)
     pub(crate) api: String,
-    /// A business parameter, KEY=VALUE (repeat)
+    /// A business parameter, KEY=VALUE (repeat); KEY=@- reads the value from stdin, KEY=@FILE
+    /// from a file (use these for secrets: `ps` shows the command line), KEY=@@… is a value
+    /// starting with @
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub(crate) params: Vec<(String, String)>,
     /// Include an access token (read from stdin) as the call would; it is shown redacted
-    #[arg(long)]
+    #[arg(long, conflicts_with = "access_token_file")]
     pub(crate) access_token_stdin: bool,
+    /// Include an access token read from this file (first line) as the call would
+    #[arg(long, value_name = "PATH")]
+    pub(crate) access_token_file: Option<PathBuf>,
     /// Signing method
     #[arg(long, value_enum, default_value = "sha256")]
     pub(crate) sign_method: SignMethodArg,
@@ -182,7 +207,9 @@ pub(crate) struct ExplainArgs {
 pub(crate) struct CallArgs {
     /// API name: a path (`/seller/get`) or a dotted name (`aliexpress.solution.product.list.get`)
     pub(crate) api: String,
-    /// A business parameter, KEY=VALUE (repeat)
+    /// A business parameter, KEY=VALUE (repeat); KEY=@- reads the value from stdin, KEY=@FILE
+    /// from a file (use these for secrets: `ps` shows the command line), KEY=@@… is a value
+    /// starting with @
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub(crate) params: Vec<(String, String)>,
     /// Call for this seller: its access token comes from --store, refreshed first when due
@@ -190,15 +217,18 @@ pub(crate) struct CallArgs {
         long,
         value_name = "SELLER",
         requires = "store",
-        conflicts_with = "access_token_stdin"
+        conflicts_with_all = ["access_token_stdin", "access_token_file"]
     )]
     pub(crate) seller: Option<String>,
     /// The token store directory of --seller
     #[arg(long, value_name = "DIR", requires = "seller")]
     pub(crate) store: Option<PathBuf>,
     /// Read the access token from stdin
-    #[arg(long)]
+    #[arg(long, conflicts_with = "access_token_file")]
     pub(crate) access_token_stdin: bool,
+    /// Read the access token from this file (first line)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) access_token_file: Option<PathBuf>,
     /// Send the parameters in the query string (GET) instead of a form body (POST)
     #[arg(long)]
     pub(crate) get: bool,

@@ -16,21 +16,27 @@ pub(crate) const ENV_APP_SECRET: &str = "IOP_APP_SECRET";
 /// Environment variable of the gateway base URL.
 pub(crate) const ENV_BASE_URL: &str = "IOP_BASE_URL";
 
+/// Environment variable of an authorization code (`iop token create` without `--code`).
+pub(crate) const ENV_AUTH_CODE: &str = "IOP_AUTH_CODE";
+/// Environment variable of a refresh token (`iop token refresh` without `--refresh-token` or
+/// `--store`).
+pub(crate) const ENV_REFRESH_TOKEN: &str = "IOP_REFRESH_TOKEN";
+
 /// Stdin, which at most one value may come from.
 #[derive(Debug, Default)]
 pub(crate) struct Stdin {
-    used_for: Option<&'static str>,
+    used_for: Option<String>,
 }
 
 impl Stdin {
     /// Reads all of stdin as the value `what`, without the trailing line break.
-    pub(crate) fn read(&mut self, what: &'static str) -> Result<String, Failure> {
-        if let Some(first) = self.used_for {
+    pub(crate) fn read(&mut self, what: &str) -> Result<String, Failure> {
+        if let Some(first) = &self.used_for {
             return Err(Failure::Usage(format!(
                 "both the {first} and the {what} would come from stdin; only one value can"
             )));
         }
-        self.used_for = Some(what);
+        self.used_for = Some(what.to_owned());
         if std::io::stdin().is_terminal() {
             eprintln!("iop: reading the {what} from stdin (end with Ctrl-D)");
         }
@@ -45,18 +51,131 @@ impl Stdin {
         Ok(value)
     }
 
-    /// `value` itself, or stdin when it is `-`.
-    pub(crate) fn value_or_stdin(
+    /// A secret given to `flag` as `-` or `@-` (stdin), `@PATH` (the file's text) or as the value
+    /// itself, which other users can read in `ps`: a warning on stderr says so.
+    pub(crate) fn secret(
         &mut self,
-        value: &str,
-        what: &'static str,
+        given: &str,
+        what: &str,
+        flag: &str,
     ) -> Result<String, Failure> {
-        if value == "-" {
-            self.read(what)
-        } else {
-            Ok(value.to_owned())
+        let value = match given {
+            "-" | "@-" => return self.read(what),
+            _ => match given.strip_prefix('@') {
+                Some(path) => read_value_file(path, what)?,
+                None => {
+                    warn_visible(what, &format!("{flag} - (stdin) or {flag} @FILE"));
+                    given.to_owned()
+                }
+            },
+        };
+        if value.trim().is_empty() {
+            return Err(Failure::Usage(format!("the {what} is empty")));
         }
+        Ok(value)
     }
+
+    /// The `-p KEY=VALUE` parameters with their values read: `@-` is stdin, `@PATH` a file's
+    /// text, `@@…` a value that starts with `@`. A secret parameter (`refresh_token`, …) given as
+    /// a plain value is warned about: `ps` shows it.
+    pub(crate) fn params(
+        &mut self,
+        params: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, Failure> {
+        params
+            .iter()
+            .map(|(key, given)| {
+                let what = format!("value of `{key}`");
+                let value = if let Some(literal) = given.strip_prefix("@@") {
+                    format!("@{literal}")
+                } else if given == "@-" {
+                    self.read(&what)?
+                } else if let Some(path) = given.strip_prefix('@') {
+                    read_value_file(path, &what)?
+                } else {
+                    if !given.is_empty() && iop_core::request::is_secret_param(key) {
+                        warn_visible(&what, &format!("-p {key}=@- (stdin) or -p {key}=@FILE"));
+                    }
+                    given.clone()
+                };
+                Ok((key.clone(), value))
+            })
+            .collect()
+    }
+}
+
+/// The text of the file a value was given as (`@PATH`), without its trailing line break.
+fn read_value_file(path: &str, what: &str) -> Result<String, Failure> {
+    if path.is_empty() {
+        return Err(Failure::Usage(format!(
+            "the {what} is `@` with no file name (`@-` reads stdin, `@@…` is a value starting with @)"
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read the {what} from {path}: {e}")))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Warns that a secret was given on the command line, where `ps` and shell history show it.
+fn warn_visible(what: &str, instead: &str) {
+    eprintln!(
+        "iop: warning: the {what} given on the command line is visible to other users (ps) and \
+         in shell history; pass {instead} instead"
+    );
+}
+
+/// A URL as it may be shown: user info (`user:password@`) and any query or fragment replaced
+/// by `***`. Everything before the last `@` goes, so a password holding `/` is hidden too.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let cut = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before, after) = rest.split_at(cut);
+    let before = match before.rfind('@') {
+        Some(at) => format!("***@{}", &before[at + 1..]),
+        None => before.to_owned(),
+    };
+    let after = after
+        .get(..1)
+        .map_or(String::new(), |mark| format!("{mark}***"));
+    format!("{scheme}{before}{after}")
+}
+
+/// A secret from the environment variable `name`; unset or blank counts as absent.
+pub(crate) fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The access token of `--access-token-stdin` or `--access-token-file PATH` (first line), if
+/// either was given.
+pub(crate) fn access_token(
+    from_stdin: bool,
+    file: Option<&std::path::Path>,
+    stdin: &mut Stdin,
+) -> Result<Option<iop_core::AccessToken>, Failure> {
+    let value = if from_stdin {
+        stdin.read("access token")?
+    } else if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot read the access token file {}: {e}",
+                path.display()
+            ))
+        })?;
+        text.lines().next().unwrap_or_default().to_owned()
+    } else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Failure::Usage("the access token is empty".to_owned()));
+    }
+    Ok(Some(iop_core::AccessToken::new(value.to_owned())))
 }
 
 /// The app key, app secret and gateway of every command that talks to the gateway.
@@ -145,5 +264,34 @@ pub(crate) fn base_url(args: &AppArgs) -> String {
 /// The gateway of [`base_url`]; a malformed URL is a usage failure.
 pub(crate) fn gateway(args: &AppArgs) -> Result<Gateway, Failure> {
     let url = base_url(args);
-    Gateway::new(&url).map_err(|e| Failure::Usage(format!("bad base URL `{url}`: {e}")))
+    Gateway::new(&url)
+        .map_err(|e| Failure::Usage(format!("bad base URL `{}`: {e}", redact_url(&url))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_query() {
+        assert_eq!(
+            redact_url("http://user:PASSWORD@example.com/rest"),
+            "http://***@example.com/rest"
+        );
+        assert_eq!(
+            redact_url("https://a@b:PASS@host:8080?access_token=SECRET#x"),
+            "https://***@host:8080?***"
+        );
+        assert_eq!(redact_url("user:PASSWORD@host/x?y"), "***@host/x?***");
+        assert_eq!(
+            redact_url("https://api-sg.aliexpress.com/sync"),
+            "https://api-sg.aliexpress.com/sync"
+        );
+        assert_eq!(
+            redact_url("http://user:pa/ss@127.0.0.1/rest"),
+            "http://***@127.0.0.1/rest"
+        );
+        assert_eq!(redact_url("http://h/x#frag"), "http://h/x#***");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }

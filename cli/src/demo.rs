@@ -17,9 +17,9 @@ use crate::credentials::{self, App, ENV_APP_KEY, ENV_APP_SECRET, Stdin};
 use crate::failure::{Failure, Outcome, ok};
 use crate::show;
 use crate::token_cmd::open_store;
+// The authorization code of the real-gateway demo comes from the same variable as `token create`'s.
+use crate::credentials::ENV_AUTH_CODE;
 
-/// Environment variable with an authorization code for the real-gateway demo.
-const ENV_AUTH_CODE: &str = "IOP_AUTH_CODE";
 /// Environment variable with an access token for the real-gateway demo's call.
 const ENV_ACCESS_TOKEN: &str = "IOP_ACCESS_TOKEN";
 /// The API the offline demo calls (the emulator echoes its parameters).
@@ -397,6 +397,10 @@ fn real_gateway(app_args: &AppArgs, args: &DemoArgs, out: &mut Out) -> Outcome {
         }
     }
     writeln!(out)?;
-    writeln!(out, "done ({})", credentials::base_url(app_args))?;
+    writeln!(
+        out,
+        "done ({})",
+        credentials::redact_url(&credentials::base_url(app_args))
+    )?;
     ok()
 }

@@ -10,6 +10,7 @@ mod demo;
 mod doctor;
 mod failure;
 mod refresh_due;
+mod shell;
 mod show;
 mod sign_explain;
 mod token_cmd;
@@ -21,6 +22,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command, SignCommand, TokenCommand};
 
 fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Token(TokenCommand::Create(args)) => token_cmd::create(&cli.app, args),
@@ -30,6 +32,8 @@ fn main() -> ExitCode {
         Command::Call(args) => call::run(&cli.app, args),
         Command::Doctor(args) => doctor::run(&cli.app, args),
         Command::Demo(args) => demo::run(&cli.app, args),
+        Command::Completions(args) => shell::completions(args.shell),
+        Command::Man => shell::man(),
     };
     match outcome {
         Ok(code) => code,
@@ -37,5 +41,46 @@ fn main() -> ExitCode {
             eprintln!("iop: {}", failure.message());
             failure.exit_code()
         }
+    }
+}
+
+/// Makes the process non-dumpable: no core file, and no `ptrace` or `/proc/PID/mem` reads by
+/// other processes of the same user. The CLI holds the app secret and tokens for its whole
+/// life, so this is done before anything is read. Best effort: a refusal changes nothing else.
+fn forbid_core_dumps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes integer arguments only and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    #[cfg(unix)]
+    {
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `none` is a valid rlimit that outlives the call, which only reads it.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_process_becomes_non_dumpable() {
+        super::forbid_core_dumps();
+        // SAFETY: PR_GET_DUMPABLE takes no pointer.
+        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+        assert_eq!(dumpable, 0);
+        let mut limit = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: `limit` is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut limit) }, 0);
+        assert_eq!((limit.rlim_cur, limit.rlim_max), (0, 0));
     }
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use iop_core::{AccessToken, AppSecret, Credentials, Style, Warning};
+use iop_core::{AppSecret, Credentials, Style, Warning};
 
 use crate::cli::{AppArgs, ExplainArgs};
 use crate::credentials::{self, ENV_APP_KEY, Stdin};
@@ -20,13 +20,13 @@ pub(crate) fn run(app_args: &AppArgs, args: &ExplainArgs) -> Outcome {
         ))
     })?;
     let base_url = credentials::base_url(app_args);
-    let access_token = if args.access_token_stdin {
-        Some(AccessToken::new(
-            Stdin::default().read("access token")?.trim().to_owned(),
-        ))
-    } else {
-        None
-    };
+    let mut stdin = Stdin::default();
+    let access_token = credentials::access_token(
+        args.access_token_stdin,
+        args.access_token_file.as_deref(),
+        &mut stdin,
+    )?;
+    let params = stdin.params(&args.params)?;
     let sign_method = iop_core::SignMethod::from(args.sign_method);
     // The explanation shows no signature, so the secret is not needed: a placeholder signs.
     let mut credentials = Credentials::new(app_key, AppSecret::new(String::new()));
@@ -35,7 +35,7 @@ pub(crate) fn run(app_args: &AppArgs, args: &ExplainArgs) -> Outcome {
     let explanation = iop_core::explain(
         &base_url,
         &args.api,
-        &args.params,
+        &params,
         &credentials,
         access_token.as_ref(),
         timestamp_ms,

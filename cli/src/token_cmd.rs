@@ -7,7 +7,7 @@ use std::sync::Arc;
 use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet};
 
 use crate::cli::{AppArgs, CreateArgs, RefreshArgs, SaveArgs};
-use crate::credentials::{App, Stdin};
+use crate::credentials::{App, ENV_AUTH_CODE, ENV_REFRESH_TOKEN, Stdin, env_secret};
 use crate::failure::{Failure, Outcome, ok};
 use crate::show;
 
@@ -15,7 +15,15 @@ use crate::show;
 pub(crate) fn create(app_args: &AppArgs, args: &CreateArgs) -> Outcome {
     let mut stdin = Stdin::default();
     let app = App::resolve(app_args, &mut stdin)?;
-    let code = AuthCode::new(stdin.value_or_stdin(args.code.as_given(), "authorization code")?);
+    let code = AuthCode::new(match &args.code {
+        Some(given) => stdin.secret(given.as_given(), "authorization code", "--code")?,
+        None => env_secret(ENV_AUTH_CODE).ok_or_else(|| {
+            Failure::Usage(format!(
+                "an authorization code is required: --code - (stdin), --code @FILE or \
+                 ${ENV_AUTH_CODE}"
+            ))
+        })?,
+    });
     let client = app.client()?;
     // Open the store first: a bad directory must not cost the single-use code.
     let target = Target::open(&client, &args.save)?;
@@ -30,11 +38,17 @@ pub(crate) fn refresh(app_args: &AppArgs, args: &RefreshArgs) -> Outcome {
     let mut stdin = Stdin::default();
     let app = App::resolve(app_args, &mut stdin)?;
     let given = match &args.refresh_token {
-        Some(value) => Some(RefreshToken::new(
-            stdin.value_or_stdin(value.as_given(), "refresh token")?,
-        )),
+        Some(value) => Some(stdin.secret(value.as_given(), "refresh token", "--refresh-token")?),
+        // The stored one comes first; the environment only stands in for the flag.
+        None if args.save.store.is_none() => Some(env_secret(ENV_REFRESH_TOKEN).ok_or_else(|| {
+            Failure::Usage(format!(
+                "a refresh token is required: --refresh-token - (stdin), --refresh-token @FILE, \
+                 ${ENV_REFRESH_TOKEN}, or --store DIR --seller S"
+            ))
+        })?),
         None => None,
-    };
+    }
+    .map(RefreshToken::new);
     let client = app.client()?;
     let target = Target::open(&client, &args.save)?;
     let refresh_token = match (given, &target) {

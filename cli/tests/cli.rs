@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use iop_emulator::{Config, Emulator};
 
-const IOP_ENV: [&str; 5] = [
+const IOP_ENV: [&str; 6] = [
     "IOP_APP_KEY",
     "IOP_APP_SECRET",
     "IOP_BASE_URL",
     "IOP_AUTH_CODE",
+    "IOP_REFRESH_TOKEN",
     "IOP_ACCESS_TOKEN",
 ];
 
@@ -723,4 +724,164 @@ fn refresh_due_exits_4_when_some_fail_and_some_must_reauthorize() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("FAIL  token seller-broken"), "{out:?}");
     assert!(out.stdout.contains("ok    token seller-fine"), "{out:?}");
+}
+
+#[test]
+fn secrets_come_from_stdin_files_or_the_environment_without_a_warning() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        format!("@{}", path.to_str().expect("utf-8"))
+    };
+
+    // --code @FILE, then $IOP_AUTH_CODE.
+    let code = file("code", &format!("{}\n", emu.authorize("seller-f")));
+    let out = run(iop(Some(&emu), &["token", "create", "--code", &code]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+    let mut cmd = iop(Some(&emu), &["token", "create"]);
+    cmd.env("IOP_AUTH_CODE", emu.authorize("seller-f"));
+    let created = run(cmd);
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(!created.stderr.contains("warning"), "{created:?}");
+    let out = run(iop(Some(&emu), &["token", "create"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("IOP_AUTH_CODE"), "{out:?}");
+
+    // --refresh-token @FILE, then $IOP_REFRESH_TOKEN; an empty file is refused.
+    let refresh = str_field(&json(&created), "refresh_token").to_owned();
+    let path = file("refresh", &format!("{refresh}\n"));
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--refresh-token", &path],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+    let next = str_field(&json(&out), "refresh_token").to_owned();
+    let mut cmd = iop(Some(&emu), &["token", "refresh"]);
+    cmd.env("IOP_REFRESH_TOKEN", &next);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    let empty = file("empty", "\n");
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--refresh-token", &empty],
+    ));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("empty"), "{out:?}");
+    let missing = format!("@{}", dir.path().join("missing").display());
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--refresh-token", &missing],
+    ));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(emu.stats().get("/auth/token/refresh"), Some(&2));
+
+    // A secret written on the command line still works, with a warning naming the safe forms.
+    let out = run(iop(
+        Some(&emu),
+        &["token", "create", "--code", &emu.authorize("seller-g")],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("warning"), "{out:?}");
+    assert!(out.stderr.contains("--code @FILE"), "{out:?}");
+
+    // iop call --access-token-file.
+    let access = file(
+        "access",
+        &format!("{}\n", str_field(&json(&out), "access_token")),
+    );
+    let out = run(iop(
+        Some(&emu),
+        &["call", "/seller/get", "--access-token-file", &access[1..]],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn param_values_come_from_stdin_or_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let size = dir.path().join("size");
+    std::fs::write(&size, "17\n").expect("write");
+    let explain = |params: &[&str], input: Option<&str>| {
+        let mut args = vec!["sign", "explain", "/auth/token/refresh", "--timestamp", "1"];
+        for p in params {
+            args.extend(["-p", p]);
+        }
+        let mut cmd = iop(None, &args);
+        cmd.env("IOP_APP_KEY", "12345");
+        run_with_stdin(&mut cmd, input)
+    };
+    let size_param = format!("page_size=@{}", size.display());
+    let out = explain(
+        &["refresh_token=@-", &size_param, "note=@@home"],
+        Some("RT-from-stdin\n"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("page_size17"), "{out:?}");
+    assert!(out.stdout.contains("note@home"), "{out:?}");
+    assert!(out.stdout.contains("refresh_token<redacted"), "{out:?}");
+    assert!(!out.stdout.contains("RT-from-stdin"), "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+
+    // Written out, a secret parameter is warned about (and still redacted).
+    let out = explain(&["refresh_token=RT-on-the-command-line"], None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("warning"), "{out:?}");
+    assert!(out.stderr.contains("refresh_token=@-"), "{out:?}");
+    assert!(!out.stdout.contains("RT-on-the-command-line"), "{out:?}");
+    assert!(!out.stderr.contains("RT-on-the-command-line"), "{out:?}");
+
+    // Two values cannot both come from stdin; a missing file is a usage error.
+    let out = explain(&["refresh_token=@-", "code=@-"], Some("x\n"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("stdin"), "{out:?}");
+    let out = explain(&["page_size=@/nonexistent/iop-file"], None);
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[test]
+fn a_bad_base_url_never_shows_its_password() {
+    for url in [
+        "http://alice:PASSWORD@api-sg.aliexpress.com",
+        "ftp://alice:PASSWORD@127.0.0.1/",
+        "https://alice:PASS/WORD@host?access_token=TOKEN",
+    ] {
+        let mut cmd = iop(None, &["doctor"]);
+        cmd.env("IOP_APP_KEY", "k")
+            .env("IOP_APP_SECRET", "s")
+            .env("IOP_BASE_URL", url);
+        let out = run(cmd);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("bad base URL"), "{out:?}");
+        for secret in ["PASSWORD", "PASS", "WORD", "TOKEN", "alice"] {
+            assert!(!out.stderr.contains(secret), "{secret}: {out:?}");
+        }
+    }
+}
+
+#[test]
+fn completions_man_page_and_version() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(iop(None, &["completions", shell]));
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        for name in ["refresh-due", "token", "doctor", "completions", "--store"] {
+            assert!(out.stdout.contains(name), "{shell} lacks {name}: {out:?}");
+        }
+    }
+    let out = run(iop(None, &["completions", "tcsh"]));
+    assert_eq!(out.code, 2, "{out:?}");
+
+    let out = run(iop(None, &["man"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with(".TH"), "{out:?}");
+    assert!(out.stdout.contains("refresh\\-due"), "{out:?}");
+    let help = run(iop(None, &["--help"]));
+    assert!(!help.stdout.contains("  man "), "man is hidden: {help:?}");
+
+    let out = run(iop(None, &["--version"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), format!("iop {}", iop_core::VERSION));
 }

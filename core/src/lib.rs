@@ -16,6 +16,8 @@ pub mod api;
 pub mod error;
 pub mod explain;
 pub mod gateway;
+pub mod onboarding;
+pub mod push;
 pub mod request;
 pub mod secret;
 pub mod sign;

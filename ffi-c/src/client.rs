@@ -8,12 +8,30 @@ use iop_core::{
     AccessToken, AppSecret, AuthCode, Client, Gateway, RefreshToken, Request, RetryPolicy,
 };
 
-use crate::handle::{
-    free, into_raw, iop_client, iop_error, iop_token, opt_str, to_c_string, try_mut, try_out,
-    try_pairs, try_ref, try_str,
+use crate::boundary::{boundary, boundary_result, guard};
+use crate::error::iop_error;
+use crate::ffi::{
+    BoxCastable, free, into_raw, opt_str, to_c_string, try_mut, try_out, try_pairs, try_ref,
+    try_str,
 };
-use crate::result::{Failure, boundary, guard, iop_result};
+use crate::result::{Failure, iop_result};
 use crate::token::TokenHandle;
+use crate::token::iop_token;
+
+/// A client for one app on one gateway: app key, app secret, base URL, HTTP settings, a pool of
+/// connections.
+///
+/// Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
+/// by any number of threads at once (the type is `Send + Sync`): one client serves a whole
+/// program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
+/// `iop_client_free` need the client to yourself.
+pub struct iop_client {
+    _private: [u8; 0],
+}
+
+impl BoxCastable for iop_client {
+    type Rust = ClientHandle;
+}
 
 /// How an `iop_client` was configured, kept to build the client again when a setting changes.
 struct Settings {
@@ -84,7 +102,7 @@ pub extern "C" fn iop_client_new(
     app_secret: *const c_char,
     out: *mut *mut iop_client,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let base_url = opt_str(base_url, "base_url")?;
         let app_key = try_str(app_key, "app_key")?;
         let app_secret = AppSecret::new(try_str(app_secret, "app_secret")?);
@@ -120,7 +138,7 @@ pub extern "C" fn iop_client_set_timeout_ms(
     connect_ms: u32,
     read_ms: u32,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_mut(c, "c")?;
         if connect_ms == 0 || read_ms == 0 {
             return Err(Failure::new(
@@ -147,7 +165,7 @@ pub extern "C" fn iop_client_set_timeout_ms(
 /// (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_client_set_max_attempts(c: *mut iop_client, max_attempts: u32) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_mut(c, "c")?;
         if max_attempts == 0 {
             return Err(Failure::new(
@@ -173,7 +191,8 @@ pub extern "C" fn iop_client_free(c: *mut iop_client) {
 /// `iop_error_free`); on success `*err` is not touched. Thread safety: `c` may be shared.
 ///
 /// Returns `IOP_RESULT_OK`; argument results (`IOP_RESULT_NULL_ARGUMENT`,
-/// `IOP_RESULT_INVALID_UTF8`); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
+/// `IOP_RESULT_INVALID_UTF8`, `IOP_RESULT_INVALID_ARGUMENT` for an empty or blank code, refused
+/// before anything is sent); gateway results (`IOP_RESULT_REAUTHORIZE` for a used, unknown
 /// or expired code, `IOP_RESULT_SIGNATURE`, `IOP_RESULT_RATE_LIMITED`,
 /// `IOP_RESULT_GATEWAY_RETRYABLE`, `IOP_RESULT_GATEWAY_CLIENT`, `IOP_RESULT_GATEWAY_UNKNOWN`);
 /// `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -186,7 +205,7 @@ pub extern "C" fn iop_client_create_token(
 ) -> iop_result {
     boundary(err, || {
         let handle = try_ref(c, "c")?;
-        let code = AuthCode::new(try_str(code, "code")?);
+        let code = AuthCode::new(non_empty(try_str(code, "code")?, "code")?);
         let out = try_out(out, "out")?;
         let token = handle.client.create_token(&code, None)?;
         out.write(into_raw::<iop_token>(TokenHandle::new(token)));
@@ -200,7 +219,8 @@ pub extern "C" fn iop_client_create_token(
 /// `err` as for `iop_client_create_token`. Thread safety: `c` may be shared.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
-/// `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
+/// `IOP_RESULT_INVALID_ARGUMENT` (an empty or blank refresh token, refused before anything is
+/// sent); `IOP_RESULT_REAUTHORIZE` (`IllegalRefreshToken`: the refresh token is dead, the seller must
 /// authorize again); `IOP_RESULT_SIGNATURE`; `IOP_RESULT_RATE_LIMITED`;
 /// `IOP_RESULT_GATEWAY_RETRYABLE`; `IOP_RESULT_GATEWAY_CLIENT`; `IOP_RESULT_GATEWAY_UNKNOWN`;
 /// `IOP_RESULT_DECODE`; `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
@@ -213,7 +233,10 @@ pub extern "C" fn iop_client_refresh_token(
 ) -> iop_result {
     boundary(err, || {
         let handle = try_ref(c, "c")?;
-        let refresh_token = RefreshToken::new(try_str(refresh_token, "refresh_token")?);
+        let refresh_token = RefreshToken::new(non_empty(
+            try_str(refresh_token, "refresh_token")?,
+            "refresh_token",
+        )?);
         let out = try_out(out, "out")?;
         let token = handle.client.refresh_token(&refresh_token)?;
         out.write(into_raw::<iop_token>(TokenHandle::new(token)));
@@ -262,4 +285,17 @@ pub extern "C" fn iop_client_call(
         out_json.write(to_c_string(body.to_string(), "the answer")?);
         Ok(())
     })
+}
+
+/// Refuses an empty or blank secret argument before anything is sent (the gateway would only
+/// answer `MissingParameter`), as the Python binding does.
+fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str, Failure> {
+    if value.trim().is_empty() {
+        Err(Failure::new(
+            iop_result::IOP_RESULT_INVALID_ARGUMENT,
+            format!("{what} must not be empty"),
+        ))
+    } else {
+        Ok(value)
+    }
 }

@@ -2,8 +2,23 @@
 
 use std::ffi::{CString, c_char};
 
-use crate::handle::{borrow_c_str, free, iop_error, opt_ref};
-use crate::result::{Failure, guard, iop_result};
+use crate::boundary::guard;
+use crate::ffi::{BoxCastable, borrow_c_str, free, opt_ref};
+use crate::result::{Failure, iop_result};
+
+/// The detail of a failure: its result, the gateway's code, message and request id, and how
+/// long to wait before retrying.
+///
+/// Written to the `err` out-parameter of functions that talk to the gateway, only when they
+/// fail and only when `err` is not NULL; free with `iop_error_free`. Immutable: may be read by
+/// several threads at once. Strings returned by its accessors live until `iop_error_free`.
+pub struct iop_error {
+    _private: [u8; 0],
+}
+
+impl BoxCastable for iop_error {
+    type Rust = ErrorHandle;
+}
 
 /// What an `iop_error` holds; strings are kept as C strings so accessors can lend them.
 #[derive(Debug)]
@@ -23,7 +38,14 @@ fn lossless_enough(text: &str) -> CString {
     CString::new(text.replace('\0', " ")).unwrap_or_default()
 }
 
+impl From<Failure> for ErrorHandle {
+    fn from(failure: Failure) -> Self {
+        Self::new(failure)
+    }
+}
+
 impl ErrorHandle {
+    /// The detail of `failure`, with its strings made C strings.
     pub(crate) fn new(failure: Failure) -> Self {
         let gateway = failure.gateway.as_ref();
         Self {

@@ -1,22 +1,27 @@
 //! C ABI of iop: `libiop.so` / `libiop.a` and the generated header `include/iop.h`.
 //!
-//! A thin boundary over `iop-core`, in the style of rustls-ffi: opaque handles mapped to Rust
-//! values in one module ([`handle`]), every exported function inside a panic boundary, one
-//! result enum with fixed numbers ([`result::iop_result`]) and one mapping of core errors to it,
+//! A thin boundary over `iop-core`, in the style of rustls-ffi: pointer casts in one module
+//! (`ffi`) that knows no handle type (each opaque type says what its pointers address, next to
+//! its functions), every exported function inside the panic boundary (`boundary`), one result
+//! enum with fixed numbers ([`result::iop_result`]) and one mapping of core errors to it,
 //! out-parameters last and written only on success.
+//!
+//! The modules form layers, each importing only those above it: `result`; `ffi`; `boundary`;
+//! `error`; `token`; `client`; `manager` and `sign`.
 
 // The exported names are C's (`iop_client`, `IOP_RESULT_OK`), not Rust's.
 #![allow(non_camel_case_types)]
 
+mod boundary;
 pub mod client;
 pub mod error;
-pub mod handle;
+mod ffi;
 pub mod manager;
 pub mod result;
 pub mod sign;
 pub mod token;
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 pub use result::iop_result;
 
@@ -41,5 +46,37 @@ pub extern "C" fn iop_version() -> *const c_char {
 /// no-op. Never pass a borrowed string (from an accessor) or one you allocated.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_string_free(s: *mut c_char) {
-    result::guard((), || handle::free_c_string(s));
+    boundary::guard((), || ffi::free_c_string(s));
+}
+
+/// The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
+/// a result value, `"IOP_RESULT_UNKNOWN"`. Never returns NULL; never free the text.
+///
+/// `r` is an `int` so that any number can be passed safely; pass an `iop_result`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_result_name(r: c_int) -> *const c_char {
+    boundary::guard(c"IOP_RESULT_UNKNOWN".as_ptr(), || {
+        result::ALL
+            .iter()
+            .find(|v| **v as c_int == r)
+            .map_or(c"IOP_RESULT_UNKNOWN", |v| v.name())
+            .as_ptr()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CStr, c_int};
+
+    use super::iop_result_name;
+
+    #[test]
+    fn unknown_numbers_have_a_name() {
+        for r in [-1, 19, 1000, c_int::MAX, c_int::MIN] {
+            let name = unsafe { CStr::from_ptr(iop_result_name(r)) };
+            assert_eq!(name, c"IOP_RESULT_UNKNOWN");
+        }
+        let name = unsafe { CStr::from_ptr(iop_result_name(8)) };
+        assert_eq!(name, c"IOP_RESULT_RATE_LIMITED");
+    }
 }

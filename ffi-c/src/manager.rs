@@ -8,13 +8,30 @@ use std::time::Duration;
 use iop_core::manager::{DEFAULT_CONCURRENCY, DEFAULT_MARGIN};
 use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenStore};
 
+use crate::boundary::{boundary, boundary_result, guard};
+use crate::client::iop_client;
 use crate::error::ErrorHandle;
-use crate::handle::{
-    free, into_raw, iop_client, iop_error, iop_manager, iop_token, lend, opt_str, to_c_string,
-    try_mut, try_out, try_ref, try_str,
+use crate::error::iop_error;
+use crate::ffi::{
+    BoxCastable, free, into_raw, lend, opt_str, to_c_string, try_mut, try_out, try_ref, try_str,
+    write_opt,
 };
-use crate::result::{Failure, boundary, guard, iop_result};
+use crate::result::{Failure, iop_result};
 use crate::token::TokenHandle;
+use crate::token::iop_token;
+
+/// A token manager: keeps every seller's access token valid over a client and a token store
+/// (in memory, or a directory of files shared safely between processes).
+///
+/// Create with `iop_manager_new`, free with `iop_manager_free`. May be used by several threads
+/// at once: concurrent callers asking for one seller share a single refresh.
+pub struct iop_manager {
+    _private: [u8; 0],
+}
+
+impl BoxCastable for iop_manager {
+    type Rust = ManagerHandle;
+}
 
 /// What an `iop_manager` holds. The manager is only absent while
 /// `iop_manager_on_reauthorization_required` rebuilds it.
@@ -94,7 +111,7 @@ pub extern "C" fn iop_manager_new(
     margin_ms: i64,
     out: *mut *mut iop_manager,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let client = try_ref(c, "c")?;
         let store_dir = opt_str(store_dir, "store_dir")?;
         let out = try_out(out, "out")?;
@@ -122,11 +139,35 @@ pub extern "C" fn iop_manager_put(
     key: *const c_char,
     t: *const iop_token,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let token = try_ref(t, "t")?;
         handle.manager()?.put(key, &token.token)?;
+        Ok(())
+    })
+}
+
+/// Forgets the stored token set of the seller `key`: a seller who left, or a corrupted entry
+/// to replace with `iop_manager_put`. When `removed` is not NULL, `*removed` receives `true`
+/// if something was stored and `false` if nothing was.
+///
+/// `err` as for `iop_client_create_token`.
+///
+/// Returns `IOP_RESULT_OK` (also when nothing was stored); `IOP_RESULT_NULL_ARGUMENT`;
+/// `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_STORE` (the store failed); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_remove(
+    m: *mut iop_manager,
+    key: *const c_char,
+    removed: *mut bool,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_ref(m.cast_const(), "m")?;
+        let key = try_str(key, "key")?;
+        let was_stored = handle.manager()?.remove(key)?;
+        write_opt(removed, was_stored);
         Ok(())
     })
 }
@@ -199,7 +240,7 @@ pub extern "C" fn iop_manager_refresh_due(
     concurrency: usize,
     out: *mut iop_refresh_report,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_ref(m.cast_const(), "m")?;
         let out = try_out(out, "out")?;
         let within = u64::try_from(within_ms)
@@ -241,7 +282,7 @@ pub extern "C" fn iop_manager_on_reauthorization_required(
     callback: iop_reauthorization_callback,
     user_data: *mut c_void,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let handle = try_mut(m, "m")?;
         let manager = handle.manager.take().ok_or_else(|| {
             Failure::new(

@@ -1,13 +1,9 @@
-//! The result enum, the one mapping of core errors to results, and the panic boundary every
-//! exported function runs inside.
+//! The result enum, the one mapping of core errors to results, and `Failure`, a failed call
+//! on its way to C. Depends on no other module of the crate.
 
-use std::ffi::{CStr, c_char, c_int};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ffi::CStr;
 
 use iop_core::{Error, ErrorClass};
-
-use crate::error::ErrorHandle;
-use crate::handle::{into_raw, write_opt};
 
 /// The outcome of a call. The numbers are part of the ABI: fixed, never reused, never
 /// renumbered; new values are only ever appended.
@@ -66,7 +62,7 @@ pub enum iop_result {
 }
 
 /// Every result value, in numeric order.
-const ALL: [iop_result; 19] = [
+pub(crate) const ALL: [iop_result; 19] = [
     iop_result::IOP_RESULT_OK,
     iop_result::IOP_RESULT_NULL_ARGUMENT,
     iop_result::IOP_RESULT_INVALID_UTF8,
@@ -208,50 +204,6 @@ impl From<&Error> for Failure {
     }
 }
 
-/// Runs `body` inside the panic boundary and reports its failure: the result is returned and,
-/// when `err` is not NULL, a new `iop_error` is written to it. On success `err` is untouched.
-pub(crate) fn boundary(
-    err: *mut *mut crate::handle::iop_error,
-    body: impl FnOnce() -> Result<(), Failure>,
-) -> iop_result {
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| Err(Failure::panic()));
-    match outcome {
-        Ok(()) => iop_result::IOP_RESULT_OK,
-        Err(failure) => {
-            let result = failure.result;
-            // Building the error object may itself panic only on a bug; keep it inside too.
-            let handle = catch_unwind(AssertUnwindSafe(|| ErrorHandle::new(failure)));
-            if let Ok(handle) = handle {
-                let raw = into_raw::<crate::handle::iop_error>(handle);
-                if !write_opt(err, raw) {
-                    crate::handle::free(raw);
-                }
-            }
-            result
-        }
-    }
-}
-
-/// Runs `body` inside the panic boundary for functions without a result (accessors, `_free`):
-/// a panic gives `fallback`.
-pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
-}
-
-/// The name of a result value as static text, e.g. `"IOP_RESULT_OK"`; for a number that is not
-/// a result value, `"IOP_RESULT_UNKNOWN"`. Never returns NULL; never free the text.
-///
-/// `r` is an `int` so that any number can be passed safely; pass an `iop_result`.
-#[unsafe(no_mangle)]
-pub extern "C" fn iop_result_name(r: c_int) -> *const c_char {
-    guard(c"IOP_RESULT_UNKNOWN".as_ptr(), || {
-        ALL.iter()
-            .find(|v| **v as c_int == r)
-            .map_or(c"IOP_RESULT_UNKNOWN", |v| v.name())
-            .as_ptr()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,16 +215,6 @@ mod tests {
             let name = value.name().to_str().unwrap_or_default();
             assert_eq!(name, format!("{value:?}"));
         }
-    }
-
-    #[test]
-    fn unknown_numbers_have_a_name() {
-        for r in [-1, 19, 1000, c_int::MAX, c_int::MIN] {
-            let name = unsafe { CStr::from_ptr(iop_result_name(r)) };
-            assert_eq!(name, c"IOP_RESULT_UNKNOWN");
-        }
-        let name = unsafe { CStr::from_ptr(iop_result_name(8)) };
-        assert_eq!(name, c"IOP_RESULT_RATE_LIMITED");
     }
 
     fn gateway(code: &str, error_type: &str, message: &str) -> iop_core::GatewayError {
@@ -368,20 +310,5 @@ mod tests {
             reauth.gateway.map(|g| g.code).as_deref(),
             Some("IllegalRefreshToken")
         );
-    }
-
-    #[test]
-    fn boundary_catches_panics_and_fills_err() {
-        let mut err: *mut crate::handle::iop_error = std::ptr::null_mut();
-        let r = boundary(&mut err, || panic!("boom"));
-        assert_eq!(r, iop_result::IOP_RESULT_PANIC);
-        assert!(!err.is_null());
-        assert_eq!(
-            crate::error::iop_error_result(err),
-            iop_result::IOP_RESULT_PANIC
-        );
-        crate::error::iop_error_free(err);
-        let r = boundary(std::ptr::null_mut(), || Ok(()));
-        assert_eq!(r, iop_result::IOP_RESULT_OK);
     }
 }

@@ -4,8 +4,9 @@ use std::ffi::{c_char, c_int};
 
 use iop_core::{AppSecret, SignMethod};
 
-use crate::handle::{copy_to_buffer, opt_str, try_pairs, try_str};
-use crate::result::{Failure, boundary, iop_result};
+use crate::boundary::boundary_result;
+use crate::ffi::{copy_to_buffer, opt_str, try_pairs, try_str};
+use crate::result::{Failure, iop_result};
 
 /// How a request is signed (PROTOCOL.md §3).
 #[repr(C)]
@@ -46,7 +47,7 @@ pub extern "C" fn iop_sign(
     out: *mut c_char,
     out_len: usize,
 ) -> iop_result {
-    boundary(std::ptr::null_mut(), || {
+    boundary_result(|| {
         let secret = AppSecret::new(try_str(app_secret, "app_secret")?);
         let prefix = opt_str(api_path, "api_path")?.unwrap_or("");
         let pairs = try_pairs(keys, values, count)?;

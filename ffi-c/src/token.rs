@@ -5,11 +5,28 @@ use std::time::SystemTime;
 
 use iop_core::TokenSet;
 
-use crate::handle::{
-    borrow_c_str, free, held_c_string, into_raw, iop_error, iop_token, opt_ref, to_c_string,
-    try_out, try_str, wipe_c_string,
+use crate::boundary::{boundary, guard};
+use crate::error::iop_error;
+use crate::ffi::{
+    BoxCastable, borrow_c_str, free, held_c_string, into_raw, opt_ref, to_c_string, try_out,
+    try_str, wipe_c_string,
 };
-use crate::result::{boundary, guard, iop_result};
+use crate::result::{Failure, iop_result};
+
+/// A seller's token set (access token, refresh token, expiries, seller ids) as the gateway sent
+/// it.
+///
+/// Returned by `iop_client_create_token`, `iop_client_refresh_token` and `iop_token_from_json`;
+/// free with `iop_token_free`. Immutable: a `const iop_token *` may be read by several threads
+/// at once. Strings returned by its accessors belong to the token and live until
+/// `iop_token_free`; a field holding a NUL byte (which a C string cannot carry) reads as NULL.
+pub struct iop_token {
+    _private: [u8; 0],
+}
+
+impl BoxCastable for iop_token {
+    type Rust = TokenHandle;
+}
 
 /// What an `iop_token` holds: the token set and C copies of its text fields, lent by the
 /// accessors. The two secrets are zeroed when the token is freed.
@@ -199,10 +216,27 @@ pub extern "C" fn iop_token_from_json(
     boundary(err, || {
         let json = try_str(json, "json")?;
         let out = try_out(out, "out")?;
-        let token = TokenSet::from_json(json.as_bytes(), SystemTime::now())?;
+        let token = TokenSet::from_json(json.as_bytes(), SystemTime::now())
+            .map_err(|e| from_json_failure(&e))?;
         out.write(into_raw::<iop_token>(TokenHandle::new(token)));
         Ok(())
     })
+}
+
+/// The failure of `iop_token_from_json`, with a fixed message: the text was the caller's own
+/// input (perhaps a bare refresh token pasted where JSON belongs), and the message must never
+/// repeat it. A gateway error envelope keeps its code and request id in the error's accessors.
+fn from_json_failure(error: &iop_core::Error) -> Failure {
+    let mut failure = Failure::from(error);
+    failure.message = match error {
+        iop_core::Error::Gateway(_) => {
+            "json is a gateway error answer, not a token set (see iop_error_code)".to_owned()
+        }
+        _ => "json is not a JSON object holding a token set (its text is not repeated: it may \
+              hold a secret)"
+            .to_owned(),
+    };
+    failure
 }
 
 /// Frees a token and the strings borrowed from it, zeroing its secrets. NULL is a no-op. Free

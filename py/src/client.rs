@@ -46,9 +46,16 @@ pub(crate) fn timeout_arg(timeout: &Bound<'_, PyAny>) -> PyResult<Duration> {
     if timeout.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err("timeout must be a number of seconds"));
     }
-    let seconds: f64 = timeout
-        .extract()
-        .map_err(|_| PyTypeError::new_err("timeout must be a number of seconds"))?;
+    let seconds: f64 = timeout.extract().map_err(|e: PyErr| {
+        // An int too large for a float is a value out of range, not a wrong type.
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(timeout.py()) {
+            PyValueError::new_err(format!(
+                "timeout must be at most {MAX_TIMEOUT_SECS:.0} seconds"
+            ))
+        } else {
+            PyTypeError::new_err("timeout must be a number of seconds")
+        }
+    })?;
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(PyValueError::new_err(
             "timeout must be a positive number of seconds",

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
@@ -236,6 +236,35 @@ pub(crate) fn text_arg(name: &str, value: &Bound<'_, PyAny>, non_empty: bool) ->
     text_ref(name, value, non_empty).map(str::to_owned)
 }
 
+/// A count or size argument: an `int` (or an object with `__index__`) from `min` to `max`.
+/// Anything outside, however large, is a `ValueError` saying `out_of_range` (never an
+/// `OverflowError` from the conversion); `bool` and non-integers are a `TypeError`.
+pub(crate) fn int_arg(
+    name: &str,
+    value: &Bound<'_, PyAny>,
+    min: i64,
+    max: i64,
+    out_of_range: &str,
+) -> PyResult<i64> {
+    let not_an_int = || -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "{name} must be an int, got {}",
+            value.get_type().name()?
+        )))
+    };
+    if value.is_instance_of::<PyBool>() || value.is_instance_of::<PyFloat>() {
+        return Err(not_an_int()?);
+    }
+    match value.extract::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(PyValueError::new_err(out_of_range.to_owned())),
+        Err(e) if e.is_instance_of::<PyOverflowError>(value.py()) => {
+            Err(PyValueError::new_err(out_of_range.to_owned()))
+        }
+        Err(_) => Err(not_an_int()?),
+    }
+}
+
 /// A duration given as a `datetime.timedelta` or a number of seconds; never negative.
 pub(crate) fn duration_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let seconds: f64 = if value.hasattr("total_seconds")? {
@@ -243,7 +272,14 @@ pub(crate) fn duration_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Dur
     } else if (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
         && !value.is_instance_of::<PyBool>()
     {
-        value.extract()?
+        // An int too large for a float is out of range, not an OverflowError.
+        value.extract().map_err(|e: PyErr| {
+            if e.is_instance_of::<PyOverflowError>(value.py()) {
+                PyValueError::new_err(format!("{name} is out of range"))
+            } else {
+                e
+            }
+        })?
     } else {
         return Err(PyTypeError::new_err(format!(
             "{name} must be a datetime.timedelta or a number of seconds"

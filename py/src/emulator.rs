@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::client::{Client, ClientSettings, timeout_arg};
-use crate::convert::{datetime_from_ms, duration_arg, instant_arg, text_arg};
+use crate::convert::{datetime_from_ms, duration_arg, instant_arg, int_arg, text_arg};
 use crate::token::Token;
 
 /// A running emulator; `close()` (or garbage collection) stops it.
@@ -69,14 +69,17 @@ impl Emulator {
         access_ttl: &Bound<'_, PyAny>,
         refresh_ttl: &Bound<'_, PyAny>,
         rotate_refresh_tokens: bool,
-        threads: i64,
+        threads: &Bound<'_, PyAny>,
         start_time: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        // Signed, so that a negative count is a ValueError rather than an OverflowError.
-        let threads = usize::try_from(threads)
-            .ok()
-            .filter(|&n| (1..=1024).contains(&n))
-            .ok_or_else(|| PyValueError::new_err("threads must be at least 1 and at most 1024"))?;
+        let threads = int_arg(
+            "threads",
+            threads,
+            1,
+            1024,
+            "threads must be at least 1 and at most 1024",
+        )?;
+        let threads = usize::try_from(threads).unwrap_or(1);
         let config = Config {
             app_key: text_arg("app_key", app_key, true)?,
             app_secret: text_arg("app_secret", app_secret, true)?,
@@ -173,23 +176,44 @@ impl Emulator {
 
     /// The next `times` requests (for `api`, or any) get the fault `kind`: "delay" (`ms`),
     /// "reset", "http500", "html502", "truncated", "rate_limit" (`ban` seconds).
-    #[pyo3(signature = (kind, times=1, api=None, ms=None, ban=None))]
+    // `times` is read as any object so that a huge int is a ValueError; the signature shows its
+    // real default.
+    #[pyo3(
+        signature = (kind, times=None, api=None, ms=None, ban=None),
+        text_signature = "(self, /, kind, times=1, api=None, ms=None, ban=None)"
+    )]
     fn inject(
         &self,
         py: Python<'_>,
         kind: &Bound<'_, PyAny>,
-        times: i64,
+        times: Option<&Bound<'_, PyAny>>,
         api: Option<&Bound<'_, PyAny>>,
-        ms: Option<i64>,
+        ms: Option<&Bound<'_, PyAny>>,
         ban: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        // Counts are read signed, so that a negative one is a ValueError, not an OverflowError.
-        let times = u32::try_from(times)
-            .map_err(|_| PyValueError::new_err("times must be between 0 and 2**32 - 1"))?;
-        let ms = ms
-            .map(u64::try_from)
-            .transpose()
-            .map_err(|_| PyValueError::new_err("ms must not be negative"))?;
+        // Any int outside the range (negative, 10**20) is a ValueError, not an OverflowError.
+        let times = match times {
+            Some(t) => int_arg(
+                "times",
+                t,
+                0,
+                i64::from(u32::MAX),
+                "times must be between 0 and 2**32 - 1",
+            )?,
+            None => 1,
+        };
+        let times = u32::try_from(times).unwrap_or(u32::MAX);
+        let ms = match ms {
+            Some(m) if !m.is_none() => Some(int_arg(
+                "ms",
+                m,
+                0,
+                i64::MAX,
+                "ms must not be negative and at most 2**63 - 1",
+            )?),
+            _ => None,
+        };
+        let ms = ms.map(|m| u64::try_from(m).unwrap_or(0));
         let kind = text_arg("kind", kind, true)?;
         let fault = match kind.as_str() {
             "delay" => Fault::Delay(Duration::from_millis(ms.unwrap_or(1000))),

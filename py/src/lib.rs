@@ -74,6 +74,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install(m.py())?;
     m.add("__version__", iop_core::VERSION)?;
     m.add("ALIEXPRESS", client::ALIEXPRESS)?;
+    m.add("LAZADA_AUTH", iop_core::gateway::LAZADA_AUTH)?;
+    for country in iop_core::gateway::LazadaCountry::ALL {
+        let name = format!("LAZADA_{}", country.code().to_ascii_uppercase());
+        m.add(name.as_str(), country.base_url())?;
+    }
     m.add_function(wrap_pyfunction!(sign, m)?)?;
     m.add_function(wrap_pyfunction!(string_to_sign, m)?)?;
     m.add_class::<client::Client>()?;

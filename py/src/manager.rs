@@ -1,8 +1,10 @@
 //! `iop.TokenManager` and its stores: `iop.MemoryStore`, `iop.FileStore`, and any Python object
 //! with `load(key)` / `save(key, token_dict)` (and `keys()` for `refresh_due`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use iop_core::store::KeyLock;
@@ -12,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::client::Client;
-use crate::convert::{duration_arg, json_to_py, py_to_json, text_arg, timedelta_from};
+use crate::convert::{duration_arg, int_arg, json_to_py, py_to_json, text_arg, timedelta_from};
 use crate::errors::{to_pyerr, to_pyexception};
 use crate::token::{DEFAULT_MARGIN, Token};
 
@@ -82,10 +84,10 @@ impl FileStore {
     }
 }
 
-/// One key's in-process lock.
+/// One key's in-process lock: the thread holding it, if any.
 #[derive(Default)]
 struct Slot {
-    held: Mutex<bool>,
+    holder: Mutex<Option<ThreadId>>,
     freed: Condvar,
 }
 
@@ -98,14 +100,57 @@ impl KeyLock for SlotLock {}
 
 impl Drop for SlotLock {
     fn drop(&mut self) {
-        *locked(&self.slot.held) = false;
+        *locked(&self.slot.holder) = None;
         self.slot.freed.notify_one();
     }
+}
+
+thread_local! {
+    /// The custom-store calls (load, save, remove) this thread is inside, as (store address,
+    /// key). The manager holds the key's lock during most of them: a manager call for the same
+    /// key from inside would wait for this very thread, so it is refused instead.
+    static IN_STORE_CALL: RefCell<Vec<(usize, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as inside a call of a custom store's Python code for a key, until dropped.
+struct InStoreCall;
+
+impl InStoreCall {
+    fn enter(store: &PyStore, key: &str) -> Self {
+        let store = std::ptr::from_ref(store) as usize;
+        IN_STORE_CALL.with(|calls| calls.borrow_mut().push((store, key.to_owned())));
+        Self
+    }
+}
+
+impl Drop for InStoreCall {
+    fn drop(&mut self) {
+        IN_STORE_CALL.with(|calls| {
+            calls.borrow_mut().pop();
+        });
+    }
+}
+
+/// Whether this thread is inside a call of the custom store at `store` for `key` (any key when
+/// `None`).
+fn inside_store_call(store: usize, key: Option<&str>) -> bool {
+    IN_STORE_CALL.with(|calls| {
+        calls
+            .borrow()
+            .iter()
+            .any(|(s, k)| *s == store && key.is_none_or(|key| key == k))
+    })
 }
 
 /// A Python object used as a token store. Versions and locks are kept in this process only
 /// (shared by every manager over the same object, see [`py_store_for`]): sharing such a store
 /// between processes needs the user's own locking.
+///
+/// No mutex of this type is held while the object's Python methods run: they may call back
+/// into a manager over the same store (`manager.get` inside `save`), and other threads must
+/// not wait on user code either. The per-key lock is the one exception, by design: it is what
+/// makes one refresh per seller, and a same-thread attempt to take it again is an error rather
+/// than a hang.
 struct PyStore {
     object: Py<PyAny>,
     versions: Mutex<HashMap<String, u64>>,
@@ -131,6 +176,7 @@ impl PyStore {
 impl TokenStore for PyStore {
     fn load(&self, key: &str) -> iop_core::Result<Option<StoredToken>> {
         let loaded = Python::attach(|py| -> Result<Option<serde_json::Value>, Error> {
+            let _inside = InStoreCall::enter(self, key);
             let value = self
                 .object
                 .bind(py)
@@ -173,26 +219,66 @@ impl TokenStore for PyStore {
             message: format!("token set not serializable: {e}"),
             source: None,
         })?;
-        let mut versions = locked(&self.versions);
-        let current = versions.get(key).copied();
-        if current.is_some() && current != expected_version {
-            return Err(Error::Store {
-                key: key.to_owned(),
-                message: "version conflict".to_owned(),
-                source: None,
-            });
-        }
-        Python::attach(|py| -> Result<(), Error> {
+        // Compare and reserve the next version in one step, then call Python with no lock
+        // held: a second save expecting the old version now conflicts, as it must.
+        let (current, next) = {
+            let mut versions = locked(&self.versions);
+            let current = versions.get(key).copied();
+            if current.is_some() && current != expected_version {
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "version conflict".to_owned(),
+                    source: None,
+                });
+            }
+            let next = current.unwrap_or(0) + 1;
+            versions.insert(key.to_owned(), next);
+            (current, next)
+        };
+        let saved = Python::attach(|py| -> Result<(), Error> {
+            let _inside = InStoreCall::enter(self, key);
             let dict = json_to_py(py, &value).map_err(|e| Self::failure(py, key, "save", &e))?;
             self.object
                 .bind(py)
                 .call_method1("save", (key, dict))
                 .map_err(|e| Self::failure(py, key, "save", &e))?;
             Ok(())
-        })?;
-        let next = current.unwrap_or(0) + 1;
-        versions.insert(key.to_owned(), next);
+        });
+        if let Err(error) = saved {
+            // Give the reservation back unless another save has moved past it meanwhile.
+            let mut versions = locked(&self.versions);
+            if versions.get(key) == Some(&next) {
+                match current {
+                    Some(v) => versions.insert(key.to_owned(), v),
+                    None => versions.remove(key),
+                };
+            }
+            return Err(error);
+        }
         Ok(next)
+    }
+
+    fn remove(&self, key: &str) -> iop_core::Result<bool> {
+        let existed = self.load(key)?.is_some();
+        let answer = Python::attach(|py| -> Result<Option<bool>, Error> {
+            let object = self.object.bind(py);
+            if !object.hasattr("remove").unwrap_or(false) {
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "this custom store has no remove(key) method".to_owned(),
+                    source: None,
+                });
+            }
+            let _inside = InStoreCall::enter(self, key);
+            let answer = object
+                .call_method1("remove", (key,))
+                .map_err(|e| Self::failure(py, key, "remove", &e))?;
+            Ok(answer.extract::<bool>().ok())
+        })?;
+        locked(&self.versions).remove(key);
+        // `remove` may answer whether something was there; None (or anything else) means it
+        // did not say, and what `load` found stands.
+        Ok(answer.unwrap_or(existed))
     }
 
     fn keys(&self) -> iop_core::Result<Vec<String>> {
@@ -220,16 +306,29 @@ impl TokenStore for PyStore {
     }
 
     fn lock(&self, key: &str) -> iop_core::Result<Box<dyn KeyLock + '_>> {
+        let me = std::thread::current().id();
         let slot = Arc::clone(locked(&self.locks).entry(key.to_owned()).or_default());
-        let mut held = locked(&slot.held);
-        while *held {
-            held = slot
+        let mut holder = locked(&slot.holder);
+        while let Some(thread) = *holder {
+            if thread == me {
+                // The store's own code, called with this key locked, asked a manager to lock it
+                // again (a `put` or refresh of the same key inside `save`): waiting would be
+                // waiting on ourselves.
+                return Err(Error::Store {
+                    key: key.to_owned(),
+                    message: "the custom store called back into a token manager for this key \
+                              while the key was locked for it (inside its own load or save)"
+                        .to_owned(),
+                    source: None,
+                });
+            }
+            holder = slot
                 .freed
-                .wait(held)
+                .wait(holder)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        *held = true;
-        drop(held);
+        *holder = Some(me);
+        drop(holder);
         Ok(Box::new(SlotLock { slot }))
     }
 }
@@ -261,19 +360,22 @@ fn py_store_for(store: &Bound<'_, PyAny>) -> Arc<PyStore> {
     shared
 }
 
-/// The store behind a Python store argument.
-fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
+/// The store behind a Python store argument, and for a custom store its [`PyStore`]'s address
+/// (see [`inside_store_call`]).
+fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, Option<usize>)> {
     let Some(store) = store.filter(|s| !s.is_none()) else {
-        return Ok(Arc::new(iop_core::MemoryStore::new()));
+        return Ok((Arc::new(iop_core::MemoryStore::new()), None));
     };
     if let Ok(m) = store.cast::<MemoryStore>() {
-        return Ok(m.get().inner.clone());
+        return Ok((m.get().inner.clone(), None));
     }
     if let Ok(f) = store.cast::<FileStore>() {
-        return Ok(f.get().inner.clone());
+        return Ok((f.get().inner.clone(), None));
     }
     if store.hasattr("load")? && store.hasattr("save")? {
-        return Ok(py_store_for(store));
+        let shared = py_store_for(store);
+        let address = Arc::as_ptr(&shared) as usize;
+        return Ok((shared, Some(address)));
     }
     Err(PyTypeError::new_err(format!(
         "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",
@@ -355,7 +457,10 @@ impl RefreshReport {
 }
 
 /// The most worker threads `refresh_due` may start.
-const MAX_CONCURRENCY: usize = 1024;
+const MAX_CONCURRENCY: i64 = 1024;
+
+/// The default number of `refresh_due` workers.
+const DEFAULT_CONCURRENCY: i64 = 8;
 
 /// The callback slot shared with the core manager.
 type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
@@ -366,6 +471,30 @@ type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
 pub(crate) struct TokenManager {
     inner: Arc<iop_core::TokenManager>,
     callback: CallbackSlot,
+    /// The address of the custom store's [`PyStore`], if the store is a Python object.
+    custom_store: Option<usize>,
+}
+
+impl TokenManager {
+    /// Refuses a call for `key` (any key when `None`) made from inside the custom store's own
+    /// load, save or remove for that key: the manager holds the key's lock for that call, so
+    /// waiting for it would wait for this very thread.
+    fn refuse_reentry(&self, py: Python<'_>, key: Option<&str>) -> PyResult<()> {
+        match self.custom_store {
+            Some(store) if inside_store_call(store, key) => Err(to_pyerr(
+                py,
+                Error::Store {
+                    key: key.unwrap_or_default().to_owned(),
+                    message: "the custom store called back into a token manager for this key \
+                              while the key was locked for it (inside its own load, save or \
+                              remove); only get() may be called there"
+                        .to_owned(),
+                    source: None,
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The seller key argument.
@@ -391,7 +520,7 @@ impl TokenManager {
             Some(m) if !m.is_none() => duration_arg("margin", m)?,
             _ => DEFAULT_MARGIN,
         };
-        let store = store_of(store)?;
+        let (store, custom_store) = store_of(store)?;
         let callback: CallbackSlot = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&callback);
         let inner = iop_core::TokenManager::new(Arc::clone(&client.get().inner), store)
@@ -410,6 +539,7 @@ impl TokenManager {
         Ok(Self {
             inner: Arc::new(inner),
             callback,
+            custom_store,
         })
     }
 
@@ -421,6 +551,7 @@ impl TokenManager {
         token: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
         let token = token
             .cast::<Token>()
             .map_err(|_| PyTypeError::new_err("token must be an iop.Token"))?
@@ -429,6 +560,16 @@ impl TokenManager {
             .clone();
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.put(&key, &token))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// Forgets `key` (a seller who left, or a corrupted entry to replace with `put`); returns
+    /// whether something was stored. A custom store needs a `remove(key)` method for this.
+    fn remove(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.remove(&key))
             .map_err(|e| to_pyerr(py, e))
     }
 
@@ -445,6 +586,7 @@ impl TokenManager {
     /// Raises `ReauthorizationRequired` when the seller must authorize again.
     fn access_token(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<String> {
         let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.access_token(&key).map(|t| t.secret().to_owned()))
             .map_err(|e| to_pyerr(py, e))
@@ -452,28 +594,38 @@ impl TokenManager {
 
     /// Refreshes every stored token expiring within `within` (default 3 days), `concurrency`
     /// (1 to 1024) at a time; `progress(done, total)` is called after each seller.
-    #[pyo3(signature = (within=None, *, concurrency=8, progress=None))]
+    // `concurrency` is read as any object so that a huge int is a ValueError; the signature shows
+    // its real default.
+    #[pyo3(
+        signature = (within=None, *, concurrency=None, progress=None),
+        text_signature = "(self, /, within=None, *, concurrency=8, progress=None)"
+    )]
     fn refresh_due(
         &self,
         py: Python<'_>,
         within: Option<&Bound<'_, PyAny>>,
-        concurrency: i64,
+        concurrency: Option<&Bound<'_, PyAny>>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RefreshReport> {
+        // Its workers would wait for the key this thread's store call holds.
+        self.refuse_reentry(py, None)?;
         let within = match within {
             Some(w) if !w.is_none() => duration_arg("within", w)?,
             _ => DEFAULT_MARGIN,
         };
-        // Signed, so that a negative count is a ValueError rather than an OverflowError. Bounded:
-        // the core starts min(concurrency, sellers) threads and panics if the OS refuses one.
-        let concurrency = usize::try_from(concurrency)
-            .ok()
-            .filter(|&n| (1..=MAX_CONCURRENCY).contains(&n))
-            .ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err(format!(
-                    "concurrency must be at least 1 and at most {MAX_CONCURRENCY}"
-                ))
-            })?;
+        // Bounded: the core starts min(concurrency, sellers) threads and panics if the OS
+        // refuses one. Any int outside (negative, 10**30) is a ValueError.
+        let concurrency = match concurrency {
+            Some(c) => int_arg(
+                "concurrency",
+                c,
+                1,
+                MAX_CONCURRENCY,
+                &format!("concurrency must be at least 1 and at most {MAX_CONCURRENCY}"),
+            )?,
+            None => DEFAULT_CONCURRENCY,
+        };
+        let concurrency = usize::try_from(concurrency).unwrap_or(1);
         let mut options = RefreshDueOptions::new(within).concurrency(concurrency);
         if let Some(progress) = progress.filter(|p| !p.is_none()) {
             if !progress.is_callable() {

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use iop_core::TokenSet;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping, PyType};
 
@@ -62,7 +62,15 @@ impl Token {
         };
         TokenSet::from_value(value, SystemTime::now())
             .map(Self::new)
-            .map_err(|e| to_pyerr(py, e))
+            .map_err(|e| match e {
+                // The dict is the caller's own data (perhaps holding a secret under an odd
+                // key): never repeat it, as a decode error's snippet would.
+                iop_core::Error::Decode { .. } => PyValueError::new_err(
+                    "data is not a token set (a malformed error_response; its content is not \
+                     repeated: it may hold a secret)",
+                ),
+                other => to_pyerr(py, other),
+            })
     }
 
     /// Every field as a dict (secrets included: the caller asked for them), wire names, plus

@@ -1,5 +1,6 @@
 /* Runs examples/refresh.c (compiled with -Dmain=example_main) against a spawned emulator:
- * a good refresh token exits 0, a dead one 2, a wrong secret 4, an unreachable gateway 3. */
+ * a good refresh token exits 0, a dead one 2, a wrong secret 4, an unreachable gateway 3, an
+ * empty one 1. The refresh token goes through IOP_REFRESH_TOKEN, as a user would pass it. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,13 @@ static int passed = 0;
 static int failed = 0;
 
 static void expect_exit(const char *refresh_token, const char *url, int expected) {
-    char *argv[] = {"refresh", (char *)refresh_token, (char *)url, NULL};
+    char *argv[] = {"refresh", (char *)url, NULL};
     int status;
     fflush(stdout);
     fprintf(stderr, "-- examples/refresh.c against %s, expecting exit status %d:\n", url, expected);
-    status = example_main(3, argv);
+    /* The example reads the refresh token from the environment, never from its arguments. */
+    setenv("IOP_REFRESH_TOKEN", refresh_token, 1);
+    status = example_main(2, argv);
     fflush(stdout);
     if (status == expected) {
         passed++;
@@ -54,6 +57,7 @@ int main(void) {
     expect_exit("bogus", e.url, 4);
     setenv("IOP_APP_SECRET", "ex-secret", 1);
     expect_exit("bogus", "http://127.0.0.1:1", 3);
+    expect_exit("", e.url, 1); /* refused locally: nothing sent */
     iop_token_free(token);
     iop_client_free(client);
     emu_stop(&e);

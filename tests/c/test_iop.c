@@ -545,6 +545,22 @@ static void test_hostile(void) {
     iop_client_free(NULL);
     iop_manager_free(NULL);
 
+    /* An empty or blank refresh token or code is refused before anything is sent. */
+    {
+        long refreshes = emu_count(&EMU, "/auth/token/refresh");
+        long creates = emu_count(&EMU, "/auth/token/create");
+        CHECK_RESULT(iop_client_refresh_token(c, "", &tok, &err), IOP_RESULT_INVALID_ARGUMENT);
+        CHECK(err != NULL && strstr(iop_error_message(err), "refresh_token") != NULL);
+        iop_error_free(err);
+        err = NULL;
+        CHECK_RESULT(iop_client_refresh_token(c, " \t", &tok, NULL), IOP_RESULT_INVALID_ARGUMENT);
+        CHECK_RESULT(iop_client_create_token(c, "", &tok, NULL), IOP_RESULT_INVALID_ARGUMENT);
+        CHECK_RESULT(iop_client_create_token(c, "  ", &tok, NULL), IOP_RESULT_INVALID_ARGUMENT);
+        CHECK(tok == SENTINEL);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == refreshes);
+        CHECK(emu_count(&EMU, "/auth/token/create") == creates);
+    }
+
     /* Invalid UTF-8. */
     CHECK_RESULT(iop_client_call(c, "/order/\xff", NULL, NULL, 0, NULL, &body, NULL),
                  IOP_RESULT_INVALID_UTF8);
@@ -566,6 +582,27 @@ static void test_hostile(void) {
     CHECK_RESULT(iop_token_from_json("not json", &tok, NULL), IOP_RESULT_DECODE);
     CHECK_RESULT(iop_token_from_json("[1,2]", &tok, NULL), IOP_RESULT_DECODE);
     CHECK(tok == SENTINEL && body == SENTINEL);
+
+    /* A secret pasted where JSON belongs is never repeated in the error message. */
+    {
+        static const char *const pasted[] = {
+            "50001qNsSECRETrefresh9f3c2a",
+            "\"50001qNsSECRETrefresh9f3c2a\"",
+            "[\"50001qNsSECRETrefresh9f3c2a\"]",
+            "{'refresh_token': '50001qNsSECRETrefresh9f3c2a'}",
+            "{\"code\":\"X\",\"message\":\"50001qNsSECRETrefresh9f3c2a\"}",
+        };
+        size_t i;
+        for (i = 0; i < sizeof pasted / sizeof pasted[0]; i++) {
+            iop_result r = iop_token_from_json(pasted[i], &tok, &err);
+            CHECK(r == IOP_RESULT_DECODE || r == IOP_RESULT_GATEWAY_UNKNOWN);
+            CHECK(err != NULL && iop_error_message(err) != NULL &&
+                  strstr(iop_error_message(err), "SECRET") == NULL);
+            iop_error_free(err);
+            err = NULL;
+        }
+        CHECK(tok == SENTINEL);
+    }
 
     /* 1 MiB strings: a result, never a crash; errors come with their object. */
     if (big != NULL && t != NULL) {
@@ -790,6 +827,28 @@ static void test_manager(void) {
     iop_token_free(got);
     CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
 
+    /* remove: arguments, then a stored key is forgotten and a second remove finds nothing. */
+    {
+        bool removed = false;
+        CHECK_RESULT(iop_manager_remove(NULL, "seller", &removed, NULL), IOP_RESULT_NULL_ARGUMENT);
+        CHECK_RESULT(iop_manager_remove(m, NULL, &removed, &err), IOP_RESULT_NULL_ARGUMENT);
+        CHECK(err != NULL);
+        iop_error_free(err);
+        err = NULL;
+        CHECK_RESULT(iop_manager_remove(m, "k\xff", &removed, NULL), IOP_RESULT_INVALID_UTF8);
+        CHECK(!removed);
+        CHECK_RESULT(iop_manager_put(m, "to-remove", t), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_remove(m, "to-remove", &removed, NULL), IOP_RESULT_OK);
+        CHECK(removed);
+        CHECK_RESULT(iop_manager_get(m, "to-remove", &got, NULL), IOP_RESULT_OK);
+        CHECK(got == NULL);
+        token = SENTINEL;
+        CHECK_RESULT(iop_manager_access_token(m, "to-remove", &token, NULL), IOP_RESULT_STORE);
+        CHECK(token == SENTINEL);
+        CHECK_RESULT(iop_manager_remove(m, "to-remove", &removed, NULL), IOP_RESULT_OK);
+        CHECK(!removed);
+    }
+
     /* A token due within the margin: 8 threads ask at once, one refresh happens. */
     {
         iop_token *due = due_copy(t);
@@ -878,6 +937,24 @@ static void test_manager(void) {
             CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
             CHECK_RESULT(iop_manager_on_reauthorization_required(eager, NULL, NULL),
                          IOP_RESULT_OK);
+
+            /* The dead token can be cleared without touching files: then nothing is stored. */
+            {
+                bool removed = false;
+                iop_token *gone = SENTINEL;
+                CHECK_RESULT(iop_manager_remove(eager, "file-seller", &removed, &err),
+                             IOP_RESULT_OK);
+                CHECK(removed);
+                CHECK_RESULT(iop_manager_get(m, "file-seller", &gone, NULL), IOP_RESULT_OK);
+                CHECK(gone == NULL);
+                removed = true;
+                CHECK_RESULT(iop_manager_remove(m, "file-seller", &removed, NULL), IOP_RESULT_OK);
+                CHECK(!removed);
+                CHECK_RESULT(iop_manager_put(m, "file-seller", fresh), IOP_RESULT_OK);
+                CHECK_RESULT(iop_manager_remove(m, "file-seller", NULL, NULL), IOP_RESULT_OK);
+                CHECK_RESULT(iop_manager_get(eager, "file-seller", &gone, NULL), IOP_RESULT_OK);
+                CHECK(gone == NULL);
+            }
         }
         iop_string_free(first);
         iop_string_free(second);

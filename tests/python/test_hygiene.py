@@ -185,6 +185,28 @@ def test_emulator_counts_out_of_range_raise_value_error() -> None:
             emulator.inject("reset", times=-1)
         with pytest.raises(ValueError, match="ms must not be negative"):
             emulator.inject("delay", ms=-5)
+        # Ints past 64 bits were OverflowErrors.
+        for times in (2**32, 10**20, -(10**20)):
+            with pytest.raises(ValueError, match="times must be"):
+                emulator.inject("reset", times=times)
+        for ms in (2**63, 10**30, -(10**30)):
+            with pytest.raises(ValueError, match="ms must not be negative"):
+                emulator.inject("delay", ms=ms)
+        with pytest.raises(TypeError, match="times must be an int"):
+            emulator.inject("reset", times=1.5)  # type: ignore[arg-type]
+        for huge in (10**400, -(10**400)):
+            with pytest.raises(ValueError):
+                emulator.advance(huge)
+            with pytest.raises(ValueError):
+                emulator.advance(days=huge)
+            with pytest.raises(ValueError, match="ban"):
+                emulator.inject("rate_limit", ban=huge)
+            with pytest.raises(ValueError, match="timeout must be at most"):
+                emulator.client(timeout=huge)
+        emulator.inject("reset", times=0)
+    for threads in (10**20, -(10**30)):
+        with pytest.raises(ValueError, match="threads must be"):
+            iop.testing.Emulator(threads=threads)
 
 
 def test_emulator_advance_refuses_text() -> None:
@@ -211,3 +233,31 @@ def test_huge_timeouts_are_refused_not_panicking(emulator: iop.testing.Emulator)
     client = iop.Client(emulator.app_key, emulator.app_secret, base_url=emulator.base_url, timeout=1e9)
     with pytest.raises(iop.GatewayError):
         client.call("/seller/info/get", access_token="not-a-token")
+
+
+def test_lazada_gateways_are_exported() -> None:
+    # Only iop.ALIEXPRESS was exported: Lazada users had to type the hosts.
+    expected = {
+        "LAZADA_AUTH": "https://auth.lazada.com",
+        "LAZADA_SG": "https://api.lazada.sg",
+        "LAZADA_MY": "https://api.lazada.com.my",
+        "LAZADA_VN": "https://api.lazada.vn",
+        "LAZADA_TH": "https://api.lazada.co.th",
+        "LAZADA_PH": "https://api.lazada.com.ph",
+        "LAZADA_ID": "https://api.lazada.co.id",
+    }
+    for name, url in expected.items():
+        assert getattr(iop, name) == url
+        assert name in iop.__all__
+    assert iop.ALIEXPRESS == "https://api-sg.aliexpress.com"
+    client = iop.Client("k", "s", base_url=iop.LAZADA_TH)
+    assert "lazada.co.th" in repr(client)
+
+
+def test_token_from_dict_never_repeats_its_input() -> None:
+    # A malformed error_response became a ResponseError whose snippet held the whole dict.
+    for data in ({"error_response": "SECRET-in-the-dict"}, {"error_response": ["SECRET-in-the-dict"]}):
+        with pytest.raises(ValueError, match="not a token set") as info:
+            iop.Token.from_dict(data)
+        assert "SECRET" not in str(info.value)
+        assert "SECRET" not in repr(info.value)

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -232,9 +232,179 @@ def test_manager_bad_arguments(client: iop.Client) -> None:
         manager.on_reauthorization_required(42)  # type: ignore[arg-type]
     with pytest.raises(iop.StoreError):
         manager.access_token("never-stored")
-    for concurrency in (0, -1, 1025, 10**6):
+    # 10**30 and -10**30 were OverflowErrors from the integer conversion.
+    for concurrency in (0, -1, 1025, 10**6, 10**30, -(10**30), 2**63, 2**64):
         with pytest.raises(ValueError, match="concurrency must be at least 1"):
             manager.refresh_due(concurrency=concurrency)
+    for not_an_int in (2.0, True, "8"):
+        with pytest.raises(TypeError, match="concurrency must be an int"):
+            manager.refresh_due(concurrency=not_an_int)  # type: ignore[arg-type]
+    for huge in (10**400, -(10**400)):
+        with pytest.raises(ValueError, match="within"):
+            manager.refresh_due(within=huge)
+        with pytest.raises(ValueError, match="margin"):
+            iop.TokenManager(client, margin=huge)
+    assert manager.refresh_due(concurrency=1).refreshed == []
+
+
+def run_with_timeout(work: Callable[[], None], seconds: float = 20.0) -> None:
+    """Runs `work` in a daemon thread and fails (rather than hangs) if it does not finish in
+    `seconds`; re-raises what it raised."""
+    errors: List[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "deadlock: the operation did not finish"
+    if errors:
+        raise errors[0]
+
+
+def test_remove_memory_file_and_custom_stores(
+    tmp_path: Path, emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    class RemovableStore(DictStore):
+        def remove(self, key: str) -> None:  # answers nothing: what load found stands
+            self.data.pop(key, None)
+
+    for store in (None, iop.MemoryStore(), iop.FileStore(tmp_path / "tokens"), RemovableStore()):
+        manager, token = seeded(emulator, client, store)
+        assert manager.remove("seller-1") is True
+        assert manager.get("seller-1") is None
+        with pytest.raises(iop.StoreError):
+            manager.access_token("seller-1")
+        assert manager.remove("seller-1") is False
+        # A corrupted entry is replaced by removing it and putting a good one.
+        manager.put("seller-1", token)
+        assert manager.access_token("seller-1") == token.access_token
+    with pytest.raises(ValueError, match="key must not be empty"):
+        manager.remove("")
+    with pytest.raises(TypeError, match="key must be str"):
+        manager.remove(None)  # type: ignore[arg-type]
+
+
+def test_remove_from_a_custom_store_without_remove_is_a_store_error(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    store = DictStore()
+    manager, _ = seeded(emulator, client, store)
+    with pytest.raises(iop.StoreError, match="no remove"):
+        manager.remove("seller-1")
+    assert "seller-1" in store.data
+
+    class Answering(DictStore):
+        def remove(self, key: str) -> bool:
+            return self.data.pop(key, None) is not None
+
+    manager, _ = seeded(emulator, client, Answering())
+    assert manager.remove("seller-1") is True
+    assert manager.remove("seller-1") is False
+
+
+def test_custom_store_calling_back_into_the_manager_does_not_deadlock(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    # save() asking the manager for the token it is saving used to hang for good (the store's
+    # mutex was held during the Python call), and every later operation on the store with it.
+    class Auditing(DictStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.manager: Optional[iop.TokenManager] = None
+            self.seen: List[Optional[str]] = []
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            previous = self.manager.get(key) if self.manager is not None else None
+            self.seen.append(previous.access_token if previous is not None else None)
+            super().save(key, token)
+
+    store = Auditing()
+    manager = iop.TokenManager(client, store)
+    store.manager = manager
+    token = client.create_token(emulator.authorize(seller_id="seller-1"))
+    run_with_timeout(lambda: manager.put("seller-1", token))
+    assert store.seen == [None]
+    emulator.advance(days=28)  # due: the refresh saves through the same callback
+    fresh: List[str] = []
+    run_with_timeout(lambda: fresh.append(manager.access_token("seller-1")))
+    assert fresh[0] != token.access_token
+    assert store.seen == [None, token.access_token]
+    assert store.data["seller-1"]["access_token"] == fresh[0]
+    # Every other operation still works, from another thread and from a second manager.
+    other = iop.TokenManager(client, store)
+    run_with_timeout(lambda: fresh.append(other.access_token("seller-1")))
+    assert fresh[1] == fresh[0]
+    run_with_timeout(lambda: other.put("seller-2", token))
+    assert run_refresh_due(other).failed == []
+
+
+def run_refresh_due(manager: iop.TokenManager) -> iop.RefreshReport:
+    reports: List[iop.RefreshReport] = []
+    run_with_timeout(lambda: reports.append(manager.refresh_due(within=timedelta(seconds=1))))
+    return reports[0]
+
+
+def test_custom_store_saving_the_same_key_again_is_an_error_not_a_hang(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    # A put of the key being saved, from inside save, would wait on a lock this very call holds.
+    class Echoing(DictStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.manager: Optional[iop.TokenManager] = None
+            self.errors: List[BaseException] = []
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            super().save(key, token)
+            if self.manager is not None:
+                manager, self.manager = self.manager, None
+                try:
+                    manager.put(key, iop.Token.from_dict(token))
+                except iop.StoreError as e:
+                    self.errors.append(e)
+
+    store = Echoing()
+    first = iop.TokenManager(client, store)
+    second = iop.TokenManager(client, store)
+    token = client.create_token(emulator.authorize(seller_id="seller-1"))
+    # Through a second manager over the same store object, then through the same manager.
+    for manager in (second, first):
+        store.manager = manager
+        run_with_timeout(lambda: first.put("seller-1", token))
+        assert len(store.errors) == 1 and "called back" in str(store.errors[0])
+        assert store.errors[0].key == "seller-1"  # type: ignore[attr-defined]
+        store.errors.clear()
+    assert first.get("seller-1") is not None
+
+    # refresh_due from inside save would have its workers wait for this thread: refused too.
+    class Sweeping(DictStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.manager: Optional[iop.TokenManager] = None
+            self.errors: List[BaseException] = []
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            super().save(key, token)
+            if self.manager is not None:
+                try:
+                    self.manager.refresh_due()
+                except iop.StoreError as e:
+                    self.errors.append(e)
+
+    sweeping = Sweeping()
+    manager = iop.TokenManager(client, sweeping)
+    sweeping.manager = manager
+    run_with_timeout(lambda: manager.put("seller-1", token))
+    assert len(sweeping.errors) == 1
+    # Outside a store call everything works as usual.
+    sweeping.manager = None
+    run_with_timeout(lambda: manager.put("seller-2", token))
+    assert manager.access_token("seller-1") == token.access_token
 
 
 def test_unrefreshable_token_is_reported_ahead(client: iop.Client) -> None:

@@ -6,6 +6,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 __all__ = [
     "ALIEXPRESS",
     "Client",
+    "LAZADA_AUTH",
+    "LAZADA_ID",
+    "LAZADA_MY",
+    "LAZADA_PH",
+    "LAZADA_SG",
+    "LAZADA_TH",
+    "LAZADA_VN",
     "FileStore",
     "MemoryStore",
     "RefreshReport",
@@ -19,6 +26,13 @@ __all__ = [
 
 __version__: str
 ALIEXPRESS: str
+LAZADA_AUTH: str
+LAZADA_SG: str
+LAZADA_MY: str
+LAZADA_VN: str
+LAZADA_TH: str
+LAZADA_PH: str
+LAZADA_ID: str
 
 # What the runtime converts: bytes, sets and other sequences or mappings as values are refused.
 _ParamValue = Union[str, bool, int, float, Dict[str, Any], List[Any], Tuple[Any, ...], None]
@@ -148,6 +162,7 @@ class TokenManager:
     def __new__(cls, client: Client, store: Any = None, *, margin: Optional[_Seconds] = ...) -> TokenManager: ...
     def put(self, key: str, token: Token) -> None: ...
     def get(self, key: str) -> Optional[Token]: ...
+    def remove(self, key: str) -> bool: ...
     def access_token(self, key: str) -> str: ...
     def refresh_due(
         self,

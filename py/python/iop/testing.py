@@ -105,15 +105,16 @@ class Emulator:
         for name, value in (("minutes", minutes), ("hours", hours), ("days", days)):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-        if isinstance(seconds, timedelta):
-            total = seconds.total_seconds()
-        elif isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-            total = float(seconds)
-        else:
+        if not isinstance(seconds, (int, float, timedelta)) or isinstance(seconds, bool):
             raise TypeError(
                 f"seconds must be a number or a timedelta, got {type(seconds).__name__}"
             )
-        total += minutes * 60 + hours * 3600 + days * 86400
+        try:
+            total = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
+            total += minutes * 60 + hours * 3600 + days * 86400
+        except OverflowError:
+            # An int too large for a float is a value out of range, not an arithmetic fault.
+            raise ValueError("the time to advance by is out of range") from None
         self._native.advance(total)
 
     def now(self) -> datetime:

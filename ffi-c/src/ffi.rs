@@ -1,90 +1,36 @@
-//! Every pointer that crosses the boundary goes through this module: the opaque handle types of
-//! the header, the Rust values they stand for, and the checked conversions of C arguments
-//! (pointers, strings, key/value arrays, out-parameters).
-//!
-//! Each opaque type is a zero-sized struct that C only ever sees behind a pointer; the pointer
-//! really addresses a `Box` of the Rust value named by `Handle::Rust`. Nothing outside this
-//! module casts a raw pointer.
+//! The pointer casting layer: every raw pointer that crosses the boundary goes through this
+//! module, and nothing else in the crate casts one. It knows no handle type: each opaque type
+//! of the header declares, next to its own functions, which Rust value its pointers address
+//! (by implementing [`BoxCastable`]), in the manner of rustls-ffi's castable traits. It also
+//! holds the checked conversions of C arguments (strings, key/value arrays, out-parameters)
+//! and of the strings handed back to C.
 
 use std::ffi::{CStr, CString, c_char};
 
 use crate::result::{Failure, iop_result};
 
-/// A client for one app on one gateway: app key, app secret, base URL, HTTP settings, a pool of
-/// connections.
+/// An opaque C type whose pointers really address a `Box` of [`Self::Rust`].
 ///
-/// Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
-/// by any number of threads at once (the type is `Send + Sync`): one client serves a whole
-/// program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
-/// `iop_client_free` need the client to yourself.
-pub struct iop_client {
-    _private: [u8; 0],
-}
-
-/// A seller's token set (access token, refresh token, expiries, seller ids) as the gateway sent
-/// it.
-///
-/// Returned by `iop_client_create_token`, `iop_client_refresh_token` and `iop_token_from_json`;
-/// free with `iop_token_free`. Immutable: a `const iop_token *` may be read by several threads
-/// at once. Strings returned by its accessors belong to the token and live until
-/// `iop_token_free`; a field holding a NUL byte (which a C string cannot carry) reads as NULL.
-pub struct iop_token {
-    _private: [u8; 0],
-}
-
-/// The detail of a failure: its result, the gateway's code, message and request id, and how
-/// long to wait before retrying.
-///
-/// Written to the `err` out-parameter of functions that talk to the gateway, only when they
-/// fail and only when `err` is not NULL; free with `iop_error_free`. Immutable: may be read by
-/// several threads at once. Strings returned by its accessors live until `iop_error_free`.
-pub struct iop_error {
-    _private: [u8; 0],
-}
-
-/// A token manager: keeps every seller's access token valid over a client and a token store
-/// (in memory, or a directory of files shared safely between processes).
-///
-/// Create with `iop_manager_new`, free with `iop_manager_free`. May be used by several threads
-/// at once: concurrent callers asking for one seller share a single refresh.
-pub struct iop_manager {
-    _private: [u8; 0],
-}
-
-/// Ties an opaque C type to the Rust value its pointers address.
-pub(crate) trait Handle {
+/// The C type is a zero-sized struct that C only ever sees behind a pointer; implementing this
+/// trait is the one statement of what such a pointer means, and the functions below are the
+/// only casts made from it.
+pub(crate) trait BoxCastable {
     /// The Rust value behind the pointer.
     type Rust;
 }
 
-impl Handle for iop_client {
-    type Rust = crate::client::ClientHandle;
-}
-
-impl Handle for iop_token {
-    type Rust = crate::token::TokenHandle;
-}
-
-impl Handle for iop_error {
-    type Rust = crate::error::ErrorHandle;
-}
-
-impl Handle for iop_manager {
-    type Rust = crate::manager::ManagerHandle;
-}
-
 /// Moves `value` to the heap and returns the pointer C will hold.
-pub(crate) fn into_raw<H: Handle>(value: H::Rust) -> *mut H {
+pub(crate) fn into_raw<H: BoxCastable>(value: H::Rust) -> *mut H {
     Box::into_raw(Box::new(value)).cast()
 }
 
 /// Lends a Rust value to C as a handle pointer, valid while `value` is borrowed (for callbacks).
-pub(crate) fn lend<H: Handle>(value: &H::Rust) -> *const H {
+pub(crate) fn lend<H: BoxCastable>(value: &H::Rust) -> *const H {
     std::ptr::from_ref(value).cast()
 }
 
 /// Frees a handle made by [`into_raw`]; NULL is a no-op.
-pub(crate) fn free<H: Handle>(ptr: *mut H) {
+pub(crate) fn free<H: BoxCastable>(ptr: *mut H) {
     if !ptr.is_null() {
         // SAFETY: the caller passes a pointer made by `into_raw::<H>` and not freed before, as
         // the header's `_free` documentation requires.
@@ -93,14 +39,20 @@ pub(crate) fn free<H: Handle>(ptr: *mut H) {
 }
 
 /// Borrows the value behind a handle; NULL gives `IOP_RESULT_NULL_ARGUMENT`.
-pub(crate) fn try_ref<'a, H: Handle>(ptr: *const H, what: &str) -> Result<&'a H::Rust, Failure> {
+pub(crate) fn try_ref<'a, H: BoxCastable>(
+    ptr: *const H,
+    what: &str,
+) -> Result<&'a H::Rust, Failure> {
     // SAFETY: a non-NULL handle pointer was made by `into_raw::<H>` and is still alive (the
     // caller's contract, stated in the header).
     unsafe { ptr.cast::<H::Rust>().as_ref() }.ok_or_else(|| Failure::null(what))
 }
 
 /// Borrows the value behind a handle mutably; NULL gives `IOP_RESULT_NULL_ARGUMENT`.
-pub(crate) fn try_mut<'a, H: Handle>(ptr: *mut H, what: &str) -> Result<&'a mut H::Rust, Failure> {
+pub(crate) fn try_mut<'a, H: BoxCastable>(
+    ptr: *mut H,
+    what: &str,
+) -> Result<&'a mut H::Rust, Failure> {
     // SAFETY: as for `try_ref`; the header requires exclusive use for functions taking a
     // non-const handle that mutate it.
     unsafe { ptr.cast::<H::Rust>().as_mut() }.ok_or_else(|| Failure::null(what))
@@ -108,7 +60,7 @@ pub(crate) fn try_mut<'a, H: Handle>(ptr: *mut H, what: &str) -> Result<&'a mut 
 
 /// Borrows the value behind a handle for a function that returns no result (accessors): `None`
 /// for NULL.
-pub(crate) fn opt_ref<'a, H: Handle>(ptr: *const H) -> Option<&'a H::Rust> {
+pub(crate) fn opt_ref<'a, H: BoxCastable>(ptr: *const H) -> Option<&'a H::Rust> {
     // SAFETY: as for `try_ref`.
     unsafe { ptr.cast::<H::Rust>().as_ref() }
 }

@@ -1,0 +1,38 @@
+//! Any bytes as a token set: parsed or refused; what parses survives its own JSON round trip
+//! with the same secrets and expiries, and its error text never holds the input.
+#![no_main]
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use iop_core::TokenSet;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| {
+    let received = UNIX_EPOCH + Duration::from_millis(1_767_225_600_000);
+    match TokenSet::from_json(body, received) {
+        Ok(token) => {
+            let again = TokenSet::from_json(token.to_json().as_bytes(), received)
+                .expect("a token set reads back its own JSON");
+            assert_eq!(
+                token.access_token.as_ref().map(|t| t.secret().to_owned()),
+                again.access_token.as_ref().map(|t| t.secret().to_owned())
+            );
+            assert_eq!(
+                token.refresh_token.as_ref().map(|t| t.secret().to_owned()),
+                again.refresh_token.as_ref().map(|t| t.secret().to_owned())
+            );
+            assert_eq!(token.expires_at_ms(), again.expires_at_ms());
+            assert_eq!(token.refresh_expires_at_ms(), again.refresh_expires_at_ms());
+            let _ = token.needs_refresh(received, Duration::from_secs(3600));
+        }
+        Err(e) => {
+            let text = format!("{e} {e:?}");
+            // Never echo local input: a long input must not come back whole.
+            if body.len() >= 16 {
+                if let Ok(s) = std::str::from_utf8(body) {
+                    assert!(!text.contains(s), "the error echoes its input");
+                }
+            }
+        }
+    }
+});
