@@ -306,7 +306,8 @@ fn revoked_and_expired_tokens() {
     let err = client.refresh_token(refresh(&fresh)).unwrap_err();
     assert_gateway(&err, "IllegalRefreshToken", ErrorClass::Reauthorize);
 
-    // No token at all on a business call.
+    // No token at all on a business call that requires one (app-level APIs need none).
+    emu.require_token("aliexpress.trade.order.get", true);
     let err = client
         .call(&Request::new("aliexpress.trade.order.get").unwrap(), None)
         .unwrap_err();

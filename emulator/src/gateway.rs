@@ -1,8 +1,8 @@
 //! The gateway's behaviour: routing, the checks in the gateway's order, token issue and rotation,
 //! echo answers, faults and counters. Pure state plus one `handle` function; the HTTP server
-//! around it lives in `http`.
+//! around it lives in `server`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,10 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 use iop_core::{AppSecret, SignMethod};
 use serde_json::{Map, Value, json};
 
-use crate::Fault;
 use crate::clock::{VirtualClock, epoch_ms};
-use crate::http::{HttpRequest, Reply};
+use crate::message::{HttpRequest, Reply};
 use crate::params::{self, Params};
+use crate::push::{self, PushAttempt, PushDelivery, Pushes};
+use crate::{Fault, MAX_DELAY};
 
 /// The page a proxy in front of the gateway answers when it fails
 /// (`tests/data/fixtures/gateway-html-502.html`).
@@ -80,6 +81,52 @@ struct Faults {
     bans: Vec<Ban>,
 }
 
+/// What a fault does to a request that it matches.
+enum Due {
+    /// This answer instead of the gateway's.
+    Answer(Answer),
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// Wait for a release before processing.
+    HoldBefore,
+    /// Process, then wait for a release before answering.
+    HoldAfter,
+}
+
+/// Why a request waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitKind {
+    Delay,
+    Hold,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    kind: WaitKind,
+    api: String,
+    wake: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Requests waiting in a `delay` or a hold: `clear_faults` wakes them all, a release the holds.
+#[derive(Debug, Default)]
+struct Waiters {
+    next_id: u64,
+    list: Vec<Waiter>,
+}
+
+/// Removes its waiter when the wait ends, however it ends (the connection may be dropped).
+struct Registered<'a> {
+    state: &'a State,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.waiters).list.retain(|w| w.id != self.id);
+    }
+}
+
 /// Everything the emulator knows; shared by the workers and the [`crate::Emulator`] handle.
 pub(crate) struct State {
     pub(crate) app_key: String,
@@ -92,6 +139,12 @@ pub(crate) struct State {
     faults: Mutex<Faults>,
     stats: Mutex<BTreeMap<String, u64>>,
     ids: AtomicU64,
+    waiters: Mutex<Waiters>,
+    /// APIs that answer `MissingParameter` without a token (`*`: every API).
+    token_required: Mutex<BTreeSet<String>>,
+    pushes: Mutex<Pushes>,
+    /// Pushes being attempted now (by id): one attempt at a time per push.
+    in_flight: Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for State {
@@ -135,6 +188,10 @@ impl State {
             faults: Mutex::default(),
             stats: Mutex::default(),
             ids: AtomicU64::new(0),
+            waiters: Mutex::default(),
+            token_required: Mutex::default(),
+            pushes: Mutex::default(),
+            in_flight: Mutex::default(),
         }
     }
 
@@ -165,6 +222,10 @@ impl State {
         if times == 0 {
             return;
         }
+        let fault = match fault {
+            Fault::Delay(d) => Fault::Delay(d.min(MAX_DELAY)),
+            other => other,
+        };
         lock(&self.faults).queue.push(FaultEntry {
             fault,
             api: api.map(str::to_owned),
@@ -172,10 +233,116 @@ impl State {
         });
     }
 
+    /// Removes every fault and ban, and ends every pending delay and hold.
     pub(crate) fn clear_faults(&self) {
-        let mut f = lock(&self.faults);
-        f.queue.clear();
-        f.bans.clear();
+        {
+            let mut f = lock(&self.faults);
+            f.queue.clear();
+            f.bans.clear();
+        }
+        for w in std::mem::take(&mut lock(&self.waiters).list) {
+            let _ = w.wake.send(());
+        }
+    }
+
+    /// Lets held requests go on (those for `api`, or all); answers how many.
+    pub(crate) fn release(&self, api: Option<&str>) -> usize {
+        let released: Vec<Waiter> = {
+            let mut waiters = lock(&self.waiters);
+            let (go, stay) = std::mem::take(&mut waiters.list)
+                .into_iter()
+                .partition(|w| w.kind == WaitKind::Hold && api.is_none_or(|a| a == w.api));
+            waiters.list = stay;
+            go
+        };
+        let n = released.len();
+        for w in released {
+            let _ = w.wake.send(());
+        }
+        n
+    }
+
+    /// Requests held now (by a `HoldBefore` or `HoldAfter` fault), per API.
+    pub(crate) fn held(&self) -> BTreeMap<String, usize> {
+        let mut held = BTreeMap::new();
+        for w in &lock(&self.waiters).list {
+            if w.kind == WaitKind::Hold {
+                *held.entry(w.api.clone()).or_insert(0) += 1;
+            }
+        }
+        held
+    }
+
+    /// Waits until woken, or `limit` has passed.
+    async fn wait(&self, kind: WaitKind, api: &str, limit: Option<Duration>) {
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        let id = {
+            let mut waiters = lock(&self.waiters);
+            waiters.next_id += 1;
+            let id = waiters.next_id;
+            waiters.list.push(Waiter {
+                id,
+                kind,
+                api: api.to_owned(),
+                wake,
+            });
+            id
+        };
+        let _registered = Registered { state: self, id };
+        match limit {
+            Some(limit) => {
+                let _ = tokio::time::timeout(limit, woken).await;
+            }
+            None => {
+                let _ = woken.await;
+            }
+        }
+    }
+
+    /// Makes `api` answer `MissingParameter` when called without a token (`*`: every API), or
+    /// no longer (`required` false).
+    pub(crate) fn require_token(&self, api: &str, required: bool) {
+        let mut set = lock(&self.token_required);
+        if required {
+            set.insert(api.to_owned());
+        } else {
+            set.remove(api);
+        }
+    }
+
+    fn token_required(&self, api: &str) -> bool {
+        let set = lock(&self.token_required);
+        set.contains(api) || set.contains("*")
+    }
+
+    /// Whether `token` is a valid (issued, unexpired, not used up) refresh token of `seller_id`.
+    pub(crate) fn is_current_refresh_token(&self, seller_id: &str, token: &str) -> bool {
+        let now = self.clock.now();
+        lock(&self.tokens)
+            .refresh
+            .get(token)
+            .is_some_and(|g| g.seller_id == seller_id && g.expires > now)
+    }
+
+    /// Whether `token` is a valid (issued, unexpired) access token of `seller_id`.
+    pub(crate) fn is_current_access_token(&self, seller_id: &str, token: &str) -> bool {
+        let now = self.clock.now();
+        lock(&self.tokens)
+            .access
+            .get(token)
+            .is_some_and(|g| g.seller_id == seller_id && g.expires > now)
+    }
+
+    /// How many valid refresh and access tokens `seller_id` has.
+    pub(crate) fn token_counts(&self, seller_id: &str) -> (usize, usize) {
+        let now = self.clock.now();
+        let tokens = lock(&self.tokens);
+        let count = |m: &HashMap<String, Grant>| {
+            m.values()
+                .filter(|g| g.seller_id == seller_id && g.expires > now)
+                .count()
+        };
+        (count(&tokens.refresh), count(&tokens.access))
     }
 
     pub(crate) fn revoke_refresh_tokens(&self, seller_id: &str) {
@@ -250,6 +417,144 @@ impl State {
         (request_id, trace_id)
     }
 
+    // ---- push messages ----
+
+    /// Queues a push (due now). Answers its id, or why the URL is refused.
+    pub(crate) fn create_push(
+        &self,
+        url: &str,
+        seller_id: &str,
+        message_type: i64,
+        data: Value,
+        site: &str,
+    ) -> Result<u64, String> {
+        push::check_url(url)?;
+        let now = self.clock.now();
+        let body = json!({
+            "seller_id": seller_id,
+            "message_type": message_type,
+            "data": data,
+            "timestamp": epoch_ms(now),
+            "site": site,
+        })
+        .to_string();
+        let mut pushes = lock(&self.pushes);
+        let id = pushes.log.len() as u64 + 1;
+        pushes.log.push(PushDelivery {
+            id,
+            url: url.to_owned(),
+            seller_id: seller_id.to_owned(),
+            message_type,
+            body,
+            attempts: Vec::new(),
+            delivered: false,
+            next_attempt: Some(now),
+        });
+        Ok(id)
+    }
+
+    /// Every push so far.
+    pub(crate) fn push_log(&self) -> Vec<PushDelivery> {
+        lock(&self.pushes).log.clone()
+    }
+
+    /// One push by id.
+    pub(crate) fn push_entry(&self, id: u64) -> Option<PushDelivery> {
+        lock(&self.pushes).log.iter().find(|p| p.id == id).cloned()
+    }
+
+    /// Sends type 8 by itself to `url` for sellers within 48 h of their refresh token's expiry
+    /// (checked as the clock is advanced); `None` stops it.
+    pub(crate) fn auto_push_expiring(&self, url: Option<&str>) -> Result<(), String> {
+        if let Some(url) = url {
+            push::check_url(url)?;
+        }
+        lock(&self.pushes).auto_expiring = url.map(str::to_owned);
+        Ok(())
+    }
+
+    /// Whether advancing the clock may have pushes to send.
+    pub(crate) fn pushes_pending(&self) -> bool {
+        let pushes = lock(&self.pushes);
+        pushes.auto_expiring.is_some() || pushes.log.iter().any(|p| p.next_attempt.is_some())
+    }
+
+    /// Queues a type 8 for each refresh token within 48 h of its expiry, once per token.
+    fn queue_expiring(&self) {
+        let Some(url) = lock(&self.pushes).auto_expiring.clone() else {
+            return;
+        };
+        let now = self.clock.now();
+        let due: Vec<(String, String, SystemTime)> = lock(&self.tokens)
+            .refresh
+            .iter()
+            .filter(|(_, g)| {
+                g.expires > now
+                    && g.expires.duration_since(now).unwrap_or_default() <= push::EXPIRY_NOTICE
+            })
+            .map(|(t, g)| (t.clone(), g.seller_id.clone(), g.expires))
+            .collect();
+        for (token, seller, expires) in due {
+            if !lock(&self.pushes).announced.insert(token) {
+                continue;
+            }
+            let data = json!({ "expire_time": epoch_ms(expires) });
+            let _ = self.create_push(&url, &seller, 8, data, "lazada_sg");
+        }
+    }
+
+    /// Attempts every push that is due on the virtual clock, one after another (a push whose
+    /// retries fell due several times over gets one attempt per 30 minutes passed).
+    pub(crate) async fn run_due_pushes(&self) {
+        self.queue_expiring();
+        loop {
+            let now = self.clock.now();
+            let job = {
+                let pushes = lock(&self.pushes);
+                let mut in_flight = lock(&self.in_flight);
+                let job = pushes
+                    .log
+                    .iter()
+                    .find(|p| {
+                        p.next_attempt.is_some_and(|t| t <= now) && !in_flight.contains(&p.id)
+                    })
+                    .map(|p| (p.id, p.url.clone(), p.body.clone(), p.next_attempt));
+                if let Some((id, ..)) = &job {
+                    in_flight.insert(*id);
+                }
+                job
+            };
+            let Some((id, url, body, slot)) = job else {
+                return;
+            };
+            let authorization =
+                push::signature(&self.app_key, self.app_secret.secret(), body.as_bytes());
+            let result = push::attempt(&url, &body, &authorization).await;
+            let mut pushes = lock(&self.pushes);
+            lock(&self.in_flight).remove(&id);
+            let Some(entry) = pushes.log.iter_mut().find(|p| p.id == id) else {
+                continue;
+            };
+            let (status, error) = match result {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            entry.attempts.push(PushAttempt {
+                at: self.clock.now(),
+                status,
+                error,
+            });
+            if status == Some(200) {
+                entry.delivered = true;
+                entry.next_attempt = None;
+            } else if entry.attempts.len() >= push::MAX_ATTEMPTS {
+                entry.next_attempt = None;
+            } else {
+                entry.next_attempt = slot.map(|t| t + push::RETRY_EVERY);
+            }
+        }
+    }
+
     // ---- answers ----
 
     fn error(&self, style: Style, kind: &str, code: &str, message: &str) -> Answer {
@@ -279,7 +584,7 @@ impl State {
     }
 
     /// The fault for this request, if one is due; `None` lets it through.
-    fn fault_for(&self, style: Style, api: &str) -> Option<Answer> {
+    fn fault_for(&self, style: Style, api: &str) -> Option<Due> {
         let now = Instant::now();
         let due = {
             let mut f = lock(&self.faults);
@@ -292,7 +597,7 @@ impl State {
                 let left = ban.until.duration_since(now);
                 let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
                 drop(f);
-                return Some(self.rate_limited(style, secs));
+                return Some(Due::Answer(self.rate_limited(style, secs)));
             }
             let idx = f
                 .queue
@@ -313,12 +618,11 @@ impl State {
             }
             fault
         };
-        match due {
-            Fault::Delay(d) => {
-                std::thread::sleep(d);
-                None
-            }
-            Fault::ConnectionReset => Some(Reply::Reset),
+        let answer = match due {
+            Fault::Delay(d) => return Some(Due::Delay(d)),
+            Fault::HoldBefore => return Some(Due::HoldBefore),
+            Fault::HoldAfter => return Some(Due::HoldAfter),
+            Fault::ConnectionReset => Reply::Reset,
             Fault::Http500 => {
                 let Reply::Response { body, .. } = self.error(
                     style,
@@ -326,34 +630,35 @@ impl State {
                     "ServiceUnavailable",
                     "The request has failed due to a temporary failure of the server",
                 ) else {
-                    return Some(Reply::Reset);
+                    return Some(Due::Answer(Reply::Reset));
                 };
-                Some(Reply::Response {
+                Reply::Response {
                     status: 500,
                     content_type: "application/json;charset=UTF-8",
                     body,
-                })
+                }
             }
-            Fault::Html502 => Some(Reply::Response {
+            Fault::Html502 => Reply::Response {
                 status: 502,
                 content_type: "text/html",
                 body: HTML_502.as_bytes().to_vec(),
-            }),
+            },
             Fault::TruncatedJson => {
                 let full = self.sample_token_body();
                 let half = full.len() / 2;
-                Some(Reply::Response {
+                Reply::Response {
                     status: 200,
                     content_type: "application/json;charset=UTF-8",
                     body: full.as_bytes()[..half].to_vec(),
-                })
+                }
             }
             Fault::RateLimit { ban } => {
                 let ban = ban.min(MAX_BAN);
                 let secs = ban.as_secs() + u64::from(ban.subsec_nanos() > 0);
-                Some(self.rate_limited(style, secs))
+                self.rate_limited(style, secs)
             }
-        }
+        };
+        Some(Due::Answer(answer))
     }
 
     /// A token-shaped body that grants nothing (for the truncated-JSON fault).
@@ -381,8 +686,9 @@ impl State {
 
     // ---- the gateway ----
 
-    /// Answers one gateway request (`/rest…`, `/sync`).
-    pub(crate) fn handle_gateway(&self, request: &HttpRequest) -> Answer {
+    /// Answers one gateway request (`/rest…`, `/sync`): a delay or a hold waits on a timer or a
+    /// channel, never blocking a thread.
+    pub(crate) async fn handle_gateway(&self, request: &HttpRequest) -> Answer {
         let path = request.path();
         let style = if path == "/sync" {
             Style::Top
@@ -425,20 +731,34 @@ impl State {
         };
         *lock(&self.stats).entry(api.clone()).or_insert(0) += 1;
 
-        if let Some(answer) = self.fault_for(style, &api) {
+        let mut hold_after = false;
+        match self.fault_for(style, &api) {
+            None => {}
+            Some(Due::Answer(answer)) => return answer,
+            Some(Due::Delay(d)) => self.wait(WaitKind::Delay, &api, Some(d)).await,
+            Some(Due::HoldBefore) => self.wait(WaitKind::Hold, &api, None).await,
+            Some(Due::HoldAfter) => hold_after = true,
+        }
+        let answer = self.answer(style, &api, &params);
+        if hold_after {
+            self.wait(WaitKind::Hold, &api, None).await;
+        }
+        answer
+    }
+
+    /// The gateway's answer to a request that no fault took.
+    fn answer(&self, style: Style, api: &str, params: &Params) -> Answer {
+        if let Some(answer) = self.check(style, api, params) {
             return answer;
         }
-        if let Some(answer) = self.check(style, &api, &params) {
-            return answer;
-        }
-        match (style, api.as_str()) {
+        match (style, api) {
             (Style::Gop, "/auth/token/create" | "/auth/token/security/create") => {
-                self.create_token(&params)
+                self.create_token(params)
             }
             (Style::Gop, "/auth/token/refresh" | "/auth/token/security/refresh") => {
-                self.refresh_token(&params)
+                self.refresh_token(params)
             }
-            _ => self.echo(style, &api, &params),
+            _ => self.echo(style, api, params),
         }
     }
 
@@ -470,7 +790,7 @@ impl State {
                 ));
             }
         };
-        let in_window = field("timestamp").trim().parse::<i64>().is_ok_and(|ts| {
+        let in_window = parse_timestamp(field("timestamp")).is_some_and(|ts| {
             let virtual_ms = epoch_ms(self.clock.now());
             let real_ms = epoch_ms(SystemTime::now());
             // abs_diff: a hostile timestamp near i64::MIN must not overflow.
@@ -482,7 +802,7 @@ impl State {
                 style,
                 "ISV",
                 "InvalidTimestamp",
-                "The specified timestamp is invalid or more than 7200 seconds away from the server time",
+                "The specified timestamp is invalid or more than 7200 seconds away from the server time: send epoch milliseconds (1517886554000) or ISO-8601 UTC (2017-11-11T12:00:00Z)",
             ));
         }
         let pairs: Vec<(&str, &str)> = params
@@ -569,22 +889,28 @@ impl State {
             Style::Gop => "access_token",
             Style::Top => "session",
         };
-        let Some(token) = params.non_blank(token_param) else {
-            return self.missing(style, token_param);
-        };
-        let now = self.clock.now();
-        let seller_id = lock(&self.tokens)
-            .access
-            .get(token)
-            .filter(|g| g.expires > now)
-            .map(|g| g.seller_id.clone());
-        let Some(seller_id) = seller_id else {
-            return self.error(
-                style,
-                "ISV",
-                "IllegalAccessToken",
-                "The specified access token is invalid or expired",
-            );
+        // App-level APIs need no token: the token is checked whenever one is sent, and is
+        // required only where a test asked for it.
+        let seller_id = match params.non_blank(token_param) {
+            None if self.token_required(api) => return self.missing(style, token_param),
+            None => Value::Null,
+            Some(token) => {
+                let now = self.clock.now();
+                let seller_id = lock(&self.tokens)
+                    .access
+                    .get(token)
+                    .filter(|g| g.expires > now)
+                    .map(|g| g.seller_id.clone());
+                let Some(seller_id) = seller_id else {
+                    return self.error(
+                        style,
+                        "ISV",
+                        "IllegalAccessToken",
+                        "The specified access token is invalid or expired",
+                    );
+                };
+                Value::String(seller_id)
+            }
         };
         let business: Map<String, Value> = params
             .text
@@ -630,5 +956,128 @@ impl State {
             }
         };
         Reply::json(200, &body)
+    }
+}
+
+/// A `timestamp` as epoch milliseconds: digits (epoch milliseconds) or ISO-8601 UTC
+/// (`2017-11-11T12:00:00Z`, optionally with a fraction of a second, `z`, or `+00:00`).
+pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let rest = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix('z'))
+        .or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = rest.split_once(['T', 't'])?;
+    let number = |s: &str, len: usize| -> Option<i64> {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (
+        number(d.next()?, 4)?,
+        number(d.next()?, 2)?,
+        number(d.next()?, 2)?,
+    );
+    if d.next().is_some() {
+        return None;
+    }
+    let (hms, fraction) = match time.split_once('.') {
+        Some((hms, f))
+            if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (hms, f)
+        }
+        Some(_) => return None,
+        None => (time, ""),
+    };
+    let mut t = hms.split(':');
+    let (hour, minute, second) = (
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+    );
+    if t.next().is_some() {
+        return None;
+    }
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 in the proleptic Gregorian calendar (civil-from-days, inverted).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let millis = if fraction.is_empty() {
+        0
+    } else {
+        let mut f = fraction.to_owned();
+        f.truncate(3);
+        while f.len() < 3 {
+            f.push('0');
+        }
+        f.parse::<i64>().ok()?
+    };
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timestamp;
+
+    #[test]
+    fn timestamps_in_both_formats() {
+        assert_eq!(parse_timestamp("1517886554000"), Some(1_517_886_554_000));
+        assert_eq!(parse_timestamp(" 42 "), Some(42));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_timestamp("2017-11-11T12:00:00Z"),
+            Some(1_510_401_600_000)
+        );
+        assert_eq!(
+            parse_timestamp("2018-02-06T03:09:14Z"),
+            Some(1_517_886_554_000)
+        );
+        assert_eq!(
+            parse_timestamp("2018-02-06T03:09:14.5Z"),
+            Some(1_517_886_554_500)
+        );
+        assert_eq!(
+            parse_timestamp("2018-02-06T03:09:14+00:00"),
+            Some(1_517_886_554_000)
+        );
+        assert_eq!(
+            parse_timestamp("2000-02-29T00:00:00Z"),
+            Some(951_782_400_000)
+        );
+        for bad in [
+            "",
+            "soon",
+            "2017-11-11T12:00:00",
+            "2017-11-11 12:00:00Z",
+            "2017-11-11T12:00:00+08:00",
+            "2017-13-11T12:00:00Z",
+            "2017-02-29T12:00:00Z",
+            "2017-11-11T24:00:00Z",
+            "2017-11-11T12:00Z",
+            "17-11-11T12:00:00Z",
+            "2017-11-11T12:00:00.Z",
+            "+2017-11-11T12:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
     }
 }

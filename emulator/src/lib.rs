@@ -12,8 +12,11 @@
 //! - `/auth/token/create` and `/auth/token/security/create` take single-use authorization codes
 //!   (30 minutes of virtual time; `InvalidCode`), `/auth/token/refresh` and
 //!   `/auth/token/security/refresh` take refresh tokens (`IllegalRefreshToken`), rotated or not;
-//! - any other call needs a valid `access_token` (GOP) or `session` (TOP), else
-//!   `IllegalAccessToken`, and echoes its business parameters;
+//! - any other call echoes its business parameters. A token (`access_token` for GOP, `session`
+//!   for TOP) is checked whenever one is sent (`IllegalAccessToken`); without one, the call is
+//!   answered with no seller, as the gateway answers its app-level APIs (affiliate, category,
+//!   brand …), unless a test made that API require a token ([`Emulator::require_token`]);
+//! - `timestamp` is epoch milliseconds or ISO-8601 UTC (`2017-11-11T12:00:00Z`);
 //! - a virtual clock, counters per API, and faults on demand; all of it also through the control
 //!   API under `/_emulator/` (see the README).
 //!
@@ -47,16 +50,27 @@ use std::time::{Duration, SystemTime};
 mod clock;
 mod control;
 mod gateway;
-mod http;
+mod message;
 mod params;
+mod push;
+mod server;
 
 pub use clock::VirtualClock;
+pub use push::{PushAttempt, PushDelivery};
 
 use gateway::State;
-use http::{Handler, Reply, Server};
+use message::Reply;
+use server::{Limits, Server};
 
 /// The longest token lifetime [`Emulator::start`] accepts: 1000 years.
 pub const MAX_TTL: Duration = Duration::from_secs(1000 * 365 * 86_400);
+
+/// The longest [`Fault::Delay`]: 10 minutes (the control API refuses more; the library API
+/// shortens it to this).
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
+
+/// Largest request body accepted (413 above).
+const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// How the emulator behaves. `Config::default()` listens on `127.0.0.1:0` with app key
 /// `test-app-key` and secret `test-app-secret`.
@@ -69,7 +83,9 @@ pub struct Config {
     /// Where to listen (default `127.0.0.1:0`, a free port). Loopback only unless
     /// [`Config::allow_remote`] is set.
     pub listen: SocketAddr,
-    /// Worker threads answering requests (default 8). Connections have threads of their own.
+    /// Most threads serving requests (default 8); never more than the machine's CPUs. With 1,
+    /// the server runs on a single thread. Connections have no threads of their own: a delayed
+    /// or held request occupies no thread.
     pub threads: usize,
     /// Lifetime of access tokens (default 30 days; at most [`MAX_TTL`]).
     pub access_ttl: Duration,
@@ -82,6 +98,13 @@ pub struct Config {
     pub start_time: Option<SystemTime>,
     /// Allows a listen address other than loopback (default false).
     pub allow_remote: bool,
+    /// Open connections at most (default 1024); a connection over the cap is answered 503 and
+    /// closed.
+    pub max_connections: usize,
+    /// How long a client has to send a request head, counted from when the connection starts
+    /// waiting for it (so it also ends idle keep-alive connections), and then again to send its
+    /// body (default 60 s; kept between 10 ms and a day). Not reset by each byte that arrives.
+    pub read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -96,6 +119,8 @@ impl Default for Config {
             rotate_refresh_tokens: true,
             start_time: None,
             allow_remote: false,
+            max_connections: 1024,
+            read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +137,8 @@ impl std::fmt::Debug for Config {
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("start_time", &self.start_time)
             .field("allow_remote", &self.allow_remote)
+            .field("max_connections", &self.max_connections)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -119,7 +146,8 @@ impl std::fmt::Debug for Config {
 /// A failure the emulator produces on demand (see [`Emulator::inject`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Waits this long, then answers normally.
+    /// Waits this long (at most [`MAX_DELAY`]), then answers normally. The wait holds no
+    /// thread; [`Emulator::clear_faults`] ends it early.
     Delay(Duration),
     /// Closes the connection without an answer (RST: `SO_LINGER` 0).
     ConnectionReset,
@@ -135,6 +163,14 @@ pub enum Fault {
         /// How long the ban lasts.
         ban: Duration,
     },
+    /// Holds the request, counted but not processed, until [`Emulator::release`] (or
+    /// [`Emulator::clear_faults`]); then processes and answers it. For staging "the client
+    /// died before the gateway saw its request".
+    HoldBefore,
+    /// Processes the request (a refresh rotates its token), then holds the answer until
+    /// [`Emulator::release`] (or [`Emulator::clear_faults`]). For staging "the gateway
+    /// answered, the client never saw it".
+    HoldAfter,
 }
 
 /// A running emulator. `Send + Sync`; stops its server when dropped.
@@ -175,11 +211,17 @@ impl Emulator {
             config.rotate_refresh_tokens,
             clock,
         ));
-        let handler: Handler = {
-            let state = Arc::clone(&state);
-            Arc::new(move |request| route(&state, &request))
+        // A timer deadline must fit the clock: at least 10 ms, at most a day.
+        let read_timeout = config
+            .read_timeout
+            .clamp(Duration::from_millis(10), Duration::from_secs(86_400));
+        let limits = Limits {
+            max_connections: config.max_connections.max(1),
+            header_timeout: read_timeout,
+            body_timeout: read_timeout,
+            max_body: MAX_BODY,
         };
-        let server = Server::start(config.listen, config.threads, handler)?;
+        let server = Server::start(config.listen, config.threads, limits, Arc::clone(&state))?;
         Ok(Emulator { state, server })
     }
 
@@ -214,9 +256,14 @@ impl Emulator {
         self.state.issue_token(seller_id)
     }
 
-    /// Moves the virtual clock forward.
+    /// Moves the virtual clock forward, then makes the push attempts that fell due (retries,
+    /// automatic type 8) and returns once they are done.
     pub fn advance(&self, by: Duration) {
         self.state.clock.advance(by);
+        if self.state.pushes_pending() {
+            let state = Arc::clone(&self.state);
+            self.server.run(async move { state.run_due_pushes().await });
+        }
     }
 
     /// The virtual now.
@@ -246,9 +293,85 @@ impl Emulator {
         self.state.inject(fault, api, times);
     }
 
-    /// Removes every pending fault and ends every rate-limit ban.
+    /// Removes every pending fault and ends every rate-limit ban; requests waiting in a delay
+    /// or a hold go on at once.
     pub fn clear_faults(&self) {
         self.state.clear_faults();
+    }
+
+    /// Lets requests held by [`Fault::HoldBefore`] / [`Fault::HoldAfter`] go on: those for
+    /// `api`, or all when `None`. Answers how many were released.
+    pub fn release(&self, api: Option<&str>) -> usize {
+        self.state.release(api)
+    }
+
+    /// How many requests are held now, per API.
+    pub fn held(&self) -> BTreeMap<String, usize> {
+        self.state.held()
+    }
+
+    /// Makes `api` (a GOP path such as `/order/get`, a TOP method name, or `*` for every API)
+    /// answer `MissingParameter` when called without a token, or, with `required` false, no
+    /// longer. By default no API requires one: app-level APIs are called without a token, and a
+    /// token is checked whenever one is sent.
+    pub fn require_token(&self, api: &str, required: bool) {
+        self.state.require_token(api, required);
+    }
+
+    /// Whether `refresh_token` is a current refresh token of `seller_id`: issued to that
+    /// seller, unexpired, not rotated away or revoked.
+    pub fn is_current_refresh_token(&self, seller_id: &str, refresh_token: &str) -> bool {
+        self.state
+            .is_current_refresh_token(seller_id, refresh_token)
+    }
+
+    /// Sends a Lazada push to `url` (loopback `http://` only): body
+    /// `{"seller_id","message_type","data","timestamp","site":"lazada_sg"}`, header
+    /// `Authorization` = lowercase hex of HMAC-SHA256(key = app secret, message = app key + body).
+    /// Makes the first attempt before returning; a non-200 answer, or none within 500 ms, is
+    /// retried every 30 minutes of virtual time as [`Emulator::advance`] moves the clock, at most
+    /// 12 attempts in all. Fails (`InvalidInput`) for a URL that is not loopback.
+    pub fn push(
+        &self,
+        url: &str,
+        seller_id: &str,
+        message_type: i64,
+        data: serde_json::Value,
+    ) -> std::io::Result<PushDelivery> {
+        let id = self
+            .state
+            .create_push(url, seller_id, message_type, data, "lazada_sg")
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        let state = Arc::clone(&self.state);
+        self.server.run(async move { state.run_due_pushes().await });
+        self.state
+            .push_entry(id)
+            .ok_or_else(|| std::io::Error::other("the push was lost"))
+    }
+
+    /// Every push so far, oldest first, with its attempts.
+    pub fn push_log(&self) -> Vec<PushDelivery> {
+        self.state.push_log()
+    }
+
+    /// Sends a type 8 push ("authorization about to expire", `data` `{"expire_time": ms}`) to
+    /// `url` by itself, once per refresh token, for sellers whose refresh token expires within
+    /// 48 hours, as [`Emulator::advance`] moves the clock. `None` stops it. Fails
+    /// (`InvalidInput`) for a URL that is not loopback.
+    pub fn auto_push_expiring(&self, url: Option<&str>) -> std::io::Result<()> {
+        self.state
+            .auto_push_expiring(url)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        if url.is_some() {
+            let state = Arc::clone(&self.state);
+            self.server.run(async move { state.run_due_pushes().await });
+        }
+        Ok(())
+    }
+
+    /// Whether `access_token` is a current (issued to `seller_id`, unexpired) access token.
+    pub fn is_current_access_token(&self, seller_id: &str, access_token: &str) -> bool {
+        self.state.is_current_access_token(seller_id, access_token)
     }
 
     /// Invalidates every refresh token of `seller_id` (they answer `IllegalRefreshToken`).
@@ -256,14 +379,15 @@ impl Emulator {
         self.state.revoke_refresh_tokens(seller_id);
     }
 
-    /// Stops the server (as dropping it does).
+    /// Stops the server (as dropping it does): every connection is closed, pending delays and
+    /// holds included, and every thread of the emulator has ended when this returns.
     pub fn shutdown(self) {
         drop(self);
     }
 }
 
-fn route(state: &State, request: &http::HttpRequest) -> Reply {
-    let reply = dispatch(state, request);
+async fn route(state: &State, request: &message::HttpRequest) -> Reply {
+    let reply = dispatch(state, request).await;
     // The path only: the query may carry tokens and signatures.
     match &reply {
         Reply::Response { status, .. } => log::debug!(
@@ -278,17 +402,36 @@ fn route(state: &State, request: &http::HttpRequest) -> Reply {
             request.method,
             request.path()
         ),
+        Reply::Redirect(_) => log::debug!(
+            target: "iop_emulator::server",
+            "{} {} -> 302",
+            request.method,
+            request.path()
+        ),
     }
     reply
 }
 
-fn dispatch(state: &State, request: &http::HttpRequest) -> Reply {
+async fn dispatch(state: &State, request: &message::HttpRequest) -> Reply {
     let path = request.path();
     if let Some(route) = path.strip_prefix("/_emulator/") {
-        return control::handle(state, route, request);
+        return match route {
+            "push" => control::push(state, request).await,
+            "advance" => {
+                let reply = control::handle(state, route, request);
+                if state.pushes_pending() {
+                    state.run_due_pushes().await;
+                }
+                reply
+            }
+            _ => control::handle(state, route, request),
+        };
+    }
+    if path == "/oauth/authorize" {
+        return control::oauth_authorize(state, request);
     }
     if path == "/sync" || path == "/rest" || path.starts_with("/rest/") {
-        return state.handle_gateway(request);
+        return state.handle_gateway(request).await;
     }
     Reply::json(
         404,

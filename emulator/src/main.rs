@@ -1,10 +1,11 @@
 //! iop-emulator: an offline IOP gateway on loopback.
 //!
-//! `iop-emulator --listen 127.0.0.1:0 --app-key K --app-secret S` prints its URL
+//! `iop-emulator --listen 127.0.0.1:0 --app-key K --app-secret-file FILE` prints its URL
 //! (`http://127.0.0.1:PORT`) as the first line of stdout and serves until killed.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +26,9 @@ struct Args {
     /// The app key accepted.
     #[arg(long, default_value = "test-app-key", env = "IOP_EMULATOR_APP_KEY")]
     app_key: String,
-    /// The app secret requests must be signed with.
+    /// The app secret requests must be signed with. Prefer --app-secret-file or the
+    /// IOP_EMULATOR_APP_SECRET environment variable: a flag's value is visible to every user of
+    /// the machine (ps, /proc/PID/cmdline).
     #[arg(
         long,
         default_value = "test-app-secret",
@@ -34,6 +37,10 @@ struct Args {
         hide_env_values = true
     )]
     app_secret: String,
+    /// Read the app secret from this file (its first line), or from standard input with `-`.
+    /// Wins over --app-secret and IOP_EMULATOR_APP_SECRET.
+    #[arg(long, value_name = "FILE|-")]
+    app_secret_file: Option<PathBuf>,
     /// Access-token lifetime in seconds (default 30 days).
     #[arg(long, default_value_t = 30 * 86_400)]
     access_ttl: u64,
@@ -43,19 +50,53 @@ struct Args {
     /// Keep refresh tokens valid after use (no rotation).
     #[arg(long)]
     no_rotate: bool,
-    /// Worker threads.
+    /// Most threads serving requests (never more than the CPUs; 1 = a single thread).
     #[arg(long, default_value_t = 8)]
     threads: usize,
+    /// Open connections at most; more are answered 503.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a client has to send a request head (counted from when the connection waits
+    /// for it, so idle keep-alive connections end too), and again its body.
+    #[arg(long, default_value_t = 60)]
+    read_timeout: u64,
     /// Start of the virtual clock, in Unix epoch milliseconds (default: now).
     #[arg(long)]
     start_time_ms: Option<u64>,
 }
 
+/// The first line of `path` (`-`: standard input), without its line end.
+fn read_secret(path: &std::path::Path) -> Result<String, String> {
+    let mut line = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().lock().read_line(&mut line)
+    } else {
+        std::fs::File::open(path).and_then(|f| std::io::BufReader::new(f).read_line(&mut line))
+    };
+    // The error names the file, never its content.
+    read.map_err(|e| format!("cannot read the app secret from {}: {e}", path.display()))?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("the app secret in {} is empty", path.display()));
+    }
+    Ok(secret.to_owned())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let app_secret = match &args.app_secret_file {
+        None => args.app_secret,
+        Some(path) => match read_secret(path) {
+            Ok(s) => s,
+            Err(why) => {
+                eprintln!("iop-emulator: {why}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let config = Config {
         app_key: args.app_key,
-        app_secret: args.app_secret,
+        app_secret,
         listen: args.listen,
         threads: args.threads,
         access_ttl: Duration::from_secs(args.access_ttl),
@@ -65,6 +106,8 @@ fn main() -> ExitCode {
             .start_time_ms
             .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
         allow_remote: args.allow_remote,
+        max_connections: args.max_connections,
+        read_timeout: Duration::from_secs(args.read_timeout),
     };
     let emulator = match Emulator::start(config) {
         Ok(e) => e,

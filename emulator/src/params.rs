@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::HttpRequest;
+use crate::message::HttpRequest;
 
 /// A file part of a multipart body (never signed).
 #[derive(Debug, Clone)]
@@ -138,18 +138,17 @@ fn parse_multipart(body: &[u8], boundary: &str, params: &mut Params) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn request(target: &str, content_type: Option<&str>, body: &[u8]) -> HttpRequest {
-        let mut headers = HashMap::new();
+        let mut headers = http::HeaderMap::new();
         if let Some(ct) = content_type {
-            headers.insert("content-type".to_owned(), ct.to_owned());
+            headers.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
         }
         HttpRequest {
-            method: "POST".into(),
+            method: http::Method::POST,
             target: target.into(),
             headers,
-            body: body.to_vec(),
+            body: bytes::Bytes::copy_from_slice(body),
         }
     }
 

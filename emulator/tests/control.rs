@@ -220,3 +220,92 @@ fn binary_help_does_not_show_the_secret_default() {
     assert!(!text.contains("env-secret-value"));
     assert!(!text.contains("test-app-secret"));
 }
+
+/// Starts the binary with `args` (and `stdin`), answers its address.
+fn spawn_binary(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iop-emulator"));
+    cmd.args(args)
+        .env_remove("IOP_EMULATOR_APP_SECRET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = Child(cmd.spawn().unwrap());
+    {
+        let mut input = child.0.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            std::io::Write::write_all(&mut input, text.as_bytes()).unwrap();
+        }
+    }
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("no URL: {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// Whether a call signed with `secret` is accepted by the emulator at `addr`.
+fn accepts_secret(addr: SocketAddr, secret: &str) -> bool {
+    let pairs = signed(
+        secret,
+        "test-app-key",
+        "/x",
+        iop_core::SignMethod::Sha256,
+        now_ms(),
+        &[],
+    );
+    let r = request(addr, "POST", "/rest/x", Some(FORM), form(&pairs).as_bytes()).unwrap();
+    r.json()["code"] == "0"
+}
+
+#[test]
+fn binary_reads_the_app_secret_from_a_file_stdin_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "file-secret\n").unwrap();
+    let path = file.to_str().unwrap();
+    let (_c, addr) = spawn_binary(&["--app-secret-file", path], &[], None);
+    assert!(accepts_secret(addr, "file-secret"));
+    assert!(!accepts_secret(addr, "test-app-secret"));
+
+    let (_c, addr) = spawn_binary(&["--app-secret-file", "-"], &[], Some("stdin-secret\r\n"));
+    assert!(accepts_secret(addr, "stdin-secret"));
+
+    let (_c, addr) = spawn_binary(&[], &[("IOP_EMULATOR_APP_SECRET", "env-secret")], None);
+    assert!(accepts_secret(addr, "env-secret"));
+
+    // The file wins over the variable; the old flag still works.
+    let (_c, addr) = spawn_binary(
+        &["--app-secret-file", path],
+        &[("IOP_EMULATOR_APP_SECRET", "env-secret")],
+        None,
+    );
+    assert!(accepts_secret(addr, "file-secret"));
+    let (_c, addr) = spawn_binary(&["--app-secret", "flag-secret"], &[], None);
+    assert!(accepts_secret(addr, "flag-secret"));
+}
+
+#[test]
+fn binary_refuses_an_empty_or_missing_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for path in [empty.clone(), dir.path().join("missing")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_iop-emulator"))
+            .args(["--app-secret-file", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("app secret"), "{err}");
+    }
+}

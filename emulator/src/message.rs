@@ -1,0 +1,68 @@
+//! What passes between the HTTP server (`server`) and the gateway: a request with its body read, and
+//! what to do with it. No HTTP parsing here: hyper reads the wire.
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+/// A request with its whole body read.
+#[derive(Debug)]
+pub(crate) struct HttpRequest {
+    /// `GET`, `POST`, …
+    pub(crate) method: http::Method,
+    /// The request target: path and query.
+    pub(crate) target: String,
+    /// The headers as received.
+    pub(crate) headers: HeaderMap,
+    /// The body, de-chunked.
+    pub(crate) body: Bytes,
+}
+
+impl HttpRequest {
+    /// The path part of the target.
+    pub(crate) fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The query part of the target (without `?`), empty when absent.
+    pub(crate) fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    /// A header by name (the last one of a repeated header), when it is text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What the server does with a request.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// An HTTP response.
+    Response {
+        /// Status code.
+        status: u16,
+        /// `Content-Type`.
+        content_type: &'static str,
+        /// Body.
+        body: Vec<u8>,
+    },
+    /// Close the connection at once, without a response (RST: `SO_LINGER` 0).
+    Reset,
+    /// `302 Found` to this location.
+    Redirect(String),
+}
+
+impl Reply {
+    /// A JSON response.
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
+        Reply::Response {
+            status,
+            content_type: "application/json;charset=UTF-8",
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
