@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::client::{Client, ClientSettings, timeout_arg};
-use crate::convert::{datetime_from_ms, duration_arg, instant_arg, int_arg, text_arg};
+use crate::convert::{datetime_from_ms, duration_arg, instant_arg, int_arg, py_to_json, text_arg};
 use crate::token::Token;
 
 /// A running emulator; `close()` (or garbage collection) stops it.
@@ -245,6 +245,71 @@ impl Emulator {
         self.with(py, move |e| e.revoke_refresh_tokens(&seller))
     }
 
+    /// Sends a signed Lazada push to a loopback `url` (first attempt before returning; retried
+    /// every 30 virtual minutes as the clock advances, 12 attempts at most). Returns the log
+    /// entry.
+    #[pyo3(signature = (url, seller_id, message_type, data=None))]
+    fn push<'py>(
+        &self,
+        py: Python<'py>,
+        url: &Bound<'py, PyAny>,
+        seller_id: &Bound<'py, PyAny>,
+        message_type: &Bound<'py, PyAny>,
+        data: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let url = text_arg("url", url, true)?;
+        let seller = text_arg("seller_id", seller_id, false)?;
+        let message_type = int_arg(
+            "message_type",
+            message_type,
+            0,
+            i64::from(i32::MAX),
+            "message_type must be from 0 to 2**31-1",
+        )?;
+        let data = match data {
+            Some(d) if !d.is_none() => py_to_json(d)?,
+            _ => serde_json::Value::Object(serde_json::Map::new()),
+        };
+        let entry = self
+            .with(py, move |e| e.push(&url, &seller, message_type, data))?
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        delivery_dict(py, &entry)
+    }
+
+    /// Every push so far, oldest first: dicts with `id`, `url`, `seller_id`, `message_type`,
+    /// `body` (the exact bytes signed, as text), `delivered`, `attempts` (list of `status` or
+    /// `error`).
+    fn push_log<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let log = self.with(py, |e| e.push_log())?;
+        log.iter().map(|entry| delivery_dict(py, entry)).collect()
+    }
+
+    /// Makes `api` (or `"*"`) answer MissingParameter without a token (`required=False` undoes
+    /// it). By default a call without a token is an app-level call and is answered.
+    #[pyo3(signature = (api, required=true))]
+    fn require_token(
+        &self,
+        py: Python<'_>,
+        api: &Bound<'_, PyAny>,
+        required: bool,
+    ) -> PyResult<()> {
+        let api = text_arg("api", api, true)?;
+        self.with(py, move |e| e.require_token(&api, required))
+    }
+
+    /// Whether `refresh_token` is a current refresh token of `seller_id` (issued, unexpired,
+    /// not rotated away or revoked).
+    fn is_current_refresh_token(
+        &self,
+        py: Python<'_>,
+        seller_id: &Bound<'_, PyAny>,
+        refresh_token: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let seller = text_arg("seller_id", seller_id, false)?;
+        let token = text_arg("refresh_token", refresh_token, false)?;
+        self.with(py, move |e| e.is_current_refresh_token(&seller, &token))
+    }
+
     /// An `iop.Client` for this emulator that stamps requests with the virtual clock.
     #[pyo3(signature = (timeout=None))]
     fn client(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Client> {
@@ -305,4 +370,27 @@ impl Drop for Emulator {
                 .spawn(move || emulator.shutdown());
         }
     }
+}
+
+/// A push log entry as a dict.
+fn delivery_dict<'py>(
+    py: Python<'py>,
+    entry: &iop_emulator::PushDelivery,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("id", entry.id)?;
+    out.set_item("url", &entry.url)?;
+    out.set_item("seller_id", &entry.seller_id)?;
+    out.set_item("message_type", entry.message_type)?;
+    out.set_item("body", &entry.body)?;
+    out.set_item("delivered", entry.delivered)?;
+    let attempts = pyo3::types::PyList::empty(py);
+    for attempt in &entry.attempts {
+        let a = PyDict::new(py);
+        a.set_item("status", attempt.status)?;
+        a.set_item("error", attempt.error.as_deref())?;
+        attempts.append(a)?;
+    }
+    out.set_item("attempts", attempts)?;
+    Ok(out)
 }

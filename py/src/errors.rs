@@ -18,6 +18,7 @@ mod exc {
     pyo3::import_exception!(iop._errors, Timeout);
     pyo3::import_exception!(iop._errors, ResponseError);
     pyo3::import_exception!(iop._errors, StoreError);
+    pyo3::import_exception!(iop._errors, AuthorizationError);
 }
 
 /// Instantiates exception type `T` as `T(text, **kwargs)`, as a `PyErr`.
@@ -95,6 +96,22 @@ pub(crate) fn to_pyerr_ref(py: Python<'_>, err: &Error) -> PyErr {
                 kwargs.set_item("key", key)?;
                 kwargs.set_item("reason", reason)?;
                 raise::<exc::ReauthorizationRequired>
+            }
+            Error::Authorization(e) => {
+                use iop_core::onboarding::CallbackError;
+                let reason = match e {
+                    CallbackError::StateMissing => "state_missing",
+                    CallbackError::StateMismatch => "state_mismatch",
+                    CallbackError::Denied { error, description } => {
+                        kwargs.set_item("error", error)?;
+                        kwargs.set_item("error_description", description.as_deref())?;
+                        "denied"
+                    }
+                    CallbackError::CodeMissing => "code_missing",
+                    _ => "malformed",
+                };
+                kwargs.set_item("reason", reason)?;
+                raise::<exc::AuthorizationError>
             }
             _ => raise::<exc::IopError>,
         })

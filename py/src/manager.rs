@@ -450,15 +450,11 @@ const MAX_CONCURRENCY: i64 = 1024;
 /// The default number of `refresh_due` workers.
 const DEFAULT_CONCURRENCY: i64 = 8;
 
-/// The callback slot shared with the core manager.
-type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
-
 /// Keeps sellers' tokens valid: refreshes inside the margin, one refresh per seller at a time,
 /// and reports sellers who must authorize again.
 #[pyclass(frozen, module = "iop", name = "TokenManager")]
 pub(crate) struct TokenManager {
     pub(crate) inner: Arc<iop_core::TokenManager>,
-    callback: CallbackSlot,
     /// The address of the custom store's [`PyStore`], if the store is a Python object.
     custom_store: Option<usize>,
 }
@@ -509,24 +505,10 @@ impl TokenManager {
             _ => DEFAULT_MARGIN,
         };
         let (store, custom_store) = store_of(store)?;
-        let callback: CallbackSlot = Arc::new(Mutex::new(None));
-        let slot = Arc::clone(&callback);
-        let inner = iop_core::TokenManager::new(Arc::clone(&client.get().inner), store)
-            .with_margin(margin)
-            .on_reauthorization_required(move |key: &str, err: &Error| {
-                Python::attach(|py| {
-                    let Some(cb) = locked(&slot).as_ref().map(|cb| cb.clone_ref(py)) else {
-                        return;
-                    };
-                    let exc = to_pyexception(py, err);
-                    if let Err(e) = cb.bind(py).call1((key, exc)) {
-                        e.write_unraisable(py, Some(cb.bind(py)));
-                    }
-                });
-            });
+        let inner =
+            iop_core::TokenManager::new(Arc::clone(&client.get().inner), store).with_margin(margin);
         Ok(Self {
             inner: Arc::new(inner),
-            callback,
             custom_store,
         })
     }
@@ -643,8 +625,67 @@ impl TokenManager {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err("callback must be callable"));
         }
-        *locked(&self.callback) = Some(callback.clone().unbind());
+        let cb = callback.clone().unbind();
+        // Set on the live manager: a later call replaces it, also while other threads use it.
+        self.inner
+            .set_on_reauthorization_required(move |key: &str, err: &Error| {
+                Python::attach(|py| {
+                    let exc = to_pyexception(py, err);
+                    if let Err(e) = cb.bind(py).call1((key, exc)) {
+                        e.write_unraisable(py, Some(cb.bind(py)));
+                    }
+                });
+            });
         Ok(callback)
+    }
+
+    /// Finishes a seller's authorization: checks `callback_url_or_query` (the redirect's full
+    /// URL or query string) against `expected_state` first, in constant time, then exchanges its
+    /// code and stores the token set under `key` (default: the token's seller_id). Raises
+    /// `AuthorizationError` (nothing exchanged) for a missing or different state, the
+    /// platform's error, or no code.
+    #[pyo3(signature = (callback_url_or_query, *, expected_state, key=None))]
+    fn complete_authorization(
+        &self,
+        py: Python<'_>,
+        callback_url_or_query: &Bound<'_, PyAny>,
+        expected_state: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Token> {
+        let callback = text_arg("callback_url_or_query", callback_url_or_query, true)?;
+        let expected = text_arg("expected_state", expected_state, true)?;
+        let key = match key {
+            Some(k) if !k.is_none() => Some(key_arg(k)?),
+            _ => None,
+        };
+        self.refuse_reentry(py, key.as_deref())?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.complete_authorization(&callback, &expected, key.as_deref()))
+            .map(|(_, token)| Token::new(token))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// Acts on a verified Lazada push (`iop.push.parse`): type 8 refreshes that seller now (or
+    /// reports it through the reauthorization callback when it cannot be refreshed), type 13
+    /// `close` reports it. Returns `"refreshed"`, `"reauthorization_required"` or `"ignored"`.
+    fn handle_push(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let seller_id: Option<String> = message.getattr("seller_id")?.extract()?;
+        let code: i64 = message.getattr("message_type")?.extract()?;
+        let data = crate::convert::py_to_json(&message.getattr("data")?)?;
+        let message = iop_core::push::Message {
+            seller_id,
+            message_type: iop_core::push::MessageType::from_code(code),
+            data,
+            timestamp_ms: message.getattr("timestamp")?.extract()?,
+            site: message.getattr("site")?.extract()?,
+        };
+        if let Some(key) = message.seller_id.as_deref() {
+            self.refuse_reentry(py, Some(key))?;
+        }
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.handle_push(&message))
+            .map(iop_core::PushOutcome::as_str)
+            .map_err(|e| to_pyerr(py, e))
     }
 
     fn __repr__(&self) -> String {

@@ -11,6 +11,7 @@ from types import ModuleType
 from ._compat import IopClient, IopRequest, IopResponse
 from ._errors import (
     AccessTokenInvalid,
+    AuthorizationError,
     GatewayError,
     IopError,
     RateLimited,
@@ -47,6 +48,7 @@ from ._onboarding import authorization_url
 __all__ = [
     "ALIEXPRESS",
     "AccessTokenInvalid",
+    "AuthorizationError",
     "Client",
     "FileStore",
     "GatewayError",

@@ -19,6 +19,7 @@ __all__ = [
     "Timeout",
     "ResponseError",
     "StoreError",
+    "AuthorizationError",
 ]
 
 
@@ -187,3 +188,29 @@ class StoreError(IopError):
     def __init__(self, text: str, *, key: Optional[str] = None) -> None:
         super().__init__(text)
         self.key = key
+
+
+class AuthorizationError(IopError):
+    """A redirect back from the authorization page was refused, and no code was exchanged.
+
+    ``reason`` is ``"state_missing"``, ``"state_mismatch"`` (a forged or stale redirect: login
+    CSRF), ``"denied"`` (the platform's ``error``, in ``error`` and ``error_description``),
+    ``"code_missing"`` or ``"malformed"``.
+    """
+
+    reason: Optional[str]
+    error: Optional[str]
+    error_description: Optional[str]
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        reason: Optional[str] = None,
+        error: Optional[str] = None,
+        error_description: Optional[str] = None,
+    ) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.error = error
+        self.error_description = error_description

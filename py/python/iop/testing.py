@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Dict, Optional, Type, Union
+from typing import Any, Dict, List, Optional, Type, Union
 
 from ._compat import IopClient
 from ._native import Client, Token, _Emulator
@@ -152,6 +152,29 @@ class Emulator:
         """Invalidates every refresh token of ``seller_id`` (they answer
         ``IllegalRefreshToken``)."""
         self._native.revoke_refresh_tokens(seller_id)
+
+    def push(self, url: str, seller_id: str, message_type: int, data: Any = None) -> Dict[str, Any]:
+        """Sends a Lazada push to the loopback ``http://`` ``url``, signed as Lazada signs it
+        (header ``Authorization``: lowercase hex HMAC-SHA256 of app key + body, keyed with the
+        app secret). The first attempt is made before this returns; a non-200 answer, or none
+        within 500 ms, is retried every 30 minutes of virtual time as ``advance`` moves the
+        clock, 12 attempts at most. Returns the push's log entry (see ``push_log``)."""
+        return self._native.push(url, seller_id, message_type, data)
+
+    def push_log(self) -> List[Dict[str, Any]]:
+        """Every push so far: ``id``, ``url``, ``seller_id``, ``message_type``, ``body`` (the
+        exact body signed), ``delivered``, ``attempts`` (each with ``status`` or ``error``)."""
+        return self._native.push_log()
+
+    def require_token(self, api: str, required: bool = True) -> None:
+        """Makes ``api`` (or ``"*"``: every API) answer ``MissingParameter`` when called without
+        a token. By default a call without a token is an app-level call and is answered."""
+        self._native.require_token(api, required)
+
+    def is_current_refresh_token(self, seller_id: str, refresh_token: str) -> bool:
+        """Whether ``refresh_token`` is the seller's current refresh token (issued, unexpired,
+        not rotated away or revoked)."""
+        return self._native.is_current_refresh_token(seller_id, refresh_token)
 
     def client(self, timeout: float = 30.0) -> Client:
         """An ``iop.Client`` for this emulator whose requests carry the virtual clock's time."""
