@@ -67,12 +67,53 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Show a seller's whole token life step by step, offline (or on the real gateway with IOP_* set)
     Demo(DemoArgs),
+    /// Authorize a seller account from a terminal: prints the authorization URL, waits for the
+    /// redirect on a loopback address, checks its state, exchanges the code and stores the token
+    Authorize(AuthorizeArgs),
     /// Print a shell completion script: `source <(iop completions bash)`, or save it where your
     /// shell loads completions from
     Completions(CompletionsArgs),
     /// Print the manual page (roff) generated from these definitions: `iop man | man -l -`
     #[command(hide = true)]
     Man,
+}
+
+/// `iop authorize`.
+#[derive(Debug, Args)]
+pub(crate) struct AuthorizeArgs {
+    /// Where the platform sends the seller back: http://127.0.0.1:PORT/PATH (or [::1] /
+    /// localhost) on this machine. It must be registered in the app console exactly as given,
+    /// or the platform refuses to redirect there
+    #[arg(long, value_name = "URI")]
+    pub(crate) redirect_uri: String,
+    /// The platform [default: lazada for a Lazada base URL, else aliexpress]
+    #[arg(long, value_enum)]
+    pub(crate) platform: Option<PlatformArg>,
+    /// Lazada: preselect a country (sg, my, th, vn, ph, id, cb)
+    #[arg(long)]
+    pub(crate) country: Option<String>,
+    /// AliExpress: the optional uuid
+    #[arg(long)]
+    pub(crate) uuid: Option<String>,
+    /// Save the token set into this token store directory (and print it masked); without it
+    /// the token set is printed as JSON
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: Option<PathBuf>,
+    /// The seller key to store it under [default: the token's seller_id]
+    #[arg(long, value_name = "SELLER", requires = "store")]
+    pub(crate) seller: Option<String>,
+    /// How long to wait for the redirect (30s, 5m, …)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+/// Platforms on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum PlatformArg {
+    /// AliExpress Open Platform
+    Aliexpress,
+    /// Lazada Open Platform
+    Lazada,
 }
 
 /// `iop completions`.

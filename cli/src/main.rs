@@ -3,6 +3,7 @@
 //! any API call (`iop call`) and a demo of the whole token life against an offline gateway
 //! (`iop demo`). Exit statuses: see [`failure`].
 
+mod authorize;
 mod call;
 mod cli;
 mod credentials;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Call(args) => call::run(&cli.app, args),
         Command::Doctor(args) => doctor::run(&cli.app, args),
         Command::Demo(args) => demo::run(&cli.app, args),
+        Command::Authorize(args) => authorize::run(&cli.app, args),
         Command::Completions(args) => shell::completions(args.shell),
         Command::Man => shell::man(),
     };

@@ -885,3 +885,163 @@ fn completions_man_page_and_version() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.trim(), format!("iop {}", iop_core::VERSION));
 }
+
+/// A free loopback port (bound and released; the command binds it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// One HTTP GET over a raw socket: (status, Location header).
+fn http_get(url: &str) -> (u16, Option<String>) {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer[9..12].parse().expect("status");
+    let location = answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .map(str::to_owned);
+    (status, location)
+}
+
+/// Starts `iop authorize` against the emulator and reads the URL it prints.
+fn start_authorize(emu: &Emulator, port: u16, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let mut args = vec![
+        "authorize",
+        "--redirect-uri",
+        redirect.as_str(),
+        "--timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = iop(Some(emu), &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn iop authorize");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the URL line");
+    (child, line.trim().to_owned())
+}
+
+#[test]
+fn authorize_checks_state_then_stores_the_token() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("tokens");
+    let port = free_port();
+    let (child, url) = start_authorize(&emu, port, &["--store", store.to_str().expect("utf8")]);
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", emu.url())),
+        "{url}"
+    );
+    assert!(
+        url.contains("state=") && url.contains("client_id="),
+        "{url}"
+    );
+
+    // A forged redirect (its own code, a wrong state) is refused and exchanges nothing.
+    let forged_code = emu.authorize("attacker");
+    let (status, _) = http_get(&format!(
+        "http://127.0.0.1:{port}/callback?code={forged_code}&state=forged"
+    ));
+    assert_eq!(status, 400);
+    let (status, _) = http_get(&format!(
+        "http://127.0.0.1:{port}/callback?code={forged_code}"
+    ));
+    assert_eq!(status, 400);
+    let (status, _) = http_get(&format!("http://127.0.0.1:{port}/favicon.ico"));
+    assert_eq!(status, 404);
+    assert_eq!(
+        emu.stats().get("/auth/token/create"),
+        None,
+        "nothing exchanged"
+    );
+
+    // The seller authorizes: the emulator's page redirects to the CLI with code and state.
+    let (status, location) = http_get(&format!("{url}&seller_id=1001"));
+    assert_eq!(status, 302);
+    let location = location.expect("a redirect");
+    assert!(
+        location.starts_with(&format!("http://127.0.0.1:{port}/callback?")),
+        "{location}"
+    );
+    let (status, _) = http_get(&location);
+    assert_eq!(status, 200);
+
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("seller `1001`"), "{stdout}");
+    assert!(stderr.contains("ignored a request"), "{stderr}");
+    assert_eq!(emu.stats().get("/auth/token/create"), Some(&1));
+    // Stored, masked on screen: the stored access token never appears whole.
+    let stored = iop_core::FileStore::open(&store).expect("store");
+    let token = iop_core::TokenStore::load(&stored, "1001")
+        .expect("load")
+        .expect("stored")
+        .token;
+    let access = token.access_token.expect("access token");
+    assert!(!stdout.contains(access.secret()), "{stdout}");
+    assert!(emu.is_current_access_token("1001", access.secret()));
+}
+
+#[test]
+fn authorize_refuses_a_remote_redirect_uri_and_times_out() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    for uri in [
+        "https://app.example.com/cb",
+        "http://10.0.0.1:8080/cb",
+        "http://127.0.0.1/cb",
+    ] {
+        let r = run(iop(Some(&emu), &["authorize", "--redirect-uri", uri]));
+        assert_eq!(r.code, 2, "{uri}: {r:?}");
+        assert!(r.stderr.contains("--redirect-uri"), "{r:?}");
+    }
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/cb");
+    let r = run(iop(
+        Some(&emu),
+        &["authorize", "--redirect-uri", &redirect, "--timeout", "1s"],
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("no redirect arrived"), "{r:?}");
+    assert_eq!(emu.stats().get("/auth/token/create"), None);
+}
+
+#[test]
+fn authorize_reports_a_declined_authorization() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let port = free_port();
+    let (child, url) = start_authorize(&emu, port, &[]);
+    let (status, location) = http_get(&format!("{url}&deny=true"));
+    assert_eq!(status, 302);
+    let (status, _) = http_get(&location.expect("redirect"));
+    assert_eq!(status, 400);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("access_denied"));
+    assert_eq!(emu.stats().get("/auth/token/create"), None);
+}
