@@ -15,7 +15,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
 CMAKEDIR := $(LIBDIR)/cmake/iop
 
-.PHONY: demo test header build-c build-cli man completions wheel install fuzz
+.PHONY: demo test header build-c build-cli man completions wheel install fuzz chaos
 
 ## Build and run the demo against an in-process emulator (or the real gateway with IOP_* set).
 demo:
@@ -57,6 +57,12 @@ wheel:
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS) --keep
+
+## The chaos run: 2,000 sellers, 90 virtual days, 3 workers, faults, revocations and SIGKILLs.
+CHAOS_ARGS ?= --sellers 2000 --days 90 --workers 3
+chaos:
+	$(CARGO) build --locked --release -p iop-emulator -p iop-core --example chaos
+	$(TARGET_DIR)/release/examples/chaos --emulator $(TARGET_DIR)/release/iop-emulator $(CHAOS_ARGS)
 
 ## Install libiop (versioned, with soname links), libiop.a, iop.h, iop.pc, the CMake package,
 ## the iop command, its man page and completions under $(PREFIX) (staged under $(DESTDIR) if set).

@@ -290,8 +290,11 @@ fn run(args: &[String]) {
     let mut injected: BTreeMap<&str, u64> = BTreeMap::new();
     let mut kills = 0u64;
     let mut revoked: BTreeSet<String> = BTreeSet::new();
+    // Revoked early enough that every revoked seller's token comes due (and is reported)
+    // before the end: access tokens live 30 days.
+    assert!(days > 31, "--days must be more than 31 (an access token's life)");
     let revoke_steps: BTreeSet<i64> = (0..revokes)
-        .map(|_| rng.i64(1..(days.min(45) * 2).max(2)))
+        .map(|_| rng.i64(1..((days - 31) * 2).max(2)))
         .collect();
     for step in 0..days * 2 {
         for _ in 0..faults_per_step {
@@ -334,26 +337,17 @@ fn run(args: &[String]) {
             let fresh = workers.spawn(id);
             workers.children[id] = fresh;
         }
-        // Each worker finishes two passes by the new clock, the last with no failure (or 30 s).
+        // Each worker finishes a pass that began after the advance (it reads the clock first)
+        // with no failure left, or 30 s pass.
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen: Vec<Option<u64>> = vec![None; workers_n];
         loop {
-            let mut done = true;
-            for (id, first_pass) in seen.iter_mut().enumerate() {
-                match progress_of(work.path(), id) {
-                    Some((now, passes, failed)) if now >= target => {
-                        let first = *first_pass.get_or_insert(passes);
-                        if passes < first + 1 || failed > 0 {
-                            done = false;
-                        }
-                    }
-                    _ => done = false,
-                }
-            }
+            let done = (0..workers_n).all(|id| {
+                matches!(progress_of(work.path(), id), Some((now, _, 0)) if now >= target)
+            });
             if done || Instant::now() > deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     std::fs::write(work.path().join("stop"), b"").expect("stop");
