@@ -3,7 +3,9 @@
 1. ``iop.aio`` with 64 concurrent tasks (``iop.aio.configure(max_workers=64)``);
 2. the sync ``iop.Client`` with 8 threads;
 3. the same refresh as a user would write it on ``httpx.AsyncClient`` with hmac signing, 64
-   concurrent tasks (and 8, its better setting here).
+   concurrent tasks (and 8, its better setting here);
+4. one caller each, ``iop.Client`` beside the vendor's ``lazop-sdk`` (``LazopClient``): wall and
+   client CPU per refresh with the emulator in its own process, where the client's own cost shows.
 
     python bench/python/bench_aio.py [--emulator PATH] [-n 1000] [--rounds 3]
 
@@ -30,10 +32,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
-import httpx
+import tempfile
 
-import iop
-import iop.aio
+# lazop-sdk writes ~/logs when imported: point HOME at a scratch directory before importing it.
+os.environ["HOME"] = tempfile.mkdtemp(prefix="iop-bench-home-")
+
+import httpx  # noqa: E402
+
+import iop  # noqa: E402
+import iop.aio  # noqa: E402
+import lazop_sdk  # noqa: E402
 
 APP_KEY = "bench-app-key"
 APP_SECRET = "bench-app-secret-0123456789abcdef"
@@ -192,6 +200,22 @@ def main() -> None:
         def sync_way() -> None:
             run_threads(args.n, 8, lambda: sync_client.refresh_token(refresh))
 
+        vendor = lazop_sdk.LazopClient(base_url + "/rest", APP_KEY, APP_SECRET)
+
+        def lazop_refresh() -> None:
+            request = lazop_sdk.LazopRequest("/auth/token/refresh")
+            request.add_api_param("refresh_token", refresh)
+            response = vendor.execute(request)
+            if response.code != "0":
+                raise RuntimeError(f"lazop refresh failed: {response.code}")
+
+        def one_thread(call: Callable[[], Any]) -> Callable[[], None]:
+            def way() -> None:
+                for _ in range(args.n):
+                    call()
+
+            return way
+
         def httpx_way(tasks: int) -> Callable[[], None]:
             def way() -> None:
                 async def go() -> None:
@@ -208,6 +232,9 @@ def main() -> None:
             ("iop.Client (sync), 8 threads", sync_way),
             ("httpx.AsyncClient + hmac, 64 tasks", httpx_way(64)),
             ("httpx.AsyncClient + hmac, 8 tasks", httpx_way(8)),
+            # Issue 12's comparison: one caller each, the emulator in its own process.
+            ("iop.Client (sync), 1 thread", one_thread(lambda: sync_client.refresh_token(refresh))),
+            ("lazop-sdk LazopClient, 1 thread", one_thread(lazop_refresh)),
         ]
         # Warm-up: worker threads and connections.
         on_loop(lambda: run_tasks(50, 16, lambda: aio_client.refresh_token(refresh)))
@@ -233,11 +260,18 @@ def main() -> None:
         r = best[name]
         print(f"| {name} | {r['per_s']:.0f} | {r['cpu_us']:.0f} µs | {r['emu_us']:.0f} µs |")
     a = best[ways[0][0]]
-    h = max((best[name] for name, _ in ways[2:]), key=lambda r: r["per_s"])
+    h = max((best[name] for name, _ in ways[2:4]), key=lambda r: r["per_s"])
     print()
     print(
         f"iop.aio vs the faster httpx ({h['name']}): {a['per_s'] / h['per_s']:.2f}x the "
         f"throughput, {a['cpu_us'] / h['cpu_us']:.3f}x the client CPU per refresh"
+    )
+    ours, theirs = best["iop.Client (sync), 1 thread"], best["lazop-sdk LazopClient, 1 thread"]
+    print(
+        f"iop.Client vs lazop-sdk, 1 thread each: wall per refresh {1e6 / ours['per_s']:.0f} vs "
+        f"{1e6 / theirs['per_s']:.0f} µs ({ours['per_s'] / theirs['per_s']:.1f}x), client CPU per "
+        f"refresh {ours['cpu_us']:.0f} vs {theirs['cpu_us']:.0f} µs "
+        f"({theirs['cpu_us'] / ours['cpu_us']:.1f}x less)"
     )
 
 
