@@ -194,3 +194,104 @@ fn without_a_remove_callback_remove_is_refused() {
     let message = store_message(store.remove("k"), "k");
     assert!(message.contains("cannot remove"), "{message}");
 }
+
+extern "C" fn keys_bad_utf8(_user: *mut c_void, sink: *mut iop_store_keys) -> c_int {
+    assert_eq!(
+        iop_store_keys_add(sink, c"fine".as_ptr()),
+        iop_result::IOP_RESULT_OK
+    );
+    let bad = [b'k', 0xff, 0];
+    assert_eq!(
+        iop_store_keys_add(sink, bad.as_ptr().cast()),
+        iop_result::IOP_RESULT_INVALID_UTF8
+    );
+    0
+}
+
+extern "C" fn keys_failing(_user: *mut c_void, _sink: *mut iop_store_keys) -> c_int {
+    -1
+}
+
+#[test]
+fn a_bad_or_failed_key_listing_is_a_store_error() {
+    let mut c = callbacks(Map::default());
+    c.keys = Some(keys_bad_utf8);
+    let store = callback_store(&c).unwrap();
+    let message = store_message(store.keys(), "");
+    assert!(message.contains("bad key"), "{message}");
+    let mut c = callbacks(Map::default());
+    c.keys = Some(keys_failing);
+    let store = callback_store(&c).unwrap();
+    let message = store_message(store.keys(), "");
+    assert!(
+        message.contains("keys callback failed (returned -1)"),
+        "{message}"
+    );
+}
+
+/// A save callback that reads the store it belongs to (the same key and another one): no lock
+/// of the library is held around a callback, so this does not wait for itself.
+struct Reentrant {
+    map: Map,
+    store: std::sync::OnceLock<std::sync::Weak<dyn TokenStore>>,
+    seen: Mutex<Vec<bool>>,
+}
+
+extern "C" fn reentrant_load(
+    user: *mut c_void,
+    key: *const c_char,
+    value: *mut iop_store_value,
+) -> c_int {
+    let r = unsafe { &*user.cast::<Reentrant>() };
+    load((&raw const r.map).cast_mut().cast(), key, value)
+}
+
+extern "C" fn reentrant_save(user: *mut c_void, key: *const c_char, json: *const c_char) -> c_int {
+    let r = unsafe { &*user.cast::<Reentrant>() };
+    if let Some(store) = r.store.get().and_then(std::sync::Weak::upgrade) {
+        let same = store.load(&key_of(key)).is_ok();
+        let other = store.load("other").is_ok();
+        r.seen.lock().unwrap().push(same && other);
+    }
+    save((&raw const r.map).cast_mut().cast(), key, json)
+}
+
+extern "C" fn reentrant_keys(user: *mut c_void, sink: *mut iop_store_keys) -> c_int {
+    let r = unsafe { &*user.cast::<Reentrant>() };
+    keys((&raw const r.map).cast_mut().cast(), sink)
+}
+
+extern "C" fn free_reentrant(user: *mut c_void) {
+    drop(unsafe { Box::from_raw(user.cast::<Reentrant>()) });
+}
+
+#[test]
+fn callbacks_may_call_back_into_the_store() {
+    let user = Box::into_raw(Box::new(Reentrant {
+        map: Map::default(),
+        store: std::sync::OnceLock::new(),
+        seen: Mutex::new(Vec::new()),
+    }));
+    let c = iop_store_callbacks {
+        user: user.cast(),
+        load: Some(reentrant_load),
+        save: Some(reentrant_save),
+        keys: Some(reentrant_keys),
+        remove: None,
+        free_user: Some(free_reentrant),
+    };
+    let store = callback_store(&c).unwrap();
+    let r = unsafe { &*user };
+    assert!(r.store.set(Arc::downgrade(&store)).is_ok());
+    let v1 = store
+        .save("k", &common::store_contract::token(1), None)
+        .unwrap();
+    store
+        .save("k", &common::store_contract::token(2), Some(v1))
+        .unwrap();
+    assert_eq!(*r.seen.lock().unwrap(), vec![true, true]);
+    assert_eq!(
+        common::store_contract::nick(&store.load("k").unwrap().unwrap()),
+        2
+    );
+}
