@@ -161,12 +161,25 @@ typedef struct iop_error iop_error;
 
 /**
  * A token manager: keeps every seller's access token valid over a client and a token store
- * (in memory, or a directory of files shared safely between processes).
+ * (in memory, a directory of files shared safely between processes, or your own store).
  *
- * Create with `iop_manager_new`, free with `iop_manager_free`. May be used by several threads
- * at once: concurrent callers asking for one seller share a single refresh.
+ * Create with `iop_manager_new` (memory or a directory) or `iop_manager_new_with_store` (your
+ * own store, as callbacks); free with `iop_manager_free`. May be used by several threads at
+ * once: concurrent callers asking for one seller share a single refresh.
  */
 typedef struct iop_manager iop_manager;
+
+/**
+ * Where a keys callback puts the stored keys: pass it to `iop_store_keys_add`, once per key.
+ * Lent by the library for the duration of one keys callback only.
+ */
+typedef struct iop_store_keys iop_store_keys;
+
+/**
+ * Where a load callback puts the token set it found: pass it to `iop_store_value_set`.
+ * Lent by the library for the duration of one load callback only.
+ */
+typedef struct iop_store_value iop_store_value;
 
 /**
  * A seller's token set (access token, refresh token, expiries, seller ids) as the gateway sent
@@ -178,6 +191,81 @@ typedef struct iop_manager iop_manager;
  * `iop_token_free`; a field holding a NUL byte (which a C string cannot carry) reads as NULL.
  */
 typedef struct iop_token iop_token;
+
+/**
+ * Loads the token set of `key`. The callback either calls `iop_store_value_set(value, json)`
+ * once (the token set is stored: `json` is the text `save` was given) or does not call it
+ * (nothing is stored for `key`). Returns 0 on success, anything else on failure.
+ */
+typedef int (*iop_store_load_fn)(void *user, const char *key, struct iop_store_value *value);
+
+/**
+ * Stores `token_json` (a JSON object, NUL-terminated; it holds secrets) for `key`, replacing
+ * what is there; returns 0 once it is stored, anything else on failure. Both strings are
+ * borrowed for the duration of the call only: copy what you keep. The library zeroes its copy
+ * of `token_json` after the call.
+ */
+typedef int (*iop_store_save_fn)(void *user, const char *key, const char *token_json);
+
+/**
+ * Lists every stored key by calling `iop_store_keys_add(keys, key)` once per key (any order;
+ * duplicates are dropped). Returns 0 on success, anything else on failure.
+ */
+typedef int (*iop_store_keys_fn)(void *user, struct iop_store_keys *keys);
+
+/**
+ * Removes the token set of `key`, writing to `*removed` whether one was stored (it starts as
+ * `false`). Returns 0 on success, anything else on failure.
+ */
+typedef int (*iop_store_remove_fn)(void *user, const char *key, bool *removed);
+
+/**
+ * A token store implemented by the caller, for `iop_manager_new_with_store`. The library adds
+ * the versions, compare-and-swap saves and per-key locks; the callbacks only load, save, list
+ * and (optionally) remove JSON text by key.
+ *
+ * Threads: the callbacks are called from any thread that uses the manager (several at once,
+ * for different keys and for the same key), so they and `user` must be thread-safe. No lock of
+ * the library is held during a callback: a callback may call into the library (also into the
+ * manager over this store), except to write a key from inside its own save or remove of that
+ * same key, which is refused with `IOP_RESULT_STORE`.
+ *
+ * Failures: a callback returning non-zero makes the operation fail with `IOP_RESULT_STORE`,
+ * whose message names the key and the callback. A stored value that is not a JSON object is
+ * also `IOP_RESULT_STORE` naming the key (never quoting the value), and is not overwritten:
+ * remove it first.
+ *
+ * Versions live in this process: share one manager between the threads of a process rather
+ * than building several managers over the same storage.
+ */
+typedef struct iop_store_callbacks {
+  /**
+   * Passed as the first argument to every callback; owned by the caller until a manager is
+   * created successfully, then by the manager (see `free_user`).
+   */
+  void *user;
+  /**
+   * Required.
+   */
+  iop_store_load_fn load;
+  /**
+   * Required.
+   */
+  iop_store_save_fn save;
+  /**
+   * Required.
+   */
+  iop_store_keys_fn keys;
+  /**
+   * NULL: the store cannot remove keys (`iop_manager_remove` fails with `IOP_RESULT_STORE`).
+   */
+  iop_store_remove_fn remove;
+  /**
+   * Called once with `user` when the manager is freed (NULL: not called). Not called when
+   * `iop_manager_new_with_store` fails: `user` stays the caller's then.
+   */
+  void (*free_user)(void *user);
+} iop_store_callbacks;
 
 /**
  * Called when the manager finds that a seller must authorize the app again: with the
@@ -459,10 +547,34 @@ enum iop_result iop_manager_new(const struct iop_client *c,
                                 struct iop_manager **out);
 
 /**
+ * Creates a token manager over the client `c` and a token store implemented by the caller's
+ * callbacks (see `iop_store_callbacks`), and writes it to `*out` (free with
+ * `iop_manager_free`).
+ *
+ * - `c`, `margin_ms`: as for `iop_manager_new`.
+ * - `store`: copied; the struct itself need not outlive the call. On success the manager owns
+ *   `store->user` and calls `store->free_user` (if not NULL) once when it is freed; on failure
+ *   nothing is called and `user` stays yours.
+ *
+ * The manager may be used by several threads at once; the callbacks are then called from
+ * those threads.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`, `store`, `out`, or one of the
+ * `load`, `save`, `keys` callbacks NULL); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_new_with_store(const struct iop_client *c,
+                                           const struct iop_store_callbacks *store,
+                                           int64_t margin_ms,
+                                           struct iop_manager **out);
+
+/**
  * Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
  * each time a seller is found to need authorizing again. See `iop_reauthorization_callback`.
  *
- * Needs the manager to yourself: no other thread may use `m` during this call.
+ * May be called at any time, also while other threads use `m`: calls that start after this
+ * one returns use the new callback. A report already being delivered finishes with the
+ * callback (and `user_data`) it started with, so keep an old `user_data` valid until the calls
+ * on `m` that were running when you replaced it have returned.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`m` NULL); `IOP_RESULT_PANIC`.
  */
@@ -566,6 +678,25 @@ enum iop_result iop_sign(const char *app_secret,
                          int method,
                          char *out,
                          size_t out_len);
+
+/**
+ * Adds one stored key (NUL-terminated UTF-8, copied) to the list a keys callback builds. Only
+ * valid on the `keys` a keys callback received, during that callback. A key that is not valid
+ * UTF-8 makes the whole listing fail with `IOP_RESULT_STORE`, even if the callback returns 0.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_store_keys_add(struct iop_store_keys *keys, const char *key);
+
+/**
+ * Hands the token set found by a load callback to the library, which copies `token_json`
+ * (NUL-terminated): free or wipe your copy when you like. Called again, the later value wins.
+ * Only valid on the `value` a load callback received, during that callback.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_store_value_set(struct iop_store_value *value, const char *token_json);
 
 /**
  * Frees a string this library allocated (`iop_client_call`'s JSON, `iop_token_to_json`,

@@ -29,6 +29,13 @@ pub(crate) fn lend<H: BoxCastable>(value: &H::Rust) -> *const H {
     std::ptr::from_ref(value).cast()
 }
 
+/// Lends a Rust value to C as a non-const handle pointer, valid while `value` is borrowed, for
+/// callbacks whose C type takes one. Functions given it only borrow it shared ([`try_ref`]):
+/// the value changes through interior mutability only.
+pub(crate) fn lend_mut<H: BoxCastable>(value: &H::Rust) -> *mut H {
+    std::ptr::from_ref(value).cast_mut().cast()
+}
+
 /// Frees a handle made by [`into_raw`]; NULL is a no-op.
 pub(crate) fn free<H: BoxCastable>(ptr: *mut H) {
     if !ptr.is_null() {
@@ -113,6 +120,16 @@ pub(crate) fn try_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Fai
             format!("{what} is not valid UTF-8"),
         )
     })
+}
+
+/// The bytes of a NUL-terminated string (any bytes, not checked as UTF-8), without the NUL;
+/// NULL gives `IOP_RESULT_NULL_ARGUMENT`.
+pub(crate) fn try_c_bytes<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: not NULL; the caller passes a NUL-terminated string that outlives the call.
+    Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
 /// Like [`try_str`], with NULL meaning "absent".

@@ -7,7 +7,7 @@
 //! out-parameters last and written only on success.
 //!
 //! The modules form layers, each importing only those above it: `result`; `ffi`; `boundary`;
-//! `error`; `token`; `client`; `manager` and `sign`.
+//! `error`; `token`; `client`; `store`; `manager` and `sign`.
 
 // The exported names are C's (`iop_client`, `IOP_RESULT_OK`), not Rust's.
 #![allow(non_camel_case_types)]
@@ -20,6 +20,7 @@ pub mod manager;
 pub mod push;
 pub mod result;
 pub mod sign;
+pub mod store;
 pub mod token;
 
 use std::ffi::{c_char, c_int};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iop_core::manager::{DEFAULT_CONCURRENCY, DEFAULT_MARGIN};
+use iop_core::store::ExternalStore;
 use iop_core::{FileStore, MemoryStore, RefreshDueOptions, TokenManager, TokenStore};
 
 use crate::boundary::{boundary, boundary_result, guard};
@@ -13,18 +14,19 @@ use crate::client::iop_client;
 use crate::error::ErrorHandle;
 use crate::error::iop_error;
 use crate::ffi::{
-    BoxCastable, free, into_raw, lend, opt_str, to_c_string, try_mut, try_out, try_ref, try_str,
-    write_opt,
+    BoxCastable, free, into_raw, lend, opt_str, to_c_string, try_out, try_ref, try_str, write_opt,
 };
 use crate::result::{Failure, iop_result};
+use crate::store::{CallbackBackend, iop_store_callbacks};
 use crate::token::TokenHandle;
 use crate::token::iop_token;
 
 /// A token manager: keeps every seller's access token valid over a client and a token store
-/// (in memory, or a directory of files shared safely between processes).
+/// (in memory, a directory of files shared safely between processes, or your own store).
 ///
-/// Create with `iop_manager_new`, free with `iop_manager_free`. May be used by several threads
-/// at once: concurrent callers asking for one seller share a single refresh.
+/// Create with `iop_manager_new` (memory or a directory) or `iop_manager_new_with_store` (your
+/// own store, as callbacks); free with `iop_manager_free`. May be used by several threads at
+/// once: concurrent callers asking for one seller share a single refresh.
 pub struct iop_manager {
     _private: [u8; 0],
 }
@@ -33,21 +35,9 @@ impl BoxCastable for iop_manager {
     type Rust = ManagerHandle;
 }
 
-/// What an `iop_manager` holds. The manager is only absent while
-/// `iop_manager_on_reauthorization_required` rebuilds it.
+/// What an `iop_manager` holds.
 pub(crate) struct ManagerHandle {
-    manager: Option<TokenManager>,
-}
-
-impl ManagerHandle {
-    fn manager(&self) -> Result<&TokenManager, Failure> {
-        self.manager.as_ref().ok_or_else(|| {
-            Failure::new(
-                iop_result::IOP_RESULT_PANIC,
-                "the manager was lost by an earlier panic",
-            )
-        })
-    }
+    manager: TokenManager,
 }
 
 /// Called when the manager finds that a seller must authorize the app again: with the
@@ -121,9 +111,41 @@ pub extern "C" fn iop_manager_new(
         };
         let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
         let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
-        out.write(into_raw::<iop_manager>(ManagerHandle {
-            manager: Some(manager),
-        }));
+        out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
+        Ok(())
+    })
+}
+
+/// Creates a token manager over the client `c` and a token store implemented by the caller's
+/// callbacks (see `iop_store_callbacks`), and writes it to `*out` (free with
+/// `iop_manager_free`).
+///
+/// - `c`, `margin_ms`: as for `iop_manager_new`.
+/// - `store`: copied; the struct itself need not outlive the call. On success the manager owns
+///   `store->user` and calls `store->free_user` (if not NULL) once when it is freed; on failure
+///   nothing is called and `user` stays yours.
+///
+/// The manager may be used by several threads at once; the callbacks are then called from
+/// those threads.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`, `store`, `out`, or one of the
+/// `load`, `save`, `keys` callbacks NULL); `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_manager_new_with_store(
+    c: *const iop_client,
+    store: *const iop_store_callbacks,
+    margin_ms: i64,
+    out: *mut *mut iop_manager,
+) -> iop_result {
+    boundary_result(|| {
+        let client = try_ref(c, "c")?;
+        let out = try_out(out, "out")?;
+        let callbacks = try_ref(store, "store")?;
+        let backend = CallbackBackend::new(callbacks)?;
+        let store: Arc<dyn TokenStore> = Arc::new(ExternalStore::new(backend));
+        let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
+        let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
+        out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
         Ok(())
     })
 }
@@ -143,7 +165,7 @@ pub extern "C" fn iop_manager_put(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let token = try_ref(t, "t")?;
-        handle.manager()?.put(key, &token.token)?;
+        handle.manager.put(key, &token.token)?;
         Ok(())
     })
 }
@@ -166,7 +188,7 @@ pub extern "C" fn iop_manager_remove(
     boundary(err, || {
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
-        let was_stored = handle.manager()?.remove(key)?;
+        let was_stored = handle.manager.remove(key)?;
         write_opt(removed, was_stored);
         Ok(())
     })
@@ -195,7 +217,7 @@ pub extern "C" fn iop_manager_access_token(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let out = try_out(out, "out")?;
-        let token = handle.manager()?.access_token(key)?;
+        let token = handle.manager.access_token(key)?;
         out.write(to_c_string(token.secret().to_owned(), "the access token")?);
         Ok(())
     })
@@ -219,7 +241,7 @@ pub extern "C" fn iop_manager_get(
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let out = try_out(out, "out")?;
-        let token = handle.manager()?.get(key)?;
+        let token = handle.manager.get(key)?;
         out.write(token.map_or(std::ptr::null_mut(), |t| {
             into_raw::<iop_token>(TokenHandle::new(t))
         }));
@@ -251,7 +273,7 @@ pub extern "C" fn iop_manager_refresh_due(
                     "within_ms must not be negative",
                 )
             })?;
-        let report = handle.manager()?.refresh_due(RefreshDueOptions {
+        let report = handle.manager.refresh_due(RefreshDueOptions {
             within,
             concurrency: if concurrency == 0 {
                 DEFAULT_CONCURRENCY
@@ -273,7 +295,10 @@ pub extern "C" fn iop_manager_refresh_due(
 /// Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
 /// each time a seller is found to need authorizing again. See `iop_reauthorization_callback`.
 ///
-/// Needs the manager to yourself: no other thread may use `m` during this call.
+/// May be called at any time, also while other threads use `m`: calls that start after this
+/// one returns use the new callback. A report already being delivered finishes with the
+/// callback (and `user_data`) it started with, so keep an old `user_data` valid until the calls
+/// on `m` that were running when you replaced it have returned.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`m` NULL); `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
@@ -283,22 +308,20 @@ pub extern "C" fn iop_manager_on_reauthorization_required(
     user_data: *mut c_void,
 ) -> iop_result {
     boundary_result(|| {
-        let handle = try_mut(m, "m")?;
-        let manager = handle.manager.take().ok_or_else(|| {
-            Failure::new(
-                iop_result::IOP_RESULT_PANIC,
-                "the manager was lost by an earlier panic",
-            )
-        })?;
-        let user_data = UserData(user_data);
-        handle.manager = Some(match callback {
-            Some(callback) => manager.on_reauthorization_required(move |key, error| {
-                let key = CString::new(key.replace('\0', " ")).unwrap_or_default();
-                let error = ErrorHandle::new(Failure::from(error));
-                callback(user_data.get(), key.as_ptr(), lend::<iop_error>(&error));
-            }),
-            None => manager.on_reauthorization_required(|_, _| {}),
-        });
+        let handle = try_ref(m.cast_const(), "m")?;
+        match callback {
+            Some(callback) => {
+                let user_data = UserData(user_data);
+                handle
+                    .manager
+                    .set_on_reauthorization_required(move |key, error| {
+                        let key = CString::new(key.replace('\0', " ")).unwrap_or_default();
+                        let error = ErrorHandle::new(Failure::from(error));
+                        callback(user_data.get(), key.as_ptr(), lend::<iop_error>(&error));
+                    });
+            }
+            None => handle.manager.clear_on_reauthorization_required(),
+        }
         Ok(())
     })
 }

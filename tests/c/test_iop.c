@@ -967,6 +967,539 @@ static void test_manager(void) {
     iop_client_free(c);
 }
 
+/* ---- a token store written in C (iop_store_callbacks) ---------------------------------------- */
+
+#define CSTORE_MAX 32
+
+/* A thread-safe map of key -> JSON text, with counters and switches to make callbacks fail. */
+typedef struct cstore {
+    pthread_mutex_t lock;
+    char *keys[CSTORE_MAX];
+    char *values[CSTORE_MAX];
+    int loads;
+    int saves;
+    int fail_load;
+    int fail_save;
+    int *freed; /* incremented by cstore_free_user */
+} cstore;
+
+static cstore *cstore_new(int *freed) {
+    cstore *s = calloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    s->freed = freed;
+    return s;
+}
+
+static int cstore_find(const cstore *s, const char *key) {
+    int i;
+    for (i = 0; i < CSTORE_MAX; i++) {
+        if (s->keys[i] != NULL && strcmp(s->keys[i], key) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Sets `key` to a copy of `json` directly (what another writer of the storage would do). */
+static int cstore_put_raw(cstore *s, const char *key, const char *json) {
+    int i;
+    pthread_mutex_lock(&s->lock);
+    i = cstore_find(s, key);
+    if (i < 0) {
+        for (i = 0; i < CSTORE_MAX && s->keys[i] != NULL; i++) {
+        }
+        if (i == CSTORE_MAX) {
+            pthread_mutex_unlock(&s->lock);
+            return -1;
+        }
+        s->keys[i] = strdup(key);
+    } else {
+        free(s->values[i]);
+    }
+    s->values[i] = strdup(json);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* A copy of the value of `key` (free it), or NULL. */
+static char *cstore_get_raw(cstore *s, const char *key) {
+    char *copy = NULL;
+    int i;
+    pthread_mutex_lock(&s->lock);
+    i = cstore_find(s, key);
+    if (i >= 0) {
+        copy = strdup(s->values[i]);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return copy;
+}
+
+static int cstore_load(void *user, const char *key, iop_store_value *value) {
+    cstore *s = user;
+    int rc = 0;
+    int i;
+    pthread_mutex_lock(&s->lock);
+    s->loads++;
+    if (s->fail_load) {
+        rc = 7;
+    } else if ((i = cstore_find(s, key)) >= 0) {
+        rc = iop_store_value_set(value, s->values[i]) == IOP_RESULT_OK ? 0 : 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int cstore_save(void *user, const char *key, const char *token_json) {
+    cstore *s = user;
+    pthread_mutex_lock(&s->lock);
+    s->saves++;
+    if (s->fail_save) {
+        pthread_mutex_unlock(&s->lock);
+        return 5;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return cstore_put_raw(s, key, token_json);
+}
+
+static int cstore_keys(void *user, iop_store_keys *keys) {
+    cstore *s = user;
+    int rc = 0;
+    int i;
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < CSTORE_MAX; i++) {
+        if (s->keys[i] != NULL && iop_store_keys_add(keys, s->keys[i]) != IOP_RESULT_OK) {
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int cstore_remove(void *user, const char *key, bool *removed) {
+    cstore *s = user;
+    int i;
+    pthread_mutex_lock(&s->lock);
+    i = cstore_find(s, key);
+    if (i >= 0) {
+        free(s->keys[i]);
+        free(s->values[i]);
+        s->keys[i] = NULL;
+        s->values[i] = NULL;
+        *removed = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void cstore_free_user(void *user) {
+    cstore *s = user;
+    int i;
+    if (s->freed != NULL) {
+        (*s->freed)++;
+    }
+    for (i = 0; i < CSTORE_MAX; i++) {
+        free(s->keys[i]);
+        free(s->values[i]);
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+static iop_store_callbacks cstore_callbacks(cstore *s) {
+    iop_store_callbacks cb;
+    cb.user = s;
+    cb.load = cstore_load;
+    cb.save = cstore_save;
+    cb.keys = cstore_keys;
+    cb.remove = cstore_remove;
+    cb.free_user = cstore_free_user;
+    return cb;
+}
+
+typedef struct cas_worker {
+    iop_manager *manager;
+    iop_result result;
+    char message[512];
+} cas_worker;
+
+static void *cas_access_worker(void *arg) {
+    cas_worker *w = arg;
+    char *token = NULL;
+    iop_error *err = NULL;
+    w->result = iop_manager_access_token(w->manager, "cas", &token, &err);
+    if (err != NULL) {
+        snprintf(w->message, sizeof w->message, "%s", iop_error_message(err));
+    }
+    iop_error_free(err);
+    iop_string_free(token);
+    return NULL;
+}
+
+static void test_callback_store(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_token *t = new_token(c, "cstore-seller");
+    iop_manager *m = NULL;
+    iop_manager *bad = SENTINEL;
+    iop_error *err = NULL;
+    iop_token *got = NULL;
+    char *token = NULL;
+    int freed = 0;
+    cstore *s = cstore_new(&freed);
+    iop_store_callbacks cb = cstore_callbacks(s);
+    long before;
+
+    if (t == NULL) {
+        cstore_free_user(s);
+        iop_client_free(c);
+        return;
+    }
+    /* Arguments: refused, nothing written, user not taken (free_user not called). */
+    CHECK_RESULT(iop_manager_new_with_store(NULL, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, NULL, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, NULL), IOP_RESULT_NULL_ARGUMENT);
+    cb.load = NULL;
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    cb.load = cstore_load;
+    cb.keys = NULL;
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    cb.keys = cstore_keys;
+    CHECK(bad == SENTINEL);
+    CHECK(freed == 0);
+    CHECK_RESULT(iop_store_value_set(NULL, "{}"), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_store_keys_add(NULL, "k"), IOP_RESULT_NULL_ARGUMENT);
+
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, DAY_MS, &m), IOP_RESULT_OK);
+    if (m == NULL) {
+        cstore_free_user(s);
+        iop_token_free(t);
+        iop_client_free(c);
+        return;
+    }
+
+    /* Round trip: put goes through save (JSON with the token), get/access_token through load. */
+    CHECK_RESULT(iop_manager_get(m, "seller", &got, NULL), IOP_RESULT_OK);
+    CHECK(got == NULL);
+    CHECK_RESULT(iop_manager_put(m, "seller", t), IOP_RESULT_OK);
+    {
+        char *raw = cstore_get_raw(s, "seller");
+        CHECK(raw != NULL && strstr(raw, iop_token_refresh_token(t)) != NULL);
+        CHECK(raw != NULL && strstr(raw, "cstore-seller") != NULL);
+        free(raw);
+    }
+    CHECK_RESULT(iop_manager_get(m, "seller", &got, NULL), IOP_RESULT_OK);
+    CHECK(got != NULL && strcmp(iop_token_seller_id(got), "cstore-seller") == 0);
+    CHECK(got != NULL && strcmp(iop_token_access_token(got), iop_token_access_token(t)) == 0);
+    iop_token_free(got);
+    got = NULL;
+    CHECK_RESULT(iop_manager_access_token(m, "seller", &token, NULL), IOP_RESULT_OK);
+    CHECK_STR(token, iop_token_access_token(t));
+    iop_string_free(token);
+    token = NULL;
+
+    /* keys: refresh_due sees every stored key (none due within an hour). */
+    {
+        iop_refresh_report report;
+        CHECK_RESULT(iop_manager_put(m, "seller 2", t), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "seller/ü/3", t), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_refresh_due(m, 3600 * 1000, 0, &report), IOP_RESULT_OK);
+        CHECK(report.skipped == 3 && report.refreshed == 0 && report.failed == 0);
+    }
+
+    /* remove: true, then false; then nothing is stored. */
+    {
+        bool removed = false;
+        CHECK_RESULT(iop_manager_remove(m, "seller 2", &removed, NULL), IOP_RESULT_OK);
+        CHECK(removed);
+        CHECK_RESULT(iop_manager_remove(m, "seller 2", &removed, NULL), IOP_RESULT_OK);
+        CHECK(!removed);
+        CHECK(cstore_get_raw(s, "seller 2") == NULL);
+        CHECK_RESULT(iop_manager_get(m, "seller 2", &got, NULL), IOP_RESULT_OK);
+        CHECK(got == NULL);
+    }
+
+    /* A corrupt value: a STORE error naming the key (never quoting the value), not overwritten. */
+    {
+        const char *corrupt = "{\"access_token\":\"half-written";
+        char *raw;
+        CHECK(cstore_put_raw(s, "corrupt", corrupt) == 0);
+        got = SENTINEL;
+        CHECK_RESULT(iop_manager_get(m, "corrupt", &got, &err), IOP_RESULT_STORE);
+        CHECK(got == SENTINEL);
+        got = NULL;
+        CHECK(err != NULL && strstr(iop_error_message(err), "corrupt") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "half-written") == NULL);
+        iop_error_free(err);
+        err = NULL;
+        CHECK_RESULT(iop_manager_access_token(m, "corrupt", &token, NULL), IOP_RESULT_STORE);
+        CHECK_RESULT(iop_manager_put(m, "corrupt", t), IOP_RESULT_STORE);
+        raw = cstore_get_raw(s, "corrupt");
+        CHECK_STR(raw, corrupt);
+        free(raw);
+    }
+
+    /* A failing load callback: STORE, naming the key and the callback. */
+    s->fail_load = 1;
+    CHECK_RESULT(iop_manager_get(m, "seller", &got, &err), IOP_RESULT_STORE);
+    CHECK(err != NULL && strstr(iop_error_message(err), "seller") != NULL);
+    CHECK(err != NULL && strstr(iop_error_message(err), "load callback") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    s->fail_load = 0;
+
+    /* 8 threads ask for a due token at once: one refresh, one save of it, one answer. */
+    {
+        iop_token *due = due_copy(t);
+        pthread_t threads[THREADS];
+        manager_worker workers[THREADS];
+        int saves;
+        int i;
+        CHECK_RESULT(iop_manager_put(m, "shared-key", due), IOP_RESULT_OK);
+        before = emu_count(&EMU, "/auth/token/refresh");
+        saves = s->saves;
+        for (i = 0; i < THREADS; i++) {
+            workers[i].manager = m;
+            workers[i].token[0] = '\0';
+            CHECK(pthread_create(&threads[i], NULL, access_worker, &workers[i]) == 0);
+        }
+        for (i = 0; i < THREADS; i++) {
+            pthread_join(threads[i], NULL);
+            CHECK_RESULT(workers[i].result, IOP_RESULT_OK);
+            CHECK_STR(workers[i].token, workers[0].token);
+        }
+        CHECK(strcmp(workers[0].token, iop_token_access_token(t)) != 0);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        CHECK(s->saves == saves + 1);
+        {
+            char *raw = cstore_get_raw(s, "shared-key");
+            CHECK(raw != NULL && strstr(raw, workers[0].token) != NULL);
+            free(raw);
+        }
+        iop_token_free(due);
+    }
+
+    /* A compare-and-swap conflict surfaces: while a refresh is in flight (delayed by the
+     * emulator), another writer changes the stored value and the manager sees it; the refresh
+     * then cannot save over it: STORE, and the other writer's value stays. */
+    {
+        iop_token *fresh = new_token(c, "cas-seller");
+        iop_token *due = fresh != NULL ? due_copy(fresh) : NULL;
+        pthread_t thread;
+        cas_worker w;
+        char *other = NULL;
+        char *raw = NULL;
+        int loads;
+        int waited;
+        memset(&w, 0, sizeof w);
+        w.manager = m;
+        if (due != NULL) {
+            CHECK_RESULT(iop_manager_put(m, "cas", due), IOP_RESULT_OK);
+            other = cstore_get_raw(s, "cas");
+            CHECK(emu_post(&EMU, "fault?kind=delay&ms=3000&times=1&api=/auth/token/refresh") == 0);
+            loads = s->loads;
+            CHECK(pthread_create(&thread, NULL, cas_access_worker, &w) == 0);
+            /* Wait until the worker has loaded the token (its refresh is then under way). */
+            for (waited = 0; waited < 500; waited++) {
+                int now;
+                pthread_mutex_lock(&s->lock);
+                now = s->loads;
+                pthread_mutex_unlock(&s->lock);
+                if (now > loads) {
+                    break;
+                }
+                sleep_ms(2);
+            }
+            sleep_ms(600);
+            /* Another writer: the same token set with a changed field. */
+            if (other != NULL) {
+                char *nick = strstr(other, "\"seller_id\"");
+                CHECK(nick != NULL);
+                if (nick != NULL) {
+                    nick[1] = 'S'; /* "Seller_id": an unknown field, kept as is */
+                }
+                CHECK(cstore_put_raw(s, "cas", other) == 0);
+            }
+            CHECK_RESULT(iop_manager_get(m, "cas", &got, NULL), IOP_RESULT_OK);
+            iop_token_free(got);
+            got = NULL;
+            pthread_join(thread, NULL);
+            CHECK_RESULT(w.result, IOP_RESULT_STORE);
+            CHECK(strstr(w.message, "conflict") != NULL);
+            CHECK(strstr(w.message, "cas") != NULL);
+            raw = cstore_get_raw(s, "cas");
+            CHECK_STR(raw, other);
+        }
+        free(raw);
+        free(other);
+        iop_token_free(due);
+        iop_token_free(fresh);
+        emu_post(&EMU, "clear_faults");
+    }
+
+    /* A save callback that fails after a refresh: STORE, saying the token could not be saved;
+     * the stored value is the old one. */
+    {
+        iop_token *fresh = new_token(c, "unsaved-seller");
+        iop_token *due = fresh != NULL ? due_copy(fresh) : NULL;
+        char *old;
+        char *raw;
+        CHECK_RESULT(iop_manager_put(m, "unsaved", due), IOP_RESULT_OK);
+        old = cstore_get_raw(s, "unsaved");
+        before = emu_count(&EMU, "/auth/token/refresh");
+        s->fail_save = 1;
+        token = SENTINEL;
+        CHECK_RESULT(iop_manager_access_token(m, "unsaved", &token, &err), IOP_RESULT_STORE);
+        CHECK(token == SENTINEL);
+        token = NULL;
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        CHECK(err != NULL && strstr(iop_error_message(err), "could not be saved") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "unsaved") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "returned 5") != NULL);
+        iop_error_free(err);
+        err = NULL;
+        s->fail_save = 0;
+        raw = cstore_get_raw(s, "unsaved");
+        CHECK_STR(raw, old);
+        free(raw);
+        free(old);
+        iop_token_free(due);
+        iop_token_free(fresh);
+    }
+
+    /* The manager owns the store: freed once with it. */
+    CHECK(freed == 0);
+    iop_manager_free(m);
+    CHECK(freed == 1);
+    iop_token_free(t);
+    iop_client_free(c);
+}
+
+/* ---- the reauthorization callback replaced while threads use the manager ---------------------- */
+
+typedef struct reauth_counter {
+    pthread_mutex_t lock;
+    int calls;
+    char key[64];
+} reauth_counter;
+
+static void count_reauth(void *user_data, const char *key, const iop_error *error) {
+    reauth_counter *counter = user_data;
+    pthread_mutex_lock(&counter->lock);
+    counter->calls++;
+    snprintf(counter->key, sizeof counter->key, "%s", key);
+    pthread_mutex_unlock(&counter->lock);
+    (void)error;
+}
+
+#define REPLACE_ROUNDS 15
+
+typedef struct replace_worker {
+    iop_manager *manager;
+    int live_ok;
+    int dead_reauth;
+} replace_worker;
+
+static void *replace_access_worker(void *arg) {
+    replace_worker *w = arg;
+    int i;
+    for (i = 0; i < REPLACE_ROUNDS; i++) {
+        char *token = NULL;
+        if (iop_manager_access_token(w->manager, "live", &token, NULL) == IOP_RESULT_OK) {
+            w->live_ok++;
+        }
+        iop_string_free(token);
+        token = NULL;
+        if (iop_manager_access_token(w->manager, "dead", &token, NULL) ==
+            IOP_RESULT_REAUTHORIZATION_REQUIRED) {
+            w->dead_reauth++;
+        }
+        iop_string_free(token);
+    }
+    return NULL;
+}
+
+static void test_reauth_callback_replaced(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_manager *m = NULL;
+    iop_token *live = new_token(c, "replace-live");
+    iop_token *dead_fresh = new_token(c, "replace-dead");
+    iop_token *dead = dead_fresh != NULL ? due_copy(dead_fresh) : NULL;
+    reauth_counter counters[3];
+    pthread_t threads[THREADS];
+    replace_worker workers[THREADS];
+    long before;
+    int i;
+    memset(counters, 0, sizeof counters);
+    for (i = 0; i < 3; i++) {
+        pthread_mutex_init(&counters[i].lock, NULL);
+    }
+    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m), IOP_RESULT_OK);
+    if (m != NULL && live != NULL && dead != NULL) {
+        CHECK_RESULT(iop_manager_put(m, "live", live), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "dead", dead), IOP_RESULT_OK);
+        CHECK(emu_post(&EMU, "revoke?seller_id=replace-dead") == 0);
+        CHECK_RESULT(iop_manager_on_reauthorization_required(m, count_reauth, &counters[0]),
+                     IOP_RESULT_OK);
+        before = emu_count(&EMU, "/auth/token/refresh");
+        for (i = 0; i < THREADS; i++) {
+            workers[i].manager = m;
+            workers[i].live_ok = 0;
+            workers[i].dead_reauth = 0;
+            CHECK(pthread_create(&threads[i], NULL, replace_access_worker, &workers[i]) == 0);
+        }
+        /* Replace the callback over and over (and clear it once) while they run. */
+        for (i = 0; i < 200; i++) {
+            iop_reauthorization_callback cb = i == 100 ? NULL : count_reauth;
+            CHECK_RESULT(iop_manager_on_reauthorization_required(m, cb, &counters[i % 2]),
+                         IOP_RESULT_OK);
+        }
+        CHECK_RESULT(iop_manager_on_reauthorization_required(m, count_reauth, &counters[0]),
+                     IOP_RESULT_OK);
+        for (i = 0; i < THREADS; i++) {
+            pthread_join(threads[i], NULL);
+            CHECK(workers[i].live_ok == REPLACE_ROUNDS);
+            CHECK(workers[i].dead_reauth == REPLACE_ROUNDS);
+        }
+        /* Refresh attempts: at least one, at most one per thread (core records a gateway
+         * rejection only after the key's lock is released, so a thread that was waiting for
+         * the lock may try the dead refresh token once more). Reported at most once in all, to
+         * whichever callback was set then (none if it happened while cleared). */
+        CHECK(emu_count(&EMU, "/auth/token/refresh") >= before + 1);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") <= before + THREADS);
+        CHECK(counters[0].calls + counters[1].calls <= 1);
+        CHECK(counters[2].calls == 0);
+
+        /* After the threads: the last callback set is the one called. A new stored token set
+         * arms the report again. */
+        CHECK_RESULT(iop_manager_on_reauthorization_required(m, count_reauth, &counters[2]),
+                     IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "dead", dead), IOP_RESULT_OK);
+        {
+            char *token = NULL;
+            int earlier = counters[0].calls + counters[1].calls;
+            CHECK_RESULT(iop_manager_access_token(m, "dead", &token, NULL),
+                         IOP_RESULT_REAUTHORIZATION_REQUIRED);
+            CHECK(counters[2].calls == 1);
+            CHECK_STR(counters[2].key, "dead");
+            CHECK(counters[0].calls + counters[1].calls == earlier);
+        }
+    }
+    iop_manager_free(m);
+    for (i = 0; i < 3; i++) {
+        pthread_mutex_destroy(&counters[i].lock);
+    }
+    iop_token_free(dead);
+    iop_token_free(dead_fresh);
+    iop_token_free(live);
+    iop_client_free(c);
+}
+
 /* Asks for the access token of `key` from a new client and manager over `dir`; writes it to
  * `fd`. Used by both processes of test_two_processes. */
 static int access_in_process(const char *dir, const char *key, int fd) {
@@ -1128,6 +1661,8 @@ int main(int argc, char **argv) {
     test_hostile();
     test_threads();
     test_manager();
+    test_callback_store();
+    test_reauth_callback_replaced();
     test_two_processes();
     test_push_verify();
     emu_stop(&EMU);
