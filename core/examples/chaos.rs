@@ -292,7 +292,10 @@ fn run(args: &[String]) {
     let mut revoked: BTreeSet<String> = BTreeSet::new();
     // Revoked early enough that every revoked seller's token comes due (and is reported)
     // before the end: access tokens live 30 days.
-    assert!(days > 31, "--days must be more than 31 (an access token's life)");
+    assert!(
+        days > 31,
+        "--days must be more than 31 (an access token's life)"
+    );
     let revoke_steps: BTreeSet<i64> = (0..revokes)
         .map(|_| rng.i64(1..((days - 31) * 2).max(2)))
         .collect();
@@ -341,9 +344,9 @@ fn run(args: &[String]) {
         // with no failure left, or 30 s pass.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let done = (0..workers_n).all(|id| {
-                matches!(progress_of(work.path(), id), Some((now, _, 0)) if now >= target)
-            });
+            let done = (0..workers_n).all(
+                |id| matches!(progress_of(work.path(), id), Some((now, _, 0)) if now >= target),
+            );
             if done || Instant::now() > deadline {
                 break;
             }

@@ -800,6 +800,9 @@ impl TokenManager {
                     .and_then(|at| at.duration_since(now).ok())
                     .filter(|left| !left.is_zero());
                 let gateway = error.gateway().cloned();
+                // Recorded now, while the key's lock is held: callers waiting for the lock find
+                // it and never send this refresh token again.
+                self.record_rejection(key, stored.version, gateway.clone());
                 let code = gateway
                     .as_ref()
                     .map_or_else(|| error.to_string(), |g| g.code.clone());
@@ -819,6 +822,24 @@ impl TokenManager {
                 error,
             }),
         }
+    }
+
+    /// Remembers that the gateway refused the refresh token of `version` of `key`.
+    fn record_rejection(&self, key: &str, version: u64, gateway: Option<GatewayError>) {
+        let mut reported = lock_ignoring_poison(&self.reported);
+        let entry = reported.entry(key.to_owned()).or_insert(Reported {
+            version,
+            notified: false,
+            rejected: None,
+        });
+        if entry.version != version {
+            *entry = Reported {
+                version,
+                notified: false,
+                rejected: None,
+            };
+        }
+        entry.rejected = Some(gateway);
     }
 
     /// Whether `version` of `key` is a token set this manager itself refreshed and saved.

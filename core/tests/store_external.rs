@@ -245,3 +245,45 @@ fn a_load_racing_a_write_gets_a_version_no_save_accepts() {
     let stored = store.load("k").unwrap().unwrap();
     assert_eq!((stored.version, nick(&stored)), (new_version, 2));
 }
+
+/// A backend holding one unreadable value (as a corrupt row or file would be).
+#[derive(Default)]
+struct CorruptBackend {
+    removed: AtomicUsize,
+}
+
+impl StoreBackend for CorruptBackend {
+    fn load(&self, key: &str) -> iop_core::Result<Option<TokenSet>> {
+        if self.removed.load(Ordering::SeqCst) > 0 {
+            return Ok(None);
+        }
+        Err(Error::Store {
+            key: key.to_owned(),
+            message: "the stored value is not a token set".to_owned(),
+            source: None,
+        })
+    }
+    fn save(&self, _key: &str, _token: &TokenSet) -> iop_core::Result<()> {
+        Ok(())
+    }
+    fn keys(&self) -> iop_core::Result<Vec<String>> {
+        Ok(vec!["k".to_owned()])
+    }
+    fn remove(&self, _key: &str) -> iop_core::Result<bool> {
+        self.removed.fetch_add(1, Ordering::SeqCst);
+        Ok(true)
+    }
+}
+
+#[test]
+fn a_corrupt_value_can_be_removed() {
+    let store = ExternalStore::new(CorruptBackend::default());
+    assert!(matches!(store.load("k"), Err(Error::Store { .. })));
+    // A conditional write still refuses to go over what it cannot read …
+    assert!(store.save("k", &token(1), None).is_err());
+    // … but removing it, the way to clear it, works.
+    assert!(store.remove("k").unwrap());
+    assert_eq!(store.backend().removed.load(Ordering::SeqCst), 1);
+    assert!(store.load("k").unwrap().is_none());
+    store.save("k", &token(2), None).unwrap();
+}

@@ -217,8 +217,18 @@ impl<B: StoreBackend> ExternalStore<B> {
             }
             // Nothing known: learn what the backend holds first.
             drop(slots);
-            self.load(key)?;
+            let loaded = self.load(key);
             slots = self.wait_for_writer(key, self.slots())?;
+            match loaded {
+                Ok(_) => {}
+                // An unconditional write (remove) replaces whatever is there, readable or not:
+                // a corrupt value must stay removable.
+                Err(_) if expected_version.is_none() => {
+                    let slot = slots.entry(key.to_owned()).or_default();
+                    slot.known.get_or_insert(None);
+                }
+                Err(error) => return Err(error),
+            }
         }
         let slot = slots.entry(key.to_owned()).or_default();
         let current = slot.known.flatten().map(|seen| seen.version);
