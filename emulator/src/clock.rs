@@ -45,12 +45,8 @@ impl iop_core::Clock for VirtualClock {
     }
 }
 
-/// Milliseconds since the Unix epoch (0 before it).
-pub(crate) fn epoch_ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch: core's one rule (negative before 1970).
+pub(crate) use iop_core::time::epoch_ms;
 
 #[cfg(test)]
 mod tests {

@@ -27,27 +27,15 @@ const MAX_BAN: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// Lifetime of an authorization code.
 const CODE_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// Parameters the gateway itself reads; everything else is echoed as a business parameter.
-const SYSTEM_PARAMS: &[&str] = &[
-    "app_key",
-    "sign",
-    "sign_method",
-    "timestamp",
-    "access_token",
-    "session",
-    "partner_id",
-    "method",
-    "format",
-    "v",
-    "simplify",
-];
-
-/// GOP (`/rest…`) or TOP (`/sync`): decides the envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
-    Gop,
-    Top,
+/// Parameters the gateway itself reads (core's lists: every call's, and TOP's, which a bare
+/// `/rest?method=…` call uses too); everything else is echoed as a business parameter.
+fn is_gateway_param(key: &str) -> bool {
+    iop_core::request::SYSTEM_PARAMS.contains(&key)
+        || iop_core::request::TOP_SYSTEM_PARAMS.contains(&key)
 }
+
+/// GOP (`/rest…`) or TOP (`/sync`): decides the envelope (core's one definition).
+pub(crate) use iop_core::Style;
 
 #[derive(Debug)]
 struct Grant {
@@ -915,7 +903,7 @@ impl State {
         let business: Map<String, Value> = params
             .text
             .iter()
-            .filter(|(k, _)| !SYSTEM_PARAMS.contains(&k.as_str()))
+            .filter(|(k, _)| !is_gateway_param(k))
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         let files: Map<String, Value> = params
