@@ -22,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use iop_core::{AccessToken, AuthCode, RefreshToken, TokenSet};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -75,10 +75,7 @@ fn _aio_log_level(level: u32) {
     LOG_THRESHOLD.store(level, Ordering::Relaxed);
 }
 
-/// Locks a mutex whatever a panicking holder left (the data here stays consistent).
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::locked;
 
 /// What a job produced, turned into a Python object on the loop thread.
 enum Outcome {

@@ -27,7 +27,7 @@ pub(crate) struct Emulator {
 impl Emulator {
     /// The running emulator, or a `RuntimeError` once closed.
     fn running(&self) -> PyResult<MutexGuard<'_, Option<iop_emulator::Emulator>>> {
-        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = crate::locked(&self.inner);
         if guard.is_none() {
             return Err(PyRuntimeError::new_err("the emulator is closed"));
         }

@@ -20,6 +20,14 @@ use pyo3::prelude::*;
 
 use crate::convert::{borrowed_pairs, held_items, text_ref};
 
+/// Locks a mutex whatever a panicking holder left (the data behind the package's mutexes stays
+/// consistent): the one helper of this crate for that.
+pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The sign prefix of an API name: the path for GOP, nothing for TOP or `None`.
 fn sign_prefix<'a>(api: Option<&'a Bound<'_, PyAny>>) -> PyResult<&'a str> {
     match api {

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -18,10 +18,7 @@ use crate::convert::{duration_arg, int_arg, json_to_py, py_to_json, text_arg, ti
 use crate::errors::{to_pyerr, to_pyexception};
 use crate::token::{DEFAULT_MARGIN, Token};
 
-/// Locks a mutex whatever a panicking holder left (the data here stays consistent).
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::locked;
 
 /// Token sets in memory, for tests and single-process apps.
 #[pyclass(frozen, module = "iop", name = "MemoryStore")]
