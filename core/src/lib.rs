@@ -27,6 +27,12 @@ pub mod client;
 pub mod manager;
 #[cfg(feature = "client")]
 pub mod store;
+#[cfg(feature = "postgres")]
+pub mod store_postgres;
+#[cfg(feature = "redis")]
+pub mod store_redis;
+#[cfg(feature = "client")]
+pub mod store_url;
 #[cfg(feature = "client")]
 pub mod transport;
 
