@@ -347,19 +347,22 @@ impl PostgresStore {
     }
 
     fn error(&self, key: &str, what: &str, failure: Failure) -> Error {
-        match failure {
-            Failure::Connect(e) => store_error_from(
-                key,
+        let (what, e) = match failure {
+            Failure::Connect(e) => (
                 format!(
                     "postgres {}: cannot connect (within {:?})",
                     self.endpoint, self.options.connect_timeout
                 ),
                 e,
             ),
-            Failure::Command(e) => {
-                store_error_from(key, format!("postgres {}: {what}", self.endpoint), e)
-            }
-        }
+            Failure::Command(e) => (format!("postgres {}: {what}", self.endpoint), e),
+        };
+        // The driver's own text of a server error is just "db error": say what the server said.
+        let what = match e.as_db_error() {
+            Some(db) => format!("{what}: {} ({})", db.message(), db.code().code()),
+            None => what,
+        };
+        store_error_from(key, what, e)
     }
 }
 

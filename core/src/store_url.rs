@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::store::{FileStore, MemoryStore, TokenStore};
+#[cfg(any(feature = "redis", feature = "postgres"))]
 use crate::token::TokenSet;
 
 /// Opens the store named by `url`:
@@ -201,7 +202,7 @@ pub(crate) fn decode_record(key: &str, where_: &str, data: &[u8]) -> Result<Toke
 
 /// `scheme://host:port/path` of a URL, without user, password, query or fragment: what
 /// messages and `Debug` show of a server.
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(feature = "redis")]
 pub(crate) fn redacted_endpoint(url: &url::Url, default_port: u16) -> String {
     let host = url.host_str().unwrap_or("localhost");
     let port = url.port().unwrap_or(default_port);
