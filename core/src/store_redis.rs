@@ -59,6 +59,9 @@ pub struct RedisOptions {
     /// How long a save keeps trying while the server cannot be reached (default 10 s): a
     /// refreshed token set whose refresh token the gateway has rotated exists nowhere else.
     pub save_retry: Duration,
+    /// For `rediss://` to a server whose certificate a private CA signed: that CA's certificate
+    /// (PEM). `None` (default): the web PKI roots and the system's.
+    pub root_certificate_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -70,6 +73,7 @@ impl Default for RedisOptions {
             read_timeout: Duration::from_secs(10),
             lock_wait: Duration::from_secs(300),
             save_retry: Duration::from_secs(10),
+            root_certificate_pem: None,
         }
     }
 }
@@ -216,8 +220,17 @@ impl RedisStore {
         if options.lease < Duration::from_millis(30) {
             return Err(store_error("", "the Redis lease must be at least 30 ms"));
         }
-        let client = redis::Client::open(url)
-            .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
+        let client = match &options.root_certificate_pem {
+            Some(pem) if parsed.scheme() == "rediss" => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        }
+        .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
         let inner = Inner {
             client,
             keys_set: format!("{}keys", options.prefix),

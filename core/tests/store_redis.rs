@@ -267,3 +267,43 @@ fn outage_during_refresh_due_loses_nothing() {
         "redis",
     );
 }
+
+#[test]
+fn rediss_uses_tls_and_checks_the_certificate() {
+    let _server = shared_server();
+    let url = required_env("IOP_TEST_REDISS_URL");
+    let ca = std::fs::read(required_env("IOP_TEST_REDIS_CA")).unwrap();
+    let ns = namespace("tls");
+    let store = RedisStore::open_with(
+        &url,
+        RedisOptions {
+            root_certificate_pem: Some(ca),
+            ..options(&ns, Duration::from_secs(30))
+        },
+    )
+    .unwrap();
+    store.save("k", &token("tls"), None).unwrap();
+    drop(store.lock("k").unwrap());
+    // The same data as over plain TCP.
+    assert_eq!(
+        access(
+            &open(&ns, Duration::from_secs(30))
+                .load("k")
+                .unwrap()
+                .unwrap()
+                .token
+        ),
+        "at-tls"
+    );
+    // Without the private CA the server's certificate is not trusted.
+    let error = RedisStore::open(&url).unwrap_err().to_string();
+    assert!(error.contains("127.0.0.1:"), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // Plain TCP to the TLS port fails too (no silent downgrade).
+    let plain = url.replacen("rediss://", "redis://", 1);
+    let options = RedisOptions {
+        read_timeout: Duration::from_secs(2),
+        ..RedisOptions::default()
+    };
+    assert!(RedisStore::open_with(&plain, options).is_err());
+}
