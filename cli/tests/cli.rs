@@ -724,3 +724,24 @@ fn refresh_due_exits_4_when_some_fail_and_some_must_reauthorize() {
     assert!(out.stdout.contains("FAIL  token seller-broken"), "{out:?}");
     assert!(out.stdout.contains("ok    token seller-fine"), "{out:?}");
 }
+
+#[test]
+fn store_urls_open_a_server_store_and_hide_the_password() {
+    let emu = emulator();
+    // memory: is a store too (empty: nothing to refresh).
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", "memory:"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    // A server that is not there: a clear failure naming host and port, never the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("redis://:hunter2secret@127.0.0.1:{port}/0");
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", &url]));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out:?}");
+    assert!(!format!("{out:?}").contains("hunter2secret"), "{out:?}");
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", "mysql://db/x"]));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("scheme"), "{out:?}");
+}
