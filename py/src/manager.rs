@@ -272,11 +272,14 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn TokenStore>> {
     if let Ok(f) = store.cast::<FileStore>() {
         return Ok(f.get().inner.clone());
     }
+    if let Some(shared) = crate::stores::store_of(store) {
+        return Ok(shared);
+    }
     if store.hasattr("load")? && store.hasattr("save")? {
         return Ok(py_store_for(store));
     }
     Err(PyTypeError::new_err(format!(
-        "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",
+        "store must be None, iop.MemoryStore, iop.FileStore, iop.RedisStore, iop.PostgresStore or an object with load(key) and save(key, token_dict), got {}",
         store.get_type().name()?
     )))
 }

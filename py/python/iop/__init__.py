@@ -24,6 +24,9 @@ from ._errors import (
 from ._native import (
     FileStore,
     MemoryStore,
+    PostgresStore,
+    RedisStore,
+    open_store,
     RefreshReport,
     TokenManager,
     ALIEXPRESS,
@@ -45,7 +48,9 @@ __all__ = [
     "IopRequest",
     "IopResponse",
     "MemoryStore",
+    "PostgresStore",
     "RateLimited",
+    "RedisStore",
     "ReauthorizationRequired",
     "RefreshReport",
     "ResponseError",
@@ -56,6 +61,7 @@ __all__ = [
     "TokenManager",
     "TransportError",
     "__version__",
+    "open_store",
     "sign",
     "string_to_sign",
 ]

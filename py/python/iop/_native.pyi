@@ -8,11 +8,14 @@ __all__ = [
     "Client",
     "FileStore",
     "MemoryStore",
+    "PostgresStore",
+    "RedisStore",
     "RefreshReport",
     "Token",
     "TokenManager",
     "_Emulator",
     "__version__",
+    "open_store",
     "sign",
     "string_to_sign",
 ]
@@ -131,6 +134,24 @@ class FileStore:
     def __new__(cls, directory: Any) -> FileStore: ...
     @property
     def directory(self) -> str: ...
+
+@final
+class RedisStore:
+    def __new__(cls, url: str, *, prefix: str = "iop:") -> RedisStore: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+
+@final
+class PostgresStore:
+    def __new__(cls, dsn: str, *, table: str = "iop_tokens") -> PostgresStore: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def table(self) -> str: ...
+
+def open_store(url: str) -> Union[MemoryStore, FileStore, RedisStore, PostgresStore]: ...
 
 @final
 class RefreshReport:
