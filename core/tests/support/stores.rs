@@ -184,7 +184,9 @@ pub(crate) fn contract_concurrent_cas(open: Open, ns: &str) {
                         loop {
                             let stored = store.load("counter").unwrap().unwrap();
                             let n: usize = access(&stored.token)[3..].parse().unwrap();
-                            let next = token(&(n + 1).to_string());
+                            let mut next = token(&(n + 1).to_string());
+                            // Each attempt's record differs, as real refreshed token sets do.
+                            next.account = Some(format!("attempt-{}", fastrand::u64(..)));
                             match store.save("counter", &next, Some(stored.version)) {
                                 Ok(_) => {
                                     *wins.lock().unwrap() += 1;
