@@ -182,8 +182,8 @@ pub(crate) struct RefreshArgs {
 /// `iop refresh-due`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshDueArgs {
-    /// The token store directory
-    #[arg(long, value_name = "DIR")]
+    /// The token store: a directory, or memory:, redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) store: PathBuf,
     /// Refresh tokens whose access token expires within this time (30m, 12h, 3d, …)
     #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = parse_duration)]

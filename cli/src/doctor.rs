@@ -6,16 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use iop_core::{
-    Credentials, Error, HttpConfig, HttpTransport, Request, TokenStore, Transport, parse_response,
-};
+use iop_core::{Credentials, Error, HttpConfig, HttpTransport, Request, Transport, parse_response};
 
 use crate::cli::{AppArgs, DoctorArgs};
 use crate::credentials::{App, Stdin};
 use crate::failure::{EXIT_FAILED, EXIT_OK, Outcome};
 use crate::show;
 use crate::sign_explain::now_ms;
-use crate::token_cmd::open_store;
+use crate::token_cmd::{open_store, store_name};
 
 /// The gateway refuses timestamps further than this from its clock.
 const GATEWAY_WINDOW: Duration = Duration::from_secs(7200);
@@ -271,7 +269,7 @@ fn check_store<W: Write>(dir: &Path, checks: &mut Checks<W>) -> std::io::Result<
             return checks.line(
                 Status::Fail,
                 "store",
-                &format!("cannot list {}: {e}", dir.display()),
+                &format!("cannot list {}: {e}", store_name(dir)),
             );
         }
     };
@@ -279,13 +277,13 @@ fn check_store<W: Write>(dir: &Path, checks: &mut Checks<W>) -> std::io::Result<
         return checks.line(
             Status::Warn,
             "store",
-            &format!("{} holds no token", dir.display()),
+            &format!("{} holds no token", store_name(dir)),
         );
     }
     checks.line(
         Status::Ok,
         "store",
-        &format!("{}: {} seller(s)", dir.display(), keys.len()),
+        &format!("{}: {} seller(s)", store_name(dir), keys.len()),
     )?;
     let now = SystemTime::now();
     for key in keys {

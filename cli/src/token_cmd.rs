@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet};
+use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet, TokenStore};
 
 use crate::cli::{AppArgs, CreateArgs, RefreshArgs, SaveArgs};
 use crate::credentials::{App, ENV_AUTH_CODE, ENV_REFRESH_TOKEN, Stdin, env_secret};
@@ -162,7 +162,12 @@ impl Target {
 
 /// Opens a file store; with `create` false, a missing directory is an error (nothing is written
 /// unless asked).
-pub(crate) fn open_store(dir: &Path, create: bool) -> Result<Arc<FileStore>, Failure> {
+pub(crate) fn open_store(dir: &Path, create: bool) -> Result<Arc<dyn TokenStore>, Failure> {
+    if let Some(url) = dir.to_str().filter(|s| is_store_url(s)) {
+        // memory:, redis://, rediss://, postgres://, postgresql:// (the error names no password).
+        return iop_core::store::open(url)
+            .map_err(|e| Failure::from_core("cannot open token store", &e));
+    }
     if !create && !dir.is_dir() {
         return Err(Failure::Failed(format!(
             "token store {} does not exist",
@@ -170,6 +175,48 @@ pub(crate) fn open_store(dir: &Path, create: bool) -> Result<Arc<FileStore>, Fai
         )));
     }
     FileStore::open(dir)
-        .map(Arc::new)
+        .map(|store| Arc::new(store) as Arc<dyn TokenStore>)
         .map_err(|e| Failure::from_core(&format!("cannot open token store {}", dir.display()), &e))
+}
+
+/// Whether `--store` names a store by URL rather than a directory.
+fn is_store_url(store: &str) -> bool {
+    store.contains("://") || store == "memory:"
+}
+
+/// `--store` as messages show it: a URL without its password.
+pub(crate) fn store_name(store: &Path) -> String {
+    let text = store.display().to_string();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text;
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod store_name_tests {
+    use super::store_name;
+    use std::path::Path;
+
+    #[test]
+    fn store_names_hide_passwords() {
+        for (given, shown) in [
+            ("/var/lib/iop", "/var/lib/iop"),
+            ("memory:", "memory:"),
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            ("postgresql://u@h/db", "postgresql://u:***@h/db"),
+        ] {
+            assert_eq!(store_name(Path::new(given)), shown);
+        }
+    }
 }

@@ -1045,3 +1045,24 @@ fn authorize_reports_a_declined_authorization() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("access_denied"));
     assert_eq!(emu.stats().get("/auth/token/create"), None);
 }
+
+#[test]
+fn store_urls_open_a_server_store_and_hide_the_password() {
+    let emu = emulator();
+    // memory: is a store too (empty: nothing to refresh).
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", "memory:"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    // A server that is not there: a clear failure naming host and port, never the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("redis://:hunter2secret@127.0.0.1:{port}/0");
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", &url]));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out:?}");
+    assert!(!format!("{out:?}").contains("hunter2secret"), "{out:?}");
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", "mysql://db/x"]));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("scheme"), "{out:?}");
+}

@@ -12,6 +12,7 @@ mod errors;
 mod logging;
 mod manager;
 mod onboarding;
+mod stores;
 mod token;
 
 use iop_core::{AppSecret, SignMethod};
@@ -101,6 +102,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::TokenManager>()?;
     m.add_class::<manager::MemoryStore>()?;
     m.add_class::<manager::FileStore>()?;
+    m.add_class::<stores::RedisStore>()?;
+    m.add_class::<stores::PostgresStore>()?;
+    m.add_function(wrap_pyfunction!(stores::open_store, m)?)?;
     m.add_class::<manager::RefreshReport>()?;
     m.add_class::<emulator::Emulator>()?;
     aio::register(m)?;

@@ -369,18 +369,20 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, 
     if let Ok(f) = store.cast::<FileStore>() {
         return Ok((f.get().inner.clone(), None));
     }
+    if let Some(shared) = crate::stores::store_of(store) {
+        return Ok((shared, None));
+    }
     if store.hasattr("load")? && store.hasattr("save")? {
         let shared = py_store_for(store);
         let address = Arc::as_ptr(&shared) as usize;
         return Ok((shared, Some(address)));
     }
     Err(PyTypeError::new_err(format!(
-        "store must be None, iop.MemoryStore, iop.FileStore or an object with load(key) and save(key, token_dict), got {}",
+        "store must be None, iop.MemoryStore, iop.FileStore, iop.RedisStore, iop.PostgresStore or an object with load(key) and save(key, token_dict), got {}",
         store.get_type().name()?
     )))
 }
 
-/// The name of an error class, as the report shows it.
 /// What `TokenManager.refresh_due` did.
 #[pyclass(frozen, module = "iop", name = "RefreshReport")]
 pub(crate) struct RefreshReport {

@@ -158,7 +158,17 @@ impl Drop for HeldKey<'_> {
 pub mod external;
 mod file;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod url;
 
 pub use external::{ExternalStore, StoreBackend, UNSAVEABLE_VERSION};
 pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisOptions, RedisStore};
+pub use url::open;

@@ -25,6 +25,9 @@ from ._errors import (
 from ._native import (
     FileStore,
     MemoryStore,
+    PostgresStore,
+    RedisStore,
+    open_store,
     RefreshReport,
     TokenManager,
     ALIEXPRESS,
@@ -64,7 +67,9 @@ __all__ = [
     "LAZADA_TH",
     "LAZADA_VN",
     "MemoryStore",
+    "PostgresStore",
     "RateLimited",
+    "RedisStore",
     "ReauthorizationRequired",
     "RefreshReport",
     "ResponseError",
@@ -78,6 +83,7 @@ __all__ = [
     "authorization_url",
     "new_state",
     "push",
+    "open_store",
     "sign",
     "string_to_sign",
 ]

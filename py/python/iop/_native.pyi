@@ -15,6 +15,8 @@ __all__ = [
     "LAZADA_VN",
     "FileStore",
     "MemoryStore",
+    "PostgresStore",
+    "RedisStore",
     "RefreshReport",
     "Token",
     "TokenManager",
@@ -34,6 +36,7 @@ __all__ = [
     "push_parse",
     "push_signature",
     "push_verify",
+    "open_store",
     "sign",
     "string_to_sign",
 ]
@@ -173,6 +176,24 @@ class FileStore:
     def __new__(cls, directory: Any) -> FileStore: ...
     @property
     def directory(self) -> str: ...
+
+@final
+class RedisStore:
+    def __new__(cls, url: str, *, prefix: str = "iop:") -> RedisStore: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+
+@final
+class PostgresStore:
+    def __new__(cls, dsn: str, *, table: str = "iop_tokens") -> PostgresStore: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def table(self) -> str: ...
+
+def open_store(url: str) -> Union[MemoryStore, FileStore, RedisStore, PostgresStore]: ...
 
 @final
 class RefreshReport:

@@ -1,0 +1,599 @@
+//! [`PostgresStore`]: token sets in one PostgreSQL table, shared by every process and host that
+//! uses the same database and table (feature `postgres`).
+//!
+//! - The table (default `iop_tokens`) is created on first use, with a `<table>_meta` table that
+//!   records the schema version (1): `key text PRIMARY KEY, version bigint, data text` (the JSON
+//!   record), `updated_at timestamptz`. `keys()` reads the primary key index.
+//! - A save is one compare-and-swap statement (`UPDATE … WHERE key = $1 AND version = $expected`,
+//!   or `INSERT … ON CONFLICT DO NOTHING` for a new key): a stale version is refused, whatever
+//!   happened to the lock.
+//! - A seller's lock is a session advisory lock (`pg_advisory_lock` on a hash of table and key),
+//!   held on a connection of its own while locked: when the holder dies, its session ends and the
+//!   server frees the lock. No lease, no TTL.
+//!
+//! Connections are plain TCP (`NoTls`): use it on loopback, a private network, or through a TLS
+//! tunnel; a DSN asking for `sslmode=require` is refused rather than sent in the clear.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::{NoTls, Statement};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::store::url::{
+    check_key, conflict, decode_record, encode_record, next_version, store_error, store_error_from,
+};
+use crate::store::{KeyLock, StoredToken, TokenStore, lock_ignoring_poison};
+use crate::token::TokenSet;
+
+/// The schema version this code writes and reads.
+const SCHEMA_VERSION: &str = "1";
+
+/// Connections kept idle for reuse, at most.
+const MAX_IDLE: usize = 64;
+
+/// The longest table name accepted.
+const MAX_TABLE_NAME: usize = 48;
+
+/// Options of a [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The table (default `iop_tokens`): lowercase ASCII letters, digits and `_`, not starting
+    /// with a digit, at most 48 characters. `<table>_meta` is used too.
+    pub table: String,
+    /// TCP connect timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Longest a statement may run (`statement_timeout`) and a sent packet may stay
+    /// unacknowledged (`tcp_user_timeout`) (default 10 s).
+    pub read_timeout: Duration,
+    /// How long [`TokenStore::lock`] waits for a lock held by someone else (default 5 minutes).
+    pub lock_wait: Duration,
+    /// How long a save keeps trying while the server cannot be reached (default 10 s): a
+    /// refreshed token set whose refresh token the gateway has rotated exists nowhere else.
+    pub save_retry: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            table: "iop_tokens".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(300),
+            save_retry: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Token sets in a PostgreSQL table, shared across processes and hosts; see the module docs.
+///
+/// `Debug` shows the server as `postgres://host:port/db`, never its password.
+pub struct PostgresStore {
+    config: postgres::Config,
+    endpoint: String,
+    options: PostgresOptions,
+    idle: Mutex<Vec<Conn>>,
+    sql: Sql,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("server", &self.endpoint)
+            .field("table", &self.options.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements, with the table name in them.
+struct Sql {
+    load: String,
+    insert: String,
+    update: String,
+    keys: String,
+    remove: String,
+}
+
+/// A connection with its prepared statements.
+struct Conn {
+    client: postgres::Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// Why [`PostgresStore::try_run`] failed.
+enum Failure {
+    Connect(postgres::Error),
+    Command(postgres::Error),
+}
+
+impl Failure {
+    /// Whether the server could not be reached (worth trying again later).
+    fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Command(e) => is_connection_error(e),
+        }
+    }
+}
+
+fn is_connection_error(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_none() && e.code().is_none()
+        || matches!(
+            e.code(),
+            Some(
+                &SqlState::ADMIN_SHUTDOWN
+                    | &SqlState::CANNOT_CONNECT_NOW
+                    | &SqlState::CRASH_SHUTDOWN
+            )
+        )
+}
+
+fn valid_table_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TABLE_NAME
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl PostgresStore {
+    /// Connects to the database of `dsn` (`postgres://user:password@host:port/db` or
+    /// `host=… user=… dbname=…`) with default [`PostgresOptions`], and creates the table on
+    /// first use.
+    ///
+    /// Fails within the connect timeout, naming host and port, when the server does not answer;
+    /// a wrong password or a missing permission is a clear error.
+    pub fn open(dsn: &str) -> Result<Self> {
+        Self::open_with(dsn, PostgresOptions::default())
+    }
+
+    /// [`Self::open`] with a table name.
+    pub fn open_with_table(dsn: &str, table: &str) -> Result<Self> {
+        Self::open_with(
+            dsn,
+            PostgresOptions {
+                table: table.to_owned(),
+                ..PostgresOptions::default()
+            },
+        )
+    }
+
+    /// [`Self::open`] with options.
+    pub fn open_with(dsn: &str, options: PostgresOptions) -> Result<Self> {
+        let mut config = postgres::Config::from_str(dsn)
+            .map_err(|e| store_error_from("", "invalid PostgreSQL connection string", e))?;
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(store_error(
+                "",
+                "sslmode=require: this build talks to PostgreSQL over plain TCP only (use a \
+                 loopback or private address, or a TLS tunnel)",
+            ));
+        }
+        config.ssl_mode(postgres::config::SslMode::Disable);
+        config.connect_timeout(options.connect_timeout);
+        config.tcp_user_timeout(options.read_timeout);
+        config.keepalives(true);
+        config.application_name("iop");
+        if !valid_table_name(&options.table) {
+            return Err(store_error(
+                "",
+                format!(
+                    "invalid table name {:?} (lowercase letters, digits and _, not starting with \
+                     a digit, at most {MAX_TABLE_NAME} characters)",
+                    options.table
+                ),
+            ));
+        }
+        let endpoint = endpoint_of(&config);
+        let t = &options.table;
+        let sql = Sql {
+            load: format!(r#"SELECT version, data FROM "{t}" WHERE key = $1"#),
+            insert: format!(
+                r#"INSERT INTO "{t}" (key, version, data) VALUES ($1, $2, $3)
+                   ON CONFLICT (key) DO NOTHING"#
+            ),
+            update: format!(
+                r#"UPDATE "{t}" SET version = $2, data = $3, updated_at = now()
+                   WHERE key = $1 AND version = $4"#
+            ),
+            keys: format!(r#"SELECT key FROM "{t}" ORDER BY key"#),
+            remove: format!(r#"DELETE FROM "{t}" WHERE key = $1"#),
+        };
+        let store = Self {
+            config,
+            endpoint,
+            options,
+            idle: Mutex::new(Vec::new()),
+            sql,
+        };
+        store.create_schema()?;
+        Ok(store)
+    }
+
+    /// The server, as `postgres://host:port/db` (no password).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The options.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.options
+    }
+
+    /// Creates the tables if needed (serialized across processes by a transaction-level advisory
+    /// lock) and checks the recorded schema version.
+    fn create_schema(&self) -> Result<()> {
+        let t = &self.options.table;
+        let setup = format!(
+            r#"BEGIN;
+               SELECT pg_advisory_xact_lock({lock});
+               CREATE TABLE IF NOT EXISTS "{t}" (
+                   key text PRIMARY KEY,
+                   version bigint NOT NULL,
+                   data text NOT NULL,
+                   updated_at timestamptz NOT NULL DEFAULT now());
+               CREATE TABLE IF NOT EXISTS "{t}_meta" (name text PRIMARY KEY, value text NOT NULL);
+               INSERT INTO "{t}_meta" (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
+                   ON CONFLICT (name) DO NOTHING;
+               COMMIT;"#,
+            lock = lock_id(t, "")
+        );
+        let version: Option<String> = self.run("", "cannot create the token table", |conn| {
+            conn.client.batch_execute(&setup)?;
+            let row = conn.client.query_opt(
+                &format!(r#"SELECT value FROM "{t}_meta" WHERE name = 'schema_version'"#),
+                &[],
+            )?;
+            // The columns we use must be there (a table of the same name made by someone else).
+            conn.client.batch_execute(&format!(
+                r#"SELECT key, version, data, updated_at FROM "{t}" LIMIT 0"#
+            ))?;
+            Ok(row.map(|row| row.get(0)))
+        })?;
+        match version.as_deref() {
+            Some(SCHEMA_VERSION) => Ok(()),
+            other => Err(store_error(
+                "",
+                format!(
+                    "table {t} has schema version {other:?}; this version of iop reads \
+                     {SCHEMA_VERSION}"
+                ),
+            )),
+        }
+    }
+
+    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        client.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            self.options.read_timeout.as_millis()
+        ))?;
+        Ok(Conn {
+            client,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn take(&self) -> Option<Conn> {
+        let mut idle = lock_ignoring_poison(&self.idle);
+        while let Some(conn) = idle.pop() {
+            if !conn.client.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut idle = lock_ignoring_poison(&self.idle);
+        if idle.len() < MAX_IDLE && !conn.client.is_closed() {
+            idle.push(conn);
+        }
+    }
+
+    fn run<T>(
+        &self,
+        key: &str,
+        what: &str,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        self.try_run(f)
+            .map_err(|failure| self.error(key, what, failure))
+    }
+
+    /// Runs `f` on an idle connection (or a new one). A connection that fails is dropped; when a
+    /// reused one turns out dead (server restarted), `f` runs once more on a new connection.
+    fn try_run<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
+    ) -> std::result::Result<T, Failure> {
+        if let Some(mut conn) = self.take() {
+            match f(&mut conn) {
+                Ok(value) => {
+                    self.give_back(conn);
+                    return Ok(value);
+                }
+                Err(e) if is_connection_error(&e) => {
+                    log::debug!(
+                        "postgres {}: dropping a dead connection ({e})",
+                        self.endpoint
+                    );
+                }
+                // The session may be left in a failed transaction: not reused.
+                Err(e) => return Err(Failure::Command(e)),
+            }
+        }
+        let mut conn = self.connect().map_err(Failure::Connect)?;
+        let value = f(&mut conn).map_err(Failure::Command)?;
+        self.give_back(conn);
+        Ok(value)
+    }
+
+    fn error(&self, key: &str, what: &str, failure: Failure) -> Error {
+        let (what, e) = match failure {
+            Failure::Connect(e) => (
+                format!(
+                    "postgres {}: cannot connect (within {:?})",
+                    self.endpoint, self.options.connect_timeout
+                ),
+                e,
+            ),
+            Failure::Command(e) => (format!("postgres {}: {what}", self.endpoint), e),
+        };
+        // The driver's own text of a server error is just "db error": say what the server said.
+        let what = match e.as_db_error() {
+            Some(db) => format!("{what}: {} ({})", db.message(), db.code().code()),
+            None => what,
+        };
+        store_error_from(key, what, e)
+    }
+}
+
+/// `postgres://host:port/db` of a config: what messages show of the server.
+fn endpoint_of(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default();
+    format!("postgres://{host}:{port}/{db}")
+}
+
+/// The advisory lock id of `key` in `table`: the first 8 bytes of a SHA-256 (a collision only
+/// makes two sellers share a lock).
+fn lock_id(table: &str, key: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(b"iop-lock\0")
+        .chain_update(table.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+fn version_of(key: &str, version: i64) -> Result<u64> {
+    u64::try_from(version)
+        .map_err(|_| store_error(key, "the stored version is negative; it is left as it is"))
+}
+
+fn to_db_version(key: &str, version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| store_error(key, "version out of range"))
+}
+
+/// The advisory lock of one seller of a [`PostgresStore`], held by its own connection (session);
+/// unlocked on drop, or freed by the server when the session ends.
+struct PostgresKeyLock<'a> {
+    store: &'a PostgresStore,
+    conn: Option<Conn>,
+    id: i64,
+}
+
+impl KeyLock for PostgresKeyLock<'_> {}
+
+impl Drop for PostgresKeyLock<'_> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match conn
+            .client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.id])
+        {
+            Ok(row) if row.get::<_, bool>(0) => self.store.give_back(conn),
+            // Not held any more (the session was replaced?) or the server is gone: closing the
+            // session frees whatever it holds.
+            Ok(_) | Err(_) => drop(conn),
+        }
+    }
+}
+
+impl TokenStore for PostgresStore {
+    fn load(&self, key: &str) -> Result<Option<StoredToken>> {
+        check_key(key)?;
+        let row = self.run(key, "cannot load", |conn| {
+            let statement = conn.statement(&self.sql.load)?;
+            conn.client.query_opt(&statement, &[&key])
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let version = version_of(key, row.get(0))?;
+        let data: String = row.get(1);
+        let where_ = format!("{} row {key:?}", self.options.table);
+        let token = decode_record(key, &where_, data.as_bytes())?;
+        Ok(Some(StoredToken { token, version }))
+    }
+
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        check_key(key)?;
+        let record = encode_record(key, token)?;
+        let version = next_version(expected_version);
+        let new = to_db_version(key, version)?;
+        let expected = expected_version
+            .map(|v| to_db_version(key, v))
+            .transpose()?;
+        let started = Instant::now();
+        // A refreshed token set must not be lost to a short outage: while the server cannot be
+        // reached, keep trying (a repeated save recognizes its own write below).
+        let outcome = loop {
+            let attempt = self.try_run(|conn| {
+                let written = match expected {
+                    None => {
+                        let statement = conn.statement(&self.sql.insert)?;
+                        conn.client.execute(&statement, &[&key, &new, &record])?
+                    }
+                    Some(expected) => {
+                        let statement = conn.statement(&self.sql.update)?;
+                        conn.client
+                            .execute(&statement, &[&key, &new, &record, &expected])?
+                    }
+                };
+                if written == 1 {
+                    return Ok(None);
+                }
+                let statement = conn.statement(&self.sql.load)?;
+                let row = conn.client.query_opt(&statement, &[&key])?;
+                Ok(Some(row.map(|row| {
+                    (row.get::<_, i64>(0), row.get::<_, String>(1))
+                })))
+            });
+            match attempt {
+                Ok(outcome) => break outcome,
+                Err(failure)
+                    if failure.is_unreachable() && started.elapsed() < self.options.save_retry =>
+                {
+                    log::warn!(
+                        "postgres {}: cannot save the token of {key} yet; retrying",
+                        self.endpoint
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(failure) => return Err(self.error(key, "cannot save", failure)),
+            }
+        };
+        match outcome {
+            None => Ok(version),
+            // A repeated save whose first attempt went through.
+            Some(Some((found, data))) if found == new && data == record => Ok(version),
+            Some(found) => Err(conflict(
+                key,
+                expected_version,
+                found.and_then(|(v, _)| u64::try_from(v).ok()),
+            )),
+        }
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let rows = self.run("", "cannot list the keys", |conn| {
+            let statement = conn.statement(&self.sql.keys)?;
+            conn.client.query(&statement, &[])
+        })?;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        check_key(key)?;
+        let id = lock_id(&self.options.table, key);
+        // Wait on the server (woken as soon as the holder unlocks or its session ends), up to
+        // `lock_wait`, on a connection that then holds the lock.
+        let wait = format!(
+            "SET statement_timeout = {}; SELECT pg_advisory_lock({id}); SET statement_timeout = {}",
+            self.options.lock_wait.as_millis(),
+            self.options.read_timeout.as_millis()
+        );
+        let mut conn = match self.take() {
+            Some(conn) => conn,
+            None => self
+                .connect()
+                .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?,
+        };
+        if let Err(e) = conn.client.batch_execute(&wait) {
+            // Whatever happened, this session must not stay around holding or waiting.
+            drop(conn);
+            if e.code() == Some(&SqlState::QUERY_CANCELED) {
+                return Err(store_error(
+                    key,
+                    format!(
+                        "timed out after {:?} waiting for the lock (another worker holds it)",
+                        self.options.lock_wait
+                    ),
+                ));
+            }
+            if is_connection_error(&e) {
+                // A dead pooled connection: try once on a new one.
+                let mut fresh = self
+                    .connect()
+                    .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?;
+                fresh
+                    .client
+                    .batch_execute(&wait)
+                    .map_err(|e| self.error(key, "cannot lock", Failure::Command(e)))?;
+                return Ok(Box::new(PostgresKeyLock {
+                    store: self,
+                    conn: Some(fresh),
+                    id,
+                }));
+            }
+            return Err(self.error(key, "cannot lock", Failure::Command(e)));
+        }
+        Ok(Box::new(PostgresKeyLock {
+            store: self,
+            conn: Some(conn),
+            id,
+        }))
+    }
+
+    fn remove(&self, key: &str) -> Result<bool> {
+        check_key(key)?;
+        let removed = self.run(key, "cannot remove", |conn| {
+            let statement = conn.statement(&self.sql.remove)?;
+            conn.client.execute(&statement, &[&key])
+        })?;
+        Ok(removed > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lock_id, valid_table_name};
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["iop_tokens", "t", "_x1", &"a".repeat(48)] {
+            assert!(valid_table_name(good), "{good}");
+        }
+        for bad in ["", "1t", "T", "a-b", "a b", "a\"; drop", &"a".repeat(49)] {
+            assert!(!valid_table_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lock_ids_differ_per_table_and_key() {
+        assert_ne!(lock_id("t", "a"), lock_id("t", "b"));
+        assert_ne!(lock_id("t", "a"), lock_id("u", "a"));
+        assert_ne!(lock_id("ta", ""), lock_id("t", "a"));
+        assert_eq!(lock_id("t", "a"), lock_id("t", "a"));
+    }
+}

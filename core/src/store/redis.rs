@@ -1,0 +1,687 @@
+//! [`RedisStore`]: token sets in Redis, shared by every process and host that uses the same
+//! server and key prefix (feature `redis`).
+//!
+//! Layout, for a prefix `P` (default `iop:`) and a seller key `k`:
+//! - `P` `token:` `k`: a hash `{fmt: "iop-token-1", v: <version>, data: <JSON record>}`;
+//! - `P` `keys`: a set of every stored seller key (listed with `SSCAN`, never `KEYS`);
+//! - `P` `lock:` `k`: the seller's lease, a string holding its owner's random id, set with
+//!   `SET NX PX`.
+//!
+//! Saves are compare-and-swap in one Lua script on the server: the stored version must be the
+//! expected one, whatever happened to the lease. A key holding anything but our hash is never
+//! overwritten.
+//!
+//! **Leases are renewed while held.** A lease lasts [`RedisOptions::lease`] (default 30 s);
+//! while a [`KeyLock`] lives, a small thread of its own extends it every third of that. So a
+//! refresh that takes longer than the lease (slow gateway, retries) keeps it; a holder that dies
+//! (process killed) stops renewing and the lease ends at most one lease later. If a renewal finds
+//! the lease gone (the server lost it, a long pause), an error is logged, and the version check
+//! of the save still refuses a late writer.
+//!
+//! Not for Redis Cluster (the save script touches the token hash and the key set together).
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redis::{ConnectionLike, Script};
+
+use crate::error::Result;
+use crate::store::url::{
+    check_key, conflict, decode_record, encode_record, next_version, redacted_endpoint,
+    store_error, store_error_from,
+};
+use crate::store::{KeyLock, StoredToken, TokenStore, lock_ignoring_poison};
+use crate::token::TokenSet;
+
+/// The record format marker in each token hash.
+const FORMAT: &str = "iop-token-1";
+
+/// Connections kept idle for reuse, at most.
+const MAX_IDLE: usize = 64;
+
+/// Options of a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every Redis key (default `iop:`): separates several apps on one server.
+    pub prefix: String,
+    /// Lifetime of a seller's lease (default 30 s). It is renewed every third of that while
+    /// held, so it only bounds how long a dead holder blocks the seller.
+    pub lease: Duration,
+    /// TCP connect timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Read and write timeout of each command (default 10 s).
+    pub read_timeout: Duration,
+    /// How long [`TokenStore::lock`] waits for a lease held by someone else before failing
+    /// (default 5 minutes).
+    pub lock_wait: Duration,
+    /// How long a save keeps trying while the server cannot be reached (default 10 s): a
+    /// refreshed token set whose refresh token the gateway has rotated exists nowhere else.
+    pub save_retry: Duration,
+    /// For `rediss://` to a server whose certificate a private CA signed: that CA's certificate
+    /// (PEM). `None` (default): the web PKI roots and the system's.
+    pub root_certificate_pem: Option<Vec<u8>>,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "iop:".to_owned(),
+            lease: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(300),
+            save_retry: Duration::from_secs(10),
+            root_certificate_pem: None,
+        }
+    }
+}
+
+/// Token sets in Redis (or Valkey), shared across processes and hosts; see the module docs.
+///
+/// `Debug` shows the server as `redis://host:port/db`, never its password.
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    endpoint: String,
+    options: RedisOptions,
+    keys_set: String,
+    idle: Mutex<Vec<redis::Connection>>,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    load: Script,
+    save: Script,
+    remove: Script,
+    acquire: Script,
+    renew: Script,
+    release: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &self.inner.endpoint)
+            .field("prefix", &self.inner.options.prefix)
+            .field("lease", &self.inner.options.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+// KEYS[1] token hash. Returns {type, fmt, v, data}.
+const LOAD: &str = r"
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'hash' then return {t} end
+local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'data')
+return {t, f[1] or '', f[2] or '', f[3] or ''}
+";
+
+// KEYS[1] token hash, KEYS[2] key set; ARGV: expected version ('' = absent), new version,
+// record, seller key, format. Returns {'ok'} | {'conflict', found} | {'foreign', type}.
+// A retried save whose first attempt went through finds its own record: that is a success.
+const SAVE: &str = r"
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then
+  if ARGV[1] ~= '' then return {'conflict', ''} end
+elseif t ~= 'hash' then
+  return {'foreign', t}
+else
+  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'data')
+  if f[1] ~= ARGV[5] or not f[2] then return {'foreign', 'hash'} end
+  if f[2] == ARGV[2] and f[3] == ARGV[3] then return {'ok'} end
+  if f[2] ~= ARGV[1] then return {'conflict', f[2]} end
+end
+redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return {'ok'}
+";
+
+// KEYS[1] token hash, KEYS[2] key set; ARGV: seller key, format.
+// Returns {'removed'} | {'absent'} | {'foreign', type}.
+const REMOVE: &str = r"
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return {'absent'}
+end
+if t ~= 'hash' or redis.call('HGET', KEYS[1], 'fmt') ~= ARGV[2] then return {'foreign', t} end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return {'removed'}
+";
+
+// KEYS[1] lease; ARGV: owner, lease ms. 1 when the caller holds it (also on a retry whose first
+// attempt took it).
+const ACQUIRE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+// KEYS[1] lease; ARGV: owner, lease ms. 1 when still ours and extended.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+// KEYS[1] lease; ARGV: owner. Deletes it only when it is still ours.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+impl RedisStore {
+    /// Connects to the server of `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://…` for TLS, checked against the web PKI and system roots) with default
+    /// [`RedisOptions`].
+    ///
+    /// Fails within the connect timeout, naming host and port, when the server does not answer
+    /// or refuses the credentials.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, RedisOptions::default())
+    }
+
+    /// [`Self::open`] with a key prefix.
+    pub fn open_with_prefix(url: &str, prefix: &str) -> Result<Self> {
+        Self::open_with(
+            url,
+            RedisOptions {
+                prefix: prefix.to_owned(),
+                ..RedisOptions::default()
+            },
+        )
+    }
+
+    /// [`Self::open`] with options.
+    pub fn open_with(url: &str, options: RedisOptions) -> Result<Self> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| store_error("", format!("invalid Redis URL: {e}")))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") {
+            return Err(store_error(
+                "",
+                "a Redis URL starts with redis:// or rediss://",
+            ));
+        }
+        let endpoint = redacted_endpoint(&parsed, 6379);
+        if options.lease < Duration::from_millis(30) {
+            return Err(store_error("", "the Redis lease must be at least 30 ms"));
+        }
+        let client = match &options.root_certificate_pem {
+            Some(pem) if parsed.scheme() == "rediss" => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        }
+        .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
+        let inner = Inner {
+            client,
+            keys_set: format!("{}keys", options.prefix),
+            endpoint,
+            options,
+            idle: Mutex::new(Vec::new()),
+            scripts: Scripts {
+                load: Script::new(LOAD),
+                save: Script::new(SAVE),
+                remove: Script::new(REMOVE),
+                acquire: Script::new(ACQUIRE),
+                renew: Script::new(RENEW),
+                release: Script::new(RELEASE),
+            },
+        };
+        inner.run("", "cannot reach the server", |con| {
+            redis::cmd("PING").query::<String>(con)
+        })?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The server, as `redis://host:port/db` (no password).
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RedisOptions {
+        &self.inner.options
+    }
+}
+
+impl Inner {
+    fn token_key(&self, key: &str) -> String {
+        format!("{}token:{key}", self.options.prefix)
+    }
+
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}lock:{key}", self.options.prefix)
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let con = self
+            .client
+            .get_connection_with_timeout(self.options.connect_timeout)?;
+        con.set_read_timeout(Some(self.options.read_timeout))?;
+        con.set_write_timeout(Some(self.options.read_timeout))?;
+        Ok(con)
+    }
+
+    /// Runs `f` on an idle connection (or a new one), mapping a failure to a store error.
+    fn run<T>(
+        &self,
+        key: &str,
+        what: &str,
+        f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        self.try_run(f)
+            .map_err(|failure| self.error(key, what, failure))
+    }
+
+    /// Runs `f` on an idle connection (or a new one). A connection that fails is dropped; when a
+    /// reused one turns out dead (server restarted), `f` runs once more on a new connection.
+    /// `f` must be safe to repeat (every script here is).
+    fn try_run<T>(
+        &self,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> std::result::Result<T, Failure> {
+        let reused = lock_ignoring_poison(&self.idle).pop();
+        if let Some(mut con) = reused {
+            match f(&mut con) {
+                Ok(value) => {
+                    self.give_back(con);
+                    return Ok(value);
+                }
+                Err(e) if is_connection_error(&e) && !e.is_timeout() => {
+                    log::debug!("redis {}: dropping a dead connection ({e})", self.endpoint);
+                }
+                Err(e) => return Err(Failure::Command(e)),
+            }
+        }
+        let mut con = self.connect().map_err(Failure::Connect)?;
+        let value = f(&mut con).map_err(Failure::Command)?;
+        self.give_back(con);
+        Ok(value)
+    }
+
+    fn give_back(&self, con: redis::Connection) {
+        let mut idle = lock_ignoring_poison(&self.idle);
+        if idle.len() < MAX_IDLE && con.is_open() {
+            idle.push(con);
+        }
+    }
+
+    fn error(&self, key: &str, what: &str, failure: Failure) -> crate::Error {
+        match failure {
+            Failure::Connect(e) => store_error_from(
+                key,
+                format!(
+                    "redis {}: cannot connect (within {:?})",
+                    self.endpoint, self.options.connect_timeout
+                ),
+                e,
+            ),
+            Failure::Command(e) => {
+                store_error_from(key, format!("redis {}: {what}", self.endpoint), e)
+            }
+        }
+    }
+
+    fn renew(&self, lock_key: &str, owner: &str) -> Result<bool> {
+        let ms = lease_ms(self.options.lease);
+        self.run(lock_key, "cannot renew the lease", |con| {
+            self.scripts
+                .renew
+                .key(lock_key)
+                .arg(owner)
+                .arg(ms)
+                .invoke::<i64>(con)
+        })
+        .map(|held| held == 1)
+    }
+}
+
+/// Why [`Inner::try_run`] failed.
+enum Failure {
+    /// No connection could be made.
+    Connect(redis::RedisError),
+    /// The command failed.
+    Command(redis::RedisError),
+}
+
+impl Failure {
+    /// Whether the server could not be reached (worth trying again later).
+    fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            // A server that is back but still loading its data answers LOADING.
+            Self::Command(e) => is_connection_error(e) || e.code() == Some("LOADING"),
+        }
+    }
+}
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn lease_ms(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Parses a version as the scripts return it.
+fn parse_version(key: &str, text: &str) -> Result<u64> {
+    text.parse::<u64>().map_err(|_| {
+        store_error(
+            key,
+            "the stored version is not a number; it is left as it is",
+        )
+    })
+}
+
+/// The lease of one seller of a [`RedisStore`]: renewed by its thread while held, released
+/// (only if still ours) on drop.
+struct RedisKeyLock {
+    inner: Arc<Inner>,
+    lock_key: String,
+    owner: String,
+    stop: Option<mpsc::Sender<()>>,
+    renewer: Option<JoinHandle<()>>,
+}
+
+impl KeyLock for RedisKeyLock {}
+
+impl Drop for RedisKeyLock {
+    fn drop(&mut self) {
+        // Stop renewing first, so that no renewal runs after the release.
+        drop(self.stop.take());
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
+        let inner = &self.inner;
+        let released = inner.run(&self.lock_key, "cannot release the lease", |con| {
+            inner
+                .scripts
+                .release
+                .key(&self.lock_key)
+                .arg(&self.owner)
+                .invoke::<i64>(con)
+        });
+        match released {
+            Ok(1) => {}
+            Ok(_) => log::warn!(
+                "redis {}: the lease {} had expired before its release",
+                inner.endpoint,
+                self.lock_key
+            ),
+            Err(error) => log::warn!("{error}; it ends when it expires"),
+        }
+    }
+}
+
+fn random_owner() -> String {
+    format!(
+        "{:016x}{:016x}-{}",
+        fastrand::u64(..),
+        fastrand::u64(..),
+        std::process::id()
+    )
+}
+
+impl TokenStore for RedisStore {
+    fn load(&self, key: &str) -> Result<Option<StoredToken>> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let token_key = inner.token_key(key);
+        let reply: Vec<Vec<u8>> = inner.run(key, "cannot load", |con| {
+            inner.scripts.load.key(&token_key).invoke(con)
+        })?;
+        let text = |i: usize| {
+            reply
+                .get(i)
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .unwrap_or_default()
+        };
+        match text(0).as_str() {
+            "none" => return Ok(None),
+            "hash" => {}
+            other => {
+                return Err(store_error(
+                    key,
+                    format!(
+                        "{token_key} holds a Redis {other}, not an iop token record; it is left \
+                         as it is"
+                    ),
+                ));
+            }
+        }
+        if text(1) != FORMAT {
+            return Err(store_error(
+                key,
+                format!("{token_key} is not an iop token record; it is left as it is"),
+            ));
+        }
+        let version = parse_version(key, &text(2))?;
+        let data = reply.get(3).map(Vec::as_slice).unwrap_or_default();
+        let token = decode_record(key, &token_key, data)?;
+        Ok(Some(StoredToken { token, version }))
+    }
+
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let token_key = inner.token_key(key);
+        let record = encode_record(key, token)?;
+        let version = next_version(expected_version);
+        let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
+        // A refreshed token set must not be lost to a short outage: while the server cannot be
+        // reached, keep trying for `save_retry` (the script is safe to repeat).
+        let started = Instant::now();
+        let reply: Vec<String> = loop {
+            let attempt = inner.try_run(|con| {
+                inner
+                    .scripts
+                    .save
+                    .key(&token_key)
+                    .key(&inner.keys_set)
+                    .arg(&expected)
+                    .arg(version)
+                    .arg(&record)
+                    .arg(key)
+                    .arg(FORMAT)
+                    .invoke(con)
+            });
+            match attempt {
+                Ok(reply) => break reply,
+                Err(failure)
+                    if failure.is_unreachable() && started.elapsed() < inner.options.save_retry =>
+                {
+                    log::warn!(
+                        "redis {}: cannot save the token of {key} yet; retrying",
+                        inner.endpoint
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(failure) => return Err(inner.error(key, "cannot save", failure)),
+            }
+        };
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(version),
+            Some("conflict") => {
+                let found = match reply.get(1).map(String::as_str) {
+                    None | Some("") => None,
+                    Some(text) => Some(parse_version(key, text)?),
+                };
+                Err(conflict(key, expected_version, found))
+            }
+            Some("foreign") => Err(store_error(
+                key,
+                format!(
+                    "{token_key} holds a Redis {}, not an iop token record; it is not \
+                     overwritten",
+                    reply.get(1).map_or("value", String::as_str)
+                ),
+            )),
+            _ => Err(store_error(key, "unexpected reply of the save script")),
+        }
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let inner = &self.inner;
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) =
+                inner.run("", "cannot list the keys", |con| {
+                    redis::cmd("SSCAN")
+                        .arg(&inner.keys_set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query(con)
+                })?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let lock_key = inner.lock_key(key);
+        let owner = random_owner();
+        let ms = lease_ms(inner.options.lease);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let held: i64 = inner.run(key, "cannot take the lease", |con| {
+                inner
+                    .scripts
+                    .acquire
+                    .key(&lock_key)
+                    .arg(&owner)
+                    .arg(ms)
+                    .invoke(con)
+            })?;
+            if held == 1 {
+                break;
+            }
+            if started.elapsed() >= inner.options.lock_wait {
+                return Err(store_error(
+                    key,
+                    format!(
+                        "timed out after {:?} waiting for the lease {lock_key} (another worker \
+                         holds it)",
+                        inner.options.lock_wait
+                    ),
+                ));
+            }
+            let jitter = Duration::from_micros(fastrand::u64(0..=pause.as_micros() as u64 / 2));
+            std::thread::sleep(pause + jitter);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        let (stop, stopped) = mpsc::channel::<()>();
+        let renewer = {
+            let inner = Arc::clone(&self.inner);
+            let lock_key = lock_key.clone();
+            let owner = owner.clone();
+            std::thread::Builder::new()
+                .name("iop-redis-lease".to_owned())
+                .spawn(move || renew_while_held(&inner, &lock_key, &owner, &stopped))
+        };
+        let renewer = match renewer {
+            Ok(handle) => handle,
+            Err(e) => {
+                let _ = inner.run(key, "cannot release the lease", |con| {
+                    inner
+                        .scripts
+                        .release
+                        .key(&lock_key)
+                        .arg(&owner)
+                        .invoke::<i64>(con)
+                });
+                return Err(store_error(
+                    key,
+                    format!("cannot start the lease renewal thread: {e}"),
+                ));
+            }
+        };
+        Ok(Box::new(RedisKeyLock {
+            inner: Arc::clone(&self.inner),
+            lock_key,
+            owner,
+            stop: Some(stop),
+            renewer: Some(renewer),
+        }))
+    }
+
+    /// Removes the token hash and the key from the key set; refuses a key holding anything but
+    /// an iop token record.
+    fn remove(&self, key: &str) -> Result<bool> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let token_key = inner.token_key(key);
+        let reply: Vec<String> = inner.run(key, "cannot remove", |con| {
+            inner
+                .scripts
+                .remove
+                .key(&token_key)
+                .key(&inner.keys_set)
+                .arg(key)
+                .arg(FORMAT)
+                .invoke(con)
+        })?;
+        match reply.first().map(String::as_str) {
+            Some("removed") => Ok(true),
+            Some("absent") => Ok(false),
+            _ => Err(store_error(
+                key,
+                format!("{token_key} is not an iop token record; it is not removed"),
+            )),
+        }
+    }
+}
+
+/// Extends the lease every third of its life until `stopped` fires (the lock was dropped).
+fn renew_while_held(inner: &Inner, lock_key: &str, owner: &str, stopped: &mpsc::Receiver<()>) {
+    let period = inner.options.lease / 3;
+    loop {
+        match stopped.recv_timeout(period) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        match inner.renew(lock_key, owner) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::error!(
+                    "redis {}: the lease {lock_key} was lost while held; the version check \
+                     still refuses a stale save",
+                    inner.endpoint
+                );
+                return;
+            }
+            Err(error) => log::warn!("{error}; retrying"),
+        }
+    }
+}

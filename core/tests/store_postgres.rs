@@ -1,0 +1,236 @@
+//! PostgresStore against a real PostgreSQL: run under `scripts/with-servers`, which sets
+//! `IOP_TEST_POSTGRES_URL` and `IOP_TEST_POSTGRES_RESTART`. Without them these tests fail.
+
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/stores.rs"]
+mod stores;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iop_core::TokenStore;
+use iop_core::store::{PostgresOptions, PostgresStore};
+use stores::*;
+
+fn url() -> String {
+    required_env("IOP_TEST_POSTGRES_URL")
+}
+
+/// Namespaces are tables here (the lease does not apply: locks die with the session).
+fn open(ns: &str, _lease: Duration) -> Arc<dyn TokenStore> {
+    Arc::new(PostgresStore::open_with_table(&url(), &ns.to_lowercase()).unwrap())
+}
+
+fn raw() -> postgres::Client {
+    postgres::Client::connect(&url(), postgres::NoTls).unwrap()
+}
+
+#[test]
+fn contract_versions_keys_remove_on_postgres() {
+    let _server = shared_server();
+    let store = open(&namespace("cas"), Duration::ZERO);
+    contract_versions_keys_remove(&*store);
+}
+
+#[test]
+fn contract_keys_scale() {
+    let _server = shared_server();
+    let store = open(&namespace("many"), Duration::ZERO);
+    contract_many_keys(&*store, 5_000);
+}
+
+#[test]
+fn contract_concurrent_cas_on_postgres() {
+    let _server = shared_server();
+    contract_concurrent_cas(open, &namespace("ccas"));
+}
+
+#[test]
+fn contract_locks_on_postgres() {
+    let _server = shared_server();
+    contract_locks(open, &namespace("locks"));
+}
+
+#[test]
+fn tables_separate_apps_and_record_their_schema_version() {
+    let _server = shared_server();
+    let (ta, tb) = (namespace("ta"), namespace("tb"));
+    let a = open(&ta, Duration::ZERO);
+    let b = open(&tb, Duration::ZERO);
+    a.save("k", &token("a"), None).unwrap();
+    assert!(b.load("k").unwrap().is_none());
+    assert!(b.keys().unwrap().is_empty());
+    let mut con = raw();
+    let row = con
+        .query_one(
+            &format!("SELECT value FROM \"{ta}_meta\" WHERE name = 'schema_version'"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "1");
+    // Another schema version is refused, not used.
+    con.execute(
+        &format!("UPDATE \"{ta}_meta\" SET value = '99' WHERE name = 'schema_version'"),
+        &[],
+    )
+    .unwrap();
+    let error = PostgresStore::open_with_table(&url(), &ta).unwrap_err();
+    assert!(error.to_string().contains("schema version"), "{error}");
+    // A table of the same name that is not ours is refused too.
+    let other = namespace("other");
+    con.batch_execute(&format!("CREATE TABLE \"{other}\" (id int)"))
+        .unwrap();
+    assert!(PostgresStore::open_with_table(&url(), &other).is_err());
+    // Bad names never reach SQL.
+    assert!(PostgresStore::open_with_table(&url(), "x\"; DROP TABLE y; --").is_err());
+}
+
+#[test]
+fn foreign_and_corrupt_values_are_refused_and_kept() {
+    let _server = shared_server();
+    let ns = namespace("foreign");
+    let store = open(&ns, Duration::ZERO);
+    let dump = |key: &str| {
+        let (key, ns) = (key.to_owned(), ns.clone());
+        move || {
+            let row = raw()
+                .query_one(
+                    &format!("SELECT version, data FROM \"{ns}\" WHERE key = $1"),
+                    &[&key],
+                )
+                .unwrap();
+            format!("{}:{}", row.get::<_, i64>(0), row.get::<_, String>(1))
+        }
+    };
+    let mut con = raw();
+    // Corrupt (truncated JSON holding a secret that must not leak).
+    store.save("c", &token("c"), None).unwrap();
+    con.execute(
+        &format!("UPDATE \"{ns}\" SET data = $1 WHERE key = 'c'"),
+        &[&r#"{"key":"c","token":{"access_token":"at-secret"#],
+    )
+    .unwrap();
+    contract_refuses_foreign_value(&*store, "c", &dump("c"), true);
+    // Not ours: valid JSON of another shape.
+    con.execute(
+        &format!("INSERT INTO \"{ns}\" (key, version, data) VALUES ('f', 5, '[1,2]')"),
+        &[],
+    )
+    .unwrap();
+    contract_refuses_foreign_value(&*store, "f", &dump("f"), true);
+    // The record of another key copied here.
+    store.save("d", &token("d"), None).unwrap();
+    store.save("e", &token("e"), None).unwrap();
+    con.execute(
+        &format!(
+            "UPDATE \"{ns}\" SET data = (SELECT data FROM \"{ns}\" WHERE key = 'd') WHERE key = 'e'"
+        ),
+        &[],
+    )
+    .unwrap();
+    contract_refuses_foreign_value(&*store, "e", &dump("e"), true);
+    assert!(store.remove("c").unwrap());
+    store.save("c", &token("c2"), None).unwrap();
+}
+
+#[test]
+fn server_down_at_start_names_host_and_port_within_the_connect_timeout() {
+    let _server = shared_server();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let error = PostgresStore::open_with(
+        &format!("postgres://iop:hunter2secret@127.0.0.1:{port}/iop"),
+        PostgresOptions {
+            connect_timeout: Duration::from_secs(1),
+            ..PostgresOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let text = format!("{error} {error:?}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+    let started = Instant::now();
+    let error = PostgresStore::open_with(
+        "postgres://iop:pw@192.0.2.1:5432/iop",
+        PostgresOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..PostgresOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{error}");
+    assert!(error.to_string().contains("192.0.2.1:5432"), "{error}");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_the_password() {
+    let _server = shared_server();
+    let good = url();
+    let (head, tail) = good.split_once('@').unwrap();
+    let (user_part, _) = head.rsplit_once(':').unwrap();
+    let bad = format!("{user_part}:not-the-password-xyz@{tail}");
+    let error = PostgresStore::open(&bad).unwrap_err().to_string();
+    assert!(!error.contains("not-the-password-xyz"), "{error}");
+    assert!(error.contains("password authentication failed"), "{error}");
+    let store = PostgresStore::open(&good).unwrap();
+    let text = format!("{store:?}");
+    assert!(text.contains("postgres://127.0.0.1:"), "{text}");
+    assert!(
+        !text.contains(&head[head.rfind(':').unwrap() + 1..]),
+        "{text}"
+    );
+}
+
+#[test]
+fn many_hosts_share_one_refresh_per_seller() {
+    let _server = shared_server();
+    many_hosts_one_refresh_per_seller(open, &namespace("hosts"));
+}
+
+#[test]
+fn many_hosts_run_refresh_due_at_once() {
+    let _server = shared_server();
+    many_hosts_refresh_due(open, &namespace("due"));
+}
+
+#[test]
+fn a_slow_refresh_is_not_repeated() {
+    let _server = shared_server();
+    slow_refresh_outlives_the_lease(open, &namespace("slow"));
+}
+
+#[test]
+#[ignore = "child process of a_killed_holder_frees_the_lock_with_its_session"]
+fn child_hold_postgres_lock() {
+    child_hold_lock(open);
+}
+
+#[test]
+fn a_killed_holder_frees_the_lock_with_its_session() {
+    let _server = shared_server();
+    let after = killed_holder_frees_the_lock(
+        open,
+        &namespace("kill"),
+        "child_hold_postgres_lock",
+        Duration::from_secs(60),
+    );
+    // No lease to wait for: the session ends with the process.
+    assert!(after < Duration::from_secs(3), "{after:?}");
+}
+
+#[test]
+fn outage_during_refresh_due_loses_nothing() {
+    let _server = exclusive_server();
+    outage_during_refresh_due(
+        open,
+        &namespace("outage"),
+        &required_env("IOP_TEST_POSTGRES_RESTART"),
+        "postgres",
+    );
+}

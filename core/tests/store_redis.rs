@@ -1,0 +1,309 @@
+//! RedisStore against a real redis-server: run under `scripts/with-servers`, which sets
+//! `IOP_TEST_REDIS_URL` and `IOP_TEST_REDIS_RESTART`. Without them these tests fail.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/stores.rs"]
+mod stores;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iop_core::TokenStore;
+use iop_core::store::{RedisOptions, RedisStore};
+use stores::*;
+
+fn url() -> String {
+    required_env("IOP_TEST_REDIS_URL")
+}
+
+fn options(ns: &str, lease: Duration) -> RedisOptions {
+    RedisOptions {
+        prefix: format!("{ns}:"),
+        lease,
+        ..RedisOptions::default()
+    }
+}
+
+fn open(ns: &str, lease: Duration) -> Arc<dyn TokenStore> {
+    Arc::new(RedisStore::open_with(&url(), options(ns, lease)).unwrap())
+}
+
+fn raw() -> redis::Connection {
+    redis::Client::open(url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+#[test]
+fn contract_versions_keys_remove_on_redis() {
+    let _server = shared_server();
+    let store = open(&namespace("cas"), Duration::from_secs(30));
+    contract_versions_keys_remove(&*store);
+}
+
+#[test]
+fn contract_keys_scale_past_one_scan_batch() {
+    let _server = shared_server();
+    let store = open(&namespace("many"), Duration::from_secs(30));
+    contract_many_keys(&*store, 5_000);
+}
+
+#[test]
+fn contract_concurrent_cas_on_redis() {
+    let _server = shared_server();
+    contract_concurrent_cas(open, &namespace("ccas"));
+}
+
+#[test]
+fn contract_locks_on_redis() {
+    let _server = shared_server();
+    contract_locks(open, &namespace("locks"));
+}
+
+#[test]
+fn prefixes_separate_apps() {
+    let _server = shared_server();
+    let a = open(&namespace("pa"), Duration::from_secs(30));
+    let b = open(&namespace("pb"), Duration::from_secs(30));
+    a.save("k", &token("a"), None).unwrap();
+    assert!(b.load("k").unwrap().is_none());
+    assert!(b.keys().unwrap().is_empty());
+    b.save("k", &token("b"), None).unwrap();
+    assert_eq!(access(&a.load("k").unwrap().unwrap().token), "at-a");
+}
+
+#[test]
+fn foreign_and_corrupt_values_are_refused_and_kept() {
+    let _server = shared_server();
+    let ns = namespace("foreign");
+    let store = open(&ns, Duration::from_secs(30));
+    let mut con = raw();
+    let dump = |key: &str| {
+        let key = key.to_owned();
+        move || {
+            let mut con = raw();
+            let kind: String = redis::cmd("TYPE").arg(&key).query(&mut con).unwrap();
+            let body: String = if kind == "string" {
+                redis::cmd("GET").arg(&key).query(&mut con).unwrap()
+            } else {
+                let all: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut con).unwrap();
+                all.join("|")
+            };
+            format!("{kind}:{body}")
+        }
+    };
+    // A string (someone else's value under our prefix).
+    let _: () = redis::cmd("SET")
+        .arg(format!("{ns}:token:s"))
+        .arg("hello")
+        .query(&mut con)
+        .unwrap();
+    contract_refuses_foreign_value(&*store, "s", &dump(&format!("{ns}:token:s")), false);
+    // A hash without our format marker.
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{ns}:token:h"))
+        .arg("v")
+        .arg("1")
+        .arg("data")
+        .arg("{}")
+        .query(&mut con)
+        .unwrap();
+    contract_refuses_foreign_value(&*store, "h", &dump(&format!("{ns}:token:h")), false);
+    // Ours, but the record is corrupt (truncated JSON, holding a secret that must not leak).
+    store.save("c", &token("c"), None).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{ns}:token:c"))
+        .arg("data")
+        .arg(r#"{"key":"c","token":{"access_token":"at-secret"#)
+        .query(&mut con)
+        .unwrap();
+    contract_refuses_foreign_value(&*store, "c", &dump(&format!("{ns}:token:c")), true);
+    // Ours, but the record of another key copied here.
+    store.save("d", &token("d"), None).unwrap();
+    let data: String = redis::cmd("HGET")
+        .arg(format!("{ns}:token:d"))
+        .arg("data")
+        .query(&mut con)
+        .unwrap();
+    store.save("e", &token("e"), None).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{ns}:token:e"))
+        .arg("data")
+        .arg(&data)
+        .query(&mut con)
+        .unwrap();
+    contract_refuses_foreign_value(&*store, "e", &dump(&format!("{ns}:token:e")), true);
+    // The corrupt one can be removed (to be replaced), the foreign ones cannot.
+    assert!(store.remove("c").unwrap());
+    store.save("c", &token("c2"), None).unwrap();
+}
+
+#[test]
+fn a_released_lease_is_gone_and_an_expired_one_is_not_deleted_by_its_old_owner() {
+    let _server = shared_server();
+    let ns = namespace("lease");
+    let store = open(&ns, Duration::from_millis(300));
+    let mut con = raw();
+    let lock_key = format!("{ns}:lock:k");
+    let lock = store.lock("k").unwrap();
+    let owner: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
+    assert!(owner.is_some());
+    // Renewed while held: still there after several lease lifetimes.
+    std::thread::sleep(Duration::from_millis(1000));
+    let still: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
+    assert_eq!(still, owner);
+    // Someone else's lease now sits there (ours was lost): our release must not delete it.
+    let _: () = redis::cmd("SET")
+        .arg(&lock_key)
+        .arg("someone-else")
+        .query(&mut con)
+        .unwrap();
+    drop(lock);
+    let other: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
+    assert_eq!(other.as_deref(), Some("someone-else"));
+    let _: () = redis::cmd("DEL").arg(&lock_key).query(&mut con).unwrap();
+    drop(store.lock("k").unwrap());
+    let gone: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
+    assert_eq!(gone, None);
+}
+
+#[test]
+fn server_down_at_start_names_host_and_port_within_the_connect_timeout() {
+    let _server = shared_server();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let error = RedisStore::open_with(
+        &format!("redis://user:hunter2secret@127.0.0.1:{port}/0"),
+        RedisOptions {
+            connect_timeout: Duration::from_secs(1),
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let text = format!("{error} {error:?}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+    // A route to nowhere (TEST-NET-1): the connect timeout bounds the wait.
+    let started = Instant::now();
+    let error = RedisStore::open_with(
+        "redis://192.0.2.1:6379",
+        RedisOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{error}");
+    assert!(error.to_string().contains("192.0.2.1:6379"), "{error}");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_the_password() {
+    let _server = shared_server();
+    let url = url().replacen("redis://", "redis://:not-the-password-xyz@", 1);
+    let error = RedisStore::open(&url).unwrap_err().to_string();
+    assert!(!error.contains("not-the-password-xyz"), "{error}");
+    assert!(
+        error.to_lowercase().contains("auth") || error.contains("password"),
+        "{error}"
+    );
+}
+
+#[test]
+fn debug_hides_the_password() {
+    let _server = shared_server();
+    let store = RedisStore::open(&url()).unwrap();
+    let text = format!("{store:?}");
+    assert!(text.contains("redis://127.0.0.1:"), "{text}");
+}
+
+#[test]
+fn many_hosts_share_one_refresh_per_seller() {
+    let _server = shared_server();
+    many_hosts_one_refresh_per_seller(open, &namespace("hosts"));
+}
+
+#[test]
+fn many_hosts_run_refresh_due_at_once() {
+    let _server = shared_server();
+    many_hosts_refresh_due(open, &namespace("due"));
+}
+
+#[test]
+fn a_refresh_slower_than_the_lease_is_not_repeated() {
+    let _server = shared_server();
+    slow_refresh_outlives_the_lease(open, &namespace("slow"));
+}
+
+#[test]
+#[ignore = "child process of a_killed_holder_frees_the_lock_at_lease_expiry"]
+fn child_hold_redis_lock() {
+    child_hold_lock(open);
+}
+
+#[test]
+fn a_killed_holder_frees_the_lock_at_lease_expiry() {
+    let _server = shared_server();
+    let lease = Duration::from_millis(1500);
+    let after =
+        killed_holder_frees_the_lock(open, &namespace("kill"), "child_hold_redis_lock", lease);
+    assert!(after < lease + Duration::from_secs(3), "{after:?}");
+}
+
+#[test]
+fn outage_during_refresh_due_loses_nothing() {
+    let _server = exclusive_server();
+    outage_during_refresh_due(
+        open,
+        &namespace("outage"),
+        &required_env("IOP_TEST_REDIS_RESTART"),
+        "redis",
+    );
+}
+
+#[test]
+fn rediss_uses_tls_and_checks_the_certificate() {
+    let _server = shared_server();
+    let url = required_env("IOP_TEST_REDISS_URL");
+    let ca = std::fs::read(required_env("IOP_TEST_REDIS_CA")).unwrap();
+    let ns = namespace("tls");
+    let store = RedisStore::open_with(
+        &url,
+        RedisOptions {
+            root_certificate_pem: Some(ca),
+            ..options(&ns, Duration::from_secs(30))
+        },
+    )
+    .unwrap();
+    store.save("k", &token("tls"), None).unwrap();
+    drop(store.lock("k").unwrap());
+    // The same data as over plain TCP.
+    assert_eq!(
+        access(
+            &open(&ns, Duration::from_secs(30))
+                .load("k")
+                .unwrap()
+                .unwrap()
+                .token
+        ),
+        "at-tls"
+    );
+    // Without the private CA the server's certificate is not trusted.
+    let error = RedisStore::open(&url).unwrap_err().to_string();
+    assert!(error.contains("127.0.0.1:"), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // Plain TCP to the TLS port fails too (no silent downgrade).
+    let plain = url.replacen("rediss://", "redis://", 1);
+    let options = RedisOptions {
+        read_timeout: Duration::from_secs(2),
+        ..RedisOptions::default()
+    };
+    assert!(RedisStore::open_with(&plain, options).is_err());
+}
