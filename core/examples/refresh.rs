@@ -7,7 +7,8 @@
 //!
 //! ```sh
 //! cargo run -p iop-core --example refresh
-//! IOP_APP_KEY=… IOP_APP_SECRET=… IOP_REFRESH_TOKEN=… cargo run -p iop-core --example refresh
+//! set -a; . ~/.iop/env; set +a   # IOP_APP_KEY, IOP_APP_SECRET, IOP_REFRESH_TOKEN from a 0600 file
+//! cargo run -p iop-core --example refresh
 //! ```
 //!
 //! Secrets are shown masked. A refresh may invalidate the refresh token it used: set
