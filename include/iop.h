@@ -31,6 +31,11 @@
 #define IOP_SIGN_BUFFER_LEN 65
 
 /**
+ * Size of the buffer `iop_new_state` needs: 48 hex digits and a NUL.
+ */
+#define IOP_STATE_BUFFER_LEN 49
+
+/**
  * The outcome of a call. The numbers are part of the ABI: fixed, never reused, never
  * renumbered; new values are only ever appended.
  *
@@ -122,6 +127,12 @@ typedef enum iop_result {
    * An error of a kind this version of the C binding does not name yet.
    */
   IOP_RESULT_OTHER = 18,
+  /**
+   * The redirect back from the authorization page was refused and no code was exchanged:
+   * its `state` is missing or not the expected one (a forged or stale redirect), the
+   * platform reported an error (the seller declined), or it has no code.
+   */
+  IOP_RESULT_AUTHORIZATION = 19,
 } iop_result;
 
 /**
@@ -304,6 +315,32 @@ typedef struct iop_refresh_report {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Writes the URL of the platform's authorization page to `*out` (free with
+ * `iop_string_free`): `…/oauth/authorize?response_type=code&force_auth=true&redirect_uri=…&client_id=…&state=…`.
+ *
+ * - `platform`: `"aliexpress"` or `"lazada"`; NULL means `"aliexpress"`.
+ * - `app_key`, `redirect_uri` (absolute http(s), registered in the app console), `state` (from
+ *   `iop_new_state`, kept with the seller's session): not NULL.
+ * - `country`: Lazada only (`sg`, `my`, `th`, `vn`, `ph`, `id`, `cb`); NULL for none.
+ * - `uuid`: AliExpress only; NULL for none.
+ * - `base_url`: the host serving the page (the emulator's URL in tests); NULL for the
+ *   platform's own (`api-sg.aliexpress.com`, `auth.lazada.com`).
+ *
+ * Thread safety: none needed. Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`;
+ * `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_INVALID_ARGUMENT` (unknown platform, empty app key or
+ * state, a redirect URI that is not absolute http(s), a country for AliExpress or a uuid for
+ * Lazada); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_authorization_url(const char *platform,
+                                      const char *app_key,
+                                      const char *redirect_uri,
+                                      const char *state,
+                                      const char *country,
+                                      const char *uuid,
+                                      const char *base_url,
+                                      char **out);
 
 /**
  * Calls any API and writes the JSON text of the answer's body to `*out_json` (free with
@@ -506,6 +543,26 @@ enum iop_result iop_manager_access_token(struct iop_manager *m,
                                          struct iop_error **err);
 
 /**
+ * Finishes a seller's authorization: checks `callback` (the redirect's full URL or its query
+ * string) against `expected_state` first, in constant time, then exchanges its code with
+ * `/auth/token/create` and stores the token set under `key` (NULL: the token's seller_id), and
+ * writes the token set to `*out` (free with `iop_token_free`).
+ *
+ * `err` as for `iop_client_create_token`. Thread safety: `m` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_AUTHORIZATION` (state missing or different, the platform's error, no code:
+ * nothing was sent); the gateway, decode, transport and timeout results of the exchange;
+ * `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_complete_authorization(const struct iop_manager *m,
+                                                   const char *callback,
+                                                   const char *expected_state,
+                                                   const char *key,
+                                                   struct iop_token **out,
+                                                   struct iop_error **err);
+
+/**
  * Frees a manager. NULL is a no-op. No other thread may be using it.
  */
 void iop_manager_free(struct iop_manager *m);
@@ -618,6 +675,15 @@ enum iop_result iop_manager_remove(struct iop_manager *m,
                                    const char *key,
                                    bool *removed,
                                    struct iop_error **err);
+
+/**
+ * Writes a fresh `state` to `out`: 192 bits from the operating system's random source as 48
+ * lowercase hex digits and a NUL (`out_len` at least `IOP_STATE_BUFFER_LEN`, 49).
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_BUFFER_TOO_SMALL`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (the OS gave no random bytes); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_new_state(char *out, size_t out_len);
 
 /**
  * Checks the `Authorization` header of a Lazada push against the body as received, and writes

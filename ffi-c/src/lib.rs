@@ -17,6 +17,7 @@ pub mod client;
 pub mod error;
 mod ffi;
 pub mod manager;
+pub mod onboarding;
 pub mod push;
 pub mod result;
 pub mod sign;
@@ -74,7 +75,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_have_a_name() {
-        for r in [-1, 19, 1000, c_int::MAX, c_int::MIN] {
+        for r in [-1, 20, 1000, c_int::MAX, c_int::MIN] {
             let name = unsafe { CStr::from_ptr(iop_result_name(r)) };
             assert_eq!(name, c"IOP_RESULT_UNKNOWN");
         }

@@ -37,7 +37,7 @@ impl BoxCastable for iop_manager {
 
 /// What an `iop_manager` holds.
 pub(crate) struct ManagerHandle {
-    manager: TokenManager,
+    pub(crate) manager: TokenManager,
 }
 
 /// Called when the manager finds that a seller must authorize the app again: with the

@@ -59,10 +59,14 @@ pub enum iop_result {
     IOP_RESULT_PANIC = 17,
     /// An error of a kind this version of the C binding does not name yet.
     IOP_RESULT_OTHER = 18,
+    /// The redirect back from the authorization page was refused and no code was exchanged:
+    /// its `state` is missing or not the expected one (a forged or stale redirect), the
+    /// platform reported an error (the seller declined), or it has no code.
+    IOP_RESULT_AUTHORIZATION = 19,
 }
 
 /// Every result value, in numeric order.
-pub(crate) const ALL: [iop_result; 19] = [
+pub(crate) const ALL: [iop_result; 20] = [
     iop_result::IOP_RESULT_OK,
     iop_result::IOP_RESULT_NULL_ARGUMENT,
     iop_result::IOP_RESULT_INVALID_UTF8,
@@ -82,6 +86,7 @@ pub(crate) const ALL: [iop_result; 19] = [
     iop_result::IOP_RESULT_REAUTHORIZATION_REQUIRED,
     iop_result::IOP_RESULT_PANIC,
     iop_result::IOP_RESULT_OTHER,
+    iop_result::IOP_RESULT_AUTHORIZATION,
 ];
 
 impl iop_result {
@@ -107,6 +112,7 @@ impl iop_result {
             Self::IOP_RESULT_REAUTHORIZATION_REQUIRED => c"IOP_RESULT_REAUTHORIZATION_REQUIRED",
             Self::IOP_RESULT_PANIC => c"IOP_RESULT_PANIC",
             Self::IOP_RESULT_OTHER => c"IOP_RESULT_OTHER",
+            Self::IOP_RESULT_AUTHORIZATION => c"IOP_RESULT_AUTHORIZATION",
         }
     }
 }
@@ -130,6 +136,7 @@ impl From<&Error> for iop_result {
             Error::InvalidRequest(_) => Self::IOP_RESULT_INVALID_ARGUMENT,
             Error::Store { .. } => Self::IOP_RESULT_STORE,
             Error::ReauthorizationRequired { .. } => Self::IOP_RESULT_REAUTHORIZATION_REQUIRED,
+            Error::Authorization(_) => Self::IOP_RESULT_AUTHORIZATION,
             _ => Self::IOP_RESULT_OTHER,
         }
     }

@@ -72,7 +72,8 @@ static void test_version_and_names(void) {
     CHECK_STR(iop_result_name(IOP_RESULT_RATE_LIMITED), "IOP_RESULT_RATE_LIMITED");
     CHECK_STR(iop_result_name(IOP_RESULT_PANIC), "IOP_RESULT_PANIC");
     CHECK_STR(iop_result_name(-1), "IOP_RESULT_UNKNOWN");
-    CHECK_STR(iop_result_name((int)IOP_RESULT_OTHER + 1), "IOP_RESULT_UNKNOWN");
+    CHECK_STR(iop_result_name((int)IOP_RESULT_AUTHORIZATION + 1), "IOP_RESULT_UNKNOWN");
+    CHECK(IOP_RESULT_OTHER == 18 && IOP_RESULT_AUTHORIZATION == 19);
     CHECK_STR(iop_result_name(1 << 30), "IOP_RESULT_UNKNOWN");
     /* The numbers are ABI: pin a few. */
     CHECK(IOP_RESULT_OK == 0 && IOP_RESULT_NULL_ARGUMENT == 1 && IOP_RESULT_BUFFER_TOO_SMALL == 4);
@@ -1642,6 +1643,91 @@ static void test_push_verify(void) {
     CHECK(!valid);
 }
 
+/* Onboarding: a random state, the authorization URL, and the callback exchange that checks the
+ * state before anything is sent. */
+static void test_onboarding(void) {
+    char state[IOP_STATE_BUFFER_LEN], other[IOP_STATE_BUFFER_LEN], small[48];
+    char callback[512], code[256];
+    char *url = NULL;
+    iop_client *c = new_client(APP_SECRET);
+    iop_manager *m = NULL;
+    iop_token *t = NULL;
+    iop_error *err = NULL;
+    long creates;
+    size_t i;
+
+    CHECK_RESULT(iop_new_state(state, sizeof state), IOP_RESULT_OK);
+    CHECK_RESULT(iop_new_state(other, sizeof other), IOP_RESULT_OK);
+    CHECK(strlen(state) == 48 && strcmp(state, other) != 0);
+    for (i = 0; i < 48; i++) {
+        CHECK((state[i] >= '0' && state[i] <= '9') || (state[i] >= 'a' && state[i] <= 'f'));
+    }
+    CHECK_RESULT(iop_new_state(small, sizeof small), IOP_RESULT_BUFFER_TOO_SMALL);
+    CHECK_RESULT(iop_new_state(NULL, 49), IOP_RESULT_NULL_ARGUMENT);
+
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://app.example/cb?x=1", state, NULL, NULL,
+                                       NULL, &url), IOP_RESULT_OK);
+    CHECK(url != NULL && strncmp(url, "https://api-sg.aliexpress.com/oauth/authorize?response_type=code"
+                                      "&force_auth=true&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&",
+                                 strlen("https://api-sg.aliexpress.com/oauth/authorize?response_type=code"
+                                        "&force_auth=true&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&")) == 0);
+    CHECK(url != NULL && strstr(url, state) != NULL);
+    iop_string_free(url);
+    url = NULL;
+    CHECK_RESULT(iop_authorization_url("lazada", APP_KEY, "https://app.example/cb", state, "vn", NULL, NULL,
+                                       &url), IOP_RESULT_OK);
+    CHECK(url != NULL && strncmp(url, "https://auth.lazada.com/oauth/authorize?", 40) == 0);
+    CHECK(url != NULL && strstr(url, "&country=vn") != NULL);
+    iop_string_free(url);
+    url = NULL;
+    CHECK_RESULT(iop_authorization_url("ebay", APP_KEY, "https://a/cb", state, NULL, NULL, NULL, &url),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, "vn", NULL, NULL, &url),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "/cb", state, NULL, NULL, NULL, &url),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_authorization_url(NULL, NULL, "https://a/cb", state, NULL, NULL, NULL, &url),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK(url == NULL);
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, NULL, NULL, EMU.url, &url),
+                 IOP_RESULT_OK);
+    CHECK(url != NULL && strncmp(url, EMU.url, strlen(EMU.url)) == 0);
+    iop_string_free(url);
+
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m), IOP_RESULT_OK);
+    creates = emu_count(&EMU, "/auth/token/create");
+    CHECK(emu_authorize(&EMU, "4242", code, sizeof code) == 0);
+    /* A wrong and a missing state: refused, nothing exchanged. */
+    snprintf(callback, sizeof callback, "https://app.example/cb?code=%s&state=forged", code);
+    CHECK_RESULT(iop_manager_complete_authorization(m, callback, state, NULL, &t, &err),
+                 IOP_RESULT_AUTHORIZATION);
+    CHECK(t == NULL && err != NULL);
+    if (err != NULL) {
+        CHECK(strstr(iop_error_message(err), code) == NULL);
+        iop_error_free(err);
+        err = NULL;
+    }
+    snprintf(callback, sizeof callback, "?code=%s", code);
+    CHECK_RESULT(iop_manager_complete_authorization(m, callback, state, NULL, &t, NULL),
+                 IOP_RESULT_AUTHORIZATION);
+    CHECK(emu_count(&EMU, "/auth/token/create") == creates);
+    /* The right state: exchanged once, stored under the seller id. */
+    snprintf(callback, sizeof callback, "https://app.example/cb?code=%s&state=%s", code, state);
+    CHECK_RESULT(iop_manager_complete_authorization(m, callback, state, NULL, &t, &err), IOP_RESULT_OK);
+    CHECK(emu_count(&EMU, "/auth/token/create") == creates + 1);
+    CHECK(t != NULL && iop_token_seller_id(t) != NULL && strcmp(iop_token_seller_id(t), "4242") == 0);
+    iop_token_free(t);
+    {
+        char *access = NULL;
+        CHECK_RESULT(iop_manager_access_token(m, "4242", &access, NULL), IOP_RESULT_OK);
+        iop_string_free(access);
+    }
+    CHECK_RESULT(iop_manager_complete_authorization(NULL, callback, state, NULL, &t, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    iop_manager_free(m);
+    iop_client_free(c);
+}
+
 int main(int argc, char **argv) {
     const char *emulator = argc > 1 ? argv[1] : getenv("IOP_EMULATOR");
     if (emulator == NULL) {
@@ -1664,6 +1750,7 @@ int main(int argc, char **argv) {
     test_reauth_callback_replaced();
     test_two_processes();
     test_push_verify();
+    test_onboarding();
     emu_stop(&EMU);
     printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;
