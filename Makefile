@@ -61,7 +61,8 @@ fuzz:
 ## The chaos run: 2,000 sellers, 90 virtual days, 3 workers, faults, revocations and SIGKILLs.
 CHAOS_ARGS ?= --sellers 2000 --days 90 --workers 3
 chaos:
-	$(CARGO) build --locked --release -p iop-emulator -p iop-core --example chaos
+	$(CARGO) build --locked --release -p iop-emulator --bin iop-emulator
+	$(CARGO) build --locked --release -p iop-core --example chaos
 	$(TARGET_DIR)/release/examples/chaos --emulator $(TARGET_DIR)/release/iop-emulator $(CHAOS_ARGS)
 
 ## Install libiop (versioned, with soname links), libiop.a, iop.h, iop.pc, the CMake package,
