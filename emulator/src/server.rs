@@ -297,7 +297,7 @@ async fn serve(
         service_fn(move |request| {
             let state = Arc::clone(&state);
             let reset = Arc::clone(&reset);
-            async move { Ok::<_, Infallible>(handle(&state, request, &reset, limits).await) }
+            async move { Ok::<_, Infallible>(handle(state, request, &reset, limits).await) }
         })
     };
     let connection = http.serve_connection(io, service);
@@ -328,7 +328,7 @@ fn plain(status: u16, why: &str, close: bool) -> Response<Full<Bytes>> {
 }
 
 async fn handle(
-    state: &State,
+    state: Arc<State>,
     request: Request<Incoming>,
     reset: &ResetSignal,
     limits: Limits,
@@ -354,9 +354,15 @@ async fn handle(
         headers: parts.headers,
         body,
     };
-    let reply = match (CatchUnwind(Box::pin(crate::route(state, &request)))).await {
-        Ok(reply) => reply,
-        Err(()) => Reply::json(
+    // A request read in full is processed to the end even if its client goes away meanwhile
+    // (a timeout during a `delay`), as the gateway does: a refresh whose answer was never read
+    // still rotated the token. So the gateway work runs as a task of its own.
+    let routed = tokio::spawn(async move {
+        CatchUnwind(Box::pin(async move { crate::route(&state, &request).await })).await
+    });
+    let reply = match routed.await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(())) | Err(_) => Reply::json(
             500,
             &serde_json::json!({"type": "SYSTEM", "code": "EmulatorPanic",
                 "message": "the emulator failed on this request"}),
