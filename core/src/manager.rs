@@ -169,6 +169,29 @@ struct Reported {
     rejected: Option<Option<GatewayError>>,
 }
 
+impl Reported {
+    /// The record of `key` for stored `version`, started afresh when the version changed.
+    fn of<'a>(
+        reported: &'a mut HashMap<String, Reported>,
+        key: &str,
+        version: u64,
+    ) -> &'a mut Self {
+        let entry = reported.entry(key.to_owned()).or_insert(Reported {
+            version,
+            notified: false,
+            rejected: None,
+        });
+        if entry.version != version {
+            *entry = Reported {
+                version,
+                notified: false,
+                rejected: None,
+            };
+        }
+        entry
+    }
+}
+
 /// The state of one key after [`TokenManager::ensure_fresh`].
 enum Outcome {
     /// Valid beyond the margin; nothing done.
@@ -827,19 +850,7 @@ impl TokenManager {
     /// Remembers that the gateway refused the refresh token of `version` of `key`.
     fn record_rejection(&self, key: &str, version: u64, gateway: Option<GatewayError>) {
         let mut reported = lock_ignoring_poison(&self.reported);
-        let entry = reported.entry(key.to_owned()).or_insert(Reported {
-            version,
-            notified: false,
-            rejected: None,
-        });
-        if entry.version != version {
-            *entry = Reported {
-                version,
-                notified: false,
-                rejected: None,
-            };
-        }
-        entry.rejected = Some(gateway);
+        Reported::of(&mut reported, key, version).rejected = Some(gateway);
     }
 
     /// Whether `version` of `key` is a token set this manager itself refreshed and saved.
@@ -869,18 +880,7 @@ impl TokenManager {
         };
         let first = {
             let mut reported = lock_ignoring_poison(&self.reported);
-            let entry = reported.entry(key.to_owned()).or_insert(Reported {
-                version,
-                notified: false,
-                rejected: None,
-            });
-            if entry.version != version {
-                *entry = Reported {
-                    version,
-                    notified: false,
-                    rejected: None,
-                };
-            }
+            let entry = Reported::of(&mut reported, key, version);
             if rejected.is_some() {
                 entry.rejected = rejected;
             }

@@ -358,7 +358,10 @@ async fn handle(
     // (a timeout during a `delay`), as the gateway does: a refresh whose answer was never read
     // still rotated the token. So the gateway work runs as a task of its own.
     let routed = tokio::spawn(async move {
-        CatchUnwind(Box::pin(async move { crate::route(&state, &request).await })).await
+        CatchUnwind(Box::pin(
+            async move { crate::route(&state, &request).await },
+        ))
+        .await
     });
     let reply = match routed.await {
         Ok(Ok(reply)) => reply,
