@@ -13,9 +13,10 @@
 //! - **alive**: both stored tokens are current;
 //! - **revoked and reported**: revoked on purpose, and a worker reported that the seller must
 //!   authorize again;
-//! - **killed in the window and reported**: a worker was SIGKILLed after the gateway rotated the
-//!   seller's refresh token and before it was saved (the one window no store can close); a later
-//!   worker reported the seller, once, as needing authorization.
+//! - **rotated token lost and reported**: the gateway rotated the seller's refresh token but the
+//!   new one never reached the store: a worker was SIGKILLed between the answer and the save, or
+//!   the answer came after the client's read timeout (a `delay` fault), the window no store can
+//!   close; a later worker reported the seller, once, as needing authorization.
 //!
 //! Anything else is a **lost** seller (not working and not reported), and the run fails. The run
 //! prints what it injected and what survived. The worker mode (`chaos worker …`) is this same
@@ -418,7 +419,7 @@ fn run(args: &[String]) {
     println!("chaos: faults injected {total_faults} {injected:?}; workers killed {kills}");
     println!(
         "chaos: sellers {sellers}: alive {alive}, revoked {} (reported {revoked_reported}), \
-         killed in the save window and reported {window_reported}, lost {}",
+         rotated token lost (answer never saved) and reported {window_reported}, lost {}",
         revoked.len(),
         lost.len()
     );
