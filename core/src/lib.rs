@@ -35,7 +35,7 @@
 //!
 //! Around the calls: seller onboarding (authorization URL, state, callback check) in
 //! [`onboarding`], Lazada push messages (verify, parse, deduplicate) in [`push`], signature
-//! diagnosis in [`explain`], the secret types in [`secret`]; with `client`, the HTTP stack in
+//! diagnosis in [`explain`](mod@explain), the secret types in [`secret`]; with `client`, the HTTP stack in
 //! `transport`, retries in `client`, token stores in `store` and the lifecycle in `manager`.
 //!
 //! The pure layer (everything but `transport`, `client`, `store` and `manager`) does no I/O,
