@@ -172,10 +172,11 @@ typedef struct iop_error iop_error;
 
 /**
  * A token manager: keeps every seller's access token valid over a client and a token store
- * (in memory, a directory of files shared safely between processes, or your own store).
+ * (in memory, a directory of files shared safely between processes, Redis or PostgreSQL
+ * shared between hosts, or your own store).
  *
- * Create with `iop_manager_new` (memory or a directory) or `iop_manager_new_with_store` (your
- * own store, as callbacks); free with `iop_manager_free`. May be used by several threads at
+ * Create with `iop_manager_new` or `iop_manager_open` (memory, a directory, a Redis or
+ * PostgreSQL URL) or `iop_manager_new_with_store` (your own store, as callbacks); free with `iop_manager_free`. May be used by several threads at
  * once: concurrent callers asking for one seller share a single refresh.
  */
 typedef struct iop_manager iop_manager;
@@ -582,24 +583,39 @@ enum iop_result iop_manager_get(struct iop_manager *m,
                                 struct iop_error **err);
 
 /**
- * Creates a token manager over the client `c` and writes it to `*out` (free with
- * `iop_manager_free`).
+ * Creates a token manager over the client `c` and the token store named by `store`, and
+ * writes it to `*out` (free with `iop_manager_free`). `iop_manager_open` does the same and
+ * also says why it failed.
  *
  * - `c`: the client used for refreshes; the manager keeps its own reference, so `c` may be
  *   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
- * - `store_dir`: a directory holding one file per seller (created if missing, mode 0700;
- *   files mode 0600, written atomically; safe to share between processes), or NULL to keep
- *   tokens in memory only.
+ * - `store`: where the token sets are kept, named as everywhere in iop:
+ *   - NULL or `"memory:"`: in this process's memory only;
+ *   - a directory path (`"file:"` may prefix it): one file per seller (created if missing,
+ *     mode 0700; files mode 0600, written atomically; safe to share between the processes of
+ *     one machine);
+ *   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS: a Redis (or
+ *     Valkey) server shared by every process and host using it, one refresh per seller at a
+ *     time across all of them (a lease renewed while held);
+ *   - `"postgres://user:password@host[:port]/db"` or `"postgresql://…"`: a PostgreSQL table
+ *     (`iop_tokens`, created on first use), likewise shared, the per-seller lock dying with
+ *     its holder's session.
+ *
+ *   A server store is connected to here: a server that does not answer fails within the
+ *   connect timeout (5 s), naming host and port, and a refused password fails too. The text
+ *   is copied; free it when you like.
  * - `margin_ms`: refresh an access token when it expires within this many milliseconds; any
  *   negative value means the default, 3 days.
  *
  * The manager may be used by several threads at once.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
- * `IOP_RESULT_STORE` (the directory cannot be created or opened); `IOP_RESULT_PANIC`.
+ * `IOP_RESULT_STORE` (the directory cannot be created or opened; a URL that is malformed or
+ * has an unknown scheme; a server that cannot be reached or refuses the credentials);
+ * `IOP_RESULT_PANIC`.
  */
 enum iop_result iop_manager_new(const struct iop_client *c,
-                                const char *store_dir,
+                                const char *store,
                                 int64_t margin_ms,
                                 struct iop_manager **out);
 
@@ -638,6 +654,19 @@ enum iop_result iop_manager_new_with_store(const struct iop_client *c,
 enum iop_result iop_manager_on_reauthorization_required(struct iop_manager *m,
                                                         iop_reauthorization_callback callback,
                                                         void *user_data);
+
+/**
+ * `iop_manager_new` with the detail of a failure: when it fails and `err` is not NULL, an
+ * error is written to `*err` (free with `iop_error_free`) whose message says what failed,
+ * e.g. which host and port did not answer. The message never holds a password from `store`.
+ *
+ * Returns as `iop_manager_new`.
+ */
+enum iop_result iop_manager_open(const struct iop_client *c,
+                                 const char *store,
+                                 int64_t margin_ms,
+                                 struct iop_manager **out,
+                                 struct iop_error **err);
 
 /**
  * Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
