@@ -14,7 +14,7 @@ use crate::cli::{AppArgs, AuthorizeArgs, PlatformArg};
 use crate::credentials::{App, Stdin};
 use crate::failure::{Failure, Outcome, ok};
 use crate::show;
-use crate::token_cmd::open_store;
+use crate::token_cmd::{open_store, store_name};
 
 /// The largest request head read from the browser.
 const MAX_HEAD: usize = 16 * 1024;
@@ -257,7 +257,7 @@ fn emit(client: &Client, key: &str, token: &TokenSet, args: &AuthorizeArgs) -> O
             writeln!(
                 out,
                 "authorized: the token of seller `{key}` is saved in {}",
-                dir.display()
+                store_name(dir)
             )?;
             for line in show::token_lines(token, client.clock().now()) {
                 writeln!(out, "  {line}")?;

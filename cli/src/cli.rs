@@ -58,6 +58,9 @@ pub(crate) enum Command {
     /// Refresh every stored token that expires soon: the cron job
     #[command(after_help = REFRESH_DUE_HELP)]
     RefreshDue(RefreshDueArgs),
+    /// List or remove the token sets a store holds (secrets masked; no credentials needed)
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Signing diagnosis
     #[command(subcommand)]
     Sign(SignCommand),
@@ -95,9 +98,9 @@ pub(crate) struct AuthorizeArgs {
     /// AliExpress: the optional uuid
     #[arg(long)]
     pub(crate) uuid: Option<String>,
-    /// Save the token set into this token store directory (and print it masked); without it
-    /// the token set is printed as JSON
-    #[arg(long, value_name = "DIR")]
+    /// Save the token set into this token store (and print it masked): a directory, or
+    /// memory:, redis://…, rediss://…, postgres://…; without it the token set is printed as JSON
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) store: Option<PathBuf>,
     /// The seller key to store it under [default: the token's seller_id]
     #[arg(long, value_name = "SELLER", requires = "store")]
@@ -144,8 +147,9 @@ pub(crate) enum TokenCommand {
 /// Where a token set goes instead of stdout.
 #[derive(Debug, Args)]
 pub(crate) struct SaveArgs {
-    /// Save the token set into this token store directory instead of printing it (secrets masked)
-    #[arg(long, value_name = "DIR", requires = "seller")]
+    /// Save the token set into this token store instead of printing it (secrets masked): a
+    /// directory, or redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "DIR|URL", requires = "seller")]
     pub(crate) store: Option<PathBuf>,
     /// The seller key the token set is stored under
     #[arg(long, value_name = "SELLER", requires = "store")]
@@ -192,6 +196,53 @@ pub(crate) struct RefreshDueArgs {
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: u16,
+}
+
+/// `iop tokens …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokensCommand {
+    /// Each stored seller: state (fresh, refresh-due, expired, refresh-dead), access and refresh
+    /// token masked, and their expiries
+    #[command(after_help = TOKENS_LIST_HELP)]
+    List(TokensListArgs),
+    /// Forget a seller's stored token set (a seller who left, or a corrupted entry)
+    Remove(TokensRemoveArgs),
+}
+
+const TOKENS_LIST_HELP: &str = r#"States: fresh (the access token outlives --within),
+refresh-due (it expires within --within: `iop refresh-due` refreshes it), expired (the access
+token has expired, the refresh token still works), refresh-dead (no refresh possible: the
+seller must authorize the app again).
+Exit status 1 when some stored entry cannot be read (it is listed as unreadable).
+
+--json prints {"store", "within_seconds", "sellers": [{"seller", "state", "access_token",
+"access_expires_at_ms", "access_expires", "refresh_token", "refresh_expires_at_ms",
+"refresh_expires", "seller_id", "user_id", "account", "country"}]}, the tokens masked; an
+unreadable entry is {"seller", "state": "unreadable", "error"}."#;
+
+/// `iop tokens list`.
+#[derive(Debug, Args)]
+pub(crate) struct TokensListArgs {
+    /// The token store: a directory, or memory:, redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "DIR|URL")]
+    pub(crate) store: PathBuf,
+    /// An access token expiring within this time is refresh-due (30m, 12h, 3d, …)
+    #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = parse_duration)]
+    pub(crate) within: Duration,
+    /// Print JSON instead of a table (secrets masked likewise)
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `iop tokens remove`.
+#[derive(Debug, Args)]
+pub(crate) struct TokensRemoveArgs {
+    /// The seller key whose token set is removed
+    #[arg(value_name = "SELLER")]
+    pub(crate) seller: String,
+    /// The token store: a directory, or redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "DIR|URL")]
+    pub(crate) store: PathBuf,
 }
 
 /// `iop sign …`.
@@ -261,8 +312,8 @@ pub(crate) struct CallArgs {
         conflicts_with_all = ["access_token_stdin", "access_token_file"]
     )]
     pub(crate) seller: Option<String>,
-    /// The token store directory of --seller
-    #[arg(long, value_name = "DIR", requires = "seller")]
+    /// The token store of --seller: a directory, or redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "DIR|URL", requires = "seller")]
     pub(crate) store: Option<PathBuf>,
     /// Read the access token from stdin
     #[arg(long, conflicts_with = "access_token_file")]
@@ -281,8 +332,9 @@ pub(crate) struct CallArgs {
 /// `iop doctor`.
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
-    /// Also report each stored token's remaining life
-    #[arg(long, value_name = "DIR")]
+    /// Also report each stored token's remaining life (a directory, or redis://…, rediss://…,
+    /// postgres://…)
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -295,9 +347,9 @@ pub(crate) struct DemoArgs {
     /// The seller id of the demo (emulator), or the key tokens are saved under (real gateway)
     #[arg(long, value_name = "SELLER", default_value = "demo-seller")]
     pub(crate) seller: String,
-    /// Real gateway: save the tokens it obtains here (without it, steps that would replace
-    /// your tokens are skipped)
-    #[arg(long, value_name = "DIR")]
+    /// Real gateway: save the tokens it obtains in this store, a directory or a URL (without
+    /// it, steps that would replace your tokens are skipped)
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) store: Option<PathBuf>,
 }
 

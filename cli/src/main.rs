@@ -1,5 +1,5 @@
 //! The `iop` command: seller tokens from a shell (`iop token create|refresh`), the cron job that
-//! keeps them alive (`iop refresh-due`), signature diagnosis (`iop sign explain`, `iop doctor`),
+//! keeps them alive (`iop refresh-due`), what a store holds (`iop tokens list|remove`), signature diagnosis (`iop sign explain`, `iop doctor`),
 //! any API call (`iop call`) and a demo of the whole token life against an offline gateway
 //! (`iop demo`). Exit statuses: see [`failure`].
 
@@ -15,12 +15,13 @@ mod shell;
 mod show;
 mod sign_explain;
 mod token_cmd;
+mod tokens;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, SignCommand, TokenCommand};
+use crate::cli::{Cli, Command, SignCommand, TokenCommand, TokensCommand};
 
 fn main() -> ExitCode {
     forbid_core_dumps();
@@ -29,6 +30,8 @@ fn main() -> ExitCode {
         Command::Token(TokenCommand::Create(args)) => token_cmd::create(&cli.app, args),
         Command::Token(TokenCommand::Refresh(args)) => token_cmd::refresh(&cli.app, args),
         Command::RefreshDue(args) => refresh_due::run(&cli.app, args),
+        Command::Tokens(TokensCommand::List(args)) => tokens::list(args),
+        Command::Tokens(TokensCommand::Remove(args)) => tokens::remove(args),
         Command::Sign(SignCommand::Explain(args)) => sign_explain::run(&cli.app, args),
         Command::Call(args) => call::run(&cli.app, args),
         Command::Doctor(args) => doctor::run(&cli.app, args),

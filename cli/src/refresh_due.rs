@@ -12,7 +12,7 @@ use crate::failure::{
     EXIT_FAILED, EXIT_FAILED_AND_REAUTHORIZE, EXIT_OK, EXIT_REAUTHORIZE, Outcome,
 };
 use crate::show;
-use crate::token_cmd::open_store;
+use crate::token_cmd::{open_store, store_name};
 
 /// Refreshes what is due, shows progress on a terminal, then the summary and the problems.
 pub(crate) fn run(app_args: &AppArgs, args: &RefreshDueArgs) -> Outcome {
@@ -68,7 +68,7 @@ fn report_lines(report: &RefreshReport, args: &RefreshDueArgs) -> Vec<String> {
         report.failed.len(),
         report.reauthorization_required.len(),
         show::span(args.within),
-        args.store.display(),
+        store_name(&args.store),
     )];
     for (key, class, message) in &report.failed {
         lines.push(format!("failed: {key}: {class:?}: {message}"));

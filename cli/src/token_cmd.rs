@@ -84,7 +84,7 @@ fn stored_refresh_token(
         .ok_or_else(|| {
             Failure::Failed(format!(
                 "no token of seller `{seller}` in {}",
-                dir.display()
+                store_name(dir)
             ))
         })?;
     stored.refresh_token.ok_or_else(|| {
@@ -149,7 +149,7 @@ impl Target {
                 writeln!(
                     out,
                     "{verb} the token of seller `{seller}`, saved in {}",
-                    dir.display()
+                    store_name(dir)
                 )?;
                 for line in show::token_lines(token, client.clock().now()) {
                     writeln!(out, "  {line}")?;
@@ -184,20 +184,46 @@ fn is_store_url(store: &str) -> bool {
     store.contains("://") || store == "memory:"
 }
 
-/// `--store` as messages show it: a URL without its password.
+/// `--store` as messages show it: a URL with its password (in the user info, or a query
+/// parameter such as `password=`) replaced by `***`.
 pub(crate) fn store_name(store: &Path) -> String {
     let text = store.display().to_string();
     let Some((scheme, rest)) = text.split_once("://") else {
         return text;
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{path}")
+    match url::Url::parse(&text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only fails for URLs that cannot have a password, which this one has.
+                let _ = url.set_password(Some("***"));
+            }
+            if url.query().is_some() {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let secret = k.to_ascii_lowercase().contains("pass");
+                        (
+                            k.into_owned(),
+                            if secret {
+                                "***".to_owned()
+                            } else {
+                                v.into_owned()
+                            },
+                        )
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string()
         }
-        None => text,
+        // Not a URL the parser takes: show the scheme and host only.
+        Err(_) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}/…")
+        }
     }
 }
 
@@ -214,7 +240,12 @@ mod store_name_tests {
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
             ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
             ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
-            ("postgresql://u@h/db", "postgresql://u:***@h/db"),
+            ("postgresql://u@h/db", "postgresql://u@h/db"),
+            (
+                "postgres://u@h/db?sslmode=require&password=pw",
+                "postgres://u@h/db?sslmode=require&password=***",
+            ),
+            ("redis://:pw@[::1/0", "redis://[::1/…"),
         ] {
             assert_eq!(store_name(Path::new(given)), shown);
         }

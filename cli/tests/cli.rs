@@ -1066,3 +1066,180 @@ fn store_urls_open_a_server_store_and_hide_the_password() {
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("scheme"), "{out:?}");
 }
+
+/// The sellers of `iop tokens list --json`, by name: (state, the whole entry).
+fn listed(run: &Run) -> std::collections::HashMap<String, (String, serde_json::Value)> {
+    json(run)["sellers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sellers array: {run:?}"))
+        .iter()
+        .map(|entry| {
+            (
+                str_field(entry, "seller").to_owned(),
+                (str_field(entry, "state").to_owned(), entry.clone()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tokens_list_and_remove_a_directory_store_without_credentials() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8 dir");
+    create_into_store(&emu, dir.path(), "seller-a");
+    create_into_store(&emu, dir.path(), "seller-b");
+    let secrets = stored_secrets(dir.path());
+    assert_eq!(secrets.len(), 4);
+
+    // Access tokens live one day: due within the default 3 days, fresh within an hour.
+    let out = run(iop(None, &["tokens", "list", "--store", path]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("SELLER"), "{out:?}");
+    assert!(lines[1].starts_with("seller-a  refresh-due"), "{out:?}");
+    assert!(lines[2].starts_with("seller-b  refresh-due"), "{out:?}");
+    assert!(
+        out.stdout.contains("(in 23h") || out.stdout.contains("(in 1d"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .ends_with("2 seller(s): 0 fresh, 2 refresh-due, 0 expired, 0 refresh-dead\n"),
+        "{out:?}"
+    );
+    for secret in &secrets {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+    let out = run(iop(
+        None,
+        &[
+            "tokens", "list", "--store", path, "--within", "1h", "--json",
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    let sellers = listed(&out);
+    assert_eq!(sellers.len(), 2, "{out:?}");
+    let (state, entry) = &sellers["seller-a"];
+    assert_eq!(state, "fresh");
+    assert_eq!(str_field(entry, "seller_id"), "seller-a");
+    assert!(entry["access_expires_at_ms"].as_i64().is_some(), "{entry}");
+    assert!(entry["refresh_expires_at_ms"].as_i64().is_some(), "{entry}");
+    assert!(str_field(entry, "access_token").ends_with('…'), "{entry}");
+    for secret in &secrets {
+        assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
+    }
+
+    // remove: the seller is gone; an unknown seller is a clear failure.
+    let out = run(iop(
+        None,
+        &["tokens", "remove", "seller-a", "--store", path],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("removed the token of seller `seller-a`"),
+        "{out:?}"
+    );
+    let out = run(iop(None, &["tokens", "list", "--store", path, "--json"]));
+    assert_eq!(
+        listed(&out).keys().collect::<Vec<_>>(),
+        ["seller-b"],
+        "{out:?}"
+    );
+    let out = run(iop(
+        None,
+        &["tokens", "remove", "seller-a", "--store", path],
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("no token of seller `seller-a`"),
+        "{out:?}"
+    );
+
+    // A store that does not exist is not created by listing it.
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().expect("utf-8");
+    let out = run(iop(None, &["tokens", "list", "--store", missing]));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+    assert!(!dir.path().join("missing").exists());
+    let out = run(iop(None, &["tokens", "list", "--store", "memory:"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "memory: holds no token\n");
+}
+
+/// `url` with its password replaced by `password`.
+fn with_password(url: &str, password: &str) -> String {
+    let mut url = url::Url::parse(url).expect("a server URL");
+    url.set_password(Some(password)).expect("set password");
+    url.to_string()
+}
+
+/// The token commands over a real Redis and PostgreSQL (scripts/with-servers exports their
+/// URLs; without them this test fails): create, list, refresh-due, remove, a refused password.
+#[test]
+fn token_commands_over_redis_and_postgres_urls() {
+    let emu = emulator();
+    for name in ["IOP_TEST_REDIS_URL", "IOP_TEST_POSTGRES_URL"] {
+        let url = std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests under scripts/with-servers")
+        });
+        let password = url::Url::parse(&url)
+            .expect("URL")
+            .password()
+            .map(str::to_owned);
+        let seller = format!("cli-{}-{}", name.to_lowercase(), std::process::id());
+        let code = emu.authorize(&seller);
+        let out = run(iop(
+            Some(&emu),
+            &[
+                "token", "create", "--code", &code, "--store", &url, "--seller", &seller,
+            ],
+        ));
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        assert!(out.stdout.contains("saved in"), "{out:?}");
+        if let Some(password) = &password {
+            assert!(!format!("{out:?}").contains(password.as_str()), "{out:?}");
+        }
+
+        let out = run(iop(None, &["tokens", "list", "--store", &url, "--json"]));
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        let sellers = listed(&out);
+        assert_eq!(sellers[&seller].0, "refresh-due", "{out:?}");
+        if let Some(password) = &password {
+            assert!(!out.stdout.contains(password.as_str()), "{out:?}");
+            assert!(str_field(&json(&out), "store").contains(":***@"), "{out:?}");
+        }
+
+        let out = run(iop(Some(&emu), &["refresh-due", "--store", &url]));
+        assert!(out.stdout.contains("refreshed"), "{name}: {out:?}");
+        let out = run(iop(
+            None,
+            &["tokens", "list", "--store", &url, "--within", "1h"],
+        ));
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{seller} ")))
+            .unwrap_or_else(|| panic!("{seller} not listed: {out:?}"));
+        assert!(line.contains(" fresh "), "{line}");
+
+        let out = run(iop(None, &["tokens", "remove", &seller, "--store", &url]));
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        let out = run(iop(None, &["tokens", "remove", &seller, "--store", &url]));
+        assert_eq!(out.code, 1, "{name}: {out:?}");
+        assert!(out.stderr.contains("no token of seller"), "{out:?}");
+
+        // A refused password: a clear failure that never shows it.
+        let wrong = with_password(&url, "wrong-pw-never-shown");
+        let out = run(iop(None, &["tokens", "list", "--store", &wrong]));
+        assert_eq!(out.code, 1, "{name}: {out:?}");
+        assert!(out.stderr.contains("cannot open token store"), "{out:?}");
+        assert!(
+            !format!("{out:?}").contains("wrong-pw-never-shown"),
+            "{out:?}"
+        );
+    }
+}

@@ -76,8 +76,10 @@ static iop_token *due_copy(const iop_token *t) {
 }
 
 /* iop_manager_open expected to fail with IOP_RESULT_STORE: the message must hold `needle`
- * (when not NULL) and never PASSWORD; *out stays untouched. */
-static void check_open_fails(const iop_client *c, const char *store, const char *needle) {
+ * (when not NULL) and never PASSWORD; *out stays untouched. With `also_new`, iop_manager_new
+ * too. */
+static void check_open_fails(const iop_client *c, const char *store, const char *needle,
+                             bool also_new) {
     iop_manager *m = SENTINEL;
     iop_error *err = NULL;
     const char *message;
@@ -92,9 +94,11 @@ static void check_open_fails(const iop_client *c, const char *store, const char 
         CHECK(!"the message names what failed");
     }
     iop_error_free(err);
-    /* The same through iop_manager_new, which has no err. */
-    CHECK_RESULT(iop_manager_new(c, store, -1, &m), IOP_RESULT_STORE);
-    CHECK(m == SENTINEL);
+    if (also_new) {
+        /* The same through iop_manager_new, which has no err. */
+        CHECK_RESULT(iop_manager_new(c, store, -1, &m), IOP_RESULT_STORE);
+        CHECK(m == SENTINEL);
+    }
 }
 
 /* A TCP port on loopback that nothing listens on: bound by the kernel's choice, then closed. */
@@ -178,11 +182,11 @@ static void test_local_stores(void) {
     CHECK(m == NULL);
 
     /* Bad URLs: a clear IOP_RESULT_STORE, never the password. */
-    check_open_fails(c, "", "empty");
-    check_open_fails(c, "mysql://root:" PASSWORD "@db/x", "scheme");
-    check_open_fails(c, "http://u:" PASSWORD "@h/", "scheme");
-    check_open_fails(c, "redis://:" PASSWORD "@[::1/0", "Redis URL");
-    check_open_fails(c, "/proc/iop-no-such-dir/x", NULL);
+    check_open_fails(c, "", "empty", true);
+    check_open_fails(c, "mysql://root:" PASSWORD "@db/x", "scheme", true);
+    check_open_fails(c, "http://u:" PASSWORD "@h/", "scheme", true);
+    check_open_fails(c, "redis://:" PASSWORD "@[::1/0", "Redis URL", true);
+    check_open_fails(c, "/proc/iop-no-such-dir/x", NULL, true);
 
     /* A server that is not there: fails within the connect timeout, naming host and port. */
     {
@@ -190,9 +194,9 @@ static void test_local_stores(void) {
         char where[32];
         snprintf(where, sizeof where, "127.0.0.1:%d", port);
         snprintf(url, sizeof url, "redis://:" PASSWORD "@127.0.0.1:%d/0", port);
-        check_open_fails(c, url, where);
+        check_open_fails(c, url, where, true);
         snprintf(url, sizeof url, "postgres://iop:" PASSWORD "@127.0.0.1:%d/iop", port);
-        check_open_fails(c, url, where);
+        check_open_fails(c, url, where, true);
     }
 
     iop_token_free(t);
@@ -356,7 +360,8 @@ static void test_server_store(const char *env_name, int threads) {
     fflush(stdout);
     with_wrong_password(url, bad_url, sizeof bad_url);
     CHECK(strstr(bad_url, PASSWORD) != NULL);
-    check_open_fails(c, bad_url, "127.0.0.1");
+    /* iop_manager_open only: under valgrind a PostgreSQL password exchange takes seconds. */
+    check_open_fails(c, bad_url, "127.0.0.1", false);
 
     iop_token_free(t);
     iop_client_free(c);
