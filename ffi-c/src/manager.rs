@@ -26,8 +26,9 @@ use crate::token::iop_token;
 /// shared between hosts, or your own store).
 ///
 /// Create with `iop_manager_new` or `iop_manager_open` (memory, a directory, a Redis or
-/// PostgreSQL URL) or `iop_manager_new_with_store` (your own store, as callbacks); free with `iop_manager_free`. May be used by several threads at
-/// once: concurrent callers asking for one seller share a single refresh.
+/// PostgreSQL URL) or `iop_manager_new_with_store` (your own store, as callbacks); free with
+/// `iop_manager_free`. May be used by several threads at once: concurrent callers asking for
+/// one seller share a single refresh.
 pub struct iop_manager {
     _private: [u8; 0],
 }
@@ -91,9 +92,10 @@ pub struct iop_refresh_report {
 ///   - a directory path (`"file:"` may prefix it): one file per seller (created if missing,
 ///     mode 0700; files mode 0600, written atomically; safe to share between the processes of
 ///     one machine);
-///   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS: a Redis (or
-///     Valkey) server shared by every process and host using it, one refresh per seller at a
-///     time across all of them (a lease renewed while held);
+///   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS (the server
+///     checked against the web PKI and system roots): a Redis (or Valkey) server shared by
+///     every process and host using it, one refresh per seller at a time across all of them (a
+///     lease renewed while held);
 ///   - `"postgres://user:password@host[:port]/db"` or `"postgresql://…"`: a PostgreSQL table
 ///     (`iop_tokens`, created on first use), likewise shared, the per-seller lock dying with
 ///     its holder's session.
