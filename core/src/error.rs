@@ -323,6 +323,9 @@ impl std::fmt::Display for Error {
                 write!(f, "timed out after {after:?}{phase}")
             }
             Self::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+            Self::Store { key, message, .. } if key.is_empty() => {
+                write!(f, "token store: {message}")
+            }
             Self::Store { key, message, .. } => write!(f, "token store, seller {key:?}: {message}"),
             Self::ReauthorizationRequired {
                 key,
@@ -381,6 +384,20 @@ mod tests {
             sub_msg: None,
             request_id: Some("rid-1".to_owned()),
         }
+    }
+
+    #[test]
+    fn a_store_error_names_its_seller_only_when_there_is_one() {
+        let store = |key: &str| Error::Store {
+            key: key.to_owned(),
+            message: "server unreachable".to_owned(),
+            source: None,
+        };
+        assert_eq!(store("").to_string(), "token store: server unreachable");
+        assert_eq!(
+            store("s-1").to_string(),
+            "token store, seller \"s-1\": server unreachable"
+        );
     }
 
     #[test]
