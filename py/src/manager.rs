@@ -338,14 +338,12 @@ impl TokenManager {
         match &self.custom_store {
             Some(store) if store.in_backend_call(key) => Err(to_pyerr(
                 py,
-                Error::Store {
-                    key: key.unwrap_or_default().to_owned(),
-                    message: "the custom store called back into a token manager for this key \
-                              while the key was locked for it (inside its own load, save or \
-                              remove); only get() may be called there"
-                        .to_owned(),
-                    source: None,
-                },
+                store_error(
+                    key.unwrap_or_default(),
+                    "the custom store called back into a token manager for this key while the \
+                     key was locked for it (inside its own load, save or remove); only get() \
+                     may be called there",
+                ),
             )),
             _ => Ok(()),
         }
