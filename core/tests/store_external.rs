@@ -287,3 +287,48 @@ fn a_corrupt_value_can_be_removed() {
     assert!(store.load("k").unwrap().is_none());
     store.save("k", &token(2), None).unwrap();
 }
+
+#[test]
+fn a_backend_locking_the_key_it_is_inside_gets_an_error_not_a_hang() {
+    // A second manager over the same store has a gate of its own: only the store can see that
+    // this thread, inside the backend's save of the key, already holds the key's lock.
+    let store = Arc::new(ExternalStore::new(HookedBackend::default()));
+    let first = Arc::new(TokenManager::new(client(), store.clone()));
+    let second = TokenManager::new(client(), store.clone());
+    assert!(!store.in_backend_call(None));
+    let weak = Arc::downgrade(&store);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let hook = move |key: &str| {
+        if key != "seller" {
+            return Ok(());
+        }
+        let store = weak.upgrade().unwrap();
+        let inside = (
+            store.in_backend_call(Some(key)),
+            store.in_backend_call(None),
+            store.in_backend_call(Some("another key")),
+        );
+        let put = second.put(key, &due());
+        let other_key = second.put("another key", &due());
+        log.lock().unwrap().push((inside, put, other_key));
+        Ok(())
+    };
+    assert!(store.backend().on_save.set(Box::new(hook)).is_ok());
+    let m = first.clone();
+    without_deadlock(move || m.put("seller", &due())).unwrap();
+    let mut seen = seen.lock().unwrap();
+    let (inside, put, other_key) = seen.remove(0);
+    assert!(seen.is_empty());
+    assert_eq!(inside, (true, true, false));
+    match put {
+        Err(Error::Store { key, message, .. }) => {
+            assert_eq!(key, "seller");
+            assert!(message.contains("called back"), "{message}");
+        }
+        other => panic!("expected the reentrant lock to be refused, got {other:?}"),
+    }
+    assert!(other_key.is_ok(), "{other_key:?}");
+    assert!(!store.in_backend_call(None));
+    assert!(first.get("seller").unwrap().is_some());
+}

@@ -24,13 +24,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use iop_core::{AccessToken, AuthCode, RefreshToken, TokenSet};
+use iop_core::{AccessToken, AuthCode, RefreshToken, Request, TokenSet};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::client::Client;
+use crate::client::{Client, file_part};
 use crate::convert::{int_arg, json_to_py, text_arg};
 use crate::errors::to_pyerr;
 use crate::manager::TokenManager;
@@ -438,9 +438,11 @@ fn _aio_refresh_token(
 
 /// `Client.call` (or, with `raw`, the call that keeps gateway error envelopes as values) on a
 /// worker. The request is built here, on the caller's thread: later changes to `params` do
-/// not reach it.
+/// not reach it. `files` (a dict: field name → bytes, a `(file_name, data[, content_type])`
+/// tuple or a file object) makes it a multipart upload; the field names are checked here, and
+/// the parts are converted on the worker (a file object is read there, not on the event loop).
 #[pyfunction]
-#[pyo3(signature = (completions, future, client, api, params=None, access_token=None, http_method=None, raw=false))]
+#[pyo3(signature = (completions, future, client, api, params=None, access_token=None, http_method=None, raw=false, files=None))]
 #[allow(clippy::too_many_arguments)]
 fn _aio_call(
     completions: &Bound<'_, Completions>,
@@ -451,6 +453,7 @@ fn _aio_call(
     access_token: Option<&Bound<'_, PyAny>>,
     http_method: Option<&Bound<'_, PyAny>>,
     raw: bool,
+    files: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let py = api.py();
     let post = PyString::new(py, "POST").into_any();
@@ -464,8 +467,30 @@ fn _aio_call(
         Some(t) if !t.is_none() => Some(AccessToken::new(text_arg("access_token", t, true)?)),
         _ => None,
     };
+    let files = match files.filter(|f| !f.is_none()) {
+        None => Vec::new(),
+        Some(files) => {
+            let files = files
+                .cast::<PyDict>()
+                .map_err(|_| PyTypeError::new_err("files must be a dict or None"))?;
+            // A snapshot of the items, in their order: the dict may change after this call.
+            let mut parts = Vec::with_capacity(files.len());
+            for item in files.items().iter() {
+                let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                parts.push((
+                    text_arg("file parameter name", &name, true)?,
+                    value.unbind(),
+                ));
+            }
+            parts
+        }
+    };
     let inner = Arc::clone(&client.get().inner);
     submit(completions, future, move || {
+        let request = match with_files(request, files) {
+            Ok(request) => request,
+            Err(raised) => return Outcome::Raised(raised),
+        };
         let result = if raw {
             inner.call_raw(&request, token.as_ref())
         } else {
@@ -475,6 +500,21 @@ fn _aio_call(
             Ok(value) => Outcome::Json(value),
             Err(e) => Outcome::Failed(e),
         }
+    })
+}
+
+/// Adds the file parts to `request`, converting (and reading) them under the GIL; no GIL is
+/// taken when there are none.
+fn with_files(request: Request, files: Vec<(String, Py<PyAny>)>) -> PyResult<Request> {
+    if files.is_empty() {
+        return Ok(request);
+    }
+    Python::attach(move |py| {
+        let mut request = request;
+        for (name, value) in files {
+            request = request.file(file_part(&name, value.bind(py))?);
+        }
+        Ok(request)
     })
 }
 

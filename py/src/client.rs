@@ -151,7 +151,7 @@ fn access_token_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<AccessT
 
 /// One file part from what the vendor SDKs accept: bytes, a `(file_name, bytes[, content_type])`
 /// tuple, or a file object with `read()`.
-fn file_part(name: &str, value: &Bound<'_, PyAny>) -> PyResult<FilePart> {
+pub(crate) fn file_part(name: &str, value: &Bound<'_, PyAny>) -> PyResult<FilePart> {
     let mut file_name = name.to_owned();
     let mut content_type = "application/octet-stream".to_owned();
     let mut body = value.clone();

@@ -1,14 +1,11 @@
 //! `iop.TokenManager` and its stores: `iop.MemoryStore`, `iop.FileStore`, and any Python object
 //! with `load(key)` / `save(key, token_dict)` (and `keys()` for `refresh_due`).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
-use std::thread::ThreadId;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use iop_core::store::KeyLock;
-use iop_core::{Error, RefreshDueOptions, StoredToken, TokenSet, TokenStore};
+use iop_core::store::{ExternalStore, StoreBackend};
+use iop_core::{Error, RefreshDueOptions, TokenSet, TokenStore};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -81,257 +78,134 @@ impl FileStore {
     }
 }
 
-/// One key's in-process lock: the thread holding it, if any.
-#[derive(Default)]
-struct Slot {
-    holder: Mutex<Option<ThreadId>>,
-    freed: Condvar,
-}
-
-/// A held [`Slot`]; frees it on drop.
-struct SlotLock {
-    slot: Arc<Slot>,
-}
-
-impl KeyLock for SlotLock {}
-
-impl Drop for SlotLock {
-    fn drop(&mut self) {
-        *locked(&self.slot.holder) = None;
-        self.slot.freed.notify_one();
-    }
-}
-
-thread_local! {
-    /// The custom-store calls (load, save, remove) this thread is inside, as (store address,
-    /// key). The manager holds the key's lock during most of them: a manager call for the same
-    /// key from inside would wait for this very thread, so it is refused instead.
-    static IN_STORE_CALL: RefCell<Vec<(usize, String)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks this thread as inside a call of a custom store's Python code for a key, until dropped.
-struct InStoreCall;
-
-impl InStoreCall {
-    fn enter(store: &PyStore, key: &str) -> Self {
-        let store = std::ptr::from_ref(store) as usize;
-        IN_STORE_CALL.with(|calls| calls.borrow_mut().push((store, key.to_owned())));
-        Self
-    }
-}
-
-impl Drop for InStoreCall {
-    fn drop(&mut self) {
-        IN_STORE_CALL.with(|calls| {
-            calls.borrow_mut().pop();
-        });
-    }
-}
-
-/// Whether this thread is inside a call of the custom store at `store` for `key` (any key when
-/// `None`).
-fn inside_store_call(store: usize, key: Option<&str>) -> bool {
-    IN_STORE_CALL.with(|calls| {
-        calls
-            .borrow()
-            .iter()
-            .any(|(s, k)| *s == store && key.is_none_or(|key| key == k))
-    })
-}
-
-/// A Python object used as a token store. Versions and locks are kept in this process only
-/// (shared by every manager over the same object, see [`py_store_for`]): sharing such a store
-/// between processes needs the user's own locking.
-///
-/// No mutex of this type is held while the object's Python methods run: they may call back
-/// into a manager over the same store (`manager.get` inside `save`), and other threads must
-/// not wait on user code either. The per-key lock is the one exception, by design: it is what
-/// makes one refresh per seller, and a same-thread attempt to take it again is an error rather
-/// than a hang.
-struct PyStore {
+/// A Python object with `load(key)` / `save(key, token_dict)` (and optionally `keys()`,
+/// `remove(key)`): the backend of a core [`ExternalStore`], which keeps its versions,
+/// compare-and-swap saves, per-key locks and re-entry rules. Only the conversions live here.
+struct PyBackend {
     object: Py<PyAny>,
-    versions: Mutex<HashMap<String, u64>>,
-    locks: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
-impl PyStore {
-    /// A store error naming the key and the Python exception (type and text).
-    fn failure(py: Python<'_>, key: &str, what: &str, err: &PyErr) -> Error {
-        let kind = err
-            .get_type(py)
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "Exception".to_owned());
-        Error::Store {
-            key: key.to_owned(),
-            message: format!("custom store {what} failed: {kind}: {}", err.value(py)),
-            source: None,
-        }
+/// A custom store: the core adapter over the Python object.
+type PyStore = ExternalStore<PyBackend>;
+
+/// A store error naming the key.
+fn store_error(key: &str, message: impl Into<String>) -> Error {
+    Error::Store {
+        key: key.to_owned(),
+        message: message.into(),
+        source: None,
     }
 }
 
-impl TokenStore for PyStore {
-    fn load(&self, key: &str) -> iop_core::Result<Option<StoredToken>> {
-        let loaded = Python::attach(|py| -> Result<Option<serde_json::Value>, Error> {
-            let _inside = InStoreCall::enter(self, key);
+/// A store error naming the key and the Python exception the store's `what` raised (type and
+/// text: the store's own words).
+fn failure(py: Python<'_>, key: &str, what: &str, err: &PyErr) -> Error {
+    let kind = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_owned());
+    store_error(
+        key,
+        format!("custom store {what} failed: {kind}: {}", err.value(py)),
+    )
+}
+
+impl StoreBackend for PyBackend {
+    fn load(&self, key: &str) -> iop_core::Result<Option<TokenSet>> {
+        let value = Python::attach(|py| -> Result<Option<serde_json::Value>, Error> {
             let value = self
                 .object
                 .bind(py)
                 .call_method1("load", (key,))
-                .map_err(|e| Self::failure(py, key, "load", &e))?;
+                .map_err(|e| failure(py, key, "load", &e))?;
             if value.is_none() {
                 return Ok(None);
             }
             if !value.is_instance_of::<PyDict>() {
-                return Err(Error::Store {
-                    key: key.to_owned(),
-                    message: "custom store load must return a dict or None".to_owned(),
-                    source: None,
-                });
+                return Err(store_error(
+                    key,
+                    "custom store load must return a dict or None",
+                ));
             }
             py_to_json(&value)
                 .map(Some)
-                .map_err(|e| Self::failure(py, key, "load", &e))
+                .map_err(|e| failure(py, key, "load", &e))
         })?;
-        let Some(value) = loaded else {
-            return Ok(None);
-        };
-        let token: TokenSet = serde_json::from_value(value).map_err(|e| Error::Store {
-            key: key.to_owned(),
-            message: format!("custom store returned a dict that is not a token set: {e}"),
-            source: None,
-        })?;
-        let version = *locked(&self.versions).entry(key.to_owned()).or_insert(1);
-        Ok(Some(StoredToken { token, version }))
+        // The shape only, never serde's text: it can quote a value, and a value can be a token.
+        value
+            .map(serde_json::from_value::<TokenSet>)
+            .transpose()
+            .map_err(|_| {
+                store_error(
+                    key,
+                    "custom store load returned a dict that is not a token set",
+                )
+            })
     }
 
-    fn save(
-        &self,
-        key: &str,
-        token: &TokenSet,
-        expected_version: Option<u64>,
-    ) -> iop_core::Result<u64> {
-        let value = serde_json::to_value(token).map_err(|e| Error::Store {
-            key: key.to_owned(),
-            message: format!("token set not serializable: {e}"),
-            source: None,
-        })?;
-        // Compare and reserve the next version in one step, then call Python with no lock
-        // held: a second save expecting the old version now conflicts, as it must.
-        let (current, next) = {
-            let mut versions = locked(&self.versions);
-            let current = versions.get(key).copied();
-            if current.is_some() && current != expected_version {
-                return Err(Error::Store {
-                    key: key.to_owned(),
-                    message: "version conflict".to_owned(),
-                    source: None,
-                });
-            }
-            let next = current.unwrap_or(0) + 1;
-            versions.insert(key.to_owned(), next);
-            (current, next)
-        };
-        let saved = Python::attach(|py| -> Result<(), Error> {
-            let _inside = InStoreCall::enter(self, key);
-            let dict = json_to_py(py, &value).map_err(|e| Self::failure(py, key, "save", &e))?;
+    fn save(&self, key: &str, token: &TokenSet) -> iop_core::Result<()> {
+        let value = token.to_value();
+        Python::attach(|py| {
+            let dict = json_to_py(py, &value).map_err(|e| failure(py, key, "save", &e))?;
             self.object
                 .bind(py)
                 .call_method1("save", (key, dict))
-                .map_err(|e| Self::failure(py, key, "save", &e))?;
+                .map_err(|e| failure(py, key, "save", &e))?;
             Ok(())
-        });
-        if let Err(error) = saved {
-            // Give the reservation back unless another save has moved past it meanwhile.
-            let mut versions = locked(&self.versions);
-            if versions.get(key) == Some(&next) {
-                match current {
-                    Some(v) => versions.insert(key.to_owned(), v),
-                    None => versions.remove(key),
-                };
-            }
-            return Err(error);
-        }
-        Ok(next)
-    }
-
-    fn remove(&self, key: &str) -> iop_core::Result<bool> {
-        let existed = self.load(key)?.is_some();
-        let answer = Python::attach(|py| -> Result<Option<bool>, Error> {
-            let object = self.object.bind(py);
-            if !object.hasattr("remove").unwrap_or(false) {
-                return Err(Error::Store {
-                    key: key.to_owned(),
-                    message: "this custom store has no remove(key) method".to_owned(),
-                    source: None,
-                });
-            }
-            let _inside = InStoreCall::enter(self, key);
-            let answer = object
-                .call_method1("remove", (key,))
-                .map_err(|e| Self::failure(py, key, "remove", &e))?;
-            Ok(answer.extract::<bool>().ok())
-        })?;
-        locked(&self.versions).remove(key);
-        // `remove` may answer whether something was there; None (or anything else) means it
-        // did not say, and what `load` found stands.
-        Ok(answer.unwrap_or(existed))
+        })
     }
 
     fn keys(&self) -> iop_core::Result<Vec<String>> {
-        Python::attach(|py| -> Result<Vec<String>, Error> {
+        Python::attach(|py| {
             let object = self.object.bind(py);
-            let has_keys = object.hasattr("keys").unwrap_or(false);
-            if !has_keys {
-                return Err(Error::Store {
-                    key: String::new(),
-                    message: "this custom store has no keys() method (refresh_due needs one)"
-                        .to_owned(),
-                    source: None,
-                });
+            if !object.hasattr("keys").unwrap_or(false) {
+                return Err(store_error(
+                    "",
+                    "this custom store has no keys() method (refresh_due needs one)",
+                ));
             }
-            let listed = object
+            object
                 .call_method0("keys")
                 .and_then(|keys| {
                     keys.try_iter()?
                         .map(|k| k.and_then(|k| k.extract::<String>()))
                         .collect::<PyResult<Vec<String>>>()
                 })
-                .map_err(|e| Self::failure(py, "", "keys", &e))?;
-            Ok(listed)
+                .map_err(|e| failure(py, "", "keys", &e))
         })
     }
 
-    fn lock(&self, key: &str) -> iop_core::Result<Box<dyn KeyLock + '_>> {
-        let me = std::thread::current().id();
-        let slot = Arc::clone(locked(&self.locks).entry(key.to_owned()).or_default());
-        let mut holder = locked(&slot.holder);
-        while let Some(thread) = *holder {
-            if thread == me {
-                // The store's own code, called with this key locked, asked a manager to lock it
-                // again (a `put` or refresh of the same key inside `save`): waiting would be
-                // waiting on ourselves.
-                return Err(Error::Store {
-                    key: key.to_owned(),
-                    message: "the custom store called back into a token manager for this key \
-                              while the key was locked for it (inside its own load or save)"
-                        .to_owned(),
-                    source: None,
-                });
+    fn remove(&self, key: &str) -> iop_core::Result<bool> {
+        Python::attach(|py| {
+            let object = self.object.bind(py);
+            if !object.hasattr("remove").unwrap_or(false) {
+                return Err(store_error(
+                    key,
+                    "this custom store has no remove(key) method",
+                ));
             }
-            holder = slot
-                .freed
-                .wait(holder)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *holder = Some(me);
-        drop(holder);
-        Ok(Box::new(SlotLock { slot }))
+            // Whether something is there, read as the store gives it (an unreadable value
+            // counts: removing it is how it is cleared).
+            let existed = !object
+                .call_method1("load", (key,))
+                .map_err(|e| failure(py, key, "load", &e))?
+                .is_none();
+            let answer = object
+                .call_method1("remove", (key,))
+                .map_err(|e| failure(py, key, "remove", &e))?;
+            // `remove` may answer whether something was there; None (or anything else) means it
+            // did not say, and what `load` found stands.
+            Ok(answer.extract::<bool>().unwrap_or(existed))
+        })
     }
 }
 
+/// A manager's custom store, if its store is a Python object.
+type CustomStore = Option<Arc<PyStore>>;
+
 /// The [`PyStore`] of each custom store object in use, by object address. An entry that still
-/// upgrades is the right one: its `PyStore` holds the object, so the address cannot have been
+/// upgrades is the right one: its backend holds the object, so the address cannot have been
 /// reused.
 static PY_STORES: Mutex<Vec<(usize, Weak<PyStore>)>> = Mutex::new(Vec::new());
 
@@ -348,18 +222,16 @@ fn py_store_for(store: &Bound<'_, PyAny>) -> Arc<PyStore> {
     {
         return shared;
     }
-    let shared = Arc::new(PyStore {
+    let shared = Arc::new(ExternalStore::new(PyBackend {
         object: store.clone().unbind(),
-        versions: Mutex::new(HashMap::new()),
-        locks: Mutex::new(HashMap::new()),
-    });
+    }));
     stores.push((address, Arc::downgrade(&shared)));
     shared
 }
 
-/// The store behind a Python store argument, and for a custom store its [`PyStore`]'s address
-/// (see [`inside_store_call`]).
-fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, Option<usize>)> {
+/// The store behind a Python store argument, and for a custom store its [`PyStore`] (whose
+/// re-entry rule the manager asks first, see [`TokenManager::refuse_reentry`]).
+fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, CustomStore)> {
     let Some(store) = store.filter(|s| !s.is_none()) else {
         return Ok((Arc::new(iop_core::MemoryStore::new()), None));
     };
@@ -374,8 +246,7 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, 
     }
     if store.hasattr("load")? && store.hasattr("save")? {
         let shared = py_store_for(store);
-        let address = Arc::as_ptr(&shared) as usize;
-        return Ok((shared, Some(address)));
+        return Ok((shared.clone(), Some(shared)));
     }
     Err(PyTypeError::new_err(format!(
         "store must be None, iop.MemoryStore, iop.FileStore, iop.RedisStore, iop.PostgresStore or an object with load(key) and save(key, token_dict), got {}",
@@ -454,26 +325,25 @@ const DEFAULT_CONCURRENCY: i64 = 8;
 #[pyclass(frozen, module = "iop", name = "TokenManager")]
 pub(crate) struct TokenManager {
     pub(crate) inner: Arc<iop_core::TokenManager>,
-    /// The address of the custom store's [`PyStore`], if the store is a Python object.
-    custom_store: Option<usize>,
+    /// The custom store, if the store is a Python object.
+    custom_store: CustomStore,
 }
 
 impl TokenManager {
     /// Refuses a call for `key` (any key when `None`) made from inside the custom store's own
     /// load, save or remove for that key: the manager holds the key's lock for that call, so
-    /// waiting for it would wait for this very thread.
+    /// waiting for it would wait for this very thread (the core store refuses its own lock in
+    /// that case, but this manager's gate in front of it would wait first).
     fn refuse_reentry(&self, py: Python<'_>, key: Option<&str>) -> PyResult<()> {
-        match self.custom_store {
-            Some(store) if inside_store_call(store, key) => Err(to_pyerr(
+        match &self.custom_store {
+            Some(store) if store.in_backend_call(key) => Err(to_pyerr(
                 py,
-                Error::Store {
-                    key: key.unwrap_or_default().to_owned(),
-                    message: "the custom store called back into a token manager for this key \
-                              while the key was locked for it (inside its own load, save or \
-                              remove); only get() may be called there"
-                        .to_owned(),
-                    source: None,
-                },
+                store_error(
+                    key.unwrap_or_default(),
+                    "the custom store called back into a token manager for this key while the \
+                     key was locked for it (inside its own load, save or remove); only get() \
+                     may be called there",
+                ),
             )),
             _ => Ok(()),
         }

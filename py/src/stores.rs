@@ -11,100 +11,93 @@ use pyo3::prelude::*;
 use crate::convert::text_arg;
 use crate::errors::to_pyerr;
 
-/// Token sets in Redis, shared by every process and host on the same server and prefix: a
-/// renewed lease per seller, compare-and-swap saves on the server.
-#[pyclass(frozen, module = "iop", name = "RedisStore")]
-pub(crate) struct RedisStore {
-    inner: Arc<CoreRedisStore>,
+/// A Python class over a core store shared between processes: the constructor opens it with
+/// the GIL released (a `StoreError` naming host and port when the server does not answer),
+/// `endpoint` shows the server without its password, and one option (`prefix`, `table`) is a
+/// keyword argument and a property. Both store classes are this one shape.
+macro_rules! server_store {
+    (
+        $(#[$class_doc:meta])*
+        class $class:ident = $py_name:literal over $core:ident with $options:ident;
+        $(#[$new_doc:meta])*
+        new($arg:ident, *, $field:ident = $default:tt);
+        $(#[$endpoint_doc:meta])*
+        endpoint;
+        $(#[$field_doc:meta])*
+        option;
+    ) => {
+        $(#[$class_doc])*
+        #[pyclass(frozen, module = "iop", name = $py_name)]
+        pub(crate) struct $class {
+            inner: Arc<$core>,
+        }
+
+        #[pymethods]
+        impl $class {
+            $(#[$new_doc])*
+            #[new]
+            #[pyo3(signature = ($arg, *, $field = $default))]
+            fn py_new(py: Python<'_>, $arg: &Bound<'_, PyAny>, $field: &str) -> PyResult<Self> {
+                let target = text_arg(stringify!($arg), $arg, true)?;
+                let options = $options {
+                    $field: $field.to_owned(),
+                    ..$options::default()
+                };
+                let inner = py
+                    .detach(move || $core::open_with(&target, options))
+                    .map_err(|e| to_pyerr(py, e))?;
+                Ok(Self {
+                    inner: Arc::new(inner),
+                })
+            }
+
+            $(#[$endpoint_doc])*
+            #[getter]
+            fn endpoint(&self) -> &str {
+                self.inner.endpoint()
+            }
+
+            $(#[$field_doc])*
+            #[getter]
+            fn $field(&self) -> &str {
+                &self.inner.options().$field
+            }
+
+            fn __repr__(&self) -> String {
+                format!(
+                    concat!($py_name, "({:?}, ", stringify!($field), "={:?})"),
+                    self.inner.endpoint(),
+                    self.inner.options().$field
+                )
+            }
+        }
+    };
 }
 
-#[pymethods]
-impl RedisStore {
+server_store! {
+    /// Token sets in Redis, shared by every process and host on the same server and prefix: a
+    /// renewed lease per seller, compare-and-swap saves on the server.
+    class RedisStore = "RedisStore" over CoreRedisStore with RedisOptions;
     /// Connects to `url` (`redis://…` or `rediss://…`); fails with `StoreError` naming host and
     /// port when the server does not answer.
-    #[new]
-    #[pyo3(signature = (url, *, prefix = "iop:"))]
-    fn py_new(py: Python<'_>, url: &Bound<'_, PyAny>, prefix: &str) -> PyResult<Self> {
-        let url = text_arg("url", url, true)?;
-        let options = RedisOptions {
-            prefix: prefix.to_owned(),
-            ..RedisOptions::default()
-        };
-        let inner = py
-            .detach(move || CoreRedisStore::open_with(&url, options))
-            .map_err(|e| to_pyerr(py, e))?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
-    }
-
+    new(url, *, prefix = "iop:");
     /// The server, as `redis://host:port/db` (no password).
-    #[getter]
-    fn endpoint(&self) -> &str {
-        self.inner.endpoint()
-    }
-
+    endpoint;
     /// The key prefix.
-    #[getter]
-    fn prefix(&self) -> &str {
-        &self.inner.options().prefix
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "RedisStore({:?}, prefix={:?})",
-            self.inner.endpoint(),
-            self.inner.options().prefix
-        )
-    }
+    option;
 }
 
-/// Token sets in one PostgreSQL table, shared by every process and host on the same database:
-/// a per-seller advisory lock that dies with its session, compare-and-swap saves.
-#[pyclass(frozen, module = "iop", name = "PostgresStore")]
-pub(crate) struct PostgresStore {
-    inner: Arc<CorePostgresStore>,
-}
-
-#[pymethods]
-impl PostgresStore {
+server_store! {
+    /// Token sets in one PostgreSQL table, shared by every process and host on the same
+    /// database: a per-seller advisory lock that dies with its session, compare-and-swap saves.
+    class PostgresStore = "PostgresStore" over CorePostgresStore with PostgresOptions;
     /// Connects to `dsn` (`postgres://…` or `host=… dbname=…`) and creates the table on first
     /// use; fails with `StoreError` naming host and port when the server does not answer.
-    #[new]
-    #[pyo3(signature = (dsn, *, table = "iop_tokens"))]
-    fn py_new(py: Python<'_>, dsn: &Bound<'_, PyAny>, table: &str) -> PyResult<Self> {
-        let dsn = text_arg("dsn", dsn, true)?;
-        let options = PostgresOptions {
-            table: table.to_owned(),
-            ..PostgresOptions::default()
-        };
-        let inner = py
-            .detach(move || CorePostgresStore::open_with(&dsn, options))
-            .map_err(|e| to_pyerr(py, e))?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
-    }
-
+    new(dsn, *, table = "iop_tokens");
     /// The server, as `postgres://host:port/db` (no password).
-    #[getter]
-    fn endpoint(&self) -> &str {
-        self.inner.endpoint()
-    }
-
+    endpoint;
     /// The table.
-    #[getter]
-    fn table(&self) -> &str {
-        &self.inner.options().table
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "PostgresStore({:?}, table={:?})",
-            self.inner.endpoint(),
-            self.inner.options().table
-        )
-    }
+    option;
 }
 
 /// The store behind one of these classes, if `store` is one.

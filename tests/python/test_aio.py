@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import random
@@ -582,6 +583,90 @@ def test_client_coroutines(run: Runner[Any], emulator: iop.testing.Emulator) -> 
     assert repr(client).startswith("iop.aio.Client(") and APP_SECRET not in repr(client)
     assert client.app_key == APP_KEY and client.base_url == emulator.base_url
     assert emulator.stats() == {"/auth/token/create": 1, REFRESH: 2, "/seller/get": 1}
+
+
+def test_client_uploads_files_as_the_sync_client_does(
+    run: Runner[Any], emulator: iop.testing.Emulator, tmp_path: Path
+) -> None:
+    client = iop.aio.Client.from_client(emulator.client())
+    token = emulator.issue_token("seller-1").access_token
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG" + bytes(range(256)) * 40)
+    read_on: List[int] = []
+
+    class Recording(io.BytesIO):
+        def read(self, *args: Any) -> bytes:
+            read_on.append(threading.get_ident())
+            return super().read(*args)
+
+    def parts(body: Dict[str, Any]) -> Dict[str, Any]:
+        files: Dict[str, Any] = body["files"]
+        return files
+
+    async def main() -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any], int]:
+        with open(photo, "rb") as image:
+            files: Dict[str, Any] = {
+                "image": image,
+                "thumb": ("t.jpg", Recording(b"jpeg"), "image/jpeg"),
+                "raw": b"\x00\x01\x02",
+            }
+            pending = asyncio.ensure_future(
+                client.call_raw("/image/upload", {"kind": "main"}, access_token=token, files=files)
+            )
+            await asyncio.sleep(0)
+            files["late"] = b"added after the call"  # the parts were taken already
+            raw = await pending
+        called = await client.call("/image/upload", access_token=token, files={"doc": ("a.txt", "text")})
+        # Any mapping will do; a mapping of nothing is a plain call.
+        plain = await client.call("/image/upload", access_token=token, files={})
+        return raw, called, plain, threading.get_ident()
+
+    raw, called, plain, loop_thread = run(main)
+    assert raw["params"] == {"kind": "main"}
+    assert parts(raw) == {
+        "image": {"filename": "photo.png", "size": photo.stat().st_size},
+        "thumb": {"filename": "t.jpg", "size": 4},
+        "raw": {"filename": "raw", "size": 3},
+    }
+    assert parts(called) == {"doc": {"filename": "a.txt", "size": 4}}
+    assert not plain.get("files")
+    # The file objects were read on a worker, not on the event loop.
+    assert read_on and loop_thread not in read_on
+    # The sync client (behind the vendor-style IopClient) sends the same parts.
+    with open(photo, "rb") as image:
+        sync = client.sync._call_raw(
+            "/image/upload", {"kind": "main"}, token, "POST", False,
+            {"image": image, "thumb": ("t.jpg", io.BytesIO(b"jpeg"), "image/jpeg"), "raw": b"\x00\x01\x02"},
+        )
+    assert parts(sync) == parts(raw)
+
+    # Bad parts raise what the sync client raises, at the await.
+    async def failing(files: Any, http_method: Optional[str] = None) -> BaseException:
+        try:
+            await client.call_raw("/image/upload", access_token=token, http_method=http_method, files=files)
+        except BaseException as e:  # noqa: BLE001
+            return e
+        raise AssertionError("no error")
+
+    def sync_failing(files: Any, http_method: str = "POST") -> BaseException:
+        try:
+            client.sync._call_raw("/image/upload", {}, token, http_method, False, files)
+        except BaseException as e:  # noqa: BLE001
+            return e
+        raise AssertionError("no error")
+
+    for files, method in (
+        ({"image": 42}, None),
+        ({"image": ("only-a-name",)}, None),
+        ({"": b"x"}, None),
+        ({"image": b"x"}, "GET"),
+    ):
+        error = run(lambda: failing(files, method))
+        expected = sync_failing(files, method or "POST")
+        assert type(error) is type(expected), (files, method, error, expected)
+        assert str(error) == str(expected)
+    with pytest.raises(TypeError, match="files must be a mapping"):
+        run(lambda: client.call("/image/upload", files=[("image", b"x")]))  # type: ignore[arg-type]
 
 
 def test_the_pool_is_bounded_and_configurable(run: Runner[Any], emulator: iop.testing.Emulator) -> None:

@@ -161,6 +161,66 @@ def test_custom_store_returning_a_self_containing_dict_is_a_store_error(
     assert "nested more than" in str(info.value)
 
 
+def test_custom_store_values_that_are_not_token_sets_are_described_never_quoted(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    # What a store returns can hold tokens anywhere, also where a number belongs: an error
+    # describes the shape of the value, never its contents.
+    secret = "50000601a2b3c4SECRETinTheWrongField0123456789"
+    bad_values: List[Any] = [
+        {"access_token": "A" * 20, "expires_in": secret},
+        {"access_token": secret, "expires_in": [secret, float("nan")]},
+        {"access_token": secret, "refresh_token": secret.encode()},
+        {"access_token": secret, 7: secret},
+        {"access_token": secret, "expires_in": 10**30},
+        [secret],
+        secret,
+        42,
+    ]
+
+    class Returning(DictStore):
+        def __init__(self, value: Any) -> None:
+            super().__init__()
+            self.value = value
+
+        def load(self, key: str) -> Any:
+            return self.value
+
+    for value in bad_values:
+        manager = iop.TokenManager(client, Returning(value))
+        for call in (lambda: manager.get("seller-1"), lambda: manager.access_token("seller-1")):
+            try:
+                call()
+            except iop.IopError as e:
+                assert isinstance(e, (iop.StoreError, iop.ReauthorizationRequired)), repr(e)
+                assert secret not in str(e) and secret not in repr(e), (value, repr(e))
+                assert secret not in repr(e.args), (value, e.args)
+        report = manager.refresh_due(within=timedelta(days=60))
+        assert secret not in repr(report.failed), (value, report.failed)
+
+
+def test_a_corrupt_value_in_a_custom_store_can_be_removed(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    # remove() used to read the value first, and so failed on the very entry it is for.
+    class Corrupted(DictStore):
+        def load(self, key: str) -> Any:
+            return "not a token set" if key in self.data else None
+
+        def remove(self, key: str) -> None:
+            self.data.pop(key, None)
+
+    store = Corrupted()
+    store.data["seller-1"] = {}
+    manager = iop.TokenManager(client, store)
+    with pytest.raises(iop.StoreError, match="must return a dict or None"):
+        manager.get("seller-1")
+    assert manager.remove("seller-1") is True
+    assert "seller-1" not in store.data
+    assert manager.get("seller-1") is None
+    assert manager.remove("seller-1") is False
+
+
 def test_file_store(tmp_path: Path, emulator: iop.testing.Emulator, client: iop.Client) -> None:
     store = iop.FileStore(tmp_path / "tokens")
     manager, token = seeded(emulator, client, store)

@@ -36,9 +36,12 @@
 //! # What the adapter guarantees, and what it cannot
 //! - **No lock held around the backend.** The adapter never calls the backend while holding a
 //!   lock that another call needs: a backend whose `save` calls back into the store or into a
-//!   [`crate::TokenManager`] over it (`get`, `access_token` of another key, …) works. The one
-//!   exception is a write of a key from inside the backend's own write of that same key: it
-//!   would wait for itself, so it is refused with [`crate::Error::Store`] instead.
+//!   [`crate::TokenManager`] over it (`get`, `access_token` of another key, …) works. The
+//!   exceptions would wait for themselves, so they are refused with [`crate::Error::Store`]
+//!   instead of hanging: a write of a key from inside the backend's own write of that same key,
+//!   and taking a key's lock (what a manager does before it writes or refreshes the key) from
+//!   inside any backend call for that key on the same thread. A binding that keeps a gate of
+//!   its own in front of the store asks [`ExternalStore::in_backend_call`] first.
 //! - **Versions live in this process.** The backend keeps no versions, so the adapter numbers
 //!   what it has seen: a version changes on every save through this adapter, and when a load
 //!   finds different content than this adapter last saw or loaded (another writer changed it).
@@ -50,6 +53,7 @@
 //! - **A load that races a write** (possible only for writers that do not hold the key's lock)
 //!   returns version [`UNSAVEABLE_VERSION`], which every save refuses as a conflict: load again.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -64,6 +68,30 @@ use crate::token::TokenSet;
 
 /// The version a load returns when a write of the same key ran meanwhile: no save accepts it.
 pub const UNSAVEABLE_VERSION: u64 = 0;
+
+thread_local! {
+    /// The backend calls this thread is inside, innermost last: (store address, key; `None`
+    /// for a listing of the keys).
+    static BACKEND_CALLS: RefCell<Vec<(usize, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as inside a backend call of one store, until dropped (also on a panic).
+struct InBackendCall;
+
+impl InBackendCall {
+    fn enter(store: usize, key: Option<&str>) -> Self {
+        BACKEND_CALLS.with(|calls| calls.borrow_mut().push((store, key.map(str::to_owned))));
+        Self
+    }
+}
+
+impl Drop for InBackendCall {
+    fn drop(&mut self) {
+        BACKEND_CALLS.with(|calls| {
+            calls.borrow_mut().pop();
+        });
+    }
+}
 
 /// A plain storage of token sets by key: all an [`ExternalStore`] needs.
 ///
@@ -160,6 +188,30 @@ impl<B: StoreBackend> ExternalStore<B> {
     /// The backend.
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+
+    /// Whether this thread is inside a call of this store's backend (`load`, `save`, `keys`,
+    /// `remove`) for `key`, or for any key when `key` is `None`. While it is, the key may be
+    /// locked for that very call: a binding that must not wait for itself (a manager call for
+    /// the key from the backend's own code, or one that waits for other threads needing any
+    /// key) asks this first and refuses.
+    pub fn in_backend_call(&self, key: Option<&str>) -> bool {
+        let me = self.address();
+        BACKEND_CALLS.with(|calls| {
+            calls.borrow().iter().any(|(store, called)| {
+                *store == me && key.is_none_or(|key| called.as_deref() == Some(key))
+            })
+        })
+    }
+
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Runs `call` marked as a backend call for `key` (see [`Self::in_backend_call`]).
+    fn backend_call<T>(&self, key: Option<&str>, call: impl FnOnce(&B) -> T) -> T {
+        let _inside = InBackendCall::enter(self.address(), key);
+        call(&self.backend)
     }
 
     /// A hash of the content of `token` as a backend that keeps it faithfully gives it back
@@ -261,7 +313,7 @@ impl<B: StoreBackend> TokenStore for ExternalStore<B> {
             .slots()
             .get(key)
             .map_or((0, false), |slot| (slot.generation, slot.writer.is_some()));
-        let token = self.backend.load(key)?;
+        let token = self.backend_call(Some(key), |backend| backend.load(key))?;
         let fingerprint = token.as_ref().map(|token| self.fingerprint(token));
         let mut slots = self.slots();
         let slot = slots.entry(key.to_owned()).or_default();
@@ -295,7 +347,7 @@ impl<B: StoreBackend> TokenStore for ExternalStore<B> {
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
         let fingerprint = Some(self.fingerprint(token));
         self.write(key, Some(expected_version), |version| {
-            self.backend.save(key, token)?;
+            self.backend_call(Some(key), |backend| backend.save(key, token))?;
             Ok(Some(Seen {
                 version,
                 fingerprint,
@@ -304,20 +356,27 @@ impl<B: StoreBackend> TokenStore for ExternalStore<B> {
     }
 
     fn keys(&self) -> Result<Vec<String>> {
-        let mut keys = self.backend.keys()?;
+        let mut keys = self.backend_call(None, |backend| backend.keys())?;
         keys.sort();
         keys.dedup();
         Ok(keys)
     }
 
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        // The call this thread is inside may hold this very lock: waiting would never end.
+        if self.in_backend_call(Some(key)) {
+            return Err(store_error(
+                key,
+                "the store's backend called back into a token manager for this key from inside                  its own load, save or remove of it (only reading the key works there); that                  would wait for itself",
+            ));
+        }
         Ok(self.locks.lock(key))
     }
 
     fn remove(&self, key: &str) -> Result<bool> {
         let mut removed = false;
         self.write(key, None, |_| {
-            removed = self.backend.remove(key)?;
+            removed = self.backend_call(Some(key), |backend| backend.remove(key))?;
             Ok(None)
         })?;
         Ok(removed)

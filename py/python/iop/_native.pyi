@@ -294,6 +294,7 @@ def _aio_call(
     access_token: Optional[str] = None,
     http_method: Optional[str] = None,
     raw: bool = False,
+    files: Optional[Dict[str, Any]] = None,
 ) -> None: ...
 def _aio_manager(
     completions: _Completions, future: Any, manager: TokenManager, op: str, key: str, token: Optional[Token] = None

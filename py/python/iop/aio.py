@@ -38,13 +38,14 @@ loop it is blocking (``iop.aio`` refuses it with a ``StoreError`` rather than ha
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import functools
 import inspect
 import logging
 import threading
 import weakref
 from datetime import timedelta
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union
+from typing import IO, Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union
 
 from . import _native
 from ._native import Client as _SyncClient
@@ -55,6 +56,9 @@ from ._native import _Completions
 __all__ = ["Client", "TokenManager", "configure"]
 
 _Seconds = Union[float, int, timedelta]
+_Data = Union[bytes, bytearray, str, IO[bytes]]
+# A file part of a multipart upload: the data, or (file_name, data[, content_type]).
+_File = Union[_Data, Tuple[str, _Data], Tuple[str, _Data, str]]
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[[str, Any], object])
 
@@ -174,12 +178,21 @@ class Client:
         *,
         access_token: Optional[str] = None,
         http_method: Optional[str] = None,
+        files: Optional[Mapping[str, _File]] = None,
     ) -> Dict[str, Any]:
         """Calls any API (GOP path or TOP dotted name) and returns the body as a dict; gateway
         error envelopes raise ``GatewayError`` and its subclasses. ``params`` is read before the
-        first ``await``: changing it afterwards does not change the request."""
+        first ``await``: changing it afterwards does not change the request.
+
+        ``files`` makes the call a multipart upload (POST): field name to ``bytes``, a
+        ``(file_name, data)`` or ``(file_name, data, content_type)`` tuple, or a file object
+        (its ``name``'s last part is the file name). The parts are read on a worker thread, not
+        on the event loop: keep a file object open until the call returns."""
         _, queue, future = _begin()
-        _native._aio_call(queue, future, self._client, api, params, access_token, http_method, False)
+        _native._aio_call(
+            queue, future, self._client, api, params, access_token, http_method, False,
+            _files_arg(files),
+        )
         body: Dict[str, Any] = await future
         return body
 
@@ -190,11 +203,16 @@ class Client:
         *,
         access_token: Optional[str] = None,
         http_method: Optional[str] = None,
+        files: Optional[Mapping[str, _File]] = None,
     ) -> Dict[str, Any]:
         """As ``call``, but a gateway error envelope is returned as the body instead of raised
-        (what the vendor SDKs' ``execute`` does). Transport failures still raise."""
+        (what the vendor SDKs' ``execute`` does). Transport failures still raise. ``files`` as
+        for ``call``."""
         _, queue, future = _begin()
-        _native._aio_call(queue, future, self._client, api, params, access_token, http_method, True)
+        _native._aio_call(
+            queue, future, self._client, api, params, access_token, http_method, True,
+            _files_arg(files),
+        )
         body: Dict[str, Any] = await future
         return body
 
@@ -213,6 +231,15 @@ class Client:
 
     def __repr__(self) -> str:
         return f"iop.aio.{self._client!r}"
+
+
+def _files_arg(files: Optional[Mapping[str, _File]]) -> Optional[Dict[str, _File]]:
+    """``files`` as a dict of its own (any mapping is accepted; later changes do not count)."""
+    if files is None:
+        return None
+    if not isinstance(files, collections.abc.Mapping):
+        raise TypeError(f"files must be a mapping or None, got {type(files).__name__}")
+    return dict(files)
 
 
 class _AsyncStore:
