@@ -272,13 +272,14 @@ impl FileStore {
 
     /// Opens `name` in the directory without following a link and without blocking, and checks
     /// that it is a regular file. `Ok(None)`: it does not exist (and `flags` did not create it).
+    /// With the file, its size when it was opened.
     fn open_regular(
         &self,
         key: &str,
         name: &str,
         what: &str,
         flags: OFlags,
-    ) -> Result<Option<File>> {
+    ) -> Result<Option<(File, u64)>> {
         let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
         let fd = match rustix::fs::openat(&self.dir_fd, name, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
@@ -305,21 +306,28 @@ impl FileStore {
                 ),
             ));
         }
-        Ok(Some(File::from(fd)))
+        Ok(Some((
+            File::from(fd),
+            u64::try_from(stat.st_size).unwrap_or(0),
+        )))
     }
 
     fn open_lock_file(&self, key: &str, name: &str) -> Result<File> {
         self.open_regular(key, name, "lock file", OFlags::RDWR | OFlags::CREATE)?
+            .map(|(file, _)| file)
             .ok_or_else(|| store_error(key, "the lock file vanished while it was opened"))
     }
 
     /// Reads and parses the file of `key` (`None` when absent): the whole record, or (for the
     /// compare step of a save) only its version.
     fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
-        let Some(file) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
+        let Some((file, size)) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
             return Ok(None);
         };
-        let mut bytes = Vec::new();
+        // Room for the whole file and one byte more: one read takes it all, the next sees the
+        // end (instead of a read per doubling of a growing buffer).
+        let room = size.min(MAX_TOKEN_FILE_BYTES) + 1;
+        let mut bytes = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
         file.take(MAX_TOKEN_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| io_error(key, "cannot read token file", e))?;
