@@ -11,6 +11,7 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use iop_core::{
@@ -39,6 +40,29 @@ fn issue(emu: &Emulator, sellers: usize) -> Result<Vec<(String, TokenSet)>, Box<
         .collect()
 }
 
+/// Saves `tokens` into `store` from 32 threads (not timed; a `FileStore` syncs every save, which
+/// one thread would take minutes for).
+fn seed(store: &dyn TokenStore, tokens: &[(String, TokenSet)]) -> Result<(), Box<dyn Error>> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                scope.spawn(|| -> iop_core::Result<()> {
+                    while let Some((key, token)) = tokens.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        store.save(key, token, None)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().map_err(|_| "a seeding thread panicked")??;
+        }
+        Ok(())
+    })
+}
+
 fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dyn Error>> {
     let emu = Emulator::start(Config {
         threads: 32,
@@ -61,9 +85,7 @@ fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dy
     // Issued first, so that the RSS delta is what the store holds, not the emulator's state.
     let tokens = issue(&emu, sellers)?;
     let rss_before = rss_bytes()?;
-    for (key, token) in &tokens {
-        store.save(key, token, None)?;
-    }
+    seed(&*store, &tokens)?;
     let rss_after = rss_bytes()?;
     drop(tokens);
     println!("store: {kind}, sellers: {sellers}");

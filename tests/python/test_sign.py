@@ -141,3 +141,82 @@ def test_string_to_sign_bad_arguments() -> None:
         iop.string_to_sign(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="bytes"):
         iop.string_to_sign({"a": bytearray(b"1")})
+
+
+# iop.sign parses its own arguments (the fast calling convention) and borrows the text of an
+# all-str dict in place: every call form and every dict shape behaves as the general path does.
+
+
+def test_every_call_form_gives_the_same_signature() -> None:
+    params = {"b": "2", "a": "1"}
+    expected = hmac.new(b"s", b"/x/ya1b2", hashlib.sha256).hexdigest().upper()
+    assert iop.sign("s", params, api="/x/y") == expected
+    assert iop.sign("s", params=params, api="/x/y") == expected
+    assert iop.sign(app_secret="s", params=params, api="/x/y") == expected
+    assert iop.sign(params=params, app_secret="s", method="sha256", api="/x/y") == expected
+    assert iop.sign("s", params, api="/x/y", method=None) == expected
+    assert iop.sign("s", params, api=None) == iop.sign("s", list(params.items()))
+
+
+@pytest.mark.parametrize(
+    ("call", "text"),
+    [
+        (lambda: iop.sign("s"), "sign() missing 1 required positional argument: 'params'"),
+        (lambda: iop.sign(), "sign() missing 2 required positional arguments: 'app_secret' and 'params'"),
+        (lambda: iop.sign(params={}), "missing 1 required positional argument: 'app_secret'"),
+        (lambda: iop.sign("s", {}, "/x"), "sign() takes 2 positional arguments but 3 were given"),
+        (lambda: iop.sign("s", {}, apii="/x"), "sign() got an unexpected keyword argument 'apii'"),
+        (lambda: iop.sign("s", {}, params={}), "sign() got multiple values for argument 'params'"),
+        (lambda: iop.sign("s", app_secret="t", params={}), "multiple values for argument 'app_secret'"),
+    ],
+)
+def test_wrong_calls_are_type_errors(call: Any, text: str) -> None:
+    with pytest.raises(TypeError) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_introspection_shows_the_signature() -> None:
+    import inspect  # noqa: PLC0415
+
+    assert str(inspect.signature(iop.sign)) == "(app_secret, params, *, api=None, method=None)"
+    assert iop.sign.__name__ == "sign"
+    assert iop.sign.__module__ == "iop._native"
+    assert iop.sign.__doc__ is not None and iop.sign.__doc__.startswith("The signature of `params`")
+
+
+class Text(str):
+    """A str subclass: signed by its text."""
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"k": ""},
+        {Text("b"): Text("2"), "a": "1"},
+        {f"key{i:03}": f"value-{i}" for i in range(32)},
+        {f"key{i:03}": f"value-{i}" for i in range(33)},
+        {f"key{i:03}": f"value-{i}" for i in range(200)},
+        {"a": "1", "n": 5, "none": None, "b": "é"},
+        {"é": "ü", "z": "🚀"},
+    ],
+    ids=["empty", "empty-value", "str-subclass", "32", "33", "200", "mixed", "non-ascii"],
+)
+def test_dicts_sign_as_their_pairs(params: Dict[str, Any]) -> None:
+    pairs = [(str(k), v) for k, v in params.items()]
+    message = "/p" + iop.string_to_sign(pairs)
+    expected = hmac.new(b"s", message.encode(), hashlib.sha256).hexdigest().upper()
+    assert iop.sign("s", params, api="/p") == expected
+    assert iop.sign("s", pairs, api="/p") == expected
+    assert iop.string_to_sign(params, api="/p") == message
+
+
+def test_text_that_is_not_utf8_is_an_error_not_a_crash() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        iop.sign("s", {"a": "\ud800"})
+    with pytest.raises(UnicodeEncodeError):
+        iop.sign("s", {"\udfff": "1"})
+    with pytest.raises(UnicodeEncodeError):
+        iop.sign("s", {"a": "1"}, api="/x\ud800")
+    assert iop.sign("s", {"a": "1"}) == iop.sign("s", [("a", "1")])

@@ -108,9 +108,16 @@ impl KeyLock for FileKeyLock {}
 
 /// Group commit of directory syncs: renames get increasing tickets; a sync covers every ticket
 /// handed out before it started.
+///
+/// Saves whose file data became durable together (the kernel commits concurrent data syncs at
+/// once) reach their renames together: the thread that starts a directory sync first lets the
+/// renames already under way finish (they take microseconds; it waits at most
+/// [`GATHER_RENAMES`]), so that one sync covers them all instead of one sync for the first and
+/// another for the rest.
 #[derive(Default)]
 struct DirSync {
     state: Mutex<DirSyncState>,
+    /// Signalled when a sync finishes, and when the last rename under way is done.
     finished: Condvar,
 }
 
@@ -120,8 +127,29 @@ struct DirSyncState {
     renamed: u64,
     /// Every ticket up to this one is covered by a completed sync.
     synced: u64,
-    /// A sync is running.
+    /// A sync is running (or gathering the renames under way before it starts).
     syncing: bool,
+    /// Saves between their data sync and the end of their rename (or its failure).
+    renaming: usize,
+}
+
+/// The longest a directory sync waits for renames under way before it starts.
+const GATHER_RENAMES: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A save between its data sync and the end of its rename; dropping it ends that stage.
+struct Renaming<'a> {
+    sync: &'a DirSync,
+}
+
+impl Drop for Renaming<'_> {
+    fn drop(&mut self) {
+        let mut state = lock_ignoring_poison(&self.sync.state);
+        state.renaming = state.renaming.saturating_sub(1);
+        if state.renaming == 0 {
+            drop(state);
+            self.sync.finished.notify_all();
+        }
+    }
 }
 
 /// Deletes a temporary file unless it was renamed.
@@ -272,13 +300,14 @@ impl FileStore {
 
     /// Opens `name` in the directory without following a link and without blocking, and checks
     /// that it is a regular file. `Ok(None)`: it does not exist (and `flags` did not create it).
+    /// With the file, its size when it was opened.
     fn open_regular(
         &self,
         key: &str,
         name: &str,
         what: &str,
         flags: OFlags,
-    ) -> Result<Option<File>> {
+    ) -> Result<Option<(File, u64)>> {
         let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
         let fd = match rustix::fs::openat(&self.dir_fd, name, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
@@ -305,21 +334,28 @@ impl FileStore {
                 ),
             ));
         }
-        Ok(Some(File::from(fd)))
+        Ok(Some((
+            File::from(fd),
+            u64::try_from(stat.st_size).unwrap_or(0),
+        )))
     }
 
     fn open_lock_file(&self, key: &str, name: &str) -> Result<File> {
         self.open_regular(key, name, "lock file", OFlags::RDWR | OFlags::CREATE)?
+            .map(|(file, _)| file)
             .ok_or_else(|| store_error(key, "the lock file vanished while it was opened"))
     }
 
     /// Reads and parses the file of `key` (`None` when absent): the whole record, or (for the
     /// compare step of a save) only its version.
     fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
-        let Some(file) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
+        let Some((file, size)) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
             return Ok(None);
         };
-        let mut bytes = Vec::new();
+        // Room for the whole file and one byte more: one read takes it all, the next sees the
+        // end (instead of a read per doubling of a growing buffer).
+        let room = size.min(MAX_TOKEN_FILE_BYTES) + 1;
+        let mut bytes = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
         file.take(MAX_TOKEN_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| io_error(key, "cannot read token file", e))?;
@@ -395,6 +431,18 @@ impl FileStore {
                 continue;
             }
             state.syncing = true;
+            // Let the renames under way join this sync (see `DirSync`).
+            let gather_until = std::time::Instant::now() + GATHER_RENAMES;
+            while state.renaming > 0 {
+                let Some(left) = gather_until.checked_duration_since(std::time::Instant::now())
+                else {
+                    break;
+                };
+                state = sync
+                    .finished
+                    .wait_timeout(state, left)
+                    .map_or_else(|e| e.into_inner().0, |(state, _)| state);
+            }
             let target = state.renamed;
             drop(state);
             let synced = rustix::fs::fsync(&self.dir_fd);
@@ -407,6 +455,14 @@ impl FileStore {
             if let Err(e) = synced {
                 return Err(io_error(key, "cannot sync the store directory", e.into()));
             }
+        }
+    }
+
+    /// Marks the start of a save's rename stage (its file data is durable).
+    fn renaming(&self) -> Renaming<'_> {
+        lock_ignoring_poison(&self.dir_sync.state).renaming += 1;
+        Renaming {
+            sync: &self.dir_sync,
         }
     }
 
@@ -460,6 +516,7 @@ impl TokenStore for FileStore {
         let mut temporary = self.write_temporary(key, &body)?;
 
         // Compare and swap under the directory's save lock (held across processes).
+        let renaming = self.renaming();
         let ticket = self.with_save_lock(key, || {
             let current = self
                 .read::<FileVersion>(key, &name)?
@@ -471,8 +528,9 @@ impl TokenStore for FileStore {
                 .map_err(|e| io_error(key, "cannot rename the temporary file", e.into()))?;
             temporary.renamed = true;
             Ok(self.renamed())
-        })?;
-        self.sync_dir_through(key, ticket)?;
+        });
+        drop(renaming);
+        self.sync_dir_through(key, ticket?)?;
         Ok(version)
     }
 
