@@ -4,6 +4,7 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 #[path = "support/stores.rs"]
 mod stores;
 
@@ -25,32 +26,6 @@ fn open(ns: &str, _lease: Duration) -> Arc<dyn TokenStore> {
 
 fn raw() -> postgres::Client {
     postgres::Client::connect(&url(), postgres::NoTls).unwrap()
-}
-
-#[test]
-fn contract_versions_keys_remove_on_postgres() {
-    let _server = shared_server();
-    let store = open(&namespace("cas"), Duration::ZERO);
-    contract_versions_keys_remove(&*store);
-}
-
-#[test]
-fn contract_keys_scale() {
-    let _server = shared_server();
-    let store = open(&namespace("many"), Duration::ZERO);
-    contract_many_keys(&*store, 5_000);
-}
-
-#[test]
-fn contract_concurrent_cas_on_postgres() {
-    let _server = shared_server();
-    contract_concurrent_cas(open, &namespace("ccas"));
-}
-
-#[test]
-fn contract_locks_on_postgres() {
-    let _server = shared_server();
-    contract_locks(open, &namespace("locks"));
 }
 
 #[test]
@@ -187,50 +162,11 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     );
 }
 
-#[test]
-fn many_hosts_share_one_refresh_per_seller() {
-    let _server = shared_server();
-    many_hosts_one_refresh_per_seller(open, &namespace("hosts"));
-}
-
-#[test]
-fn many_hosts_run_refresh_due_at_once() {
-    let _server = shared_server();
-    many_hosts_refresh_due(open, &namespace("due"));
-}
-
-#[test]
-fn a_slow_refresh_is_not_repeated() {
-    let _server = shared_server();
-    slow_refresh_outlives_the_lease(open, &namespace("slow"));
-}
-
-#[test]
-#[ignore = "child process of a_killed_holder_frees_the_lock_with_its_session"]
-fn child_hold_postgres_lock() {
-    child_hold_lock(open);
-}
-
-#[test]
-fn a_killed_holder_frees_the_lock_with_its_session() {
-    let _server = shared_server();
-    let after = killed_holder_frees_the_lock(
-        open,
-        &namespace("kill"),
-        "child_hold_postgres_lock",
-        Duration::from_secs(60),
-    );
+server_store_tests! {
+    open: open,
+    kill_lease: Duration::from_secs(60),
     // No lease to wait for: the session ends with the process.
-    assert!(after < Duration::from_secs(3), "{after:?}");
-}
-
-#[test]
-fn outage_during_refresh_due_loses_nothing() {
-    let _server = exclusive_server();
-    outage_during_refresh_due(
-        open,
-        &namespace("outage"),
-        &required_env("IOP_TEST_POSTGRES_RESTART"),
-        "postgres",
-    );
+    kill_freed_within: Duration::from_secs(3),
+    restart_env: "IOP_TEST_POSTGRES_RESTART",
+    server: "postgres",
 }

@@ -4,6 +4,7 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 #[path = "support/stores.rs"]
 mod stores;
 
@@ -35,32 +36,6 @@ fn raw() -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-#[test]
-fn contract_versions_keys_remove_on_redis() {
-    let _server = shared_server();
-    let store = open(&namespace("cas"), Duration::from_secs(30));
-    contract_versions_keys_remove(&*store);
-}
-
-#[test]
-fn contract_keys_scale_past_one_scan_batch() {
-    let _server = shared_server();
-    let store = open(&namespace("many"), Duration::from_secs(30));
-    contract_many_keys(&*store, 5_000);
-}
-
-#[test]
-fn contract_concurrent_cas_on_redis() {
-    let _server = shared_server();
-    contract_concurrent_cas(open, &namespace("ccas"));
-}
-
-#[test]
-fn contract_locks_on_redis() {
-    let _server = shared_server();
-    contract_locks(open, &namespace("locks"));
 }
 
 #[test]
@@ -224,48 +199,13 @@ fn debug_hides_the_password() {
     assert!(text.contains("redis://127.0.0.1:"), "{text}");
 }
 
-#[test]
-fn many_hosts_share_one_refresh_per_seller() {
-    let _server = shared_server();
-    many_hosts_one_refresh_per_seller(open, &namespace("hosts"));
-}
-
-#[test]
-fn many_hosts_run_refresh_due_at_once() {
-    let _server = shared_server();
-    many_hosts_refresh_due(open, &namespace("due"));
-}
-
-#[test]
-fn a_refresh_slower_than_the_lease_is_not_repeated() {
-    let _server = shared_server();
-    slow_refresh_outlives_the_lease(open, &namespace("slow"));
-}
-
-#[test]
-#[ignore = "child process of a_killed_holder_frees_the_lock_at_lease_expiry"]
-fn child_hold_redis_lock() {
-    child_hold_lock(open);
-}
-
-#[test]
-fn a_killed_holder_frees_the_lock_at_lease_expiry() {
-    let _server = shared_server();
-    let lease = Duration::from_millis(1500);
-    let after =
-        killed_holder_frees_the_lock(open, &namespace("kill"), "child_hold_redis_lock", lease);
-    assert!(after < lease + Duration::from_secs(3), "{after:?}");
-}
-
-#[test]
-fn outage_during_refresh_due_loses_nothing() {
-    let _server = exclusive_server();
-    outage_during_refresh_due(
-        open,
-        &namespace("outage"),
-        &required_env("IOP_TEST_REDIS_RESTART"),
-        "redis",
-    );
+server_store_tests! {
+    open: open,
+    kill_lease: Duration::from_millis(1500),
+    // The lease ends at most one lease after the last renewal.
+    kill_freed_within: Duration::from_millis(1500) + Duration::from_secs(3),
+    restart_env: "IOP_TEST_REDIS_RESTART",
+    server: "redis",
 }
 
 #[test]

@@ -455,10 +455,14 @@ impl TokenStore for PostgresStore {
             .map(|v| to_db_version(key, v))
             .transpose()?;
         let started = Instant::now();
+        // Attempts so far: only a repeated one may find its own earlier write (below).
+        let mut attempts = 0u32;
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying (a repeated save recognizes its own write below).
         let outcome = loop {
             let attempt = self.try_run(|conn| {
+                attempts += 1;
+                let repeated = attempts > 1;
                 let written = match expected {
                     None => {
                         let statement = conn.statement(&self.sql.insert)?;
@@ -475,9 +479,18 @@ impl TokenStore for PostgresStore {
                 }
                 let statement = conn.statement(&self.sql.load)?;
                 let row = conn.client.query_opt(&statement, &[&key])?;
-                Ok(Some(row.map(|row| {
-                    (row.get::<_, i64>(0), row.get::<_, String>(1))
-                })))
+                let found = row.map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)));
+                // A first attempt that wrote nothing lost, whatever is stored: another writer
+                // that loaded the same version computes the same next one, and may even save
+                // the same record; that is not this call's write.
+                if repeated
+                    && let Some((version, data)) = &found
+                    && *version == new
+                    && *data == record
+                {
+                    return Ok(None);
+                }
+                Ok(Some(found.map(|(version, _)| version)))
             });
             match attempt {
                 Ok(outcome) => break outcome,
@@ -494,13 +507,12 @@ impl TokenStore for PostgresStore {
             }
         };
         match outcome {
+            // Written (or, on a repeated attempt, found written by the first).
             None => Ok(version),
-            // A repeated save whose first attempt went through.
-            Some(Some((found, data))) if found == new && data == record => Ok(version),
             Some(found) => Err(conflict(
                 key,
                 expected_version,
-                found.and_then(|(v, _)| u64::try_from(v).ok()),
+                found.and_then(|v| u64::try_from(v).ok()),
             )),
         }
     }

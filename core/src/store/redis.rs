@@ -2,7 +2,8 @@
 //! server and key prefix (feature `redis`).
 //!
 //! Layout, for a prefix `P` (default `iop:`) and a seller key `k`:
-//! - `P` `token:` `k`: a hash `{fmt: "iop-token-1", v: <version>, data: <JSON record>}`;
+//! - `P` `token:` `k`: a hash `{fmt: "iop-token-1", v: <version>, data: <JSON record>,
+//!   w: <random id of the save that wrote it>}`;
 //! - `P` `keys`: a set of every stored seller key (listed with `SSCAN`, never `KEYS`);
 //! - `P` `lock:` `k`: the seller's lease, a string holding its owner's random id, set with
 //!   `SET NX PX`.
@@ -20,6 +21,7 @@
 //!
 //! Not for Redis Cluster (the save script touches the token hash and the key set together).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -122,8 +124,12 @@ return {t, f[1] or '', f[2] or '', f[3] or ''}
 ";
 
 // KEYS[1] token hash, KEYS[2] key set; ARGV: expected version ('' = absent), new version,
-// record, seller key, format. Returns {'ok'} | {'conflict', found} | {'foreign', type}.
-// A retried save whose first attempt went through finds its own record: that is a success.
+// record, seller key, format, writer id (random, one per `save` call).
+// Returns {'ok'} | {'conflict', found} | {'foreign', type}.
+// A retried save whose first attempt went through finds its own writer id: that is a success.
+// Only its own: another writer that saved the same record at the same version (two workers
+// that loaded the same version compute the same next one) did not save *this* call's write, and
+// this call is refused as stale like any other.
 const SAVE: &str = r"
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
@@ -131,12 +137,12 @@ if t == 'none' then
 elseif t ~= 'hash' then
   return {'foreign', t}
 else
-  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'data')
+  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'w')
   if f[1] ~= ARGV[5] or not f[2] then return {'foreign', 'hash'} end
-  if f[2] == ARGV[2] and f[3] == ARGV[3] then return {'ok'} end
+  if f[2] == ARGV[2] and f[3] == ARGV[6] then return {'ok'} end
   if f[2] ~= ARGV[1] then return {'conflict', f[2]} end
 end
-redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3], 'w', ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[4])
 return {'ok'}
 ";
@@ -435,11 +441,20 @@ impl Drop for RedisKeyLock {
 }
 
 fn random_owner() -> String {
+    unique_id()
+}
+
+/// An id no other lease owner or save uses: random, with this process's id and a count that
+/// never repeats within the process (so that even two calls drawing the same random numbers
+/// differ).
+fn unique_id() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
     format!(
-        "{:016x}{:016x}-{}",
+        "{:016x}{:016x}-{}-{}",
         fastrand::u64(..),
         fastrand::u64(..),
-        std::process::id()
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
     )
 }
 
@@ -489,6 +504,8 @@ impl TokenStore for RedisStore {
         let record = encode_record(key, token)?;
         let version = next_version(expected_version);
         let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
+        // Names this call's write, so that a retry recognizes it and nothing else.
+        let writer = unique_id();
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying for `save_retry` (the script is safe to repeat).
         let started = Instant::now();
@@ -504,6 +521,7 @@ impl TokenStore for RedisStore {
                     .arg(&record)
                     .arg(key)
                     .arg(FORMAT)
+                    .arg(&writer)
                     .invoke(con)
             });
             match attempt {
