@@ -328,6 +328,39 @@ pub(crate) fn contract_refuses_foreign_value(
     assert_eq!(raw(), before, "the foreign value was changed");
 }
 
+/// The server is down at start: opening fails within the connect timeout with an error naming
+/// host and port and never the password, both for a closed port and for a route to nowhere
+/// (TEST-NET-1). `open_with_timeout` opens `scheme://user:password@host:port/path` with the
+/// connect timeout given.
+pub(crate) fn server_down_at_start(
+    scheme: &str,
+    default_port: u16,
+    path: &str,
+    open_with_timeout: &dyn Fn(&str, Duration) -> iop_core::Result<()>,
+) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let url = format!("{scheme}://iop:hunter2secret@127.0.0.1:{port}/{path}");
+    let error = open_with_timeout(&url, Duration::from_secs(1)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let text = format!("{error} {error:?}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+    let started = Instant::now();
+    let url = format!("{scheme}://iop:pw@192.0.2.1:{default_port}/{path}");
+    let error = open_with_timeout(&url, Duration::from_millis(500)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("192.0.2.1:{default_port}")),
+        "{error}"
+    );
+}
+
 /// Onboards `sellers` at the emulator through `manager`.
 pub(crate) fn onboard(emu: &Emulator, client: &Client, manager: &TokenManager, sellers: &[String]) {
     for seller in sellers {
