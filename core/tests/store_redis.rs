@@ -225,3 +225,102 @@ fn rediss_uses_tls_and_checks_the_certificate() {
     };
     assert!(RedisStore::open_with(&plain, options).is_err());
 }
+
+/// Scripts the server ran so far (EVAL and EVALSHA: every command of the store is one); this
+/// test must hold the server alone.
+fn scripts_run(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .map(|line| {
+            let calls = line.split_once("calls=").unwrap().1;
+            calls.split(',').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn a_locked_refresh_costs_three_commands_and_the_holder_reads_its_own_writes() {
+    let _server = exclusive_server();
+    let ns = namespace("trips");
+    let store = open(&ns, Duration::from_secs(30));
+    let cycle = |key: &str, seed: &str| {
+        let lock = store.lock(key).unwrap();
+        let stored = store.load(key).unwrap().unwrap();
+        store.save(key, &token(seed), Some(stored.version)).unwrap();
+        drop(lock);
+    };
+    store.save("warm", &token("w0"), None).unwrap();
+    store.save("k", &token("k0"), None).unwrap();
+    cycle("warm", "w1");
+    let mut con = raw();
+    let before = scripts_run(&mut con);
+    cycle("k", "k1");
+    // Lease (with the load under it), save, release.
+    assert_eq!(scripts_run(&mut con) - before, 3);
+    assert_eq!(access(&store.load("k").unwrap().unwrap().token), "at-k1");
+
+    // The holder reads its own writes: a save under the lock replaces what the lease read.
+    let v1 = store.load("k").unwrap().unwrap().version;
+    let lock = store.lock("k").unwrap();
+    let v2 = store.save("k", &token("k2"), Some(v1)).unwrap();
+    let seen = store.load("k").unwrap().unwrap();
+    assert_eq!(
+        (access(&seen.token), seen.version),
+        ("at-k2".to_owned(), v2)
+    );
+    drop(lock);
+    // Another thread's load while the lock is held goes to the server.
+    let lock = store.lock("k").unwrap();
+    open(&ns, Duration::from_secs(30))
+        .save("k", &token("k3"), Some(v2))
+        .unwrap();
+    let other = std::thread::scope(|scope| {
+        scope
+            .spawn(|| access(&store.load("k").unwrap().unwrap().token))
+            .join()
+            .unwrap()
+    });
+    assert_eq!(other, "at-k3");
+    drop(lock);
+    // A removed key is not answered from the lease's read.
+    let lock = store.lock("k").unwrap();
+    assert!(store.remove("k").unwrap());
+    assert!(store.load("k").unwrap().is_none());
+    drop(lock);
+}
+
+/// Threads of this process.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn one_keeper_thread_renews_every_held_lease() {
+    let _server = exclusive_server();
+    let ns = namespace("keeper");
+    let store = open(&ns, Duration::from_millis(300));
+    drop(store.lock("first").unwrap());
+    let before = threads();
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let locks: Vec<_> = keys.iter().map(|k| store.lock(k).unwrap()).collect();
+    assert!(threads() <= before + 1, "{before} -> {}", threads());
+    // All renewed: still held after several lease lifetimes.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut con = raw();
+    for key in &keys {
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(format!("{ns}:lock:{key}"))
+            .query(&mut con)
+            .unwrap();
+        assert!(owner.is_some(), "the lease of {key} expired while held");
+    }
+    drop(locks);
+    for key in &keys {
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(format!("{ns}:lock:{key}"))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(owner, None, "the lease of {key} outlived its lock");
+    }
+}

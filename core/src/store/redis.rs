@@ -13,18 +13,25 @@
 //! overwritten.
 //!
 //! **Leases are renewed while held.** A lease lasts [`RedisOptions::lease`] (default 30 s);
-//! while a [`KeyLock`] lives, a small thread of its own extends it every third of that. So a
-//! refresh that takes longer than the lease (slow gateway, retries) keeps it; a holder that dies
-//! (process killed) stops renewing and the lease ends at most one lease later. If a renewal finds
-//! the lease gone (the server lost it, a long pause), an error is logged, and the version check
-//! of the save still refuses a late writer.
+//! while a [`KeyLock`] lives, the store's lease keeper (one thread per store, started with the
+//! first lock) extends it every third of that. So a refresh that takes longer than the lease
+//! (slow gateway, retries) keeps it; a holder that dies (process killed) stops renewing and the
+//! lease ends at most one lease later. If a renewal finds the lease gone (the server lost it, a
+//! long pause), an error is logged, and the version check of the save still refuses a late
+//! writer.
+//!
+//! **Round trips.** Taking a lease also reads the seller's record in the same script: the
+//! holder's next [`TokenStore::load`] of that key (on the thread that took the lock, while it
+//! holds it) is answered from that read, as of the moment the lease was taken, unless a save or
+//! remove of the key went through this store in between. A refresh thus costs a load, the lease
+//! (with the load under it), the save and the release.
 //!
 //! Not for Redis Cluster (the save script touches the token hash and the key set together).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionLike, Script};
@@ -94,6 +101,51 @@ struct Inner {
     keys_set: String,
     idle: Mutex<Vec<redis::Connection>>,
     scripts: Scripts,
+    /// The leases held through this store, renewed by the keeper thread.
+    leases: Arc<Leases>,
+    /// Per key: the record read when its lease was taken, for the holder's next load.
+    prefetched: Mutex<HashMap<String, Prefetched>>,
+}
+
+/// What taking a lease read of the token hash, for the lock holder's next load.
+struct Prefetched {
+    /// The thread that took the lock: only its loads use this.
+    thread: ThreadId,
+    /// The lock (its serial number) this was read under.
+    serial: u64,
+    /// The reply, as the LOAD script gives it.
+    reply: Vec<Vec<u8>>,
+}
+
+/// The held leases of one store, and its keeper thread's state.
+struct Leases {
+    table: Mutex<LeaseTable>,
+    changed: Condvar,
+    /// How often a held lease is renewed: a third of its life.
+    period: Duration,
+}
+
+#[derive(Default)]
+struct LeaseTable {
+    /// By lock serial number.
+    held: HashMap<u64, HeldLease>,
+    next_serial: u64,
+    keeper_running: bool,
+    /// The store is gone: the keeper ends.
+    closed: bool,
+}
+
+struct HeldLease {
+    lock_key: String,
+    owner: String,
+    renew_at: Instant,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.leases.table).closed = true;
+        self.leases.changed.notify_all();
+    }
 }
 
 struct Scripts {
@@ -161,15 +213,19 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return {'removed'}
 ";
 
-// KEYS[1] lease; ARGV: owner, lease ms. 1 when the caller holds it (also on a retry whose first
-// attempt took it).
+// KEYS[1] lease, KEYS[2] token hash; ARGV: owner, lease ms. {0} when someone else holds the
+// lease; when the caller holds it (also on a retry whose first attempt took it), {1} followed
+// by what LOAD answers for the token hash, read under the lease.
 const ACQUIRE: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if not held then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
 end
-return 0
+local t = redis.call('TYPE', KEYS[2])['ok']
+if t ~= 'hash' then return {1, t} end
+local f = redis.call('HMGET', KEYS[2], 'fmt', 'v', 'data')
+return {1, t, f[1] or '', f[2] or '', f[3] or ''}
 ";
 
 // KEYS[1] lease; ARGV: owner, lease ms. 1 when still ours and extended.
@@ -237,12 +293,19 @@ impl RedisStore {
             _ => redis::Client::open(url),
         }
         .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
+        let period = options.lease / 3;
         let inner = Inner {
             client,
             keys_set: format!("{}keys", options.prefix),
             endpoint,
             options,
             idle: Mutex::new(Vec::new()),
+            leases: Arc::new(Leases {
+                table: Mutex::default(),
+                changed: Condvar::new(),
+                period,
+            }),
+            prefetched: Mutex::new(HashMap::new()),
             scripts: Scripts {
                 load: Script::new(LOAD),
                 save: Script::new(SAVE),
@@ -349,6 +412,22 @@ impl Inner {
         }
     }
 
+    /// Forgets what a lease read of `key` (a write of `key` went through this store).
+    fn forget_prefetched(&self, key: &str) {
+        lock_ignoring_poison(&self.prefetched).remove(key);
+    }
+
+    /// The record read under this thread's lease of `key`, once.
+    fn take_prefetched(&self, key: &str) -> Option<Vec<Vec<u8>>> {
+        let mut prefetched = lock_ignoring_poison(&self.prefetched);
+        match prefetched.get(key) {
+            Some(entry) if entry.thread == std::thread::current().id() => {
+                prefetched.remove(key).map(|entry| entry.reply)
+            }
+            _ => None,
+        }
+    }
+
     fn renew(&self, lock_key: &str, owner: &str) -> Result<bool> {
         let ms = lease_ms(self.options.lease);
         self.run(lock_key, "cannot renew the lease", |con| {
@@ -400,26 +479,34 @@ fn parse_version(key: &str, text: &str) -> Result<u64> {
     })
 }
 
-/// The lease of one seller of a [`RedisStore`]: renewed by its thread while held, released
-/// (only if still ours) on drop.
+/// The lease of one seller of a [`RedisStore`]: renewed by the store's keeper while held,
+/// released (only if still ours) on drop.
 struct RedisKeyLock {
     inner: Arc<Inner>,
+    key: String,
     lock_key: String,
     owner: String,
-    stop: Option<mpsc::Sender<()>>,
-    renewer: Option<JoinHandle<()>>,
+    serial: u64,
 }
 
 impl KeyLock for RedisKeyLock {}
 
 impl Drop for RedisKeyLock {
     fn drop(&mut self) {
-        // Stop renewing first, so that no renewal runs after the release.
-        drop(self.stop.take());
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.join();
-        }
         let inner = &self.inner;
+        {
+            let mut prefetched = lock_ignoring_poison(&inner.prefetched);
+            if prefetched
+                .get(&self.key)
+                .is_some_and(|entry| entry.serial == self.serial)
+            {
+                prefetched.remove(&self.key);
+            }
+        }
+        // No renewal starts after this (one under way finds the lease released, and knows).
+        lock_ignoring_poison(&inner.leases.table)
+            .held
+            .remove(&self.serial);
         let released = inner.run(&self.lock_key, "cannot release the lease", |con| {
             inner
                 .scripts
@@ -463,9 +550,12 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let token_key = inner.token_key(key);
-        let reply: Vec<Vec<u8>> = inner.run(key, "cannot load", |con| {
-            inner.scripts.load.key(&token_key).invoke(con)
-        })?;
+        let reply: Vec<Vec<u8>> = match inner.take_prefetched(key) {
+            Some(reply) => reply,
+            None => inner.run(key, "cannot load", |con| {
+                inner.scripts.load.key(&token_key).invoke(con)
+            })?,
+        };
         let text = |i: usize| {
             reply
                 .get(i)
@@ -502,6 +592,7 @@ impl TokenStore for RedisStore {
         let inner = &self.inner;
         let token_key = inner.token_key(key);
         let record = encode_record(key, token)?;
+        inner.forget_prefetched(key);
         let version = next_version(expected_version);
         let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
         // Names this call's write, so that a retry recognizes it and nothing else.
@@ -588,22 +679,24 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let lock_key = inner.lock_key(key);
+        let token_key = inner.token_key(key);
         let owner = random_owner();
         let ms = lease_ms(inner.options.lease);
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
-        loop {
-            let held: i64 = inner.run(key, "cannot take the lease", |con| {
+        let reply = loop {
+            let reply: Vec<redis::Value> = inner.run(key, "cannot take the lease", |con| {
                 inner
                     .scripts
                     .acquire
                     .key(&lock_key)
+                    .key(&token_key)
                     .arg(&owner)
                     .arg(ms)
                     .invoke(con)
             })?;
-            if held == 1 {
-                break;
+            if matches!(reply.first(), Some(redis::Value::Int(1))) {
+                break reply;
             }
             if started.elapsed() >= inner.options.lock_wait {
                 return Err(store_error(
@@ -618,19 +711,10 @@ impl TokenStore for RedisStore {
             let jitter = Duration::from_micros(fastrand::u64(0..=pause.as_micros() as u64 / 2));
             std::thread::sleep(pause + jitter);
             pause = (pause * 2).min(Duration::from_millis(50));
-        }
-        let (stop, stopped) = mpsc::channel::<()>();
-        let renewer = {
-            let inner = Arc::clone(&self.inner);
-            let lock_key = lock_key.clone();
-            let owner = owner.clone();
-            std::thread::Builder::new()
-                .name("iop-redis-lease".to_owned())
-                .spawn(move || renew_while_held(&inner, &lock_key, &owner, &stopped))
         };
-        let renewer = match renewer {
-            Ok(handle) => handle,
-            Err(e) => {
+        let serial = match self.keep_renewed(&lock_key, &owner) {
+            Ok(serial) => serial,
+            Err(error) => {
                 let _ = inner.run(key, "cannot release the lease", |con| {
                     inner
                         .scripts
@@ -639,18 +723,35 @@ impl TokenStore for RedisStore {
                         .arg(&owner)
                         .invoke::<i64>(con)
                 });
-                return Err(store_error(
-                    key,
-                    format!("cannot start the lease renewal thread: {e}"),
-                ));
+                return Err(error);
             }
         };
+        // What the script read under the lease: the answer to the holder's next load.
+        let read: Option<Vec<Vec<u8>>> = reply[1..]
+            .iter()
+            .map(|value| match value {
+                redis::Value::BulkString(bytes) => Some(bytes.clone()),
+                redis::Value::SimpleString(text) => Some(text.clone().into_bytes()),
+                redis::Value::Okay => Some(b"OK".to_vec()),
+                _ => None,
+            })
+            .collect();
+        if let Some(read) = read.filter(|read| !read.is_empty()) {
+            lock_ignoring_poison(&inner.prefetched).insert(
+                key.to_owned(),
+                Prefetched {
+                    thread: std::thread::current().id(),
+                    serial,
+                    reply: read,
+                },
+            );
+        }
         Ok(Box::new(RedisKeyLock {
             inner: Arc::clone(&self.inner),
+            key: key.to_owned(),
             lock_key,
             owner,
-            stop: Some(stop),
-            renewer: Some(renewer),
+            serial,
         }))
     }
 
@@ -660,6 +761,7 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let token_key = inner.token_key(key);
+        inner.forget_prefetched(key);
         let reply: Vec<String> = inner.run(key, "cannot remove", |con| {
             inner
                 .scripts
@@ -681,25 +783,105 @@ impl TokenStore for RedisStore {
     }
 }
 
-/// Extends the lease every third of its life until `stopped` fires (the lock was dropped).
-fn renew_while_held(inner: &Inner, lock_key: &str, owner: &str, stopped: &mpsc::Receiver<()>) {
-    let period = inner.options.lease / 3;
-    loop {
-        match stopped.recv_timeout(period) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+impl RedisStore {
+    /// Registers a lease taken now with the keeper (started on first use); its serial number.
+    fn keep_renewed(&self, lock_key: &str, owner: &str) -> Result<u64> {
+        let inner = &self.inner;
+        let mut table = lock_ignoring_poison(&inner.leases.table);
+        if !table.keeper_running {
+            let leases = Arc::clone(&inner.leases);
+            let weak = Arc::downgrade(&self.inner);
+            std::thread::Builder::new()
+                .name("iop-redis-leases".to_owned())
+                .spawn(move || keep_leases(&leases, &weak))
+                .map_err(|e| {
+                    store_error(
+                        lock_key,
+                        format!("cannot start the lease renewal thread: {e}"),
+                    )
+                })?;
+            table.keeper_running = true;
         }
-        match inner.renew(lock_key, owner) {
-            Ok(true) => {}
-            Ok(false) => {
-                log::error!(
-                    "redis {}: the lease {lock_key} was lost while held; the version check \
-                     still refuses a stale save",
-                    inner.endpoint
-                );
-                return;
+        table.next_serial += 1;
+        let serial = table.next_serial;
+        // The keeper waits for the earliest renewal; only an empty table has it waiting for
+        // nothing (a new lease is never due before the ones already held).
+        let was_empty = table.held.is_empty();
+        table.held.insert(
+            serial,
+            HeldLease {
+                lock_key: lock_key.to_owned(),
+                owner: owner.to_owned(),
+                renew_at: Instant::now() + inner.leases.period,
+            },
+        );
+        if was_empty {
+            inner.leases.changed.notify_all();
+        }
+        Ok(serial)
+    }
+}
+
+/// The keeper thread of a store: extends every held lease every third of its life, until the
+/// store is gone.
+fn keep_leases(leases: &Leases, store: &Weak<Inner>) {
+    loop {
+        let due: Vec<(u64, String, String)> = {
+            let mut table = lock_ignoring_poison(&leases.table);
+            loop {
+                if table.closed {
+                    return;
+                }
+                let now = Instant::now();
+                match table.held.values().map(|lease| lease.renew_at).min() {
+                    None => {
+                        table = leases
+                            .changed
+                            .wait(table)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    Some(at) if at > now => {
+                        table = leases
+                            .changed
+                            .wait_timeout(table, at - now)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0;
+                    }
+                    Some(_) => break,
+                }
             }
-            Err(error) => log::warn!("{error}; retrying"),
+            let now = Instant::now();
+            let period = leases.period;
+            table
+                .held
+                .iter_mut()
+                .filter(|(_, lease)| lease.renew_at <= now)
+                .map(|(serial, lease)| {
+                    lease.renew_at = now + period;
+                    (*serial, lease.lock_key.clone(), lease.owner.clone())
+                })
+                .collect()
+        };
+        let Some(inner) = store.upgrade() else { return };
+        for (serial, lock_key, owner) in due {
+            match inner.renew(&lock_key, &owner) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Released meanwhile (not held any more): nothing lost.
+                    let still_held = lock_ignoring_poison(&leases.table)
+                        .held
+                        .remove(&serial)
+                        .is_some();
+                    if still_held {
+                        log::error!(
+                            "redis {}: the lease {lock_key} was lost while held; the version \
+                             check still refuses a stale save",
+                            inner.endpoint
+                        );
+                    }
+                }
+                Err(error) => log::warn!("{error}; retrying"),
+            }
         }
     }
 }
