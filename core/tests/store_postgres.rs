@@ -141,6 +141,40 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     );
 }
 
+#[test]
+fn the_holder_s_first_load_is_what_taking_the_lock_read() {
+    let _server = shared_server();
+    let ns = namespace("read");
+    let store = open(&ns, Duration::ZERO);
+    let v1 = store.save("k", &token("k1"), None).unwrap();
+    let lock = store.lock("k").unwrap();
+    // Changed behind the store's back after the lock was taken: the first load under the lock
+    // was answered in the lock's round trip, the next one asks the server.
+    raw()
+        .execute(
+            &format!("UPDATE \"{ns}\" SET version = version + 1 WHERE key = 'k'"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(store.load("k").unwrap().unwrap().version, v1);
+    assert_eq!(store.load("k").unwrap().unwrap().version, v1 + 1);
+    drop(lock);
+    // Not when someone else held the lock: then the holder waited, and reads afterwards.
+    let other = open(&ns, Duration::ZERO);
+    let held = other.lock("k").unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let _lock = store.lock("k").unwrap();
+            store.load("k").unwrap().unwrap().version
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let v = other.load("k").unwrap().unwrap().version;
+        let v3 = other.save("k", &token("k3"), Some(v)).unwrap();
+        drop(held);
+        assert_eq!(waiter.join().unwrap(), v3);
+    });
+}
+
 server_store_tests! {
     open: open,
     kill_lease: Duration::from_secs(60),

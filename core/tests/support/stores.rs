@@ -252,6 +252,45 @@ pub(crate) fn contract_same_record_twice_one_wins(open: Open, ns: &str) {
     }
 }
 
+/// A lock holder reads its own writes, and whatever another store or thread wrote before the
+/// holder's load once the holder wrote or removed the key itself.
+pub(crate) fn contract_holder_reads_own_writes(open: Open, ns: &str) {
+    let store = open(ns, Duration::from_secs(30));
+    let other = open(ns, Duration::from_secs(30));
+    let v1 = store.save("k", &token("k1"), None).unwrap();
+    // Saved under the lock without loading first: the next load sees the save.
+    let lock = store.lock("k").unwrap();
+    let v2 = store.save("k", &token("k2"), Some(v1)).unwrap();
+    let seen = store.load("k").unwrap().unwrap();
+    assert_eq!(
+        (access(&seen.token), seen.version),
+        ("at-k2".to_owned(), v2)
+    );
+    drop(lock);
+    // Another thread of the holder's process loads from the server.
+    let lock = store.lock("k").unwrap();
+    let v3 = other.save("k", &token("k3"), Some(v2)).unwrap();
+    let seen = std::thread::scope(|scope| {
+        scope
+            .spawn(|| store.load("k").unwrap().unwrap().version)
+            .join()
+            .unwrap()
+    });
+    assert_eq!(seen, v3);
+    drop(lock);
+    // Removed under the lock: gone.
+    let lock = store.lock("k").unwrap();
+    assert!(store.remove("k").unwrap());
+    assert!(store.load("k").unwrap().is_none());
+    drop(lock);
+    // A lock on an absent key, then a first save.
+    let lock = store.lock("new").unwrap();
+    assert!(store.load("new").unwrap().is_none());
+    store.save("new", &token("n"), None).unwrap();
+    assert_eq!(access(&store.load("new").unwrap().unwrap().token), "at-n");
+    drop(lock);
+}
+
 /// One holder at a time per key, across stores; other keys are not blocked.
 pub(crate) fn contract_locks(open: Open, ns: &str) {
     let a = open(ns, Duration::from_secs(30));
@@ -996,6 +1035,15 @@ macro_rules! server_store_tests {
             crate::stores::contract_same_record_twice_one_wins(
                 $open,
                 &crate::stores::namespace("same"),
+            );
+        }
+
+        #[test]
+        fn contract_holder_reads_own_writes() {
+            let _server = crate::stores::shared_server();
+            crate::stores::contract_holder_reads_own_writes(
+                $open,
+                &crate::stores::namespace("own"),
             );
         }
 
