@@ -390,11 +390,16 @@ impl PostgresStore {
         key: &str,
     ) -> std::result::Result<Option<Option<(i64, String)>>, postgres::Error> {
         // Two statements, so that the read's snapshot is taken after the lock. The key goes in
-        // as hex: nothing of it is SQL.
+        // as an escape string literal (every backslash and quote doubled: nothing of it is SQL,
+        // whatever `standard_conforming_strings` says); a key with a NUL byte, which no text
+        // holds, takes the waiting path.
+        if key.contains('\0') {
+            return Ok(None);
+        }
+        let literal = key.replace('\\', "\\\\").replace('\'', "''");
         let sql = format!(
-            r#"SELECT pg_try_advisory_lock({id}); SELECT version, data FROM "{t}" WHERE key = convert_from(decode('{hex}', 'hex'), 'UTF8')"#,
+            r#"SELECT pg_try_advisory_lock({id}); SELECT version, data FROM "{t}" WHERE key = E'{literal}'"#,
             t = self.options.table,
-            hex = hex::encode(key.as_bytes()),
         );
         let rows: Vec<postgres::SimpleQueryRow> = conn
             .client

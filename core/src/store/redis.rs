@@ -99,12 +99,19 @@ struct Inner {
     endpoint: String,
     options: RedisOptions,
     keys_set: String,
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Pooled>>,
     scripts: Scripts,
     /// The leases held through this store, renewed by the keeper thread.
     leases: Arc<Leases>,
     /// Per key: the record read when its lease was taken, for the holder's next load.
     prefetched: Mutex<HashMap<String, Prefetched>>,
+}
+
+/// An idle connection, with the replies it still owes for commands sent without waiting (lease
+/// releases): whoever uses it next reads them first.
+struct Pooled {
+    con: redis::Connection,
+    unread: usize,
 }
 
 /// What taking a lease read of the token hash, for the lock holder's next load.
@@ -371,7 +378,7 @@ impl Inner {
         mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> std::result::Result<T, Failure> {
         let reused = lock_ignoring_poison(&self.idle).pop();
-        if let Some(mut con) = reused {
+        if let Some(mut con) = reused.and_then(|pooled| self.caught_up(pooled)) {
             match f(&mut con) {
                 Ok(value) => {
                     self.give_back(con);
@@ -390,9 +397,59 @@ impl Inner {
     }
 
     fn give_back(&self, con: redis::Connection) {
+        self.give_back_owing(con, 0);
+    }
+
+    fn give_back_owing(&self, con: redis::Connection, unread: usize) {
         let mut idle = lock_ignoring_poison(&self.idle);
         if idle.len() < MAX_IDLE && con.is_open() {
-            idle.push(con);
+            idle.push(Pooled { con, unread });
+        }
+    }
+
+    /// Reads the replies a pooled connection still owes; `None` when it turns out dead.
+    fn caught_up(&self, mut pooled: Pooled) -> Option<redis::Connection> {
+        for _ in 0..pooled.unread {
+            match pooled.con.recv_response() {
+                Ok(redis::Value::Int(1)) => {}
+                Ok(_) => log::warn!(
+                    "redis {}: a lease had expired before its release",
+                    self.endpoint
+                ),
+                Err(e) if is_connection_error(&e) => {
+                    log::debug!("redis {}: dropping a dead connection ({e})", self.endpoint);
+                    return None;
+                }
+                Err(e) => log::warn!("redis {}: releasing a lease failed: {e}", self.endpoint),
+            }
+        }
+        Some(pooled.con)
+    }
+
+    /// Sends the release of a lease without waiting for the answer (read by the connection's
+    /// next user): the holder goes on at once, and the server has the release before anything
+    /// this connection sends later. `false` when it could not be sent.
+    fn send_release(&self, lock_key: &str, owner: &str) -> bool {
+        let packed = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(lock_key)
+            .arg(owner)
+            .get_packed_command();
+        let pooled = lock_ignoring_poison(&self.idle).pop();
+        let (mut con, unread) = match pooled {
+            Some(pooled) => (pooled.con, pooled.unread),
+            None => match self.connect() {
+                Ok(con) => (con, 0),
+                Err(_) => return false,
+            },
+        };
+        match con.send_packed_command(&packed) {
+            Ok(()) => {
+                self.give_back_owing(con, unread + 1);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -507,6 +564,9 @@ impl Drop for RedisKeyLock {
         lock_ignoring_poison(&inner.leases.table)
             .held
             .remove(&self.serial);
+        if inner.send_release(&self.lock_key, &self.owner) {
+            return;
+        }
         let released = inner.run(&self.lock_key, "cannot release the lease", |con| {
             inner
                 .scripts

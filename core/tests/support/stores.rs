@@ -283,6 +283,22 @@ pub(crate) fn contract_holder_reads_own_writes(open: Open, ns: &str) {
     assert!(store.remove("k").unwrap());
     assert!(store.load("k").unwrap().is_none());
     drop(lock);
+    // Keys that would be SQL or Lua syntax, or are not ASCII, are just keys.
+    for key in [
+        "it's",
+        "back\\slash\\'",
+        "x'); DROP TABLE t; --",
+        "ü-\u{1F600}",
+    ] {
+        let version = store.save(key, &token("odd"), None).unwrap();
+        let lock = store.lock(key).unwrap();
+        let stored = store.load(key).unwrap().unwrap();
+        assert_eq!(
+            (access(&stored.token), stored.version),
+            ("at-odd".to_owned(), version)
+        );
+        drop(lock);
+    }
     // A lock on an absent key, then a first save.
     let lock = store.lock("new").unwrap();
     assert!(store.load("new").unwrap().is_none());
