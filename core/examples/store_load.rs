@@ -1,5 +1,6 @@
 //! Load measurement of the stores: round trips per second (load, save, lock + unlock) and
-//! `refresh_due` over many sellers against the emulator at concurrency 8 and 32.
+//! `refresh_due` over many sellers against the emulator at concurrency 8 and 32 from one
+//! process, then from 4 processes sharing the store (each with concurrency 8, then 32).
 //!
 //! ```text
 //! scripts/with-servers sh -c 'cargo run --release -p iop-core --features redis,postgres \
@@ -7,7 +8,12 @@
 //!     "$IOP_TEST_POSTGRES_URL"'
 //! ```
 //! Redis runs under a key prefix and PostgreSQL in a table of their own (`bench<pid>`), emptied
-//! at the end.
+//! at the end. The 4 processes are this program run again (`--child`) against the parent's
+//! emulator; the time is the parent's, from starting them to the last one's end. The memory
+//! and file stores are not shared across processes this way (the file store's directory could
+//! be, the memory store cannot): only Redis and PostgreSQL get the 4-process runs.
+//!
+//! `IOP_BENCH_ROUND_TRIPS=0` skips the round-trip rates.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,12 +24,12 @@ use std::time::{Duration, Instant};
 use iop_core::store::{PostgresOptions, PostgresStore};
 use iop_core::store::{RedisOptions, RedisStore};
 use iop_core::{AppSecret, Client, Gateway, RefreshDueOptions, TokenManager, TokenSet, TokenStore};
-use iop_emulator::{Config, Emulator};
+use iop_emulator::{Config, Emulator, VirtualClock};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn open(url: &str) -> Result<Arc<dyn TokenStore>, Box<dyn Error>> {
-    let ns = format!("bench{}", std::process::id());
+fn open(url: &str, ns: &str) -> Result<Arc<dyn TokenStore>, Box<dyn Error>> {
+    let ns = ns.to_owned();
     Ok(if url.starts_with("redis") {
         Arc::new(RedisStore::open_with(
             url,
@@ -112,10 +118,13 @@ fn run(url: &str, sellers: usize) -> Result<(), Box<dyn Error>> {
         .clock(emu.clock())
         .build()?,
     );
-    let store = open(url)?;
+    let ns = format!("bench{}", std::process::id());
+    let store = open(url, &ns)?;
     println!("store: {}, sellers: {sellers}", kind(url));
     let sample = TokenSet::from_value(emu.issue_token("sample"), emu.now())?;
-    round_trips(&*store, &sample)?;
+    if std::env::var("IOP_BENCH_ROUND_TRIPS").as_deref() != Ok("0") {
+        round_trips(&*store, &sample)?;
+    }
     let started = Instant::now();
     for i in 0..sellers {
         let key = format!("seller-{i:05}");
@@ -144,14 +153,96 @@ fn run(url: &str, sellers: usize) -> Result<(), Box<dyn Error>> {
             );
         }
     }
+    if matches!(kind(url), "redis" | "postgres") {
+        for concurrency in [8, 32] {
+            processes(&emu, url, &ns, sellers, 4, concurrency)?;
+        }
+    }
     for key in store.keys()? {
         store.remove(&key)?;
     }
     Ok(())
 }
 
+/// `refresh_due` from `count` processes at once, each with `concurrency` workers.
+fn processes(
+    emu: &Emulator,
+    url: &str,
+    ns: &str,
+    sellers: usize,
+    count: usize,
+    concurrency: usize,
+) -> Result<(), Box<dyn Error>> {
+    emu.advance(28 * DAY);
+    emu.reset_stats();
+    let now_ms = emu.now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let started = Instant::now();
+    let children = (0..count)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe()?)
+                .args(["--child", url, ns, &concurrency.to_string()])
+                .env("IOP_BENCH_EMU_URL", emu.url())
+                .env("IOP_BENCH_EMU_KEY", emu.app_key())
+                .env("IOP_BENCH_EMU_SECRET", emu.app_secret())
+                .env("IOP_BENCH_EMU_NOW_MS", now_ms.to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut refreshed = 0;
+    let mut failed = 0;
+    for child in children {
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            return Err(format!("a child failed: {}", output.status).into());
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut numbers = text.split_whitespace().map(str::parse::<usize>);
+        refreshed += numbers.next().ok_or("no output")??;
+        failed += numbers.next().ok_or("no output")??;
+    }
+    let elapsed = started.elapsed();
+    let calls = emu.stats().get("/auth/token/refresh").copied().unwrap_or(0);
+    println!(
+        "  refresh_due {count} processes x concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s (refreshed {refreshed}, failed {failed}, calls {calls})",
+        elapsed.as_secs_f64(),
+        refreshed as f64 / elapsed.as_secs_f64(),
+    );
+    if refreshed != sellers || calls != sellers as u64 {
+        return Err(format!("expected {sellers} refreshes across the processes").into());
+    }
+    Ok(())
+}
+
+/// A child of [`processes`]: `refresh_due` on the parent's emulator; prints "REFRESHED FAILED".
+fn child(url: &str, ns: &str, concurrency: usize) -> Result<(), Box<dyn Error>> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let now_ms: u64 = var("IOP_BENCH_EMU_NOW_MS")?.parse()?;
+    let clock = VirtualClock::new(std::time::UNIX_EPOCH + Duration::from_millis(now_ms));
+    let client = Client::builder(
+        var("IOP_BENCH_EMU_KEY")?,
+        AppSecret::new(var("IOP_BENCH_EMU_SECRET")?),
+        Gateway::new(&var("IOP_BENCH_EMU_URL")?)?,
+    )
+    .clock(Arc::new(clock))
+    .build()?;
+    let manager = TokenManager::new(Arc::new(client), open(url, ns)?);
+    let report = manager.refresh_due(RefreshDueOptions::new(3 * DAY).concurrency(concurrency));
+    if let Some((key, _, message)) = report.failed.first() {
+        eprintln!("child: {key}: {message}");
+    }
+    println!("{} {}", report.refreshed.len(), report.failed.len());
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, url, ns, concurrency] = args.as_slice()
+        && flag == "--child"
+    {
+        return child(url, ns, concurrency.parse()?);
+    }
+    let mut args = args.into_iter();
     let sellers = args.next().map_or(Ok(10_000), |s| s.parse())?;
     let urls: Vec<String> = args.collect();
     if urls.is_empty() {

@@ -4,11 +4,12 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 #[path = "support/stores.rs"]
 mod stores;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use iop_core::TokenStore;
 use iop_core::store::{RedisOptions, RedisStore};
@@ -35,32 +36,6 @@ fn raw() -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-#[test]
-fn contract_versions_keys_remove_on_redis() {
-    let _server = shared_server();
-    let store = open(&namespace("cas"), Duration::from_secs(30));
-    contract_versions_keys_remove(&*store);
-}
-
-#[test]
-fn contract_keys_scale_past_one_scan_batch() {
-    let _server = shared_server();
-    let store = open(&namespace("many"), Duration::from_secs(30));
-    contract_many_keys(&*store, 5_000);
-}
-
-#[test]
-fn contract_concurrent_cas_on_redis() {
-    let _server = shared_server();
-    contract_concurrent_cas(open, &namespace("ccas"));
-}
-
-#[test]
-fn contract_locks_on_redis() {
-    let _server = shared_server();
-    contract_locks(open, &namespace("locks"));
 }
 
 #[test]
@@ -166,42 +141,23 @@ fn a_released_lease_is_gone_and_an_expired_one_is_not_deleted_by_its_old_owner()
     assert_eq!(other.as_deref(), Some("someone-else"));
     let _: () = redis::cmd("DEL").arg(&lock_key).query(&mut con).unwrap();
     drop(store.lock("k").unwrap());
-    let gone: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
-    assert_eq!(gone, None);
+    // The release is sent on drop, not waited for: the server has it at once.
+    assert!(eventually(|| {
+        let gone: Option<String> = redis::cmd("GET").arg(&lock_key).query(&mut con).unwrap();
+        gone.is_none()
+    }));
 }
 
 #[test]
 fn server_down_at_start_names_host_and_port_within_the_connect_timeout() {
     let _server = shared_server();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let started = Instant::now();
-    let error = RedisStore::open_with(
-        &format!("redis://user:hunter2secret@127.0.0.1:{port}/0"),
-        RedisOptions {
-            connect_timeout: Duration::from_secs(1),
+    server_down_at_start("redis", 6379, "0", &|url, connect_timeout| {
+        let options = RedisOptions {
+            connect_timeout,
             ..RedisOptions::default()
-        },
-    )
-    .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3));
-    let text = format!("{error} {error:?}");
-    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-    assert!(!text.contains("hunter2secret"), "{text}");
-    // A route to nowhere (TEST-NET-1): the connect timeout bounds the wait.
-    let started = Instant::now();
-    let error = RedisStore::open_with(
-        "redis://192.0.2.1:6379",
-        RedisOptions {
-            connect_timeout: Duration::from_millis(500),
-            ..RedisOptions::default()
-        },
-    )
-    .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "{error}");
-    assert!(error.to_string().contains("192.0.2.1:6379"), "{error}");
+        };
+        RedisStore::open_with(url, options).map(drop)
+    });
 }
 
 #[test]
@@ -224,48 +180,13 @@ fn debug_hides_the_password() {
     assert!(text.contains("redis://127.0.0.1:"), "{text}");
 }
 
-#[test]
-fn many_hosts_share_one_refresh_per_seller() {
-    let _server = shared_server();
-    many_hosts_one_refresh_per_seller(open, &namespace("hosts"));
-}
-
-#[test]
-fn many_hosts_run_refresh_due_at_once() {
-    let _server = shared_server();
-    many_hosts_refresh_due(open, &namespace("due"));
-}
-
-#[test]
-fn a_refresh_slower_than_the_lease_is_not_repeated() {
-    let _server = shared_server();
-    slow_refresh_outlives_the_lease(open, &namespace("slow"));
-}
-
-#[test]
-#[ignore = "child process of a_killed_holder_frees_the_lock_at_lease_expiry"]
-fn child_hold_redis_lock() {
-    child_hold_lock(open);
-}
-
-#[test]
-fn a_killed_holder_frees_the_lock_at_lease_expiry() {
-    let _server = shared_server();
-    let lease = Duration::from_millis(1500);
-    let after =
-        killed_holder_frees_the_lock(open, &namespace("kill"), "child_hold_redis_lock", lease);
-    assert!(after < lease + Duration::from_secs(3), "{after:?}");
-}
-
-#[test]
-fn outage_during_refresh_due_loses_nothing() {
-    let _server = exclusive_server();
-    outage_during_refresh_due(
-        open,
-        &namespace("outage"),
-        &required_env("IOP_TEST_REDIS_RESTART"),
-        "redis",
-    );
+server_store_tests! {
+    open: open,
+    kill_lease: Duration::from_millis(1500),
+    // The lease ends at most one lease after the last renewal.
+    kill_freed_within: Duration::from_millis(1500) + Duration::from_secs(3),
+    restart_env: "IOP_TEST_REDIS_RESTART",
+    server: "redis",
 }
 
 #[test]
@@ -306,4 +227,95 @@ fn rediss_uses_tls_and_checks_the_certificate() {
         ..RedisOptions::default()
     };
     assert!(RedisStore::open_with(&plain, options).is_err());
+}
+
+/// Scripts the server ran so far (EVAL and EVALSHA: every command of the store is one); this
+/// test must hold the server alone.
+fn scripts_run(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .map(|line| {
+            let calls = line.split_once("calls=").unwrap().1;
+            calls.split(',').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn a_locked_refresh_costs_three_scripts() {
+    let _server = exclusive_server();
+    let ns = namespace("trips");
+    let store = open(&ns, Duration::from_secs(30));
+    let cycle = |key: &str, seed: &str| {
+        let lock = store.lock(key).unwrap();
+        let stored = store.load(key).unwrap().unwrap();
+        store.save(key, &token(seed), Some(stored.version)).unwrap();
+        drop(lock);
+    };
+    store.save("warm", &token("w0"), None).unwrap();
+    store.save("k", &token("k0"), None).unwrap();
+    cycle("warm", "w1");
+    let mut con = raw();
+    let before = scripts_run(&mut con);
+    cycle("k", "k1");
+    // Lease (with the load under it), save, release (sent without waiting for the answer).
+    eventually(|| scripts_run(&mut con) - before >= 3);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(scripts_run(&mut con) - before, 3);
+    assert_eq!(access(&store.load("k").unwrap().unwrap().token), "at-k1");
+}
+
+/// Whether `check` holds within 2 s.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !check() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Threads of this process.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn one_keeper_thread_renews_every_held_lease() {
+    let _server = exclusive_server();
+    let ns = namespace("keeper");
+    let store = open(&ns, Duration::from_millis(300));
+    drop(store.lock("first").unwrap());
+    let before = threads();
+    // Lease releases are sent without waiting: a held connection answers them later.
+    let released = store.lock("second").unwrap();
+    drop(released);
+    drop(store.lock("second").unwrap());
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let locks: Vec<_> = keys.iter().map(|k| store.lock(k).unwrap()).collect();
+    assert!(threads() <= before + 1, "{before} -> {}", threads());
+    // All renewed: still held after several lease lifetimes.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut con = raw();
+    for key in &keys {
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(format!("{ns}:lock:{key}"))
+            .query(&mut con)
+            .unwrap();
+        assert!(owner.is_some(), "the lease of {key} expired while held");
+    }
+    drop(locks);
+    for key in &keys {
+        let gone = eventually(|| {
+            let owner: Option<String> = redis::cmd("GET")
+                .arg(format!("{ns}:lock:{key}"))
+                .query(&mut con)
+                .unwrap();
+            owner.is_none()
+        });
+        assert!(gone, "the lease of {key} outlived its lock");
+    }
 }

@@ -10,6 +10,10 @@
 //! - A seller's lock is a session advisory lock (`pg_advisory_lock` on a hash of table and key),
 //!   held on a connection of its own while locked: when the holder dies, its session ends and the
 //!   server frees the lock. No lease, no TTL.
+//! - Taking a free lock reads the seller's row in the same round trip (`pg_try_advisory_lock`,
+//!   then a `SELECT` with a snapshot taken after it): the holder's next [`TokenStore::load`] of
+//!   that key (on the thread that took the lock, while it holds it) is answered from that read,
+//!   unless a save or remove of the key went through this store in between.
 //!
 //! Connections are plain TCP (`NoTls`): use it on loopback, a private network, or through a TLS
 //! tunnel; a DSN asking for `sslmode=require` is refused rather than sent in the clear.
@@ -17,6 +21,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -78,6 +84,17 @@ pub struct PostgresStore {
     options: PostgresOptions,
     idle: Mutex<Vec<Conn>>,
     sql: Sql,
+    /// Per key: the row read when its lock was taken, for the holder's next load.
+    prefetched: Mutex<HashMap<String, Prefetched>>,
+    /// Numbers the locks taken (to tell whose read a prefetched row is).
+    lock_serial: AtomicU64,
+}
+
+/// What taking a lock read of the seller's row: (version, data), or `None` for no row.
+struct Prefetched {
+    thread: ThreadId,
+    serial: u64,
+    row: Option<(i64, String)>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -222,6 +239,8 @@ impl PostgresStore {
             options,
             idle: Mutex::new(Vec::new()),
             sql,
+            prefetched: Mutex::new(HashMap::new()),
+            lock_serial: AtomicU64::new(0),
         };
         store.create_schema()?;
         Ok(store)
@@ -346,6 +365,62 @@ impl PostgresStore {
         Ok(value)
     }
 
+    /// Forgets what a lock read of `key` (a write of `key` went through this store).
+    fn forget_prefetched(&self, key: &str) {
+        lock_ignoring_poison(&self.prefetched).remove(key);
+    }
+
+    /// The row read under this thread's lock of `key`, once (`Some(None)`: there was none).
+    fn take_prefetched(&self, key: &str) -> Option<Option<(i64, String)>> {
+        let mut prefetched = lock_ignoring_poison(&self.prefetched);
+        match prefetched.get(key) {
+            Some(entry) if entry.thread == std::thread::current().id() => {
+                prefetched.remove(key).map(|entry| entry.row)
+            }
+            _ => None,
+        }
+    }
+
+    /// Tries the lock of `key` without waiting and, when taken, reads its row after it, in one
+    /// round trip. `Ok(None)`: someone else holds the lock.
+    fn try_lock_and_read(
+        &self,
+        conn: &mut Conn,
+        id: i64,
+        key: &str,
+    ) -> std::result::Result<Option<Option<(i64, String)>>, postgres::Error> {
+        // Two statements, so that the read's snapshot is taken after the lock. The key goes in
+        // as an escape string literal (every backslash and quote doubled: nothing of it is SQL,
+        // whatever `standard_conforming_strings` says); a key with a NUL byte, which no text
+        // holds, takes the waiting path.
+        if key.contains('\0') {
+            return Ok(None);
+        }
+        let literal = key.replace('\\', "\\\\").replace('\'', "''");
+        let sql = format!(
+            r#"SELECT pg_try_advisory_lock({id}); SELECT version, data FROM "{t}" WHERE key = E'{literal}'"#,
+            t = self.options.table,
+        );
+        let rows: Vec<postgres::SimpleQueryRow> = conn
+            .client
+            .simple_query(&sql)?
+            .into_iter()
+            .filter_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect();
+        let mut rows = rows.into_iter();
+        let taken = rows.next().and_then(|row| row.get(0).map(|v| v == "t"));
+        if taken != Some(true) {
+            return Ok(None);
+        }
+        Ok(Some(rows.next().and_then(|row| {
+            let version = row.get(0)?.parse::<i64>().ok()?;
+            Some((version, row.get(1)?.to_owned()))
+        })))
+    }
+
     fn error(&self, key: &str, what: &str, failure: Failure) -> Error {
         let (what, e) = match failure {
             Failure::Connect(e) => (
@@ -410,12 +485,23 @@ struct PostgresKeyLock<'a> {
     store: &'a PostgresStore,
     conn: Option<Conn>,
     id: i64,
+    key: String,
+    serial: u64,
 }
 
 impl KeyLock for PostgresKeyLock<'_> {}
 
 impl Drop for PostgresKeyLock<'_> {
     fn drop(&mut self) {
+        {
+            let mut prefetched = lock_ignoring_poison(&self.store.prefetched);
+            if prefetched
+                .get(&self.key)
+                .is_some_and(|entry| entry.serial == self.serial)
+            {
+                prefetched.remove(&self.key);
+            }
+        }
         let Some(mut conn) = self.conn.take() else {
             return;
         };
@@ -434,13 +520,19 @@ impl Drop for PostgresKeyLock<'_> {
 impl TokenStore for PostgresStore {
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
         check_key(key)?;
-        let row = self.run(key, "cannot load", |conn| {
-            let statement = conn.statement(&self.sql.load)?;
-            conn.client.query_opt(&statement, &[&key])
-        })?;
-        let Some(row) = row else { return Ok(None) };
-        let version = version_of(key, row.get(0))?;
-        let data: String = row.get(1);
+        let row = match self.take_prefetched(key) {
+            Some(row) => row,
+            None => self
+                .run(key, "cannot load", |conn| {
+                    let statement = conn.statement(&self.sql.load)?;
+                    conn.client.query_opt(&statement, &[&key])
+                })?
+                .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1))),
+        };
+        let Some((version, data)) = row else {
+            return Ok(None);
+        };
+        let version = version_of(key, version)?;
         let where_ = format!("{} row {key:?}", self.options.table);
         let token = decode_record(key, &where_, data.as_bytes())?;
         Ok(Some(StoredToken { token, version }))
@@ -449,16 +541,21 @@ impl TokenStore for PostgresStore {
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
         check_key(key)?;
         let record = encode_record(key, token)?;
+        self.forget_prefetched(key);
         let version = next_version(expected_version);
         let new = to_db_version(key, version)?;
         let expected = expected_version
             .map(|v| to_db_version(key, v))
             .transpose()?;
         let started = Instant::now();
+        // Attempts so far: only a repeated one may find its own earlier write (below).
+        let mut attempts = 0u32;
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying (a repeated save recognizes its own write below).
         let outcome = loop {
             let attempt = self.try_run(|conn| {
+                attempts += 1;
+                let repeated = attempts > 1;
                 let written = match expected {
                     None => {
                         let statement = conn.statement(&self.sql.insert)?;
@@ -475,9 +572,18 @@ impl TokenStore for PostgresStore {
                 }
                 let statement = conn.statement(&self.sql.load)?;
                 let row = conn.client.query_opt(&statement, &[&key])?;
-                Ok(Some(row.map(|row| {
-                    (row.get::<_, i64>(0), row.get::<_, String>(1))
-                })))
+                let found = row.map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)));
+                // A first attempt that wrote nothing lost, whatever is stored: another writer
+                // that loaded the same version computes the same next one, and may even save
+                // the same record; that is not this call's write.
+                if repeated
+                    && let Some((version, data)) = &found
+                    && *version == new
+                    && *data == record
+                {
+                    return Ok(None);
+                }
+                Ok(Some(found.map(|(version, _)| version)))
             });
             match attempt {
                 Ok(outcome) => break outcome,
@@ -494,13 +600,12 @@ impl TokenStore for PostgresStore {
             }
         };
         match outcome {
+            // Written (or, on a repeated attempt, found written by the first).
             None => Ok(version),
-            // A repeated save whose first attempt went through.
-            Some(Some((found, data))) if found == new && data == record => Ok(version),
             Some(found) => Err(conflict(
                 key,
                 expected_version,
-                found.and_then(|(v, _)| u64::try_from(v).ok()),
+                found.and_then(|v| u64::try_from(v).ok()),
             )),
         }
     }
@@ -523,50 +628,68 @@ impl TokenStore for PostgresStore {
             self.options.lock_wait.as_millis(),
             self.options.read_timeout.as_millis()
         );
+        // First without waiting, reading the row in the same round trip; when someone else
+        // holds it, waiting. `Some(read)`: taken at once, with what it read.
+        let take = |conn: &mut Conn| match self.try_lock_and_read(conn, id, key)? {
+            Some(read) => Ok(Some(read)),
+            None => conn.client.batch_execute(&wait).map(|()| None),
+        };
         let mut conn = match self.take() {
             Some(conn) => conn,
             None => self
                 .connect()
                 .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?,
         };
-        if let Err(e) = conn.client.batch_execute(&wait) {
-            // Whatever happened, this session must not stay around holding or waiting.
-            drop(conn);
-            if e.code() == Some(&SqlState::QUERY_CANCELED) {
-                return Err(store_error(
-                    key,
-                    format!(
-                        "timed out after {:?} waiting for the lock (another worker holds it)",
-                        self.options.lock_wait
-                    ),
-                ));
-            }
-            if is_connection_error(&e) {
+        let read = match take(&mut conn) {
+            Ok(read) => read,
+            Err(e) => {
+                // Whatever happened, this session must not stay around holding or waiting.
+                drop(conn);
+                if e.code() == Some(&SqlState::QUERY_CANCELED) {
+                    return Err(store_error(
+                        key,
+                        format!(
+                            "timed out after {:?} waiting for the lock (another worker holds it)",
+                            self.options.lock_wait
+                        ),
+                    ));
+                }
+                if !is_connection_error(&e) {
+                    return Err(self.error(key, "cannot lock", Failure::Command(e)));
+                }
                 // A dead pooled connection: try once on a new one.
-                let mut fresh = self
+                conn = self
                     .connect()
                     .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?;
-                fresh
-                    .client
-                    .batch_execute(&wait)
-                    .map_err(|e| self.error(key, "cannot lock", Failure::Command(e)))?;
-                return Ok(Box::new(PostgresKeyLock {
-                    store: self,
-                    conn: Some(fresh),
-                    id,
-                }));
+                match take(&mut conn) {
+                    Ok(read) => read,
+                    Err(e) => return Err(self.error(key, "cannot lock", Failure::Command(e))),
+                }
             }
-            return Err(self.error(key, "cannot lock", Failure::Command(e)));
+        };
+        let serial = self.lock_serial.fetch_add(1, Ordering::Relaxed);
+        if let Some(row) = read {
+            lock_ignoring_poison(&self.prefetched).insert(
+                key.to_owned(),
+                Prefetched {
+                    thread: std::thread::current().id(),
+                    serial,
+                    row,
+                },
+            );
         }
         Ok(Box::new(PostgresKeyLock {
             store: self,
             conn: Some(conn),
             id,
+            key: key.to_owned(),
+            serial,
         }))
     }
 
     fn remove(&self, key: &str) -> Result<bool> {
         check_key(key)?;
+        self.forget_prefetched(key);
         let removed = self.run(key, "cannot remove", |conn| {
             let statement = conn.statement(&self.sql.remove)?;
             conn.client.execute(&statement, &[&key])

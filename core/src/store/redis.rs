@@ -2,7 +2,8 @@
 //! server and key prefix (feature `redis`).
 //!
 //! Layout, for a prefix `P` (default `iop:`) and a seller key `k`:
-//! - `P` `token:` `k`: a hash `{fmt: "iop-token-1", v: <version>, data: <JSON record>}`;
+//! - `P` `token:` `k`: a hash `{fmt: "iop-token-1", v: <version>, data: <JSON record>,
+//!   w: <random id of the save that wrote it>}`;
 //! - `P` `keys`: a set of every stored seller key (listed with `SSCAN`, never `KEYS`);
 //! - `P` `lock:` `k`: the seller's lease, a string holding its owner's random id, set with
 //!   `SET NX PX`.
@@ -12,17 +13,25 @@
 //! overwritten.
 //!
 //! **Leases are renewed while held.** A lease lasts [`RedisOptions::lease`] (default 30 s);
-//! while a [`KeyLock`] lives, a small thread of its own extends it every third of that. So a
-//! refresh that takes longer than the lease (slow gateway, retries) keeps it; a holder that dies
-//! (process killed) stops renewing and the lease ends at most one lease later. If a renewal finds
-//! the lease gone (the server lost it, a long pause), an error is logged, and the version check
-//! of the save still refuses a late writer.
+//! while a [`KeyLock`] lives, the store's lease keeper (one thread per store, started with the
+//! first lock) extends it every third of that. So a refresh that takes longer than the lease
+//! (slow gateway, retries) keeps it; a holder that dies (process killed) stops renewing and the
+//! lease ends at most one lease later. If a renewal finds the lease gone (the server lost it, a
+//! long pause), an error is logged, and the version check of the save still refuses a late
+//! writer.
+//!
+//! **Round trips.** Taking a lease also reads the seller's record in the same script: the
+//! holder's next [`TokenStore::load`] of that key (on the thread that took the lock, while it
+//! holds it) is answered from that read, as of the moment the lease was taken, unless a save or
+//! remove of the key went through this store in between. A refresh thus costs a load, the lease
+//! (with the load under it), the save and the release.
 //!
 //! Not for Redis Cluster (the save script touches the token hash and the key set together).
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionLike, Script};
@@ -90,8 +99,60 @@ struct Inner {
     endpoint: String,
     options: RedisOptions,
     keys_set: String,
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Pooled>>,
     scripts: Scripts,
+    /// The leases held through this store, renewed by the keeper thread.
+    leases: Arc<Leases>,
+    /// Per key: the record read when its lease was taken, for the holder's next load.
+    prefetched: Mutex<HashMap<String, Prefetched>>,
+}
+
+/// An idle connection, with the replies it still owes for commands sent without waiting (lease
+/// releases): whoever uses it next reads them first.
+struct Pooled {
+    con: redis::Connection,
+    unread: usize,
+}
+
+/// What taking a lease read of the token hash, for the lock holder's next load.
+struct Prefetched {
+    /// The thread that took the lock: only its loads use this.
+    thread: ThreadId,
+    /// The lock (its serial number) this was read under.
+    serial: u64,
+    /// The reply, as the LOAD script gives it.
+    reply: Vec<Vec<u8>>,
+}
+
+/// The held leases of one store, and its keeper thread's state.
+struct Leases {
+    table: Mutex<LeaseTable>,
+    changed: Condvar,
+    /// How often a held lease is renewed: a third of its life.
+    period: Duration,
+}
+
+#[derive(Default)]
+struct LeaseTable {
+    /// By lock serial number.
+    held: HashMap<u64, HeldLease>,
+    next_serial: u64,
+    keeper_running: bool,
+    /// The store is gone: the keeper ends.
+    closed: bool,
+}
+
+struct HeldLease {
+    lock_key: String,
+    owner: String,
+    renew_at: Instant,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.leases.table).closed = true;
+        self.leases.changed.notify_all();
+    }
 }
 
 struct Scripts {
@@ -122,8 +183,12 @@ return {t, f[1] or '', f[2] or '', f[3] or ''}
 ";
 
 // KEYS[1] token hash, KEYS[2] key set; ARGV: expected version ('' = absent), new version,
-// record, seller key, format. Returns {'ok'} | {'conflict', found} | {'foreign', type}.
-// A retried save whose first attempt went through finds its own record: that is a success.
+// record, seller key, format, writer id (random, one per `save` call).
+// Returns {'ok'} | {'conflict', found} | {'foreign', type}.
+// A retried save whose first attempt went through finds its own writer id: that is a success.
+// Only its own: another writer that saved the same record at the same version (two workers
+// that loaded the same version compute the same next one) did not save *this* call's write, and
+// this call is refused as stale like any other.
 const SAVE: &str = r"
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
@@ -131,12 +196,12 @@ if t == 'none' then
 elseif t ~= 'hash' then
   return {'foreign', t}
 else
-  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'data')
+  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'w')
   if f[1] ~= ARGV[5] or not f[2] then return {'foreign', 'hash'} end
-  if f[2] == ARGV[2] and f[3] == ARGV[3] then return {'ok'} end
+  if f[2] == ARGV[2] and f[3] == ARGV[6] then return {'ok'} end
   if f[2] ~= ARGV[1] then return {'conflict', f[2]} end
 end
-redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3], 'w', ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[4])
 return {'ok'}
 ";
@@ -155,15 +220,19 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return {'removed'}
 ";
 
-// KEYS[1] lease; ARGV: owner, lease ms. 1 when the caller holds it (also on a retry whose first
-// attempt took it).
+// KEYS[1] lease, KEYS[2] token hash; ARGV: owner, lease ms. {0} when someone else holds the
+// lease; when the caller holds it (also on a retry whose first attempt took it), {1} followed
+// by what LOAD answers for the token hash, read under the lease.
 const ACQUIRE: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if not held then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
 end
-return 0
+local t = redis.call('TYPE', KEYS[2])['ok']
+if t ~= 'hash' then return {1, t} end
+local f = redis.call('HMGET', KEYS[2], 'fmt', 'v', 'data')
+return {1, t, f[1] or '', f[2] or '', f[3] or ''}
 ";
 
 // KEYS[1] lease; ARGV: owner, lease ms. 1 when still ours and extended.
@@ -231,12 +300,19 @@ impl RedisStore {
             _ => redis::Client::open(url),
         }
         .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
+        let period = options.lease / 3;
         let inner = Inner {
             client,
             keys_set: format!("{}keys", options.prefix),
             endpoint,
             options,
             idle: Mutex::new(Vec::new()),
+            leases: Arc::new(Leases {
+                table: Mutex::default(),
+                changed: Condvar::new(),
+                period,
+            }),
+            prefetched: Mutex::new(HashMap::new()),
             scripts: Scripts {
                 load: Script::new(LOAD),
                 save: Script::new(SAVE),
@@ -302,7 +378,7 @@ impl Inner {
         mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> std::result::Result<T, Failure> {
         let reused = lock_ignoring_poison(&self.idle).pop();
-        if let Some(mut con) = reused {
+        if let Some(mut con) = reused.and_then(|pooled| self.caught_up(pooled)) {
             match f(&mut con) {
                 Ok(value) => {
                     self.give_back(con);
@@ -321,9 +397,59 @@ impl Inner {
     }
 
     fn give_back(&self, con: redis::Connection) {
+        self.give_back_owing(con, 0);
+    }
+
+    fn give_back_owing(&self, con: redis::Connection, unread: usize) {
         let mut idle = lock_ignoring_poison(&self.idle);
         if idle.len() < MAX_IDLE && con.is_open() {
-            idle.push(con);
+            idle.push(Pooled { con, unread });
+        }
+    }
+
+    /// Reads the replies a pooled connection still owes; `None` when it turns out dead.
+    fn caught_up(&self, mut pooled: Pooled) -> Option<redis::Connection> {
+        for _ in 0..pooled.unread {
+            match pooled.con.recv_response() {
+                Ok(redis::Value::Int(1)) => {}
+                Ok(_) => log::warn!(
+                    "redis {}: a lease had expired before its release",
+                    self.endpoint
+                ),
+                Err(e) if is_connection_error(&e) => {
+                    log::debug!("redis {}: dropping a dead connection ({e})", self.endpoint);
+                    return None;
+                }
+                Err(e) => log::warn!("redis {}: releasing a lease failed: {e}", self.endpoint),
+            }
+        }
+        Some(pooled.con)
+    }
+
+    /// Sends the release of a lease without waiting for the answer (read by the connection's
+    /// next user): the holder goes on at once, and the server has the release before anything
+    /// this connection sends later. `false` when it could not be sent.
+    fn send_release(&self, lock_key: &str, owner: &str) -> bool {
+        let packed = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(lock_key)
+            .arg(owner)
+            .get_packed_command();
+        let pooled = lock_ignoring_poison(&self.idle).pop();
+        let (mut con, unread) = match pooled {
+            Some(pooled) => (pooled.con, pooled.unread),
+            None => match self.connect() {
+                Ok(con) => (con, 0),
+                Err(_) => return false,
+            },
+        };
+        match con.send_packed_command(&packed) {
+            Ok(()) => {
+                self.give_back_owing(con, unread + 1);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -340,6 +466,22 @@ impl Inner {
             Failure::Command(e) => {
                 store_error_from(key, format!("redis {}: {what}", self.endpoint), e)
             }
+        }
+    }
+
+    /// Forgets what a lease read of `key` (a write of `key` went through this store).
+    fn forget_prefetched(&self, key: &str) {
+        lock_ignoring_poison(&self.prefetched).remove(key);
+    }
+
+    /// The record read under this thread's lease of `key`, once.
+    fn take_prefetched(&self, key: &str) -> Option<Vec<Vec<u8>>> {
+        let mut prefetched = lock_ignoring_poison(&self.prefetched);
+        match prefetched.get(key) {
+            Some(entry) if entry.thread == std::thread::current().id() => {
+                prefetched.remove(key).map(|entry| entry.reply)
+            }
+            _ => None,
         }
     }
 
@@ -394,26 +536,37 @@ fn parse_version(key: &str, text: &str) -> Result<u64> {
     })
 }
 
-/// The lease of one seller of a [`RedisStore`]: renewed by its thread while held, released
-/// (only if still ours) on drop.
+/// The lease of one seller of a [`RedisStore`]: renewed by the store's keeper while held,
+/// released (only if still ours) on drop.
 struct RedisKeyLock {
     inner: Arc<Inner>,
+    key: String,
     lock_key: String,
     owner: String,
-    stop: Option<mpsc::Sender<()>>,
-    renewer: Option<JoinHandle<()>>,
+    serial: u64,
 }
 
 impl KeyLock for RedisKeyLock {}
 
 impl Drop for RedisKeyLock {
     fn drop(&mut self) {
-        // Stop renewing first, so that no renewal runs after the release.
-        drop(self.stop.take());
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.join();
-        }
         let inner = &self.inner;
+        {
+            let mut prefetched = lock_ignoring_poison(&inner.prefetched);
+            if prefetched
+                .get(&self.key)
+                .is_some_and(|entry| entry.serial == self.serial)
+            {
+                prefetched.remove(&self.key);
+            }
+        }
+        // No renewal starts after this (one under way finds the lease released, and knows).
+        lock_ignoring_poison(&inner.leases.table)
+            .held
+            .remove(&self.serial);
+        if inner.send_release(&self.lock_key, &self.owner) {
+            return;
+        }
         let released = inner.run(&self.lock_key, "cannot release the lease", |con| {
             inner
                 .scripts
@@ -435,11 +588,20 @@ impl Drop for RedisKeyLock {
 }
 
 fn random_owner() -> String {
+    unique_id()
+}
+
+/// An id no other lease owner or save uses: random, with this process's id and a count that
+/// never repeats within the process (so that even two calls drawing the same random numbers
+/// differ).
+fn unique_id() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
     format!(
-        "{:016x}{:016x}-{}",
+        "{:016x}{:016x}-{}-{}",
         fastrand::u64(..),
         fastrand::u64(..),
-        std::process::id()
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
     )
 }
 
@@ -448,9 +610,12 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let token_key = inner.token_key(key);
-        let reply: Vec<Vec<u8>> = inner.run(key, "cannot load", |con| {
-            inner.scripts.load.key(&token_key).invoke(con)
-        })?;
+        let reply: Vec<Vec<u8>> = match inner.take_prefetched(key) {
+            Some(reply) => reply,
+            None => inner.run(key, "cannot load", |con| {
+                inner.scripts.load.key(&token_key).invoke(con)
+            })?,
+        };
         let text = |i: usize| {
             reply
                 .get(i)
@@ -487,8 +652,11 @@ impl TokenStore for RedisStore {
         let inner = &self.inner;
         let token_key = inner.token_key(key);
         let record = encode_record(key, token)?;
+        inner.forget_prefetched(key);
         let version = next_version(expected_version);
         let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
+        // Names this call's write, so that a retry recognizes it and nothing else.
+        let writer = unique_id();
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying for `save_retry` (the script is safe to repeat).
         let started = Instant::now();
@@ -504,6 +672,7 @@ impl TokenStore for RedisStore {
                     .arg(&record)
                     .arg(key)
                     .arg(FORMAT)
+                    .arg(&writer)
                     .invoke(con)
             });
             match attempt {
@@ -570,22 +739,24 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let lock_key = inner.lock_key(key);
+        let token_key = inner.token_key(key);
         let owner = random_owner();
         let ms = lease_ms(inner.options.lease);
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
-        loop {
-            let held: i64 = inner.run(key, "cannot take the lease", |con| {
+        let reply = loop {
+            let reply: Vec<redis::Value> = inner.run(key, "cannot take the lease", |con| {
                 inner
                     .scripts
                     .acquire
                     .key(&lock_key)
+                    .key(&token_key)
                     .arg(&owner)
                     .arg(ms)
                     .invoke(con)
             })?;
-            if held == 1 {
-                break;
+            if matches!(reply.first(), Some(redis::Value::Int(1))) {
+                break reply;
             }
             if started.elapsed() >= inner.options.lock_wait {
                 return Err(store_error(
@@ -600,19 +771,10 @@ impl TokenStore for RedisStore {
             let jitter = Duration::from_micros(fastrand::u64(0..=pause.as_micros() as u64 / 2));
             std::thread::sleep(pause + jitter);
             pause = (pause * 2).min(Duration::from_millis(50));
-        }
-        let (stop, stopped) = mpsc::channel::<()>();
-        let renewer = {
-            let inner = Arc::clone(&self.inner);
-            let lock_key = lock_key.clone();
-            let owner = owner.clone();
-            std::thread::Builder::new()
-                .name("iop-redis-lease".to_owned())
-                .spawn(move || renew_while_held(&inner, &lock_key, &owner, &stopped))
         };
-        let renewer = match renewer {
-            Ok(handle) => handle,
-            Err(e) => {
+        let serial = match self.keep_renewed(&lock_key, &owner) {
+            Ok(serial) => serial,
+            Err(error) => {
                 let _ = inner.run(key, "cannot release the lease", |con| {
                     inner
                         .scripts
@@ -621,18 +783,35 @@ impl TokenStore for RedisStore {
                         .arg(&owner)
                         .invoke::<i64>(con)
                 });
-                return Err(store_error(
-                    key,
-                    format!("cannot start the lease renewal thread: {e}"),
-                ));
+                return Err(error);
             }
         };
+        // What the script read under the lease: the answer to the holder's next load.
+        let read: Option<Vec<Vec<u8>>> = reply[1..]
+            .iter()
+            .map(|value| match value {
+                redis::Value::BulkString(bytes) => Some(bytes.clone()),
+                redis::Value::SimpleString(text) => Some(text.clone().into_bytes()),
+                redis::Value::Okay => Some(b"OK".to_vec()),
+                _ => None,
+            })
+            .collect();
+        if let Some(read) = read.filter(|read| !read.is_empty()) {
+            lock_ignoring_poison(&inner.prefetched).insert(
+                key.to_owned(),
+                Prefetched {
+                    thread: std::thread::current().id(),
+                    serial,
+                    reply: read,
+                },
+            );
+        }
         Ok(Box::new(RedisKeyLock {
             inner: Arc::clone(&self.inner),
+            key: key.to_owned(),
             lock_key,
             owner,
-            stop: Some(stop),
-            renewer: Some(renewer),
+            serial,
         }))
     }
 
@@ -642,6 +821,7 @@ impl TokenStore for RedisStore {
         check_key(key)?;
         let inner = &self.inner;
         let token_key = inner.token_key(key);
+        inner.forget_prefetched(key);
         let reply: Vec<String> = inner.run(key, "cannot remove", |con| {
             inner
                 .scripts
@@ -663,25 +843,105 @@ impl TokenStore for RedisStore {
     }
 }
 
-/// Extends the lease every third of its life until `stopped` fires (the lock was dropped).
-fn renew_while_held(inner: &Inner, lock_key: &str, owner: &str, stopped: &mpsc::Receiver<()>) {
-    let period = inner.options.lease / 3;
-    loop {
-        match stopped.recv_timeout(period) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+impl RedisStore {
+    /// Registers a lease taken now with the keeper (started on first use); its serial number.
+    fn keep_renewed(&self, lock_key: &str, owner: &str) -> Result<u64> {
+        let inner = &self.inner;
+        let mut table = lock_ignoring_poison(&inner.leases.table);
+        if !table.keeper_running {
+            let leases = Arc::clone(&inner.leases);
+            let weak = Arc::downgrade(&self.inner);
+            std::thread::Builder::new()
+                .name("iop-redis-leases".to_owned())
+                .spawn(move || keep_leases(&leases, &weak))
+                .map_err(|e| {
+                    store_error(
+                        lock_key,
+                        format!("cannot start the lease renewal thread: {e}"),
+                    )
+                })?;
+            table.keeper_running = true;
         }
-        match inner.renew(lock_key, owner) {
-            Ok(true) => {}
-            Ok(false) => {
-                log::error!(
-                    "redis {}: the lease {lock_key} was lost while held; the version check \
-                     still refuses a stale save",
-                    inner.endpoint
-                );
-                return;
+        table.next_serial += 1;
+        let serial = table.next_serial;
+        // The keeper waits for the earliest renewal; only an empty table has it waiting for
+        // nothing (a new lease is never due before the ones already held).
+        let was_empty = table.held.is_empty();
+        table.held.insert(
+            serial,
+            HeldLease {
+                lock_key: lock_key.to_owned(),
+                owner: owner.to_owned(),
+                renew_at: Instant::now() + inner.leases.period,
+            },
+        );
+        if was_empty {
+            inner.leases.changed.notify_all();
+        }
+        Ok(serial)
+    }
+}
+
+/// The keeper thread of a store: extends every held lease every third of its life, until the
+/// store is gone.
+fn keep_leases(leases: &Leases, store: &Weak<Inner>) {
+    loop {
+        let due: Vec<(u64, String, String)> = {
+            let mut table = lock_ignoring_poison(&leases.table);
+            loop {
+                if table.closed {
+                    return;
+                }
+                let now = Instant::now();
+                match table.held.values().map(|lease| lease.renew_at).min() {
+                    None => {
+                        table = leases
+                            .changed
+                            .wait(table)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    Some(at) if at > now => {
+                        table = leases
+                            .changed
+                            .wait_timeout(table, at - now)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0;
+                    }
+                    Some(_) => break,
+                }
             }
-            Err(error) => log::warn!("{error}; retrying"),
+            let now = Instant::now();
+            let period = leases.period;
+            table
+                .held
+                .iter_mut()
+                .filter(|(_, lease)| lease.renew_at <= now)
+                .map(|(serial, lease)| {
+                    lease.renew_at = now + period;
+                    (*serial, lease.lock_key.clone(), lease.owner.clone())
+                })
+                .collect()
+        };
+        let Some(inner) = store.upgrade() else { return };
+        for (serial, lock_key, owner) in due {
+            match inner.renew(&lock_key, &owner) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Released meanwhile (not held any more): nothing lost.
+                    let still_held = lock_ignoring_poison(&leases.table)
+                        .held
+                        .remove(&serial)
+                        .is_some();
+                    if still_held {
+                        log::error!(
+                            "redis {}: the lease {lock_key} was lost while held; the version \
+                             check still refuses a stale save",
+                            inner.endpoint
+                        );
+                    }
+                }
+                Err(error) => log::warn!("{error}; retrying"),
+            }
         }
     }
 }
