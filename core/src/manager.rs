@@ -571,9 +571,11 @@ impl TokenManager {
     ///
     /// Keys are handled by `options.concurrency` worker threads pulling from one queue; each
     /// key goes through the same path as [`Self::access_token`] (one refresh per key across
-    /// threads and processes). The lists of the report are sorted by key.
+    /// threads and processes). Keys are taken in a random order, so several hosts running it at
+    /// once over one shared store spread across different sellers instead of queueing on the
+    /// same seller's lock. The lists of the report are sorted by key.
     pub fn refresh_due(&self, options: RefreshDueOptions) -> RefreshReport {
-        let keys = match self.store.keys() {
+        let mut keys = match self.store.keys() {
             Ok(keys) => keys,
             Err(error) => {
                 return RefreshReport {
@@ -582,6 +584,7 @@ impl TokenManager {
                 };
             }
         };
+        fastrand::shuffle(&mut keys);
         let total = keys.len();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
