@@ -417,6 +417,44 @@ fn names(line: &str, seller: &str) -> bool {
     })
 }
 
+/// Why `seller` lost its rotated refresh token, read from the run's timeline: what happened to
+/// the last refresh of it that did not end in a saved token set, before a worker first reported
+/// it. Only a `delay` fault lets the emulator answer (and rotate) at all among the injected
+/// faults, so a failed refresh that was not a timeout rotated nothing.
+fn loss_cause(timeline: &[String], seller: &str) -> &'static str {
+    let mut in_flight: BTreeSet<&str> = BTreeSet::new(); // workers refreshing the seller
+    let mut cause = "unknown";
+    for line in timeline {
+        let parts: Vec<&str> = line.splitn(5, ' ').collect();
+        let [_, who, id, what, rest] = parts[..] else {
+            continue;
+        };
+        if who == "run" {
+            // "<ms> run worker <id> SIGKILLed"
+            if id == "worker" && rest == "SIGKILLed" && in_flight.remove(what) {
+                cause = "a worker SIGKILLed before it saved";
+            }
+            continue;
+        }
+        if who != "worker" || !names(line, seller) {
+            continue;
+        }
+        if rest.starts_with("refreshing the token of") {
+            in_flight.insert(id);
+        } else if rest.starts_with("refreshed the token of") {
+            in_flight.remove(id);
+            cause = "unknown";
+        } else if what == "FAILED" && in_flight.remove(id) && rest.contains("timed out") {
+            cause = "an answer after the client's read timeout";
+        } else if what == "ERROR" && rest.contains(UNSAVED) && in_flight.remove(id) {
+            cause = "a save that failed (store unreachable)";
+        } else if what == "WARN" && rest.contains("must authorize again") {
+            return cause;
+        }
+    }
+    cause
+}
+
 /// A store outage: `cmd stop`, `down` later `cmd start` (which returns once the server answers).
 /// The time the server was unreachable.
 fn outage(work: &Path, cmd: &str, down: Duration) -> Duration {
@@ -702,6 +740,7 @@ fn run(args: &[String]) {
     // The invariant, asked of the emulator.
     let now_ms = virtual_now(&base);
     let (mut alive, mut revoked_reported, mut window_reported, mut lost) = (0, 0, 0, Vec::new());
+    let mut causes: BTreeMap<&str, u64> = BTreeMap::new();
     for i in 0..sellers {
         let seller = format!("seller-{i}");
         let record = store.load(&seller).expect("load");
@@ -758,6 +797,7 @@ fn run(args: &[String]) {
             alive += 1;
         } else if reported.contains(&seller) {
             window_reported += 1;
+            *causes.entry(loss_cause(&timeline, &seller)).or_insert(0) += 1;
         } else {
             lost.push(format!(
                 "{seller} (no working token, never reported; {detail})"
@@ -792,7 +832,8 @@ fn run(args: &[String]) {
     );
     println!(
         "chaos: sellers {sellers}: alive {alive}, revoked {} (reported {revoked_reported}), \
-         rotated token lost (answer never saved) and reported {window_reported}, lost {}",
+         rotated token lost (answer never saved) and reported {window_reported} {causes:?}, \
+         lost {}",
         revoked.len(),
         lost.len()
     );
