@@ -19,7 +19,10 @@
 //! PostgreSQL table of its own (`chaos<pid>`), emptied at the end. `--outage CMD` names a
 //! command that stops (`CMD stop`) and starts (`CMD start`) the store's server; at random steps
 //! (`--outage-percent`, default 20) the server is down for up to `--outage-max-ms` (default
-//! 3000, under the stores' 10 s save retry) while the workers refresh.
+//! 3000, under the stores' 10 s save retry) while the workers refresh. `--lease-ms N` sets the
+//! Redis lease (default 30 s: a worker killed while it holds one blocks that seller that long);
+//! `--keep` keeps the run's records (the workers' logs, reports, the run's events), which a
+//! failed run always keeps.
 //!
 //! At the end the emulator is asked, for every seller, whether the stored access token and
 //! refresh token are its current ones. Every seller must end in exactly one of:
@@ -869,13 +872,16 @@ fn run(args: &[String]) {
     for e in &exits {
         println!("chaos: EXIT {e}");
     }
-    if !lost.is_empty() || !panics.is_empty() || !exits.is_empty() {
-        // What the workers wrote (reports, store errors, the manager's error logs) stays for a
+    let failed = !lost.is_empty() || !panics.is_empty() || !exits.is_empty();
+    if failed || args.iter().any(|a| a == "--keep") {
+        // What the workers wrote (reports, store errors, logs, the run's events) stays for a
         // look.
         println!(
             "chaos: the workers' records are kept in {}",
             work.keep().display()
         );
+    }
+    if failed {
         println!("chaos: 0 passed, 1 failed");
         std::process::exit(1);
     }
