@@ -225,14 +225,20 @@ struct WorkerLog {
 
 impl log::Log for WorkerLog {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Debug && metadata.target().starts_with("iop_core")
+        // The manager and stores at debug level (each refresh), the client's failures.
+        let target = metadata.target();
+        (target.starts_with("iop_core") && metadata.level() <= log::Level::Debug)
+            || (target.starts_with("iop::") && metadata.level() <= log::Level::Info)
     }
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // `worker.thread`: which thread of the worker (a refresh and its call share one).
+            let thread = format!("{:?}", std::thread::current().id());
+            let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
             let line = format!(
-                "{} worker {} {} {}",
+                "{} worker {}.{thread} {} {}",
                 wall_ms(),
                 self.id,
                 record.level(),
@@ -425,31 +431,58 @@ fn names(line: &str, seller: &str) -> bool {
 /// it. Only a `delay` fault lets the emulator answer (and rotate) at all among the injected
 /// faults, so a failed refresh that was not a timeout rotated nothing.
 fn loss_cause(timeline: &[String], seller: &str) -> &'static str {
-    let mut in_flight: BTreeSet<&str> = BTreeSet::new(); // workers refreshing the seller
+    const KILL: &str = "a worker SIGKILLed before it saved";
+    const TIMEOUT: &str = "an answer after the client's read timeout";
+    // The threads (`worker.thread`) with a refresh of the seller in flight.
+    let mut in_flight: BTreeSet<&str> = BTreeSet::new();
     let mut cause = "unknown";
     for line in timeline {
         let parts: Vec<&str> = line.splitn(5, ' ').collect();
-        let [_, who, id, what, rest] = parts[..] else {
+        let [_, kind, who, what, rest] = parts[..] else {
             continue;
         };
-        if who == "run" {
+        let of_worker = |thread: &&str, id: &str| thread.split('.').next() == Some(id);
+        if kind == "run" {
             // "<ms> run worker <id> SIGKILLed"
-            if id == "worker" && rest == "SIGKILLed" && in_flight.remove(what) {
-                cause = "a worker SIGKILLed before it saved";
+            let before = in_flight.len();
+            if who == "worker" && rest == "SIGKILLed" {
+                in_flight.retain(|thread| !of_worker(thread, what));
+            }
+            if in_flight.len() < before {
+                cause = KILL;
             }
             continue;
         }
-        if who != "worker" || !names(line, seller) {
+        if kind != "worker" {
+            continue;
+        }
+        if what == "FAILED" {
+            // The worker's summary of a pass (`who` is the worker): a refresh that timed out.
+            let before = in_flight.len();
+            if names(line, seller) && rest.contains("timed out") {
+                in_flight.retain(|thread| !of_worker(thread, who));
+            }
+            if in_flight.len() < before {
+                cause = TIMEOUT;
+            }
+            continue;
+        }
+        if !names(line, seller) {
+            // The client's line about the call, on the thread that refreshes the seller.
+            if rest.contains("api=/auth/token/refresh")
+                && rest.contains("error=timed out")
+                && in_flight.remove(who)
+            {
+                cause = TIMEOUT;
+            }
             continue;
         }
         if rest.starts_with("refreshing the token of") {
-            in_flight.insert(id);
+            in_flight.insert(who);
         } else if rest.starts_with("refreshed the token of") {
-            in_flight.remove(id);
+            in_flight.remove(who);
             cause = "unknown";
-        } else if what == "FAILED" && in_flight.remove(id) && rest.contains("timed out") {
-            cause = "an answer after the client's read timeout";
-        } else if what == "ERROR" && rest.contains(UNSAVED) && in_flight.remove(id) {
+        } else if what == "ERROR" && rest.contains(UNSAVED) && in_flight.remove(who) {
             cause = "a save that failed (store unreachable)";
         } else if what == "WARN" && rest.contains("must authorize again") {
             return cause;
