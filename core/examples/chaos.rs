@@ -11,6 +11,9 @@
 //! scripts/with-servers sh -c 'cargo run -p iop-core --features redis,postgres --example chaos -- \
 //!     --emulator target/debug/iop-emulator --store "$IOP_TEST_REDIS_URL" \
 //!     --outage "$IOP_TEST_REDIS_RESTART"'
+//! # or every store side by side, as `make chaos` and the test script do:
+//! scripts/chaos target/debug/examples/chaos target/debug/iop-emulator "file redis postgres" \
+//!     --sellers 200 --days 40
 //! ```
 //!
 //! `--store` names the shared store as [`iop_core::store::open`] does: a directory (the default:
