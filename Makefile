@@ -58,12 +58,16 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS) --keep
 
-## The chaos run: 2,000 sellers, 90 virtual days, 3 workers, faults, revocations and SIGKILLs.
+## The chaos run: 2,000 sellers, 90 virtual days, 3 workers, faults, revocations and SIGKILLs, on
+## each of CHAOS_STORES side by side (Redis and PostgreSQL under scripts/with-servers, with
+## outages).
+CHAOS_STORES ?= file redis postgres
 CHAOS_ARGS ?= --sellers 2000 --days 90 --workers 3
 chaos:
 	$(CARGO) build --locked --release -p iop-emulator --bin iop-emulator
-	$(CARGO) build --locked --release -p iop-core --example chaos
-	$(TARGET_DIR)/release/examples/chaos --emulator $(TARGET_DIR)/release/iop-emulator $(CHAOS_ARGS)
+	$(CARGO) build --locked --release -p iop-core --features redis,postgres --example chaos
+	scripts/chaos $(TARGET_DIR)/release/examples/chaos $(TARGET_DIR)/release/iop-emulator \
+	    "$(CHAOS_STORES)" $(CHAOS_ARGS)
 
 ## Install libiop (versioned, with soname links), libiop.a, iop.h, iop.pc, the CMake package,
 ## the iop command, its man page and completions under $(PREFIX) (staged under $(DESTDIR) if set).
