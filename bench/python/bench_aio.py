@@ -21,15 +21,10 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import json
 import os
 import platform
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 import tempfile
@@ -43,58 +38,16 @@ import iop  # noqa: E402
 import iop.aio  # noqa: E402
 import lazop_sdk  # noqa: E402
 
-APP_KEY = "bench-app-key"
-APP_SECRET = "bench-app-secret-0123456789abcdef"
-API = "/auth/token/refresh"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def find_emulator(given: str | None) -> str:
-    candidates = [given] if given else []
-    candidates += [
-        str(ROOT / "target" / "release" / "iop-emulator"),
-        str(ROOT / "target" / "debug" / "iop-emulator"),
-    ]
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    sys.exit("no iop-emulator binary: cargo build -p iop-emulator --release (or pass --emulator)")
-
-
-def start_emulator(path: str) -> Tuple[subprocess.Popen[str], str]:
-    env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
-    proc = subprocess.Popen(
-        [path, "--app-key", APP_KEY, "--no-rotate", "--threads", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        sys.exit(f"the emulator printed {url!r} instead of its URL")
-    return proc, url
-
-
-def cpu_of(pid: int) -> float:
-    """Seconds of CPU (user + system) used by process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def refresh_token_of(base_url: str) -> str:
-    request = urllib.request.Request(
-        f"{base_url}/_emulator/authorize?seller_id=bench-seller", method="POST", data=b""
-    )
-    with urllib.request.urlopen(request) as answer:
-        code = json.load(answer)["code"]
-    client = iop.Client(APP_KEY, APP_SECRET, base_url=base_url)
-    token = client.create_token(code)
-    assert token.refresh_token
-    return token.refresh_token
+from emulator_process import (  # noqa: E402  (the module beside this script)
+    API,
+    APP_KEY,
+    APP_SECRET,
+    cpu_of,
+    find_emulator,
+    lazop_refresh,
+    refresh_token_of,
+    start_emulator,
+)
 
 
 # The httpx version: what a user writes from the protocol description (HMAC-SHA256 over the API
@@ -202,12 +155,8 @@ def main() -> None:
 
         vendor = lazop_sdk.LazopClient(base_url + "/rest", APP_KEY, APP_SECRET)
 
-        def lazop_refresh() -> None:
-            request = lazop_sdk.LazopRequest("/auth/token/refresh")
-            request.add_api_param("refresh_token", refresh)
-            response = vendor.execute(request)
-            if response.code != "0":
-                raise RuntimeError(f"lazop refresh failed: {response.code}")
+        def lazop_once() -> None:
+            lazop_refresh(lazop_sdk, vendor, refresh)
 
         def one_thread(call: Callable[[], Any]) -> Callable[[], None]:
             def way() -> None:
@@ -234,7 +183,7 @@ def main() -> None:
             ("httpx.AsyncClient + hmac, 8 tasks", httpx_way(8)),
             # Issue 12's comparison: one caller each, the emulator in its own process.
             ("iop.Client (sync), 1 thread", one_thread(lambda: sync_client.refresh_token(refresh))),
-            ("lazop-sdk LazopClient, 1 thread", one_thread(lazop_refresh)),
+            ("lazop-sdk LazopClient, 1 thread", one_thread(lazop_once)),
         ]
         # Warm-up: worker threads and connections.
         on_loop(lambda: run_tasks(50, 16, lambda: aio_client.refresh_token(refresh)))

@@ -14,17 +14,12 @@ medians (lazop-sdk / iop).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List
 
 # lazop-sdk writes ~/logs when imported: point HOME at a scratch directory before importing it.
 os.environ["HOME"] = tempfile.mkdtemp(prefix="iop-bench-home-")
@@ -32,57 +27,15 @@ os.environ["HOME"] = tempfile.mkdtemp(prefix="iop-bench-home-")
 import iop  # noqa: E402
 import lazop_sdk  # noqa: E402
 
-APP_KEY = "bench-app-key"
-APP_SECRET = "bench-app-secret-0123456789abcdef"
-API = "/auth/token/refresh"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def find_emulator(given: str | None) -> str:
-    candidates = [given] if given else []
-    candidates += [
-        str(ROOT / "target" / "release" / "iop-emulator"),
-        str(ROOT / "target" / "debug" / "iop-emulator"),
-    ]
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    sys.exit("no iop-emulator binary: cargo build -p iop-emulator --release (or pass --emulator)")
-
-
-def start_emulator(path: str, threads: int) -> Tuple["subprocess.Popen[str]", str]:
-    env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
-    proc = subprocess.Popen(
-        [path, "--app-key", APP_KEY, "--no-rotate", "--threads", str(threads)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        sys.exit(f"the emulator printed {url!r} instead of its URL")
-    return proc, url
-
-
-def cpu_of(pid: int) -> float:
-    """Seconds of CPU (user + system) used by process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def refresh_token_of(base_url: str) -> str:
-    request = urllib.request.Request(
-        f"{base_url}/_emulator/authorize?seller_id=bench-seller", method="POST", data=b""
-    )
-    with urllib.request.urlopen(request) as answer:
-        code = json.load(answer)["code"]
-    token = iop.Client(APP_KEY, APP_SECRET, base_url=base_url).create_token(code)
-    assert token.refresh_token
-    return token.refresh_token
+from emulator_process import (  # noqa: E402  (the module beside this script)
+    APP_KEY,
+    APP_SECRET,
+    cpu_of,
+    find_emulator,
+    lazop_refresh,
+    refresh_token_of,
+    start_emulator,
+)
 
 
 def measure(emulator_pid: int, n: int, call: Callable[[], object]) -> Dict[str, float]:
@@ -119,12 +72,7 @@ def main() -> None:
             return client.refresh_token(refresh)
 
         def theirs() -> object:
-            request = lazop_sdk.LazopRequest(API)
-            request.add_api_param("refresh_token", refresh)
-            response = vendor.execute(request)
-            if response.code != "0":
-                raise RuntimeError(f"lazop refresh failed: {response.code}")
-            return response
+            return lazop_refresh(lazop_sdk, vendor, refresh)
 
         # Warm-up: the pooled connection, lazop's imports and caches.
         for _ in range(100):
