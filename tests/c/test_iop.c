@@ -27,11 +27,7 @@ static emu EMU;
 static int SENTINEL_OBJECT;
 #define SENTINEL ((void *)&SENTINEL_OBJECT)
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return check_now_ms(); }
 
 static iop_client *new_client(const char *secret) {
     iop_client *c = NULL;
@@ -41,19 +37,7 @@ static iop_client *new_client(const char *secret) {
 
 /* A fresh token for `seller`, through the emulator's authorize and /auth/token/create. */
 static iop_token *new_token(const iop_client *c, const char *seller) {
-    char code[256];
-    iop_token *t = NULL;
-    iop_error *err = NULL;
-    if (emu_authorize(&EMU, seller, code, sizeof code) != 0) {
-        CHECK(!"emulator authorize");
-        return NULL;
-    }
-    CHECK_RESULT(iop_client_create_token(c, code, &t, &err), IOP_RESULT_OK);
-    if (err != NULL) {
-        fprintf(stderr, "  create_token: %s\n", iop_error_message(err));
-        iop_error_free(err);
-    }
-    return t;
+    return check_new_token(&EMU, c, seller);
 }
 
 /* ---- version, result names ------------------------------------------------------------- */
