@@ -24,6 +24,8 @@
 //! (`--outage-percent`, default 20) the server is down for up to `--outage-max-ms` (default
 //! 3000, under the stores' 10 s save retry) while the workers refresh. `--lease-ms N` sets the
 //! Redis lease (default 30 s: a worker killed while it holds one blocks that seller that long);
+//! `--read-timeout-ms N` the client's read timeout (default 1000, under the 1.5 s `delay`
+//! faults; with the library's default of 30 s those faults only slow a refresh down);
 //! `--keep` keeps the run's records (the workers' logs, reports, the run's events), which a
 //! failed run always keeps.
 //!
@@ -121,11 +123,17 @@ fn virtual_now(base: &str) -> i64 {
         .expect("now_ms")
 }
 
-fn client(base: &str, clock: Arc<VirtualNow>) -> Arc<Client> {
+/// The client's read timeout, `--read-timeout-ms` (default 1000: shorter than the `delay`
+/// faults' 1.5 s, so that a refresh answered after the client gave up is part of the run).
+fn read_timeout(args: &[String]) -> Duration {
+    Duration::from_millis(num(args, "--read-timeout-ms", 1000))
+}
+
+fn client(base: &str, clock: Arc<VirtualNow>, read: Duration) -> Arc<Client> {
     let gateway = Gateway::new(base).expect("loopback gateway");
     Arc::new(
         Client::builder(APP_KEY, AppSecret::new(APP_SECRET), gateway)
-            .timeouts(Duration::from_millis(1000), Duration::from_millis(1000))
+            .timeouts(Duration::from_millis(1000), read)
             .clock(clock)
             .build()
             .expect("client"),
@@ -313,7 +321,7 @@ fn worker(args: &[String]) {
         }
     };
     let clock = Arc::new(VirtualNow::default());
-    let manager = TokenManager::new(client(&base, Arc::clone(&clock)), store);
+    let manager = TokenManager::new(client(&base, Arc::clone(&clock), read_timeout(args)), store);
     let mut passes = 0u64;
     // Sellers this process has reported already: each once.
     let mut reported: BTreeSet<String> = BTreeSet::new();
@@ -377,6 +385,7 @@ struct Workers {
     store: String,
     ns: String,
     lease_ms: Option<String>,
+    read_timeout_ms: Option<String>,
     work: PathBuf,
     children: Vec<Child>,
 }
@@ -391,6 +400,9 @@ impl Workers {
             .stdin(Stdio::null());
         if let Some(ms) = &self.lease_ms {
             command.args(["--lease-ms", ms]);
+        }
+        if let Some(ms) = &self.read_timeout_ms {
+            command.args(["--read-timeout-ms", ms]);
         }
         command.spawn().expect("worker")
     }
@@ -568,7 +580,10 @@ fn run(args: &[String]) {
     clock.0.store(virtual_now(&base), Ordering::Relaxed);
     let store = open_store(&store_url, &ns, None)
         .unwrap_or_else(|e| panic!("cannot open the {kind} store: {e}"));
-    let manager = TokenManager::new(client(&base, Arc::clone(&clock)), Arc::clone(&store));
+    let manager = TokenManager::new(
+        client(&base, Arc::clone(&clock), read_timeout(args)),
+        Arc::clone(&store),
+    );
     // Sellers authorize over 20 virtual days, so their tokens come due on different days.
     let per_day = sellers.div_ceil(20).max(1);
     for i in 0..sellers {
@@ -604,6 +619,7 @@ fn run(args: &[String]) {
         store: store_url.clone(),
         ns: ns.clone(),
         lease_ms,
+        read_timeout_ms: arg(args, "--read-timeout-ms"),
         work: work.path().to_owned(),
         children: Vec::new(),
     };
