@@ -46,6 +46,7 @@ pub trait TokenStore: Send + Sync {
     }
 }
 
+/// A [`Error::Store`] about `key` (empty: about the store as a whole).
 pub(crate) fn store_error(key: &str, message: impl Into<String>) -> Error {
     Error::Store {
         key: key.to_owned(),

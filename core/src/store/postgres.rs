@@ -30,10 +30,8 @@ use postgres::{NoTls, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::url::{
-    check_key, conflict, decode_record, encode_record, next_version, store_error, store_error_from,
-};
-use crate::store::{KeyLock, StoredToken, TokenStore, lock_ignoring_poison};
+use crate::store::url::{check_key, decode_record, encode_record, next_version, store_error_from};
+use crate::store::{KeyLock, StoredToken, TokenStore, conflict, lock_ignoring_poison, store_error};
 use crate::token::TokenSet;
 
 /// The schema version this code writes and reads.

@@ -38,10 +38,9 @@ use redis::{ConnectionLike, Script};
 
 use crate::error::Result;
 use crate::store::url::{
-    check_key, conflict, decode_record, encode_record, next_version, redacted_endpoint,
-    store_error, store_error_from,
+    check_key, decode_record, encode_record, next_version, redacted_endpoint, store_error_from,
 };
-use crate::store::{KeyLock, StoredToken, TokenStore, lock_ignoring_poison};
+use crate::store::{KeyLock, StoredToken, TokenStore, conflict, lock_ignoring_poison, store_error};
 use crate::token::TokenSet;
 
 /// The record format marker in each token hash.

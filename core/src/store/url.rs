@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::store::{FileStore, MemoryStore, TokenStore};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::store::{FileStore, MemoryStore, TokenStore, store_error};
 #[cfg(any(feature = "redis", feature = "postgres"))]
 use crate::token::TokenSet;
 
@@ -79,15 +81,6 @@ fn open_postgres(_url: &str) -> Result<Arc<dyn TokenStore>> {
     ))
 }
 
-/// A [`Error::Store`] about `key` (empty: about the store as a whole).
-pub(crate) fn store_error(key: &str, message: impl Into<String>) -> Error {
-    Error::Store {
-        key: key.to_owned(),
-        message: message.into(),
-        source: None,
-    }
-}
-
 /// A [`Error::Store`] about `key` with its cause. The cause's text goes into the message too:
 /// callers pass only driver errors, which carry no password.
 #[cfg(any(feature = "redis", feature = "postgres"))]
@@ -101,20 +94,6 @@ pub(crate) fn store_error_from(
         message: format!("{message}: {source}"),
         source: Some(Box::new(source)),
     }
-}
-
-/// The version-conflict error every store gives.
-#[cfg(any(feature = "redis", feature = "postgres"))]
-pub(crate) fn conflict(key: &str, expected: Option<u64>, found: Option<u64>) -> Error {
-    let show = |v: Option<u64>| v.map_or_else(|| "absent".to_owned(), |v| format!("version {v}"));
-    store_error(
-        key,
-        format!(
-            "version conflict: expected {}, found {}",
-            show(expected),
-            show(found)
-        ),
-    )
 }
 
 /// The version a save writes after `current`: a random step up (so that no two writers from
