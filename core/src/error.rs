@@ -252,6 +252,20 @@ impl Error {
         }
     }
 
+    /// A store error like this one about `key` (one failure that hit several keys): the
+    /// message is kept, the source is not.
+    pub(crate) fn for_key(&self, key: &str) -> Self {
+        let message = match self {
+            Self::Store { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        Self::Store {
+            key: key.to_owned(),
+            message,
+            source: None,
+        }
+    }
+
     /// The gateway error, if this is one (or a reauthorization the gateway asked for).
     pub fn gateway(&self) -> Option<&GatewayError> {
         match self {

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use crate::client::Client;
 use crate::error::{Error, ErrorClass, GatewayError, Result};
 use crate::secret::{AccessToken, constant_time_eq};
-use crate::store::{StoredToken, TokenStore, lock_ignoring_poison};
+use crate::store::{KeyLock, StoredToken, TokenStore, lock_ignoring_poison};
 use crate::token::TokenSet;
 use serde_json::Value;
 
@@ -387,7 +387,13 @@ impl TokenManager {
     /// Loads `key` and checks that it belongs to this app; the binding field is removed from
     /// the token set returned.
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
-        let Some(mut stored) = self.store.load(key)? else {
+        self.checked(key, self.store.load(key)?)
+    }
+
+    /// Checks that what the store gave for `key` belongs to this app; the binding field is
+    /// removed from the token set returned.
+    fn checked(&self, key: &str, stored: Option<StoredToken>) -> Result<Option<StoredToken>> {
+        let Some(mut stored) = stored else {
             return Ok(None);
         };
         if let Some(binding) = stored.token.extra.remove(APP_BINDING_FIELD) {
@@ -422,13 +428,36 @@ impl TokenManager {
 
     /// Saves `token` bound to this app.
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        self.store.save(key, &self.bound(token), expected_version)
+    }
+
+    /// Saves `token` bound to this app under the held lock of `key`, releasing the lock with
+    /// the save when the store can do both in one step.
+    fn save_held(
+        &self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+        held: &mut Held<'_>,
+    ) -> Result<u64> {
+        let bound = self.bound(token);
+        match held.0.take() {
+            Some(lock) => self
+                .store
+                .save_and_unlock(key, &bound, expected_version, lock),
+            None => self.store.save(key, &bound, expected_version),
+        }
+    }
+
+    /// `token` with this app's binding field.
+    fn bound(&self, token: &TokenSet) -> TokenSet {
         let mut bound = token.clone();
         let (app_key, gateway) = &self.binding;
         bound.extra.insert(
             APP_BINDING_FIELD.to_owned(),
             serde_json::json!({ "app_key": app_key, "gateway": gateway }),
         );
-        self.store.save(key, &bound, expected_version)
+        bound
     }
 
     /// A valid access token for `key`, refreshing first when it expires within the margin.
@@ -573,7 +602,12 @@ impl TokenManager {
     /// key goes through the same path as [`Self::access_token`] (one refresh per key across
     /// threads and processes). Keys are taken in a random order, so several hosts running it at
     /// once over one shared store spread across different sellers instead of queueing on the
-    /// same seller's lock. The lists of the report are sorted by key.
+    /// same seller's lock. A worker takes a few keys at a time and reads them in one go
+    /// ([`TokenStore::load_many`]: one round trip on the Redis and PostgreSQL stores), just
+    /// before it handles them; a key whose lock someone else holds at that moment (another
+    /// host's run, a caller of [`Self::access_token`]) is put aside and handled at the end,
+    /// waiting for its lock then, instead of holding up the worker now. The lists of the report
+    /// are sorted by key.
     pub fn refresh_due(&self, options: RefreshDueOptions) -> RefreshReport {
         let mut keys = match self.store.keys() {
             Ok(keys) => keys,
@@ -586,23 +620,39 @@ impl TokenManager {
         };
         fastrand::shuffle(&mut keys);
         let total = keys.len();
-        let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let report = Mutex::new(RefreshReport::default());
-        let workers = options.concurrency.max(1).min(total);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(key) = keys.get(index) else { break };
-                        self.refresh_one(key, options.within, &report);
-                        let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if let Some(progress) = &options.progress {
-                            progress(done, total);
-                        }
-                    }
-                });
+        let finished = || {
+            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(progress) = &options.progress {
+                progress(done, total);
+            }
+        };
+        let workers = options.concurrency.max(1);
+        // Batches small enough that every worker gets some.
+        let batch = total.div_ceil(workers).clamp(1, LOAD_BATCH);
+        let busy = Mutex::new(Vec::new());
+        run_batches(&keys, workers, batch, |keys| {
+            let mut loaded = self.store.load_many(keys).into_iter();
+            for key in keys {
+                // A store whose `load_many` answers fewer keys: the rest are loaded one by one.
+                let read = loaded.next();
+                if self.refresh_one(key, options.within, read, false, &report) {
+                    finished();
+                } else {
+                    lock_ignoring_poison(&busy).push(key.clone());
+                }
+            }
+        });
+        let busy = busy
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Whoever held these is probably done by now: wait for their locks (and most likely
+        // find them refreshed).
+        run_batches(&busy, workers, 1, |keys| {
+            for key in keys {
+                self.refresh_one(key, options.within, None, true, &report);
+                finished();
             }
         });
         let mut report = report
@@ -617,15 +667,25 @@ impl TokenManager {
         report
     }
 
-    fn refresh_one(&self, key: &str, within: Duration, report: &Mutex<RefreshReport>) {
-        let outcome = self.ensure_fresh(
-            key,
-            Due {
-                within,
-                half_life: false,
-            },
-        );
-        let outcome = outcome.map(|outcome| self.settle(key, outcome));
+    /// One key of [`Self::refresh_due`], from what `read` read of it (`None`: loaded here).
+    /// Without `wait`, a key whose lock someone else holds is left alone: `false`.
+    fn refresh_one(
+        &self,
+        key: &str,
+        within: Duration,
+        read: Option<Result<Option<StoredToken>>>,
+        wait: bool,
+        report: &Mutex<RefreshReport>,
+    ) -> bool {
+        let due = Due {
+            within,
+            half_life: false,
+        };
+        let outcome = match self.ensure_fresh_from(key, due, read, wait) {
+            Ok(Some(outcome)) => Ok(self.settle(key, outcome)),
+            Ok(None) => return false,
+            Err(error) => Err(error),
+        };
         let mut report = lock_ignoring_poison(report);
         match outcome {
             Ok(Outcome::Fresh(_)) => report.skipped.push(key.to_owned()),
@@ -642,6 +702,7 @@ impl TokenManager {
                     .push((key.to_owned(), error.class(), error.to_string()));
             }
         }
+        true
     }
 
     fn now(&self) -> SystemTime {
@@ -650,14 +711,33 @@ impl TokenManager {
 
     /// Runs `f` holding the in-process gate of `key`, then the store's lock of `key`.
     fn with_key_locked<T>(&self, key: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.with_key_held(key, true, |_held| f())?
+            .ok_or_else(|| crate::store::store_error(key, "the lock was not taken"))
+    }
+
+    /// Runs `f` holding the in-process gate of `key`, then the store's lock of `key` (which `f`
+    /// may give back early, with a save). With `wait`, waits for the store's lock; without,
+    /// `None` when someone else holds it.
+    fn with_key_held<'s, T>(
+        &'s self,
+        key: &str,
+        wait: bool,
+        f: impl FnOnce(&mut Held<'s>) -> Result<T>,
+    ) -> Result<Option<T>> {
         let gate = lock_ignoring_poison(&self.in_flight)
             .entry(key.to_owned())
             .or_default()
             .clone();
         let result = {
             let _gate = lock_ignoring_poison(&gate);
-            match self.store.lock(key) {
-                Ok(_store_lock) => f(),
+            let lock = if wait {
+                self.store.lock(key).map(Some)
+            } else {
+                self.store.try_lock(key)
+            };
+            match lock {
+                Ok(Some(lock)) => f(&mut Held(Some(lock))).map(Some),
+                Ok(None) => Ok(None),
                 Err(error) => Err(error),
             }
         };
@@ -670,26 +750,38 @@ impl TokenManager {
     }
 
     fn load_required(&self, key: &str) -> Result<StoredToken> {
-        self.load(key)?.ok_or_else(|| Error::Store {
-            key: key.to_owned(),
-            message: "no token set is stored for this key".to_owned(),
-            source: None,
-        })
+        required(key, self.load(key)?)
     }
 
     /// Makes sure the token of `key` is not due by `margin`, refreshing it if it can.
     fn ensure_fresh(&self, key: &str, margin: Due) -> Result<Outcome> {
-        let stored = self.load_required(key)?;
+        self.ensure_fresh_from(key, margin, None, true)?
+            .ok_or_else(|| crate::store::store_error(key, "the lock was not taken"))
+    }
+
+    /// [`Self::ensure_fresh`] from what `read` read of `key` (`None`: loaded here). Without
+    /// `wait`, `None` when someone else holds the key's lock.
+    fn ensure_fresh_from(
+        &self,
+        key: &str,
+        margin: Due,
+        read: Option<Result<Option<StoredToken>>>,
+        wait: bool,
+    ) -> Result<Option<Outcome>> {
+        let stored = match read {
+            Some(read) => required(key, self.checked(key, read?)?)?,
+            None => self.load_required(key)?,
+        };
         if let Some(outcome) = self.without_refresh(key, &stored, margin) {
-            return Ok(outcome);
+            return Ok(Some(outcome));
         }
-        self.with_key_locked(key, || {
+        self.with_key_held(key, wait, |held| {
             // Someone (another thread or process) may have refreshed while we waited.
             let stored = self.load_required(key)?;
             if let Some(outcome) = self.without_refresh(key, &stored, margin) {
                 return Ok(outcome);
             }
-            self.refresh_locked(key, stored, margin, true)
+            self.refresh_locked(key, stored, margin, true, held)
         })
     }
 
@@ -764,6 +856,7 @@ impl TokenManager {
         stored: StoredToken,
         margin: Due,
         may_retry: bool,
+        held: &mut Held<'_>,
     ) -> Result<Outcome> {
         let Some(refresh_token) = stored.token.refresh_token.clone() else {
             return self
@@ -783,7 +876,7 @@ impl TokenManager {
                         });
                     }
                 };
-                let version = match self.save(key, &token, Some(stored.version)) {
+                let version = match self.save_held(key, &token, Some(stored.version), held) {
                     Ok(version) => version,
                     Err(error) => {
                         // The new token set exists only in memory now; with rotation on, the
@@ -816,7 +909,7 @@ impl TokenManager {
                         if let Some(outcome) = self.without_refresh(key, &current, margin) {
                             return Ok(outcome);
                         }
-                        return self.refresh_locked(key, current, margin, false);
+                        return self.refresh_locked(key, current, margin, false, held);
                     }
                 }
                 let now = self.now();
@@ -897,6 +990,41 @@ impl TokenManager {
         }
         outcome
     }
+}
+
+/// How many keys a worker of [`TokenManager::refresh_due`] reads in one go.
+const LOAD_BATCH: usize = 32;
+
+/// The store's lock of a key while it is refreshed (see [`TokenStore::save_and_unlock`]).
+struct Held<'a>(Option<Box<dyn KeyLock + 'a>>);
+
+/// `stored`, or the store error of a key with nothing stored.
+fn required(key: &str, stored: Option<StoredToken>) -> Result<StoredToken> {
+    stored.ok_or_else(|| Error::Store {
+        key: key.to_owned(),
+        message: "no token set is stored for this key".to_owned(),
+        source: None,
+    })
+}
+
+/// Runs `work` over `keys` in batches of `batch` on up to `workers` threads pulling from one
+/// queue.
+fn run_batches(keys: &[String], workers: usize, batch: usize, work: impl Fn(&[String]) + Sync) {
+    let next = AtomicUsize::new(0);
+    let workers = workers.min(keys.len().div_ceil(batch));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let start = next.fetch_add(batch, Ordering::Relaxed);
+                    if start >= keys.len() {
+                        break;
+                    }
+                    work(&keys[start..keys.len().min(start + batch)]);
+                }
+            });
+        }
+    });
 }
 
 /// When a token is due.

@@ -34,6 +34,21 @@ impl TokenStore for TempFileStore {
     fn remove(&self, key: &str) -> iop_core::Result<bool> {
         self.store.remove(key)
     }
+    fn load_many(&self, keys: &[String]) -> Vec<iop_core::Result<Option<StoredToken>>> {
+        self.store.load_many(keys)
+    }
+    fn try_lock(&self, key: &str) -> iop_core::Result<Option<Box<dyn KeyLock + '_>>> {
+        self.store.try_lock(key)
+    }
+    fn save_and_unlock<'a>(
+        &'a self,
+        key: &str,
+        token: &TokenSet,
+        expected: Option<u64>,
+        lock: Box<dyn KeyLock + 'a>,
+    ) -> iop_core::Result<u64> {
+        self.store.save_and_unlock(key, token, expected, lock)
+    }
 }
 
 fn file_store() -> Arc<dyn TokenStore> {
@@ -66,8 +81,8 @@ impl StoreBackend for MapBackend {
     }
 }
 
-store_contract_tests!(memory, || Arc::new(MemoryStore::new()));
-store_contract_tests!(file, file_store);
+store_contract_tests!(memory, || Arc::new(MemoryStore::new()), nonblocking_try_lock: true);
+store_contract_tests!(file, file_store, nonblocking_try_lock: true);
 store_contract_tests!(external, || Arc::new(ExternalStore::new(
     MapBackend::default()
 )));

@@ -7,6 +7,7 @@
 #[macro_use]
 #[path = "support/stores.rs"]
 mod stores;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,6 +175,14 @@ fn the_holder_s_first_load_is_what_taking_the_lock_read() {
         assert_eq!(waiter.join().unwrap(), v3);
     });
 }
+
+// The contract every store keeps, each test in a namespace of its own (fresh and empty).
+store_contract_tests!(
+    contract,
+    || open(&namespace("contract"), std::time::Duration::from_secs(30)),
+    nonblocking_try_lock: true,
+    guard: shared_server()
+);
 
 server_store_tests! {
     open: open,

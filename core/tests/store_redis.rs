@@ -7,6 +7,7 @@
 #[macro_use]
 #[path = "support/stores.rs"]
 mod stores;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +180,14 @@ fn debug_hides_the_password() {
     let text = format!("{store:?}");
     assert!(text.contains("redis://127.0.0.1:"), "{text}");
 }
+
+// The contract every store keeps, each test in a namespace of its own (fresh and empty).
+store_contract_tests!(
+    contract,
+    || open(&namespace("contract"), std::time::Duration::from_secs(30)),
+    nonblocking_try_lock: true,
+    guard: shared_server()
+);
 
 server_store_tests! {
     open: open,

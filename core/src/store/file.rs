@@ -556,6 +556,17 @@ impl TokenStore for FileStore {
         Ok(Box::new(FileKeyLock { _file: file }))
     }
 
+    /// `flock` without waiting.
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        let name = format!("{}.lock", Self::file_stem(key)?);
+        let file = self.open_lock_file(key, &name)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Box::new(FileKeyLock { _file: file }))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_error(key, "cannot lock the key", e)),
+        }
+    }
+
     /// Removes the token file (also a corrupted one, or something that is no regular file); the
     /// lock file stays, as another process may hold it.
     fn remove(&self, key: &str) -> Result<bool> {

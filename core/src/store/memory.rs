@@ -63,6 +63,10 @@ impl TokenStore for MemoryStore {
         Ok(self.locks.lock(key))
     }
 
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        Ok(self.locks.try_lock(key))
+    }
+
     fn remove(&self, key: &str) -> Result<bool> {
         Ok(lock_ignoring_poison(&self.tokens).remove(key).is_some())
     }

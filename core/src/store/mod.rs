@@ -21,7 +21,14 @@ pub struct StoredToken {
 }
 
 /// A held per-key lock; released on drop.
-pub trait KeyLock: Send {}
+pub trait KeyLock: Send {
+    /// A number the store that issued this lock knows it by (0 for none), for stores whose
+    /// [`TokenStore::save_and_unlock`] releases the lock with the save. Stores that hand out
+    /// plain locks keep the default.
+    fn serial(&self) -> u64 {
+        0
+    }
+}
 
 /// Storage of token sets keyed per seller. Implementations must be `Send + Sync`.
 pub trait TokenStore: Send + Sync {
@@ -38,6 +45,34 @@ pub trait TokenStore: Send + Sync {
     /// Takes the exclusive lock of `key` (across processes for stores that can), blocking until
     /// it is free.
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>>;
+
+    /// The token sets of `keys`, in the same order, each with its own result: one round trip
+    /// for all of them where the store can (the Redis and PostgreSQL stores). The default loads
+    /// them one by one.
+    fn load_many(&self, keys: &[String]) -> Vec<Result<Option<StoredToken>>> {
+        keys.iter().map(|key| self.load(key)).collect()
+    }
+
+    /// Takes the lock of `key` only if nobody holds it now: `None` when another holder has it.
+    /// The default waits for it like [`Self::lock`] (it never answers `None`).
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        self.lock(key).map(Some)
+    }
+
+    /// Saves like [`Self::save`], then releases `lock` (the caller's lock of `key`), whatever
+    /// the save's outcome: in one round trip where the store can (the Redis and PostgreSQL
+    /// stores). The default saves, then drops the lock.
+    fn save_and_unlock<'a>(
+        &'a self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+        lock: Box<dyn KeyLock + 'a>,
+    ) -> Result<u64> {
+        let saved = self.save(key, token, expected_version);
+        drop(lock);
+        saved
+    }
 
     /// Removes the token set of `key` (a seller who left); `false` when there was none. The
     /// default refuses: a store without removal keeps what it has.
@@ -138,6 +173,18 @@ impl KeyLocks {
             locks: self,
             key: key.to_owned(),
         })
+    }
+
+    /// Takes the lock of `key` if it is free; `None` when it is held.
+    pub fn try_lock(&self, key: &str) -> Option<Box<dyn KeyLock + '_>> {
+        let mut locked = lock_ignoring_poison(&self.locked);
+        if !locked.insert(key.to_owned()) {
+            return None;
+        }
+        Some(Box::new(HeldKey {
+            locks: self,
+            key: key.to_owned(),
+        }))
     }
 }
 

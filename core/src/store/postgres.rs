@@ -15,6 +15,11 @@
 //!   that key (on the thread that took the lock, while it holds it) is answered from that read,
 //!   unless a save or remove of the key went through this store in between.
 //!
+//! - [`TokenStore::load_many`] is one `SELECT … WHERE key = ANY($1)`; a save under the lock
+//!   ([`TokenStore::save_and_unlock`]) runs on the lock's own session as one round trip:
+//!   `BEGIN; UPDATE …; COMMIT; SELECT pg_advisory_unlock(…)`, so the lock is released only once
+//!   the new row is committed.
+//!
 //! Connections are plain TCP (`NoTls`): use it on loopback, a private network, or through a TLS
 //! tunnel; a DSN asking for `sslmode=require` is refused rather than sent in the clear.
 
@@ -86,6 +91,24 @@ pub struct PostgresStore {
     prefetched: Mutex<HashMap<String, Prefetched>>,
     /// Numbers the locks taken (to tell whose read a prefetched row is).
     lock_serial: AtomicU64,
+    /// The sessions holding this store's locks, by lock serial number.
+    held: Mutex<HashMap<u64, Held>>,
+}
+
+/// What one attempt at a lock did.
+enum Took {
+    /// Taken at once, with the row read after it (`None`: no row).
+    Read(Option<(i64, String)>),
+    /// Taken after waiting.
+    Waited,
+    /// Someone else holds it (not waited for).
+    Busy,
+}
+
+/// The session of a held lock.
+struct Held {
+    conn: Conn,
+    id: i64,
 }
 
 /// What taking a lock read of the seller's row: (version, data), or `None` for no row.
@@ -107,6 +130,7 @@ impl std::fmt::Debug for PostgresStore {
 /// The statements, with the table name in them.
 struct Sql {
     load: String,
+    load_many: String,
     insert: String,
     update: String,
     keys: String,
@@ -220,6 +244,7 @@ impl PostgresStore {
         let t = &options.table;
         let sql = Sql {
             load: format!(r#"SELECT version, data FROM "{t}" WHERE key = $1"#),
+            load_many: format!(r#"SELECT key, version, data FROM "{t}" WHERE key = ANY($1)"#),
             insert: format!(
                 r#"INSERT INTO "{t}" (key, version, data) VALUES ($1, $2, $3)
                    ON CONFLICT (key) DO NOTHING"#
@@ -239,6 +264,7 @@ impl PostgresStore {
             sql,
             prefetched: Mutex::new(HashMap::new()),
             lock_serial: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
         };
         store.create_schema()?;
         Ok(store)
@@ -477,17 +503,26 @@ fn to_db_version(key: &str, version: u64) -> Result<i64> {
     i64::try_from(version).map_err(|_| store_error(key, "version out of range"))
 }
 
+/// `text` as an escape string literal (`E'…'`, every backslash and quote doubled: nothing of it
+/// is SQL, whatever `standard_conforming_strings` says). `text` must hold no NUL.
+fn escape_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 /// The advisory lock of one seller of a [`PostgresStore`], held by its own connection (session);
 /// unlocked on drop, or freed by the server when the session ends.
 struct PostgresKeyLock<'a> {
     store: &'a PostgresStore,
-    conn: Option<Conn>,
-    id: i64,
     key: String,
+    /// Its session is in the store's `held` table under this number.
     serial: u64,
 }
 
-impl KeyLock for PostgresKeyLock<'_> {}
+impl KeyLock for PostgresKeyLock<'_> {
+    fn serial(&self) -> u64 {
+        self.serial
+    }
+}
 
 impl Drop for PostgresKeyLock<'_> {
     fn drop(&mut self) {
@@ -500,12 +535,15 @@ impl Drop for PostgresKeyLock<'_> {
                 prefetched.remove(&self.key);
             }
         }
-        let Some(mut conn) = self.conn.take() else {
+        // Gone: released with a save (`save_and_unlock`).
+        let Some(Held { mut conn, id }) =
+            lock_ignoring_poison(&self.store.held).remove(&self.serial)
+        else {
             return;
         };
         match conn
             .client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&self.id])
+            .query_one("SELECT pg_advisory_unlock($1)", &[&id])
         {
             Ok(row) if row.get::<_, bool>(0) => self.store.give_back(conn),
             // Not held any more (the session was replaced?) or the server is gone: closing the
@@ -527,6 +565,261 @@ impl TokenStore for PostgresStore {
                 })?
                 .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1))),
         };
+        self.decode_row(key, row)
+    }
+
+    /// One query for all of `keys` (the prefetched row of a key this thread holds the lock of
+    /// is used as [`Self::load`] would).
+    fn load_many(&self, keys: &[String]) -> Vec<Result<Option<StoredToken>>> {
+        let mut results: Vec<Option<Result<Option<StoredToken>>>> = keys
+            .iter()
+            .map(|key| match check_key(key) {
+                Err(error) => Some(Err(error)),
+                Ok(()) => self
+                    .take_prefetched(key)
+                    .map(|row| self.decode_row(key, row)),
+            })
+            .collect();
+        let wanted: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
+        if !wanted.is_empty() {
+            let list: Vec<&str> = wanted.iter().map(|&i| keys[i].as_str()).collect();
+            let rows = self.run("", "cannot load", |conn| {
+                let statement = conn.statement(&self.sql.load_many)?;
+                conn.client.query(&statement, &[&list])
+            });
+            match rows {
+                Ok(rows) => {
+                    let found: HashMap<String, (i64, String)> = rows
+                        .into_iter()
+                        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+                        .collect();
+                    for &i in &wanted {
+                        let row = found.get(&keys[i]).cloned();
+                        results[i] = Some(self.decode_row(&keys[i], row));
+                    }
+                }
+                Err(error) => {
+                    for &i in &wanted {
+                        results[i] = Some(Err(error.for_key(&keys[i])));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .zip(keys)
+            .map(|(result, key)| result.unwrap_or_else(|| Err(store_error(key, "not loaded"))))
+            .collect()
+    }
+
+    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
+        check_key(key)?;
+        let record = encode_record(key, token)?;
+        self.forget_prefetched(key);
+        let version = next_version(expected_version);
+        self.save_record(key, &record, version, expected_version, 0)
+    }
+
+    /// Saves and unlocks on the lock's own session in one round trip (`BEGIN; UPDATE …;
+    /// COMMIT; SELECT pg_advisory_unlock(…)`): the lock is released only after the new row is
+    /// committed. A new key (`expected_version` `None`), or a lock not of this store, takes
+    /// the plain way.
+    fn save_and_unlock<'a>(
+        &'a self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+        lock: Box<dyn KeyLock + 'a>,
+    ) -> Result<u64> {
+        let plain = |lock: Box<dyn KeyLock + 'a>| {
+            let saved = self.save(key, token, expected_version);
+            drop(lock);
+            saved
+        };
+        let Some(expected_version) = expected_version else {
+            return plain(lock);
+        };
+        check_key(key)?;
+        let record = encode_record(key, token)?;
+        if key.contains('\0') || record.contains('\0') {
+            return plain(lock);
+        }
+        let id = lock_id(&self.options.table, key);
+        let session = {
+            let mut held = lock_ignoring_poison(&self.held);
+            match held.get(&lock.serial()) {
+                Some(session) if session.id == id => held.remove(&lock.serial()),
+                _ => None,
+            }
+        };
+        let Some(Held { mut conn, .. }) = session else {
+            return plain(lock);
+        };
+        // The session is out of the table: the lock's drop leaves it to this call.
+        drop(lock);
+        self.forget_prefetched(key);
+        let version = next_version(Some(expected_version));
+        let new = to_db_version(key, version)?;
+        let expected = to_db_version(key, expected_version)?;
+        let sql = format!(
+            r#"BEGIN; UPDATE "{t}" SET version = {new}, data = {data}, updated_at = now() WHERE key = {k} AND version = {expected}; COMMIT; SELECT pg_advisory_unlock({id})"#,
+            t = self.options.table,
+            data = escape_literal(&record),
+            k = escape_literal(key),
+        );
+        match conn.client.simple_query(&sql) {
+            Ok(messages) => {
+                // BEGIN, UPDATE, COMMIT, SELECT: the second count is the UPDATE's.
+                let written = messages
+                    .iter()
+                    .filter_map(|message| match message {
+                        postgres::SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+                        _ => None,
+                    })
+                    .nth(1);
+                let unlocked = messages.iter().any(|message| {
+                    matches!(message, postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t"))
+                });
+                if unlocked {
+                    self.give_back(conn);
+                }
+                if written == Some(1) {
+                    return Ok(version);
+                }
+                let found = self.run(key, "cannot save", |conn| {
+                    let statement = conn.statement(&self.sql.load)?;
+                    conn.client.query_opt(&statement, &[&key])
+                })?;
+                Err(conflict(
+                    key,
+                    Some(expected_version),
+                    found.and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok()),
+                ))
+            }
+            // Closing the session frees the lock (and rolls back a transaction it left open).
+            Err(e) if is_connection_error(&e) => {
+                drop(conn);
+                // It may have committed before the connection failed: a repeated attempt
+                // recognizes its own write.
+                self.save_record(key, &record, version, Some(expected_version), 1)
+            }
+            Err(e) => {
+                drop(conn);
+                Err(self.error(key, "cannot save", Failure::Command(e)))
+            }
+        }
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let rows = self.run("", "cannot list the keys", |conn| {
+            let statement = conn.statement(&self.sql.keys)?;
+            conn.client.query(&statement, &[])
+        })?;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        self.acquire(key, true)?
+            .ok_or_else(|| store_error(key, "the lock was not taken"))
+    }
+
+    /// One `pg_try_advisory_lock`, reading the row in the same round trip when taken.
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        self.acquire(key, false)
+    }
+
+    fn remove(&self, key: &str) -> Result<bool> {
+        check_key(key)?;
+        self.forget_prefetched(key);
+        let removed = self.run(key, "cannot remove", |conn| {
+            let statement = conn.statement(&self.sql.remove)?;
+            conn.client.execute(&statement, &[&key])
+        })?;
+        Ok(removed > 0)
+    }
+}
+
+impl PostgresStore {
+    /// Takes the lock of `key`: waiting up to `lock_wait`, or with `wait` false one attempt
+    /// (`None`: someone else holds it).
+    fn acquire(&self, key: &str, wait: bool) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        check_key(key)?;
+        let id = lock_id(&self.options.table, key);
+        // Wait on the server (woken as soon as the holder unlocks or its session ends), up to
+        // `lock_wait`, on a connection that then holds the lock.
+        let wait_sql = format!(
+            "SET statement_timeout = {}; SELECT pg_advisory_lock({id}); SET statement_timeout = {}",
+            self.options.lock_wait.as_millis(),
+            self.options.read_timeout.as_millis()
+        );
+        // First without waiting, reading the row in the same round trip; when someone else
+        // holds it, waiting (when asked to).
+        let take = |conn: &mut Conn| match self.try_lock_and_read(conn, id, key)? {
+            Some(read) => Ok(Took::Read(read)),
+            None if wait => conn.client.batch_execute(&wait_sql).map(|()| Took::Waited),
+            None => Ok(Took::Busy),
+        };
+        let mut conn = match self.take() {
+            Some(conn) => conn,
+            None => self
+                .connect()
+                .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?,
+        };
+        let took = match take(&mut conn) {
+            Ok(took) => took,
+            Err(e) => {
+                // Whatever happened, this session must not stay around holding or waiting.
+                drop(conn);
+                if e.code() == Some(&SqlState::QUERY_CANCELED) {
+                    return Err(store_error(
+                        key,
+                        format!(
+                            "timed out after {:?} waiting for the lock (another worker holds it)",
+                            self.options.lock_wait
+                        ),
+                    ));
+                }
+                if !is_connection_error(&e) {
+                    return Err(self.error(key, "cannot lock", Failure::Command(e)));
+                }
+                // A dead pooled connection: try once on a new one.
+                conn = self
+                    .connect()
+                    .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?;
+                match take(&mut conn) {
+                    Ok(took) => took,
+                    Err(e) => return Err(self.error(key, "cannot lock", Failure::Command(e))),
+                }
+            }
+        };
+        let serial = self.lock_serial.fetch_add(1, Ordering::Relaxed);
+        match took {
+            Took::Busy => {
+                self.give_back(conn);
+                return Ok(None);
+            }
+            Took::Waited => {}
+            Took::Read(row) => {
+                lock_ignoring_poison(&self.prefetched).insert(
+                    key.to_owned(),
+                    Prefetched {
+                        thread: std::thread::current().id(),
+                        serial,
+                        row,
+                    },
+                );
+            }
+        }
+        lock_ignoring_poison(&self.held).insert(serial, Held { conn, id });
+        Ok(Some(Box::new(PostgresKeyLock {
+            store: self,
+            key: key.to_owned(),
+            serial,
+        })))
+    }
+
+    /// The token set of a row of `key` (`(version, data)`), or `None` for no row.
+    fn decode_row(&self, key: &str, row: Option<(i64, String)>) -> Result<Option<StoredToken>> {
         let Some((version, data)) = row else {
             return Ok(None);
         };
@@ -536,18 +829,24 @@ impl TokenStore for PostgresStore {
         Ok(Some(StoredToken { token, version }))
     }
 
-    fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
-        check_key(key)?;
-        let record = encode_record(key, token)?;
-        self.forget_prefetched(key);
-        let version = next_version(expected_version);
+    /// The compare-and-swap of `record` at `version` over `expected_version`, retried while
+    /// the server cannot be reached; `earlier` attempts were made already (a repeated attempt
+    /// may find its own write).
+    fn save_record(
+        &self,
+        key: &str,
+        record: &str,
+        version: u64,
+        expected_version: Option<u64>,
+        earlier: u32,
+    ) -> Result<u64> {
         let new = to_db_version(key, version)?;
         let expected = expected_version
             .map(|v| to_db_version(key, v))
             .transpose()?;
         let started = Instant::now();
         // Attempts so far: only a repeated one may find its own earlier write (below).
-        let mut attempts = 0u32;
+        let mut attempts = earlier;
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying (a repeated save recognizes its own write below).
         let outcome = loop {
@@ -606,93 +905,6 @@ impl TokenStore for PostgresStore {
                 found.and_then(|v| u64::try_from(v).ok()),
             )),
         }
-    }
-
-    fn keys(&self) -> Result<Vec<String>> {
-        let rows = self.run("", "cannot list the keys", |conn| {
-            let statement = conn.statement(&self.sql.keys)?;
-            conn.client.query(&statement, &[])
-        })?;
-        Ok(rows.into_iter().map(|row| row.get(0)).collect())
-    }
-
-    fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
-        check_key(key)?;
-        let id = lock_id(&self.options.table, key);
-        // Wait on the server (woken as soon as the holder unlocks or its session ends), up to
-        // `lock_wait`, on a connection that then holds the lock.
-        let wait = format!(
-            "SET statement_timeout = {}; SELECT pg_advisory_lock({id}); SET statement_timeout = {}",
-            self.options.lock_wait.as_millis(),
-            self.options.read_timeout.as_millis()
-        );
-        // First without waiting, reading the row in the same round trip; when someone else
-        // holds it, waiting. `Some(read)`: taken at once, with what it read.
-        let take = |conn: &mut Conn| match self.try_lock_and_read(conn, id, key)? {
-            Some(read) => Ok(Some(read)),
-            None => conn.client.batch_execute(&wait).map(|()| None),
-        };
-        let mut conn = match self.take() {
-            Some(conn) => conn,
-            None => self
-                .connect()
-                .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?,
-        };
-        let read = match take(&mut conn) {
-            Ok(read) => read,
-            Err(e) => {
-                // Whatever happened, this session must not stay around holding or waiting.
-                drop(conn);
-                if e.code() == Some(&SqlState::QUERY_CANCELED) {
-                    return Err(store_error(
-                        key,
-                        format!(
-                            "timed out after {:?} waiting for the lock (another worker holds it)",
-                            self.options.lock_wait
-                        ),
-                    ));
-                }
-                if !is_connection_error(&e) {
-                    return Err(self.error(key, "cannot lock", Failure::Command(e)));
-                }
-                // A dead pooled connection: try once on a new one.
-                conn = self
-                    .connect()
-                    .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?;
-                match take(&mut conn) {
-                    Ok(read) => read,
-                    Err(e) => return Err(self.error(key, "cannot lock", Failure::Command(e))),
-                }
-            }
-        };
-        let serial = self.lock_serial.fetch_add(1, Ordering::Relaxed);
-        if let Some(row) = read {
-            lock_ignoring_poison(&self.prefetched).insert(
-                key.to_owned(),
-                Prefetched {
-                    thread: std::thread::current().id(),
-                    serial,
-                    row,
-                },
-            );
-        }
-        Ok(Box::new(PostgresKeyLock {
-            store: self,
-            conn: Some(conn),
-            id,
-            key: key.to_owned(),
-            serial,
-        }))
-    }
-
-    fn remove(&self, key: &str) -> Result<bool> {
-        check_key(key)?;
-        self.forget_prefetched(key);
-        let removed = self.run(key, "cannot remove", |conn| {
-            let statement = conn.statement(&self.sql.remove)?;
-            conn.client.execute(&statement, &[&key])
-        })?;
-        Ok(removed > 0)
     }
 }
 

@@ -156,7 +156,9 @@ impl Drop for Inner {
 
 struct Scripts {
     load: Script,
+    load_many: Script,
     save: Script,
+    save_release: Script,
     remove: Script,
     acquire: Script,
     renew: Script,
@@ -181,6 +183,21 @@ local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'data')
 return {t, f[1] or '', f[2] or '', f[3] or ''}
 ";
 
+// KEYS: token hashes. Returns what LOAD answers for each, in order.
+const LOAD_MANY: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  if t ~= 'hash' then
+    out[i] = {t}
+  else
+    local f = redis.call('HMGET', k, 'fmt', 'v', 'data')
+    out[i] = {t, f[1] or '', f[2] or '', f[3] or ''}
+  end
+end
+return out
+";
+
 // KEYS[1] token hash, KEYS[2] key set; ARGV: expected version ('' = absent), new version,
 // record, seller key, format, writer id (random, one per `save` call).
 // Returns {'ok'} | {'conflict', found} | {'foreign', type}.
@@ -188,21 +205,31 @@ return {t, f[1] or '', f[2] or '', f[3] or ''}
 // Only its own: another writer that saved the same record at the same version (two workers
 // that loaded the same version compute the same next one) did not save *this* call's write, and
 // this call is refused as stale like any other.
-const SAVE: &str = r"
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then
-  if ARGV[1] ~= '' then return {'conflict', ''} end
-elseif t ~= 'hash' then
-  return {'foreign', t}
-else
-  local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'w')
-  if f[1] ~= ARGV[5] or not f[2] then return {'foreign', 'hash'} end
-  if f[2] == ARGV[2] and f[3] == ARGV[6] then return {'ok'} end
-  if f[2] ~= ARGV[1] then return {'conflict', f[2]} end
+const SAVE_BODY: &str = r"
+local function save()
+  local t = redis.call('TYPE', KEYS[1])['ok']
+  if t == 'none' then
+    if ARGV[1] ~= '' then return {'conflict', ''} end
+  elseif t ~= 'hash' then
+    return {'foreign', t}
+  else
+    local f = redis.call('HMGET', KEYS[1], 'fmt', 'v', 'w')
+    if f[1] ~= ARGV[5] or not f[2] then return {'foreign', 'hash'} end
+    if f[2] == ARGV[2] and f[3] == ARGV[6] then return {'ok'} end
+    if f[2] ~= ARGV[1] then return {'conflict', f[2]} end
+  end
+  redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3], 'w', ARGV[6])
+  redis.call('SADD', KEYS[2], ARGV[4])
+  return {'ok'}
 end
-redis.call('HSET', KEYS[1], 'fmt', ARGV[5], 'v', ARGV[2], 'data', ARGV[3], 'w', ARGV[6])
-redis.call('SADD', KEYS[2], ARGV[4])
-return {'ok'}
+";
+
+// SAVE_BODY, then, whatever it answered, KEYS[3] (the seller's lease) is deleted when it is
+// still ARGV[7]'s: a save and the release of the lease it was done under, in one round trip.
+const SAVE_RELEASE_TAIL: &str = r"
+local saved = save()
+if redis.call('GET', KEYS[3]) == ARGV[7] then redis.call('DEL', KEYS[3]) end
+return saved
 ";
 
 // KEYS[1] token hash, KEYS[2] key set; ARGV: seller key, format.
@@ -314,7 +341,9 @@ impl RedisStore {
             prefetched: Mutex::new(HashMap::new()),
             scripts: Scripts {
                 load: Script::new(LOAD),
-                save: Script::new(SAVE),
+                load_many: Script::new(LOAD_MANY),
+                save: Script::new(&format!("{SAVE_BODY}\nreturn save()\n")),
+                save_release: Script::new(&format!("{SAVE_BODY}{SAVE_RELEASE_TAIL}")),
                 remove: Script::new(REMOVE),
                 acquire: Script::new(ACQUIRE),
                 renew: Script::new(RENEW),
@@ -525,6 +554,39 @@ fn lease_ms(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What a LOAD reply (`{type, fmt, v, data}`) for `key`, stored at `token_key`, holds.
+fn parse_loaded(key: &str, token_key: &str, reply: &[Vec<u8>]) -> Result<Option<StoredToken>> {
+    let text = |i: usize| {
+        reply
+            .get(i)
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .unwrap_or_default()
+    };
+    match text(0).as_str() {
+        "none" => return Ok(None),
+        "hash" => {}
+        other => {
+            return Err(store_error(
+                key,
+                format!(
+                    "{token_key} holds a Redis {other}, not an iop token record; it is left \
+                     as it is"
+                ),
+            ));
+        }
+    }
+    if text(1) != FORMAT {
+        return Err(store_error(
+            key,
+            format!("{token_key} is not an iop token record; it is left as it is"),
+        ));
+    }
+    let version = parse_version(key, &text(2))?;
+    let data = reply.get(3).map(Vec::as_slice).unwrap_or_default();
+    let token = decode_record(key, token_key, data)?;
+    Ok(Some(StoredToken { token, version }))
+}
+
 /// Parses a version as the scripts return it.
 fn parse_version(key: &str, text: &str) -> Result<u64> {
     text.parse::<u64>().map_err(|_| {
@@ -545,7 +607,11 @@ struct RedisKeyLock {
     serial: u64,
 }
 
-impl KeyLock for RedisKeyLock {}
+impl KeyLock for RedisKeyLock {
+    fn serial(&self) -> u64 {
+        self.serial
+    }
+}
 
 impl Drop for RedisKeyLock {
     fn drop(&mut self) {
@@ -560,10 +626,12 @@ impl Drop for RedisKeyLock {
             }
         }
         // No renewal starts after this (one under way finds the lease released, and knows).
-        lock_ignoring_poison(&inner.leases.table)
+        let held = lock_ignoring_poison(&inner.leases.table)
             .held
-            .remove(&self.serial);
-        if inner.send_release(&self.lock_key, &self.owner) {
+            .remove(&self.serial)
+            .is_some();
+        // Not held: released with a save (`save_and_unlock`), or lost (the keeper said so).
+        if !held || inner.send_release(&self.lock_key, &self.owner) {
             return;
         }
         let released = inner.run(&self.lock_key, "cannot release the lease", |con| {
@@ -615,98 +683,97 @@ impl TokenStore for RedisStore {
                 inner.scripts.load.key(&token_key).invoke(con)
             })?,
         };
-        let text = |i: usize| {
-            reply
-                .get(i)
-                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-                .unwrap_or_default()
-        };
-        match text(0).as_str() {
-            "none" => return Ok(None),
-            "hash" => {}
-            other => {
-                return Err(store_error(
-                    key,
-                    format!(
-                        "{token_key} holds a Redis {other}, not an iop token record; it is left \
-                         as it is"
-                    ),
-                ));
+        parse_loaded(key, &token_key, &reply)
+    }
+
+    /// One script for all of `keys` (the prefetched record of a key this thread holds the
+    /// lease of is used as [`Self::load`] would).
+    fn load_many(&self, keys: &[String]) -> Vec<Result<Option<StoredToken>>> {
+        let inner = &self.inner;
+        let mut results: Vec<Option<Result<Option<StoredToken>>>> = keys
+            .iter()
+            .map(|key| match check_key(key) {
+                Err(error) => Some(Err(error)),
+                Ok(()) => inner
+                    .take_prefetched(key)
+                    .map(|reply| parse_loaded(key, &inner.token_key(key), &reply)),
+            })
+            .collect();
+        let wanted: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
+        if !wanted.is_empty() {
+            let token_keys: Vec<String> =
+                wanted.iter().map(|&i| inner.token_key(&keys[i])).collect();
+            let replies: Result<Vec<Vec<Vec<u8>>>> = inner.run("", "cannot load", |con| {
+                let mut invocation = inner.scripts.load_many.prepare_invoke();
+                for token_key in &token_keys {
+                    invocation.key(token_key);
+                }
+                invocation.invoke(con)
+            });
+            match replies {
+                Ok(replies) if replies.len() == wanted.len() => {
+                    for ((&i, token_key), reply) in wanted.iter().zip(&token_keys).zip(replies) {
+                        results[i] = Some(parse_loaded(&keys[i], token_key, &reply));
+                    }
+                }
+                Ok(_) => {
+                    for &i in &wanted {
+                        results[i] = Some(Err(store_error(
+                            &keys[i],
+                            "unexpected reply of the load script",
+                        )));
+                    }
+                }
+                Err(error) => {
+                    for &i in &wanted {
+                        results[i] = Some(Err(error.for_key(&keys[i])));
+                    }
+                }
             }
         }
-        if text(1) != FORMAT {
-            return Err(store_error(
-                key,
-                format!("{token_key} is not an iop token record; it is left as it is"),
-            ));
-        }
-        let version = parse_version(key, &text(2))?;
-        let data = reply.get(3).map(Vec::as_slice).unwrap_or_default();
-        let token = decode_record(key, &token_key, data)?;
-        Ok(Some(StoredToken { token, version }))
+        results
+            .into_iter()
+            .zip(keys)
+            .map(|(result, key)| result.unwrap_or_else(|| Err(store_error(key, "not loaded"))))
+            .collect()
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
-        check_key(key)?;
+        let reply = self.run_save(key, token, expected_version, None)?;
+        self.saved(key, expected_version, reply)
+    }
+
+    /// Saves and releases the lease in one script when `lock` is a lease of this store held
+    /// for `key`.
+    fn save_and_unlock<'a>(
+        &'a self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+        lock: Box<dyn KeyLock + 'a>,
+    ) -> Result<u64> {
         let inner = &self.inner;
-        let token_key = inner.token_key(key);
-        let record = encode_record(key, token)?;
-        inner.forget_prefetched(key);
-        let version = next_version(expected_version);
-        let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
-        // Names this call's write, so that a retry recognizes it and nothing else.
-        let writer = unique_id();
-        // A refreshed token set must not be lost to a short outage: while the server cannot be
-        // reached, keep trying for `save_retry` (the script is safe to repeat).
-        let started = Instant::now();
-        let reply: Vec<String> = loop {
-            let attempt = inner.try_run(|con| {
-                inner
-                    .scripts
-                    .save
-                    .key(&token_key)
-                    .key(&inner.keys_set)
-                    .arg(&expected)
-                    .arg(version)
-                    .arg(&record)
-                    .arg(key)
-                    .arg(FORMAT)
-                    .arg(&writer)
-                    .invoke(con)
-            });
-            match attempt {
-                Ok(reply) => break reply,
-                Err(failure)
-                    if failure.is_unreachable() && started.elapsed() < inner.options.save_retry =>
-                {
-                    log::warn!(
-                        "redis {}: cannot save the token of {key} yet; retrying",
-                        inner.endpoint
-                    );
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(failure) => return Err(inner.error(key, "cannot save", failure)),
-            }
+        let lock_key = inner.lock_key(key);
+        let serial = lock.serial();
+        let owner = lock_ignoring_poison(&inner.leases.table)
+            .held
+            .get(&serial)
+            .filter(|lease| lease.lock_key == lock_key)
+            .map(|lease| lease.owner.clone());
+        let Some(owner) = owner else {
+            let saved = self.save(key, token, expected_version);
+            drop(lock);
+            return saved;
         };
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(version),
-            Some("conflict") => {
-                let found = match reply.get(1).map(String::as_str) {
-                    None | Some("") => None,
-                    Some(text) => Some(parse_version(key, text)?),
-                };
-                Err(conflict(key, expected_version, found))
-            }
-            Some("foreign") => Err(store_error(
-                key,
-                format!(
-                    "{token_key} holds a Redis {}, not an iop token record; it is not \
-                     overwritten",
-                    reply.get(1).map_or("value", String::as_str)
-                ),
-            )),
-            _ => Err(store_error(key, "unexpected reply of the save script")),
+        let reply = self.run_save(key, token, expected_version, Some((&lock_key, &owner)));
+        if reply.is_ok() {
+            // The script ran, and released the lease: the lock's drop has nothing to do.
+            lock_ignoring_poison(&inner.leases.table)
+                .held
+                .remove(&serial);
         }
+        drop(lock);
+        self.saved(key, expected_version, reply?)
     }
 
     fn keys(&self) -> Result<Vec<String>> {
@@ -735,6 +802,47 @@ impl TokenStore for RedisStore {
     }
 
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
+        self.acquire(key, true)?
+            .ok_or_else(|| store_error(key, "the lease was not taken"))
+    }
+
+    /// One attempt at the lease.
+    fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
+        self.acquire(key, false)
+    }
+
+    /// Removes the token hash and the key from the key set; refuses a key holding anything but
+    /// an iop token record.
+    fn remove(&self, key: &str) -> Result<bool> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let token_key = inner.token_key(key);
+        inner.forget_prefetched(key);
+        let reply: Vec<String> = inner.run(key, "cannot remove", |con| {
+            inner
+                .scripts
+                .remove
+                .key(&token_key)
+                .key(&inner.keys_set)
+                .arg(key)
+                .arg(FORMAT)
+                .invoke(con)
+        })?;
+        match reply.first().map(String::as_str) {
+            Some("removed") => Ok(true),
+            Some("absent") => Ok(false),
+            _ => Err(store_error(
+                key,
+                format!("{token_key} is not an iop token record; it is not removed"),
+            )),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Takes the lease of `key`: waiting up to `lock_wait` for it, or with `wait` false one
+    /// attempt (`None`: someone else holds it).
+    fn acquire(&self, key: &str, wait: bool) -> Result<Option<Box<dyn KeyLock + '_>>> {
         check_key(key)?;
         let inner = &self.inner;
         let lock_key = inner.lock_key(key);
@@ -756,6 +864,9 @@ impl TokenStore for RedisStore {
             })?;
             if matches!(reply.first(), Some(redis::Value::Int(1))) {
                 break reply;
+            }
+            if !wait {
+                return Ok(None);
             }
             if started.elapsed() >= inner.options.lock_wait {
                 return Err(store_error(
@@ -805,44 +916,102 @@ impl TokenStore for RedisStore {
                 },
             );
         }
-        Ok(Box::new(RedisKeyLock {
+        Ok(Some(Box::new(RedisKeyLock {
             inner: Arc::clone(&self.inner),
             key: key.to_owned(),
             lock_key,
             owner,
             serial,
-        }))
+        })))
     }
 
-    /// Removes the token hash and the key from the key set; refuses a key holding anything but
-    /// an iop token record.
-    fn remove(&self, key: &str) -> Result<bool> {
+    /// Runs the save script (with the release of `release`'s lease, `(lease key, owner)`, when
+    /// given): its reply and the version it wrote, or the error when it could not run.
+    fn run_save(
+        &self,
+        key: &str,
+        token: &TokenSet,
+        expected_version: Option<u64>,
+        release: Option<(&str, &str)>,
+    ) -> Result<(Vec<String>, u64)> {
         check_key(key)?;
         let inner = &self.inner;
         let token_key = inner.token_key(key);
+        let record = encode_record(key, token)?;
         inner.forget_prefetched(key);
-        let reply: Vec<String> = inner.run(key, "cannot remove", |con| {
-            inner
-                .scripts
-                .remove
-                .key(&token_key)
-                .key(&inner.keys_set)
-                .arg(key)
-                .arg(FORMAT)
-                .invoke(con)
-        })?;
+        let version = next_version(expected_version);
+        let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
+        // Names this call's write, so that a retry recognizes it and nothing else.
+        let writer = unique_id();
+        // A refreshed token set must not be lost to a short outage: while the server cannot be
+        // reached, keep trying for `save_retry` (the script is safe to repeat).
+        let started = Instant::now();
+        let reply: Vec<String> = loop {
+            let attempt = inner.try_run(|con| {
+                let script = match release {
+                    Some(_) => &inner.scripts.save_release,
+                    None => &inner.scripts.save,
+                };
+                let mut invocation = script.key(&token_key);
+                invocation
+                    .key(&inner.keys_set)
+                    .arg(&expected)
+                    .arg(version)
+                    .arg(&record)
+                    .arg(key)
+                    .arg(FORMAT)
+                    .arg(&writer);
+                if let Some((lock_key, owner)) = release {
+                    invocation.key(lock_key).arg(owner);
+                }
+                invocation.invoke(con)
+            });
+            match attempt {
+                Ok(reply) => break reply,
+                Err(failure)
+                    if failure.is_unreachable() && started.elapsed() < inner.options.save_retry =>
+                {
+                    log::warn!(
+                        "redis {}: cannot save the token of {key} yet; retrying",
+                        inner.endpoint
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(failure) => return Err(inner.error(key, "cannot save", failure)),
+            }
+        };
+        Ok((reply, version))
+    }
+
+    /// What the save script's reply means.
+    fn saved(
+        &self,
+        key: &str,
+        expected_version: Option<u64>,
+        (reply, version): (Vec<String>, u64),
+    ) -> Result<u64> {
+        let token_key = self.inner.token_key(key);
         match reply.first().map(String::as_str) {
-            Some("removed") => Ok(true),
-            Some("absent") => Ok(false),
-            _ => Err(store_error(
+            Some("ok") => Ok(version),
+            Some("conflict") => {
+                let found = match reply.get(1).map(String::as_str) {
+                    None | Some("") => None,
+                    Some(text) => Some(parse_version(key, text)?),
+                };
+                Err(conflict(key, expected_version, found))
+            }
+            Some("foreign") => Err(store_error(
                 key,
-                format!("{token_key} is not an iop token record; it is not removed"),
+                format!(
+                    "{token_key} holds a Redis {}, not an iop token record; it is not \
+                     overwritten",
+                    reply.get(1).map_or("value", String::as_str)
+                ),
             )),
+            _ => Err(store_error(key, "unexpected reply of the save script")),
         }
     }
-}
 
-impl RedisStore {
     /// Registers a lease taken now with the keeper (started on first use); its serial number.
     fn keep_renewed(&self, lock_key: &str, owner: &str) -> Result<u64> {
         let inner = &self.inner;

@@ -199,11 +199,133 @@ pub fn concurrent_compare_and_swap_loses_nothing(make: Maker<'_>) {
     assert_eq!(nick(&store.load("counter").unwrap().unwrap()), 80);
 }
 
+/// `load_many` answers what `load` answers, key by key and in the order asked (a key asked
+/// twice twice, a missing key `None`).
+pub fn load_many_matches_load(make: Maker<'_>) {
+    let store = make();
+    store.save("a", &token(1), None).unwrap();
+    store.save("b", &token(2), None).unwrap();
+    let asked: Vec<String> = ["b", "missing", "a", "b"].map(String::from).to_vec();
+    let many = store.load_many(&asked);
+    assert_eq!(many.len(), asked.len());
+    for (key, loaded) in asked.iter().zip(many) {
+        let loaded = loaded.unwrap();
+        let one = store.load(key).unwrap();
+        assert_eq!(
+            loaded.as_ref().map(|s| (nick(s), s.version)),
+            one.as_ref().map(|s| (nick(s), s.version)),
+            "{key}"
+        );
+    }
+    assert!(store.load_many(&[]).is_empty());
+}
+
+/// `try_lock` takes a free key's lock (which then excludes `lock`); when `nonblocking`, it
+/// answers `None` at once for a key someone else holds, and takes it once that is released.
+pub fn try_lock_takes_free_locks(make: Maker<'_>, nonblocking: bool) {
+    let store = make();
+    let held = store.try_lock("k").unwrap().expect("a free lock is taken");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            if nonblocking {
+                assert!(
+                    store.try_lock("k").unwrap().is_none(),
+                    "try_lock took a held lock"
+                );
+            }
+            let _lock = store.lock("k").unwrap();
+            sender.send(()).unwrap();
+        });
+        assert!(
+            receiver.recv_timeout(Duration::from_millis(300)).is_err(),
+            "lock went past a lock taken by try_lock"
+        );
+        drop(held);
+        receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the lock was not released");
+    });
+    assert!(store.try_lock("k").unwrap().is_some());
+}
+
+/// `save_and_unlock` saves like `save` and releases the lock whatever the save's outcome: a
+/// stale version is refused (nothing written) and the lock is free afterwards all the same.
+pub fn save_and_unlock_saves_and_releases(make: Maker<'_>) {
+    let store = make();
+    let first = store.save("k", &token(1), None).unwrap();
+    let lock = store.lock("k").unwrap();
+    let second = store
+        .save_and_unlock("k", &token(2), Some(first), lock)
+        .unwrap();
+    assert_ne!(second, first);
+    let stored = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&stored), stored.version), (2, second));
+    let free_within = |store: &dyn TokenStore| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let _lock = store.lock("k").unwrap();
+                sender.send(()).unwrap();
+            });
+            receiver
+                .recv_timeout(Duration::from_secs(10))
+                .expect("save_and_unlock kept the lock");
+        });
+    };
+    free_within(&*store);
+    let lock = store.lock("k").unwrap();
+    assert_conflict(
+        store.save_and_unlock("k", &token(3), Some(first), lock),
+        "k",
+    );
+    let stored = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&stored), stored.version), (2, second));
+    free_within(&*store);
+    // A new key under its lock.
+    let lock = store.lock("new").unwrap();
+    let version = store.save_and_unlock("new", &token(4), None, lock).unwrap();
+    assert_eq!(store.load("new").unwrap().unwrap().version, version);
+}
+
+/// Under the key's lock, load-then-`save_and_unlock` from many threads never conflicts and
+/// never loses an update.
+pub fn save_and_unlock_loses_no_update(make: Maker<'_>) {
+    let store = make();
+    store.save("counter", &token(0), None).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let lock = store.lock("counter").unwrap();
+                    let stored = store.load("counter").unwrap().unwrap();
+                    store
+                        .save_and_unlock(
+                            "counter",
+                            &token(nick(&stored) + 1),
+                            Some(stored.version),
+                            lock,
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(nick(&store.load("counter").unwrap().unwrap()), 80);
+}
+
 /// Runs every contract function as its own test, in a module named `$name`, against the
 /// stores `$make` returns.
 #[macro_export]
 macro_rules! store_contract_tests {
     ($name:ident, $make:expr) => {
+        $crate::store_contract_tests!($name, $make, nonblocking_try_lock: false, guard: ());
+    };
+    ($name:ident, $make:expr, nonblocking_try_lock: $nonblocking:expr) => {
+        $crate::store_contract_tests!($name, $make, nonblocking_try_lock: $nonblocking, guard: ());
+    };
+    // `$guard` is held through each test.
+    ($name:ident, $make:expr, nonblocking_try_lock: $nonblocking:expr, guard: $guard:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -213,32 +335,70 @@ macro_rules! store_contract_tests {
             }
 
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn compare_and_swap() {
+                let _guard = $guard;
                 $crate::common::store_contract::compare_and_swap(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn round_trip() {
+                let _guard = $guard;
                 $crate::common::store_contract::round_trip(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn keys_list_what_is_stored() {
+                let _guard = $guard;
                 $crate::common::store_contract::keys_list_what_is_stored(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn remove_forgets_a_key() {
+                let _guard = $guard;
                 $crate::common::store_contract::remove_forgets_a_key(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn lock_excludes() {
+                let _guard = $guard;
                 $crate::common::store_contract::lock_excludes(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn locked_updates_are_never_lost() {
+                let _guard = $guard;
                 $crate::common::store_contract::locked_updates_are_never_lost(&make);
             }
             #[test]
+            #[allow(clippy::let_unit_value)]
             fn concurrent_compare_and_swap_loses_nothing() {
+                let _guard = $guard;
                 $crate::common::store_contract::concurrent_compare_and_swap_loses_nothing(&make);
+            }
+            #[test]
+            #[allow(clippy::let_unit_value)]
+            fn load_many_matches_load() {
+                let _guard = $guard;
+                $crate::common::store_contract::load_many_matches_load(&make);
+            }
+            #[test]
+            #[allow(clippy::let_unit_value)]
+            fn try_lock_takes_free_locks() {
+                let _guard = $guard;
+                $crate::common::store_contract::try_lock_takes_free_locks(&make, $nonblocking);
+            }
+            #[test]
+            #[allow(clippy::let_unit_value)]
+            fn save_and_unlock_saves_and_releases() {
+                let _guard = $guard;
+                $crate::common::store_contract::save_and_unlock_saves_and_releases(&make);
+            }
+            #[test]
+            #[allow(clippy::let_unit_value)]
+            fn save_and_unlock_loses_no_update() {
+                let _guard = $guard;
+                $crate::common::store_contract::save_and_unlock_loses_no_update(&make);
             }
         }
     };
