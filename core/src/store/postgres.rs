@@ -697,15 +697,16 @@ impl TokenStore for PostgresStore {
                 ))
             }
             // Closing the session frees the lock (and rolls back a transaction it left open).
-            Err(e) if is_connection_error(&e) => {
-                drop(conn);
-                // It may have committed before the connection failed: a repeated attempt
-                // recognizes its own write.
-                self.save_record(key, &record, version, Some(expected_version), 1)
-            }
+            // The UPDATE may have committed before the failure (the connection lost, the
+            // unlock refused): the plain save, as a repeated attempt, recognizes its own write,
+            // or makes it, or says why it cannot.
             Err(e) => {
+                log::debug!(
+                    "postgres {}: save and unlock failed ({e}); saving again",
+                    self.endpoint
+                );
                 drop(conn);
-                Err(self.error(key, "cannot save", Failure::Command(e)))
+                self.save_record(key, &record, version, Some(expected_version), 1)
             }
         }
     }

@@ -23,8 +23,12 @@
 //! **Round trips.** Taking a lease also reads the seller's record in the same script: the
 //! holder's next [`TokenStore::load`] of that key (on the thread that took the lock, while it
 //! holds it) is answered from that read, as of the moment the lease was taken, unless a save or
-//! remove of the key went through this store in between. A refresh thus costs a load, the lease
-//! (with the load under it), the save and the release.
+//! remove of the key went through this store in between. [`TokenStore::load_many`] reads many
+//! keys in one script, and [`TokenStore::save_and_unlock`] saves and releases the lease in one
+//! script: a refresh in [`crate::TokenManager::refresh_due`] costs the lease (with the load
+//! under it) and the save with the release, plus its share of one read per 32 sellers. A
+//! release not done with a save is sent without waiting for its answer (read by the
+//! connection's next user).
 //!
 //! Not for Redis Cluster (the save script touches the token hash and the key set together).
 
