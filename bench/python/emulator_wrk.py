@@ -119,7 +119,10 @@ def main() -> None:
             for name, *_ in cases:
                 for spec, *_ in running:
                     rows = results[(name, spec)]
-                    join = lambda key, fmt: " / ".join(fmt.format(r[key]) for r in rows)  # noqa: E731
+
+                    def join(key: str, fmt: str) -> str:
+                        return " / ".join(fmt.format(r[key]) for r in rows)
+
                     print(
                         f"| {name} | {spec} | {join('rps', '{:,.0f}')} | {join('p50', '{:.0f}')} "
                         f"| {join('p99', '{:.0f}')} | {join('cpu_us', '{:.1f}')} |"
