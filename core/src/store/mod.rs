@@ -110,6 +110,47 @@ pub(crate) fn conflict(key: &str, expected: Option<u64>, found: Option<u64>) -> 
     )
 }
 
+/// [`TokenStore::load_many`] for a store that answers some keys at once (`known`: a key it
+/// refuses, or whose record it read under a lock this thread holds) and the rest in one batch
+/// (`batch`: given the keys left, in order, one result for each, or one error for them all).
+pub(crate) fn load_in_one_batch(
+    keys: &[String],
+    known: impl Fn(&str) -> Option<Result<Option<StoredToken>>>,
+    batch: impl FnOnce(&[&str]) -> Result<Vec<Result<Option<StoredToken>>>>,
+) -> Vec<Result<Option<StoredToken>>> {
+    let mut results: Vec<Option<Result<Option<StoredToken>>>> =
+        keys.iter().map(|key| known(key)).collect();
+    let wanted: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
+    if !wanted.is_empty() {
+        let asked: Vec<&str> = wanted.iter().map(|&i| keys[i].as_str()).collect();
+        match batch(&asked) {
+            Ok(answers) if answers.len() == wanted.len() => {
+                for (&i, answer) in wanted.iter().zip(answers) {
+                    results[i] = Some(answer);
+                }
+            }
+            Ok(_) => {
+                for &i in &wanted {
+                    results[i] = Some(Err(store_error(
+                        &keys[i],
+                        "the store answered a batch load with the wrong number of records",
+                    )));
+                }
+            }
+            Err(error) => {
+                for &i in &wanted {
+                    results[i] = Some(Err(error.for_key(&keys[i])));
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .zip(keys)
+        .map(|(result, key)| result.unwrap_or_else(|| Err(store_error(key, "not loaded"))))
+        .collect()
+}
+
 /// The version a save writes after `current`: one more, or for a new key a random start, so
 /// that a key removed and stored again does not reuse the versions it had.
 pub(crate) fn next_version(current: Option<u64>) -> u64 {

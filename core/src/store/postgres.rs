@@ -36,7 +36,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::store::url::{check_key, decode_record, encode_record, next_version, store_error_from};
-use crate::store::{KeyLock, StoredToken, TokenStore, conflict, lock_ignoring_poison, store_error};
+use crate::store::{
+    KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
+    store_error,
+};
 use crate::token::TokenSet;
 
 /// The schema version this code writes and reads.
@@ -571,45 +574,26 @@ impl TokenStore for PostgresStore {
     /// One query for all of `keys` (the prefetched row of a key this thread holds the lock of
     /// is used as [`Self::load`] would).
     fn load_many(&self, keys: &[String]) -> Vec<Result<Option<StoredToken>>> {
-        let mut results: Vec<Option<Result<Option<StoredToken>>>> = keys
-            .iter()
-            .map(|key| match check_key(key) {
-                Err(error) => Some(Err(error)),
-                Ok(()) => self
-                    .take_prefetched(key)
-                    .map(|row| self.decode_row(key, row)),
-            })
-            .collect();
-        let wanted: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
-        if !wanted.is_empty() {
-            let list: Vec<&str> = wanted.iter().map(|&i| keys[i].as_str()).collect();
+        let known = |key: &str| match check_key(key) {
+            Err(error) => Some(Err(error)),
+            Ok(()) => self
+                .take_prefetched(key)
+                .map(|row| self.decode_row(key, row)),
+        };
+        load_in_one_batch(keys, known, |asked| {
             let rows = self.run("", "cannot load", |conn| {
                 let statement = conn.statement(&self.sql.load_many)?;
-                conn.client.query(&statement, &[&list])
-            });
-            match rows {
-                Ok(rows) => {
-                    let found: HashMap<String, (i64, String)> = rows
-                        .into_iter()
-                        .map(|row| (row.get(0), (row.get(1), row.get(2))))
-                        .collect();
-                    for &i in &wanted {
-                        let row = found.get(&keys[i]).cloned();
-                        results[i] = Some(self.decode_row(&keys[i], row));
-                    }
-                }
-                Err(error) => {
-                    for &i in &wanted {
-                        results[i] = Some(Err(error.for_key(&keys[i])));
-                    }
-                }
-            }
-        }
-        results
-            .into_iter()
-            .zip(keys)
-            .map(|(result, key)| result.unwrap_or_else(|| Err(store_error(key, "not loaded"))))
-            .collect()
+                conn.client.query(&statement, &[&asked])
+            })?;
+            let found: HashMap<String, (i64, String)> = rows
+                .into_iter()
+                .map(|row| (row.get(0), (row.get(1), row.get(2))))
+                .collect();
+            Ok(asked
+                .iter()
+                .map(|key| self.decode_row(key, found.get(*key).cloned()))
+                .collect())
+        })
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {

@@ -44,7 +44,10 @@ use crate::error::Result;
 use crate::store::url::{
     check_key, decode_record, encode_record, next_version, redacted_endpoint, store_error_from,
 };
-use crate::store::{KeyLock, StoredToken, TokenStore, conflict, lock_ignoring_poison, store_error};
+use crate::store::{
+    KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
+    store_error,
+};
 use crate::token::TokenSet;
 
 /// The record format marker in each token hash.
@@ -694,52 +697,28 @@ impl TokenStore for RedisStore {
     /// lease of is used as [`Self::load`] would).
     fn load_many(&self, keys: &[String]) -> Vec<Result<Option<StoredToken>>> {
         let inner = &self.inner;
-        let mut results: Vec<Option<Result<Option<StoredToken>>>> = keys
-            .iter()
-            .map(|key| match check_key(key) {
-                Err(error) => Some(Err(error)),
-                Ok(()) => inner
-                    .take_prefetched(key)
-                    .map(|reply| parse_loaded(key, &inner.token_key(key), &reply)),
-            })
-            .collect();
-        let wanted: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
-        if !wanted.is_empty() {
-            let token_keys: Vec<String> =
-                wanted.iter().map(|&i| inner.token_key(&keys[i])).collect();
-            let replies: Result<Vec<Vec<Vec<u8>>>> = inner.run("", "cannot load", |con| {
+        let known = |key: &str| match check_key(key) {
+            Err(error) => Some(Err(error)),
+            Ok(()) => inner
+                .take_prefetched(key)
+                .map(|reply| parse_loaded(key, &inner.token_key(key), &reply)),
+        };
+        load_in_one_batch(keys, known, |asked| {
+            let token_keys: Vec<String> = asked.iter().map(|key| inner.token_key(key)).collect();
+            let replies: Vec<Vec<Vec<u8>>> = inner.run("", "cannot load", |con| {
                 let mut invocation = inner.scripts.load_many.prepare_invoke();
                 for token_key in &token_keys {
                     invocation.key(token_key);
                 }
                 invocation.invoke(con)
-            });
-            match replies {
-                Ok(replies) if replies.len() == wanted.len() => {
-                    for ((&i, token_key), reply) in wanted.iter().zip(&token_keys).zip(replies) {
-                        results[i] = Some(parse_loaded(&keys[i], token_key, &reply));
-                    }
-                }
-                Ok(_) => {
-                    for &i in &wanted {
-                        results[i] = Some(Err(store_error(
-                            &keys[i],
-                            "unexpected reply of the load script",
-                        )));
-                    }
-                }
-                Err(error) => {
-                    for &i in &wanted {
-                        results[i] = Some(Err(error.for_key(&keys[i])));
-                    }
-                }
-            }
-        }
-        results
-            .into_iter()
-            .zip(keys)
-            .map(|(result, key)| result.unwrap_or_else(|| Err(store_error(key, "not loaded"))))
-            .collect()
+            })?;
+            Ok(asked
+                .iter()
+                .zip(&token_keys)
+                .zip(replies)
+                .map(|((key, token_key), reply)| parse_loaded(key, token_key, &reply))
+                .collect())
+        })
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
