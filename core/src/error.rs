@@ -254,6 +254,7 @@ impl Error {
 
     /// A store error like this one about `key` (one failure that hit several keys): the
     /// message is kept, the source is not.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn for_key(&self, key: &str) -> Self {
         let message = match self {
             Self::Store { message, .. } => message.clone(),

@@ -48,6 +48,24 @@ struct Tokens {
     codes: HashMap<String, Grant>,
     access: HashMap<String, Grant>,
     refresh: HashMap<String, Grant>,
+    /// How many grants there may be before expired ones are swept out.
+    sweep_at: usize,
+}
+
+impl Tokens {
+    /// Drops the expired grants once the maps have doubled since the last sweep, so that a long
+    /// run does not keep every token it ever issued. Invisible from outside: an expired grant is
+    /// refused whether or not it is still here, and the virtual clock never goes back.
+    fn sweep(&mut self, now: SystemTime) {
+        let size = |t: &Self| t.codes.len() + t.access.len() + t.refresh.len();
+        if size(self) < self.sweep_at {
+            return;
+        }
+        for map in [&mut self.codes, &mut self.access, &mut self.refresh] {
+            map.retain(|_, grant| grant.expires > now);
+        }
+        self.sweep_at = (2 * size(self)).max(4096);
+    }
 }
 
 #[derive(Debug)]
@@ -344,13 +362,17 @@ impl State {
         let now = self.clock.now();
         let refresh = format!("50001{}", random_alnum(55));
         let refresh_expires = now + self.refresh_ttl;
-        lock(&self.tokens).refresh.insert(
-            refresh.clone(),
-            Grant {
-                seller_id: seller_id.to_owned(),
-                expires: refresh_expires,
-            },
-        );
+        {
+            let mut tokens = lock(&self.tokens);
+            tokens.refresh.insert(
+                refresh.clone(),
+                Grant {
+                    seller_id: seller_id.to_owned(),
+                    expires: refresh_expires,
+                },
+            );
+            tokens.sweep(now);
+        }
         self.token_set(seller_id, refresh, refresh_expires, now)
     }
 
@@ -363,13 +385,17 @@ impl State {
     ) -> Value {
         let access = format!("50000{}", random_alnum(55));
         let access_expires = now + self.access_ttl;
-        lock(&self.tokens).access.insert(
-            access.clone(),
-            Grant {
-                seller_id: seller_id.to_owned(),
-                expires: access_expires,
-            },
-        );
+        {
+            let mut tokens = lock(&self.tokens);
+            tokens.access.insert(
+                access.clone(),
+                Grant {
+                    seller_id: seller_id.to_owned(),
+                    expires: access_expires,
+                },
+            );
+            tokens.sweep(now);
+        }
         let refresh_left = refresh_expires
             .duration_since(now)
             .unwrap_or_default()
@@ -1024,7 +1050,41 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_timestamp;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::{Grant, Tokens, parse_timestamp};
+
+    #[test]
+    fn expired_grants_are_swept_once_the_maps_double() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let grant = |expires| Grant {
+            seller_id: "s".to_owned(),
+            expires,
+        };
+        let mut tokens = Tokens::default();
+        for i in 0..5000 {
+            let expires = start + Duration::from_secs(if i % 2 == 0 { 10 } else { 1000 });
+            tokens.access.insert(format!("a{i}"), grant(expires));
+            tokens.sweep(start);
+        }
+        // Nothing has expired yet: nothing swept, and the next sweep waits for twice as many.
+        assert_eq!(tokens.access.len(), 5000);
+        let later = start + Duration::from_secs(100);
+        tokens.refresh.insert("r".to_owned(), grant(later));
+        tokens.sweep(later);
+        assert_eq!(tokens.access.len(), 5000, "swept before the maps doubled");
+        for i in 5000..10_000 {
+            tokens
+                .access
+                .insert(format!("a{i}"), grant(start + Duration::from_secs(1000)));
+            tokens.sweep(later);
+        }
+        // The sweep at 8,192 grants dropped the 2,500 that expired at +10 s (and the refresh
+        // grant that expired at +100 s); every live one is kept.
+        assert_eq!(tokens.access.len(), 7500);
+        assert!(tokens.refresh.is_empty());
+        assert!(tokens.access.values().all(|g| g.expires > later));
+    }
 
     #[test]
     fn timestamps_in_both_formats() {

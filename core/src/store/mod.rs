@@ -113,6 +113,7 @@ pub(crate) fn conflict(key: &str, expected: Option<u64>, found: Option<u64>) -> 
 /// [`TokenStore::load_many`] for a store that answers some keys at once (`known`: a key it
 /// refuses, or whose record it read under a lock this thread holds) and the rest in one batch
 /// (`batch`: given the keys left, in order, one result for each, or one error for them all).
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn load_in_one_batch(
     keys: &[String],
     known: impl Fn(&str) -> Option<Result<Option<StoredToken>>>,
