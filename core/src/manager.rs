@@ -633,9 +633,14 @@ impl TokenManager {
         let batch = total.div_ceil(workers).clamp(1, LOAD_BATCH);
         let busy = Mutex::new(Vec::new());
         run_batches(&keys, workers, batch, |keys| {
-            let mut loaded = self.store.load_many(keys).into_iter();
+            let mut loaded = self.store.load_many(keys);
+            if loaded.len() != keys.len() {
+                // A store whose `load_many` answers another number of keys: which answer is
+                // whose is unknown, so every key is loaded again, one by one.
+                loaded.clear();
+            }
+            let mut loaded = loaded.into_iter();
             for key in keys {
-                // A store whose `load_many` answers fewer keys: the rest are loaded one by one.
                 let read = loaded.next();
                 if self.refresh_one(key, options.within, read, false, &report) {
                     finished();
@@ -729,11 +734,20 @@ impl TokenManager {
             .or_default()
             .clone();
         let result = {
-            let _gate = lock_ignoring_poison(&gate);
-            let lock = if wait {
-                self.store.lock(key).map(Some)
+            // Without `wait`, a key another thread of this process is refreshing is busy too.
+            let guard = if wait {
+                Some(lock_ignoring_poison(&gate))
             } else {
-                self.store.try_lock(key)
+                match gate.try_lock() {
+                    Ok(guard) => Some(guard),
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                }
+            };
+            let lock = match (&guard, wait) {
+                (None, _) => Ok(None),
+                (Some(_), true) => self.store.lock(key).map(Some),
+                (Some(_), false) => self.store.try_lock(key),
             };
             match lock {
                 Ok(Some(lock)) => f(&mut Held(Some(lock))).map(Some),

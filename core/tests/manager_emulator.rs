@@ -521,3 +521,101 @@ fn refresh_due_puts_aside_a_seller_whose_lock_someone_else_holds() {
     });
     assert_eq!(refreshes(&emu), 6);
 }
+
+#[test]
+fn refresh_due_puts_aside_a_seller_this_process_is_refreshing() {
+    let emu = emulator();
+    let client = client(&emu);
+    let manager = TokenManager::new(client.clone(), Arc::new(MemoryStore::new()));
+    for i in 0..4 {
+        onboard(&emu, &client, &manager, &format!("s-{i}"));
+    }
+    emu.advance(28 * DAY);
+    emu.reset_stats();
+    // Another thread's refresh of s-2 is held at the gateway (before it is processed), with
+    // s-2's locks held by that thread meanwhile.
+    emu.inject(Fault::HoldBefore, Some(REFRESH), 1);
+    std::thread::scope(|scope| {
+        let caller = scope.spawn(|| manager.access_token("s-2"));
+        let started = std::time::Instant::now();
+        while emu.held().values().sum::<usize>() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the refresh was not held"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let run = scope.spawn(|| {
+            manager.refresh_due(
+                RefreshDueOptions::new(3 * DAY)
+                    .concurrency(1)
+                    .progress(move |done, _| sender.send(done).unwrap()),
+            )
+        });
+        for expected in 1..=3 {
+            let done = receiver
+                .recv_timeout(Duration::from_secs(10))
+                .expect("refresh_due waited for a seller this process is refreshing");
+            assert_eq!(done, expected);
+        }
+        assert_eq!(emu.release(None), 1);
+        caller.join().unwrap().unwrap();
+        let report = run.join().unwrap();
+        // s-2 was refreshed by its caller; refresh_due finds it fresh at the end.
+        assert_eq!(report.refreshed.len(), 3, "{report:?}");
+        assert_eq!(report.skipped, vec!["s-2".to_owned()]);
+    });
+    assert_eq!(refreshes(&emu), 4);
+}
+
+/// A store whose `load_many` leaves out the keys it has no record of (a wrong answer: one per
+/// key is the rule).
+struct ShortLoadMany(MemoryStore);
+
+impl TokenStore for ShortLoadMany {
+    fn load(&self, key: &str) -> iop_core::Result<Option<StoredToken>> {
+        self.0.load(key)
+    }
+    fn save(&self, key: &str, token: &TokenSet, expected: Option<u64>) -> iop_core::Result<u64> {
+        self.0.save(key, token, expected)
+    }
+    fn keys(&self) -> iop_core::Result<Vec<String>> {
+        let mut keys = self.0.keys()?;
+        keys.push("gone".to_owned());
+        Ok(keys)
+    }
+    fn lock(&self, key: &str) -> iop_core::Result<Box<dyn iop_core::store::KeyLock + '_>> {
+        self.0.lock(key)
+    }
+    fn load_many(&self, keys: &[String]) -> Vec<iop_core::Result<Option<StoredToken>>> {
+        keys.iter()
+            .map(|key| self.0.load(key))
+            .filter(|loaded| !matches!(loaded, Ok(None)))
+            .collect()
+    }
+}
+
+#[test]
+fn refresh_due_survives_a_load_many_of_the_wrong_length() {
+    let emu = emulator();
+    let client = client(&emu);
+    let manager = TokenManager::new(client.clone(), Arc::new(ShortLoadMany(MemoryStore::new())));
+    for i in 0..4 {
+        onboard(&emu, &client, &manager, &format!("old-{i}"));
+    }
+    emu.advance(28 * DAY);
+    for i in 0..4 {
+        onboard(&emu, &client, &manager, &format!("new-{i}"));
+    }
+    emu.reset_stats();
+    // Were the short answer taken in order, the records after "gone" would land on the wrong
+    // sellers: a due one taken for fresh, a fresh one for due.
+    let report = manager.refresh_due(RefreshDueOptions::new(3 * DAY).concurrency(1));
+    let names = |prefix: &str| (0..4).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+    assert_eq!(report.refreshed, names("old"), "{report:?}");
+    assert_eq!(report.skipped, names("new"), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, "gone");
+    assert_eq!(refreshes(&emu), 4);
+}

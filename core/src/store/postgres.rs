@@ -266,7 +266,8 @@ impl PostgresStore {
             idle: Mutex::new(Vec::new()),
             sql,
             prefetched: Mutex::new(HashMap::new()),
-            lock_serial: AtomicU64::new(0),
+            // 0 is "no serial" (`KeyLock::serial`'s default).
+            lock_serial: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
         };
         store.create_schema()?;
@@ -639,8 +640,8 @@ impl TokenStore for PostgresStore {
         let Some(Held { mut conn, .. }) = session else {
             return plain(lock);
         };
-        // The session is out of the table: the lock's drop leaves it to this call.
-        drop(lock);
+        // The session is out of the table: the lock's drop leaves it to this call (unless it
+        // is put back below).
         self.forget_prefetched(key);
         let version = next_version(Some(expected_version));
         let new = to_db_version(key, version)?;
@@ -667,6 +668,7 @@ impl TokenStore for PostgresStore {
                 if unlocked {
                     self.give_back(conn);
                 }
+                drop(lock);
                 if written == Some(1) {
                     return Ok(version);
                 }
@@ -680,17 +682,24 @@ impl TokenStore for PostgresStore {
                     found.and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok()),
                 ))
             }
-            // Closing the session frees the lock (and rolls back a transaction it left open).
             // The UPDATE may have committed before the failure (the connection lost, the
             // unlock refused): the plain save, as a repeated attempt, recognizes its own write,
-            // or makes it, or says why it cannot.
+            // or makes it, or says why it cannot, with the lock held until then. A session that
+            // still answers is rolled back and holds the lock again (the lock's drop unlocks it
+            // after the save); a dead one has lost the lock with it.
             Err(e) => {
                 log::debug!(
                     "postgres {}: save and unlock failed ({e}); saving again",
                     self.endpoint
                 );
-                drop(conn);
-                self.save_record(key, &record, version, Some(expected_version), 1)
+                if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_ok() {
+                    lock_ignoring_poison(&self.held).insert(lock.serial(), Held { conn, id });
+                } else {
+                    drop(conn);
+                }
+                let saved = self.save_record(key, &record, version, Some(expected_version), 1);
+                drop(lock);
+                saved
             }
         }
     }

@@ -152,6 +152,8 @@ struct HeldLease {
     lock_key: String,
     owner: String,
     renew_at: Instant,
+    /// A save that also releases it is under way: finding it gone is no loss.
+    saving: bool,
 }
 
 impl Drop for Inner {
@@ -740,20 +742,27 @@ impl TokenStore for RedisStore {
         let serial = lock.serial();
         let owner = lock_ignoring_poison(&inner.leases.table)
             .held
-            .get(&serial)
+            .get_mut(&serial)
             .filter(|lease| lease.lock_key == lock_key)
-            .map(|lease| lease.owner.clone());
+            .map(|lease| {
+                lease.saving = true;
+                lease.owner.clone()
+            });
         let Some(owner) = owner else {
             let saved = self.save(key, token, expected_version);
             drop(lock);
             return saved;
         };
         let reply = self.run_save(key, token, expected_version, Some((&lock_key, &owner)));
-        if reply.is_ok() {
-            // The script ran, and released the lease: the lock's drop has nothing to do.
-            lock_ignoring_poison(&inner.leases.table)
-                .held
-                .remove(&serial);
+        {
+            let mut table = lock_ignoring_poison(&inner.leases.table);
+            if reply.is_ok() {
+                // The script ran, and released the lease: the lock's drop has nothing to do.
+                table.held.remove(&serial);
+            } else if let Some(lease) = table.held.get_mut(&serial) {
+                // It did not run: the lease is still ours, released by the lock's drop.
+                lease.saving = false;
+            }
         }
         drop(lock);
         self.saved(key, expected_version, reply?)
@@ -1024,6 +1033,7 @@ impl RedisStore {
                 lock_key: lock_key.to_owned(),
                 owner: owner.to_owned(),
                 renew_at: Instant::now() + inner.leases.period,
+                saving: false,
             },
         );
         if was_empty {
@@ -1078,12 +1088,13 @@ fn keep_leases(leases: &Leases, store: &Weak<Inner>) {
             match inner.renew(&lock_key, &owner) {
                 Ok(true) => {}
                 Ok(false) => {
-                    // Released meanwhile (not held any more): nothing lost.
-                    let still_held = lock_ignoring_poison(&leases.table)
+                    // Released meanwhile (not held any more, or by a save under way): nothing
+                    // lost.
+                    let lost = lock_ignoring_poison(&leases.table)
                         .held
                         .remove(&serial)
-                        .is_some();
-                    if still_held {
+                        .is_some_and(|lease| !lease.saving);
+                    if lost {
                         log::error!(
                             "redis {}: the lease {lock_key} was lost while held; the version \
                              check still refuses a stale save",
