@@ -35,6 +35,8 @@ import iop.testing  # noqa: E402
 import lazop_sdk  # noqa: E402
 from lazop_sdk.base import sign as lazop_sign  # noqa: E402
 
+from emulator_process import lazop_refresh  # noqa: E402  (the module beside this script)
+
 SECRET = "bench-app-secret-0123456789abcdef"
 API = "/auth/token/refresh"
 PARAMS: Dict[str, str] = {
@@ -108,15 +110,7 @@ def bench_refresh(per_thread_1: int, per_thread_8: int) -> Dict[str, float]:
         vendor = lazop_sdk.LazopClient(emu.base_url + "/rest", emu.app_key, emu.app_secret)
 
         def theirs() -> Callable[[], object]:
-            def call() -> object:
-                request = lazop_sdk.LazopRequest(API)
-                request.add_api_param("refresh_token", refresh)
-                response = vendor.execute(request)
-                if response.code != "0":
-                    raise RuntimeError(f"lazop refresh failed: {response.code}")
-                return response
-
-            return call
+            return lambda: lazop_refresh(lazop_sdk, vendor, refresh)
 
         # Two interleaved rounds each, best kept: the machine may be busy with other work.
         for _ in range(2):

@@ -33,11 +33,17 @@ def find_emulator(given: str | None) -> str:
     sys.exit("no iop-emulator binary: cargo build -p iop-emulator --release (or pass --emulator)")
 
 
-def start_emulator(path: str, threads: int = 2) -> Tuple["subprocess.Popen[str]", str]:
-    """Starts the emulator on a free loopback port; returns the process and its base URL."""
+def start_emulator(
+    path: str, threads: int | None = 2
+) -> Tuple["subprocess.Popen[str]", str]:
+    """Starts the emulator on a free loopback port (`--threads threads`; `None`: the binary's
+    default); returns the process and its base URL."""
     env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
+    args = [path, "--app-key", APP_KEY, "--no-rotate"]
+    if threads is not None:
+        args += ["--threads", str(threads)]
     proc = subprocess.Popen(
-        [path, "--app-key", APP_KEY, "--no-rotate", "--threads", str(threads)],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -47,7 +53,7 @@ def start_emulator(path: str, threads: int = 2) -> Tuple["subprocess.Popen[str]"
     url = proc.stdout.readline().strip()
     if not url.startswith("http"):
         proc.kill()
-        sys.exit(f"the emulator printed {url!r} instead of its URL")
+        sys.exit(f"{path} printed {url!r} instead of its URL")
     return proc, url
 
 

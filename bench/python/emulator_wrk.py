@@ -25,24 +25,13 @@ from typing import Dict, List, Tuple
 import iop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_process import APP_KEY, APP_SECRET, cpu_of, refresh_token_of  # noqa: E402
-
-
-def start(path: str, threads: str | None) -> Tuple["subprocess.Popen[str]", str]:
-    """Starts one emulator binary on a free loopback port (rotation off)."""
-    args = [path, "--app-key", APP_KEY, "--no-rotate"]
-    if threads:
-        args += ["--threads", threads]
-    env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        sys.exit(f"{path} printed {url!r} instead of its URL")
-    return proc, url
+from emulator_process import (  # noqa: E402
+    APP_KEY,
+    APP_SECRET,
+    cpu_of,
+    refresh_token_of,
+    start_emulator,
+)
 
 
 def refresh_lua(url: str, directory: str) -> str:
@@ -98,7 +87,7 @@ def main() -> None:
         try:
             for spec in args.binaries:
                 path, _, threads = spec.partition(":")
-                proc, url = start(path, threads or None)
+                proc, url = start_emulator(path, int(threads) if threads else None)
                 running.append((spec, proc, url, refresh_lua(url, directory)))
             cases = [
                 ("now, 1 connection", "/_emulator/now", 1, False),
