@@ -688,8 +688,11 @@ impl TokenStore for PostgresStore {
             // still answers is rolled back and holds the lock again (the lock's drop unlocks it
             // after the save); a dead one has lost the lock with it.
             Err(e) => {
+                // The error's code only: a server message may quote the statement, and this
+                // one holds the token record.
+                let code = e.code().map_or("no SQLSTATE", |code| code.code());
                 log::debug!(
-                    "postgres {}: save and unlock failed ({e}); saving again",
+                    "postgres {}: save and unlock failed ({code}); saving again",
                     self.endpoint
                 );
                 if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_ok() {
