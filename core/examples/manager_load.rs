@@ -29,6 +29,18 @@ fn rss_bytes() -> Result<u64, Box<dyn Error>> {
     Ok(pages * 4096)
 }
 
+/// CPU time this process has used (user and system), in seconds.
+fn cpu_seconds() -> Result<f64, Box<dyn Error>> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').ok_or("stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).ok_or("stat")?.parse::<u64>()?
+        + fields.get(12).ok_or("stat")?.parse::<u64>()?;
+    // USER_HZ is 100 on Linux.
+    Ok(ticks as f64 / 100.0)
+}
+
 /// Token sets issued by the emulator for `sellers` sellers.
 fn issue(emu: &Emulator, sellers: usize) -> Result<Vec<(String, TokenSet)>, Box<dyn Error>> {
     (0..sellers)
@@ -112,12 +124,14 @@ fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dy
     for &concurrency in concurrencies {
         emu.advance(28 * DAY);
         emu.reset_stats();
+        let cpu_before = cpu_seconds()?;
         let started = Instant::now();
         let report = manager.refresh_due(RefreshDueOptions::new(3 * DAY).concurrency(concurrency));
         let elapsed = started.elapsed();
+        let cpu = cpu_seconds()? - cpu_before;
         let calls = emu.stats().get("/auth/token/refresh").copied().unwrap_or(0);
         println!(
-            "  concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s (refreshed {}, failed {}, reauthorize {}, calls {calls})",
+            "  concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s, CPU {cpu:.2} s (refreshed {}, failed {}, reauthorize {}, calls {calls})",
             elapsed.as_secs_f64(),
             report.refreshed.len() as f64 / elapsed.as_secs_f64(),
             report.refreshed.len(),

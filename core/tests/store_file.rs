@@ -319,6 +319,169 @@ fn remove_forgets_a_key_even_a_corrupted_one() {
     assert_eq!(nick(&file.load("k").unwrap().unwrap()), 3);
 }
 
+/// The inode of a file (a save in place keeps it; a new file changes it).
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[test]
+fn saves_write_the_other_slot_in_place_and_a_torn_slot_falls_back_to_the_record_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let path = store.path_of("k").unwrap();
+    let v1 = store.save("k", &token(1), None).unwrap();
+    let created = inode(&path);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
+    let v2 = store.save("k", &token(2), Some(v1)).unwrap();
+    let v3 = store.save("k", &token(3), Some(v2)).unwrap();
+    assert_eq!(
+        inode(&path),
+        created,
+        "saves after the first write in place"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 8192);
+    // Saves alternate: 1 and 3 in the first slot, 2 in the second.
+    assert_eq!(&bytes[..8], b"iop-tok1");
+    assert_eq!(&bytes[4096..4104], b"iop-tok1");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("access-3") && text.contains("access-2") && !text.contains("access-1"));
+
+    // A write cut off by a crash: the first half of the newest slot is new, the rest old (or
+    // anything else). The digest fails, the record before it is current.
+    let mut torn = bytes.clone();
+    for b in &mut torn[100..4096] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &torn).unwrap();
+    let back = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&back), back.version), (2, v2));
+    // Its version is what a save compares with; the save goes into the torn slot.
+    assert!(store.save("k", &token(9), Some(v3)).is_err());
+    let v4 = store.save("k", &token(4), Some(v2)).unwrap();
+    let back = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&back), back.version), (4, v4));
+
+    // Only a header cut short, or a slot of zeros: the same.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..64].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 2);
+
+    // Both slots broken: corrupted, nothing guessed, nothing overwritten by a save.
+    for b in &mut bytes[4096 + 64..4096 + 80] {
+        *b ^= 1;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = store.load("k").unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { message, .. } if message.contains("corrupted") && message.contains("no slot")),
+        "{err:?}"
+    );
+    assert!(store.save("k", &token(5), Some(v2)).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_token_file_of_the_old_layout_is_read_and_rewritten_in_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let path = store.path_of("k").unwrap();
+    // What iop wrote before slots: the record alone.
+    let old = serde_json::json!({"version": 7, "key": "k", "token": token(1)});
+    std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let back = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&back), back.version), (1, 7));
+    assert_eq!(store.keys().unwrap(), vec!["k".to_owned()]);
+    assert!(store.save("k", &token(2), Some(6)).is_err());
+    let v = store.save("k", &token(2), Some(7)).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!((&bytes[..8], bytes.len()), (&b"iop-tok1"[..], 8192));
+    assert_eq!(mode(&path), 0o600);
+    let back = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&back), back.version), (2, v));
+}
+
+#[test]
+fn a_record_larger_than_its_slot_gets_a_larger_file_and_one_too_large_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let path = store.path_of("k").unwrap();
+    let v1 = store.save("k", &token(1), None).unwrap();
+    let mut big = token(2);
+    big.extra
+        .insert("note".to_owned(), serde_json::json!("x".repeat(5000)));
+    let v2 = store.save("k", &big, Some(v1)).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * 8192);
+    let back = store.load("k").unwrap().unwrap().token;
+    assert_eq!(back.extra.get("note"), big.extra.get("note"));
+    // A small record again stays in the larger slots, in place.
+    let grown = inode(&path);
+    let v3 = store.save("k", &token(3), Some(v2)).unwrap();
+    assert_eq!(inode(&path), grown);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * 8192);
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 3);
+    // Larger than half the file cap: refused before anything is written.
+    let before = std::fs::read(&path).unwrap();
+    let mut huge = token(4);
+    huge.extra
+        .insert("note".to_owned(), serde_json::json!("x".repeat(600 << 10)));
+    let err = store.save("k", &huge, Some(v3)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { message, .. } if message.contains("too large")),
+        "{err:?}"
+    );
+    assert!(store.save("new", &huge, None).is_err());
+    assert!(!store.path_of("new").unwrap().exists());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn loads_never_see_a_slot_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    store.save("k", &token(0), None).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut saved = 0;
+                while saved < 50 {
+                    let current = store.load("k").unwrap().unwrap();
+                    let next = token(nick(&current) + 1);
+                    if store.save("k", &next, Some(current.version)).is_ok() {
+                        saved += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut last, mut loads) = (0, 0);
+                while !done.load(Ordering::SeqCst) {
+                    let n = nick(&store.load("k").unwrap().unwrap());
+                    assert!(n >= last, "went back from {last} to {n}");
+                    (last, loads) = (n, loads + 1);
+                }
+                loads
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 200);
+}
+
 #[test]
 fn open_deletes_only_old_leftover_temporary_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@
 //! before anything is read; reads are capped at [`MAX_TOKEN_FILE_BYTES`].
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -32,17 +32,122 @@ pub const MAX_TOKEN_FILE_BYTES: u64 = 1 << 20;
 /// Age after which a leftover temporary file is deleted by [`FileStore::open`].
 const STALE_TEMPORARY_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Name of the lock file that serializes the compare-and-swap step of saves in a directory.
+/// Name of the lock file that serializes the creation of token files in a directory.
 const SAVE_LOCK_NAME: &str = ".save.lock";
 
-/// A directory with one JSON file per seller key (mode 0600), written to a temporary file,
-/// synced and renamed; an OS file lock per key guards refreshes across processes.
+/// The size of each of a token file's two slots, unless a record needs more.
+const SLOT_BYTES: usize = 4096;
+
+/// The largest slot: two of them make a file of [`MAX_TOKEN_FILE_BYTES`].
+const MAX_SLOT_BYTES: usize = (MAX_TOKEN_FILE_BYTES / 2) as usize;
+
+/// The first bytes of a slot that holds a record.
+const SLOT_MAGIC: [u8; 8] = *b"iop-tok1";
+
+/// A slot's header: magic (8 bytes), sequence number (8, little-endian), record length (4,
+/// little-endian), zeros (12), SHA-256 of those 32 bytes and the record (32).
+const SLOT_HEADER_BYTES: usize = 64;
+
+/// The slot size a record of `len` bytes needs, or `None` when it is too large for any.
+fn slot_bytes_for(len: usize) -> Option<usize> {
+    let needed = len.checked_add(SLOT_HEADER_BYTES)?.max(SLOT_BYTES);
+    let slot = needed.checked_next_power_of_two()?;
+    (slot <= MAX_SLOT_BYTES).then_some(slot)
+}
+
+fn slot_digest(head: &[u8], record: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    digest.update(head);
+    digest.update(record);
+    digest.finalize().into()
+}
+
+/// One slot of `slot_bytes` holding `record` (which fits: see [`slot_bytes_for`]).
+fn encode_slot(sequence: u64, record: &[u8], slot_bytes: usize) -> Vec<u8> {
+    let mut slot = vec![0u8; slot_bytes];
+    slot[..8].copy_from_slice(&SLOT_MAGIC);
+    slot[8..16].copy_from_slice(&sequence.to_le_bytes());
+    let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
+    slot[16..20].copy_from_slice(&len.to_le_bytes());
+    let digest = slot_digest(&slot[..32], record);
+    slot[32..SLOT_HEADER_BYTES].copy_from_slice(&digest);
+    slot[SLOT_HEADER_BYTES..SLOT_HEADER_BYTES + record.len()].copy_from_slice(record);
+    slot
+}
+
+/// Where the current record of a token file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The whole file is the record (the layout before slots).
+    Whole,
+    /// Slot `current` of two, each `slot_bytes` long, with sequence number `sequence`.
+    Slots {
+        slot_bytes: usize,
+        current: usize,
+        sequence: u64,
+    },
+}
+
+/// Finds the current record of a token file's bytes; `Err` says why there is none.
+fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
+    if bytes.first() == Some(&b'{') {
+        return Ok((bytes, Layout::Whole));
+    }
+    if bytes.is_empty() {
+        return Err("empty file");
+    }
+    let slot_bytes = bytes.len() / 2;
+    if !bytes.len().is_multiple_of(2)
+        || !slot_bytes.is_power_of_two()
+        || !(SLOT_BYTES..=MAX_SLOT_BYTES).contains(&slot_bytes)
+    {
+        return Err("not a token file layout");
+    }
+    // Slots whose header is whole, newest first; the first whose digest matches is current.
+    let mut candidates: Vec<(u64, usize, &[u8])> = Vec::with_capacity(2);
+    for (index, slot) in bytes.chunks_exact(slot_bytes).enumerate() {
+        if slot[..8] != SLOT_MAGIC {
+            continue;
+        }
+        let sequence = u64::from_le_bytes(slot[8..16].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(slot[16..20].try_into().unwrap_or_default());
+        let Some(record) = usize::try_from(len)
+            .ok()
+            .and_then(|len| slot.get(SLOT_HEADER_BYTES..SLOT_HEADER_BYTES.checked_add(len)?))
+        else {
+            continue;
+        };
+        candidates.push((sequence, index, record));
+    }
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    for (sequence, index, record) in candidates {
+        let slot = &bytes[index * slot_bytes..][..SLOT_HEADER_BYTES];
+        if slot_digest(&slot[..32], record)[..] == slot[32..SLOT_HEADER_BYTES] {
+            let layout = Layout::Slots {
+                slot_bytes,
+                current: index,
+                sequence,
+            };
+            return Ok((record, layout));
+        }
+    }
+    Err("no slot holds a whole record")
+}
+
+/// A directory with one token file per seller key (mode 0600), updated in place in one of two
+/// checksummed slots and synced; an OS file lock per key guards refreshes across processes.
 ///
 /// Layout, for a key `k` whose bytes in lowercase hex are `H`:
-/// - `H.json`: `{"version": n, "key": "k", "token": {…}}`, replaced atomically by rename;
+/// - `H.json`: two slots of equal size (4 KiB each, or the next power of two a larger record
+///   needs, at most 512 KiB). Each slot holds a 64-byte header (the magic `iop-tok1`, a sequence
+///   number, the record's length, a SHA-256 digest of header and record) and the JSON record
+///   `{"version": n, "key": "k", "token": {…}}`. The slot with the higher sequence number whose
+///   digest matches is the current one. A file that is one JSON record (the layout of iop before
+///   0.1) is read as such and rewritten in slots by its next save.
 /// - `H.lock`: an empty file whose OS lock (`flock`) is the key's lock across processes;
-/// - `.save.lock`: held only for the instant a save compares versions and renames;
-/// - `.tmp-*`: a save in progress, or left by a killed writer: ignored, and deleted by
+/// - `.save.lock`: held only for the instant a save creates a key's file;
+/// - `.tmp-*`: a new file in progress, or left by a killed writer: ignored, and deleted by
 ///   [`FileStore::open`] once an hour old.
 ///
 /// Keys are any non-empty string of at most [`MAX_FILE_KEY_BYTES`] bytes.
@@ -56,10 +161,20 @@ const SAVE_LOCK_NAME: &str = ".save.lock";
 /// the key, never a hang.
 ///
 /// # Durability
-/// A save returns once the new file is on disk: its data is synced before the rename, and the
-/// directory after it. Concurrent saves in one process share directory syncs (group commit): a
-/// save waits for one directory sync that started after its own rename, so one sync covers
-/// every rename done before it began.
+/// A save returns once the new record is on disk. A save of a key that has a file writes the
+/// slot that does not hold the current record and syncs the file's data (`fdatasync`): the
+/// current record is never touched, so a writer killed (or a machine losing power) mid-write
+/// leaves it intact, and a half-written slot fails its digest and is ignored. Nothing else
+/// changes on disk (no rename, no directory sync), so concurrent saves of different keys are as
+/// many independent data syncs, which the file system commits together. A save holds the
+/// file's OS lock (exclusive) from its compare step until its sync returns; a load holds it
+/// shared while it reads, so it never sees a slot being written.
+///
+/// The first save of a key (and a save whose record outgrows its slots, or that rewrites a file
+/// of the old layout) writes a whole new file: written to a temporary file, synced, renamed into
+/// place, and the directory synced. Concurrent ones in one process share directory syncs
+/// (group commit): a save waits for one directory sync that started after its own rename, so
+/// one sync covers every rename done before it began.
 pub struct FileStore {
     dir: PathBuf,
     /// The directory, opened once: every file is reached relative to it.
@@ -300,14 +415,14 @@ impl FileStore {
 
     /// Opens `name` in the directory without following a link and without blocking, and checks
     /// that it is a regular file. `Ok(None)`: it does not exist (and `flags` did not create it).
-    /// With the file, its size when it was opened.
+    /// With the file, its status when it was opened.
     fn open_regular(
         &self,
         key: &str,
         name: &str,
         what: &str,
         flags: OFlags,
-    ) -> Result<Option<(File, u64)>> {
+    ) -> Result<Option<(File, rustix::fs::Stat)>> {
         let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
         let fd = match rustix::fs::openat(&self.dir_fd, name, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
@@ -334,10 +449,7 @@ impl FileStore {
                 ),
             ));
         }
-        Ok(Some((
-            File::from(fd),
-            u64::try_from(stat.st_size).unwrap_or(0),
-        )))
+        Ok(Some((File::from(fd), stat)))
     }
 
     fn open_lock_file(&self, key: &str, name: &str) -> Result<File> {
@@ -346,20 +458,46 @@ impl FileStore {
             .ok_or_else(|| store_error(key, "the lock file vanished while it was opened"))
     }
 
-    /// Reads and parses the file of `key` (`None` when absent): the whole record, or (for the
-    /// compare step of a save) only its version.
-    fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
-        let Some((file, size)) = self.open_regular(key, name, "token file", OFlags::RDONLY)? else {
-            return Ok(None);
-        };
-        // Room for the whole file and one byte more: one read takes it all, the next sees the
-        // end (instead of a read per doubling of a growing buffer).
-        let room = size.min(MAX_TOKEN_FILE_BYTES) + 1;
-        let mut bytes = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
-        file.take(MAX_TOKEN_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error(key, "cannot read token file", e))?;
-        if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+    /// Opens the token file `name` and takes its OS lock, shared to read or exclusive to write,
+    /// then makes sure the name still leads to the file it locked (a save that replaces the
+    /// file, or a remove, holds the lock while it renames or unlinks). `Ok(None)`: absent.
+    /// With the file, its size.
+    fn open_locked(&self, key: &str, name: &str, write: bool) -> Result<Option<(File, u64)>> {
+        for _ in 0..64 {
+            let flags = if write { OFlags::RDWR } else { OFlags::RDONLY };
+            let Some((file, held)) = self.open_regular(key, name, "token file", flags)? else {
+                return Ok(None);
+            };
+            if write {
+                file.lock()
+            } else {
+                file.lock_shared()
+            }
+            .map_err(|e| io_error(key, "cannot lock the token file", e))?;
+            // (The file's size is what it was when opened: saves write in place, and a save
+            // that replaces the file makes a new one, which the check below catches.)
+            match rustix::fs::statat(&self.dir_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(now) if now.st_ino == held.st_ino && now.st_dev == held.st_dev => {
+                    return Ok(Some((file, u64::try_from(held.st_size).unwrap_or(0))));
+                }
+                // Replaced or removed while this waited for the lock: open the name again.
+                Ok(_) | Err(Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(io_error(key, "cannot inspect the token file", e.into()));
+                }
+            }
+        }
+        Err(store_error(
+            key,
+            "the token file kept being replaced while it was opened",
+        ))
+    }
+
+    /// Reads an open token file of `size` bytes whole (at most [`MAX_TOKEN_FILE_BYTES`]): one
+    /// read, as a locked token file does not change size (saves write in place).
+    fn read_all(&self, key: &str, name: &str, file: &File, size: u64) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        if size > MAX_TOKEN_FILE_BYTES {
             return Err(store_error(
                 key,
                 format!(
@@ -368,20 +506,58 @@ impl FileStore {
                 ),
             ));
         }
-        match serde_json::from_slice::<T>(&bytes) {
-            Ok(record) => Ok(Some(record)),
-            // Only the position and category: serde's text could quote a stored secret.
-            Err(e) => Err(store_error(
+        let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match file.read_at(&mut bytes[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(key, "cannot read token file", e)),
+            }
+        }
+        // Shorter than it was (cut by something else): what is there is judged as it is.
+        bytes.truncate(filled);
+        Ok(bytes)
+    }
+
+    /// The current record of a token file's bytes, parsed (the whole record, or for the
+    /// compare step of a save only its version), and where it is.
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(T, Layout)> {
+        let corrupted = |why: String| {
+            store_error(
                 key,
                 format!(
-                    "token file {} is corrupted or truncated ({:?} error at line {} column {})",
-                    self.dir.join(name).display(),
-                    e.classify(),
-                    e.line(),
-                    e.column()
+                    "token file {} is corrupted or truncated ({why})",
+                    self.dir.join(name).display()
                 ),
-            )),
+            )
+        };
+        let (record, layout) = decode(bytes).map_err(|why| corrupted(why.to_owned()))?;
+        match serde_json::from_slice::<T>(record) {
+            Ok(record) => Ok((record, layout)),
+            // Only the position and category: serde's text could quote a stored secret.
+            Err(e) => Err(corrupted(format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))),
         }
+    }
+
+    /// Reads and parses the file of `key` (`None` when absent), holding its lock shared.
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
+        let Some((file, size)) = self.open_locked(key, name, false)? else {
+            return Ok(None);
+        };
+        let bytes = self.read_all(key, name, &file, size)?;
+        Ok(Some(self.parse::<T>(key, name, &bytes)?.0))
     }
 
     /// Writes `body` to a new temporary file and syncs its data.
@@ -473,6 +649,45 @@ impl FileStore {
         state.renamed
     }
 
+    /// The first save of `key` (a record of `version`): a new file, created only if there is
+    /// still none.
+    fn create(
+        &self,
+        key: &str,
+        name: &str,
+        record: &[u8],
+        slot_bytes: usize,
+        expected_version: Option<u64>,
+        version: u64,
+    ) -> Result<u64> {
+        if expected_version.is_some() {
+            return Err(conflict(key, expected_version, None));
+        }
+        // Written and synced outside any lock: a killed writer leaves at most a temporary
+        // file, which load and keys ignore.
+        let mut temporary = self.write_temporary(key, &file_image(record, slot_bytes))?;
+        let renaming = self.renaming();
+        let ticket = self.with_save_lock(key, || {
+            // Another save may have created it meanwhile (creations take this lock).
+            if let Some(current) = self.read::<FileVersion>(key, name)? {
+                return Err(conflict(key, expected_version, Some(current.version)));
+            }
+            rustix::fs::renameat(&self.dir_fd, &temporary.name, &self.dir_fd, name)
+                .map_err(|e| io_error(key, "cannot rename the temporary file", e.into()))?;
+            temporary.renamed = true;
+            Ok(self.renamed())
+        });
+        drop(renaming);
+        let ticket = ticket?;
+        // The key's lock file too, now rather than on its first refresh (best effort: `lock`
+        // creates it when missing).
+        if let Ok(stem) = Self::file_stem(key) {
+            let _ = self.open_lock_file(key, &format!("{stem}.lock"));
+        }
+        self.sync_dir_through(key, ticket)?;
+        Ok(version)
+    }
+
     /// Runs `f` holding the directory's save lock (this process's threads and other processes).
     fn with_save_lock<T>(&self, key: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let mut slot = lock_ignoring_poison(&self.save_lock);
@@ -504,33 +719,65 @@ impl TokenStore for FileStore {
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
         let name = Self::file_name(key)?;
         let version = next_version(expected_version);
-        let body = serde_json::to_vec(&FileRecordOut {
+        let record = serde_json::to_vec(&FileRecordOut {
             version,
             key,
             token,
         })
         .map_err(|e| store_error(key, format!("cannot serialize the token set: {e}")))?;
-
-        // Write and sync the new content first, outside any lock: a killed writer leaves at most
-        // a temporary file, which load and keys ignore.
-        let mut temporary = self.write_temporary(key, &body)?;
-
-        // Compare and swap under the directory's save lock (held across processes).
-        let renaming = self.renaming();
-        let ticket = self.with_save_lock(key, || {
-            let current = self
-                .read::<FileVersion>(key, &name)?
-                .map(|record| record.version);
-            if current != expected_version {
-                return Err(conflict(key, expected_version, current));
+        let Some(needed) = slot_bytes_for(record.len()) else {
+            return Err(store_error(
+                key,
+                format!(
+                    "the token set is too large to store ({} bytes; at most {} fit)",
+                    record.len(),
+                    MAX_SLOT_BYTES - SLOT_HEADER_BYTES
+                ),
+            ));
+        };
+        let Some((file, size)) = self.open_locked(key, &name, true)? else {
+            return self.create(key, &name, &record, needed, expected_version, version);
+        };
+        // Compare and write holding the file's lock (exclusive, across processes).
+        let bytes = self.read_all(key, &name, &file, size)?;
+        let (current, layout) = self.parse::<FileVersion>(key, &name, &bytes)?;
+        if Some(current.version) != expected_version {
+            return Err(conflict(key, expected_version, Some(current.version)));
+        }
+        match layout {
+            Layout::Slots {
+                slot_bytes,
+                current,
+                sequence,
+            } if slot_bytes >= needed => {
+                use std::os::unix::fs::FileExt;
+                // The other slot: the current record stays whole until this one is synced.
+                let slot = encode_slot(sequence.wrapping_add(1), &record, slot_bytes);
+                let offset = ((1 - current) * slot_bytes) as u64;
+                if let Err(e) = file
+                    .write_all_at(&slot, offset)
+                    .and_then(|()| file.sync_data())
+                {
+                    // A failed save changes nothing: the slot loses its magic (best effort), so
+                    // the current record stays current for readers.
+                    let _ = file.write_all_at(&[0; 8], offset);
+                    return Err(io_error(key, "cannot write the token file", e));
+                }
             }
-            rustix::fs::renameat(&self.dir_fd, &temporary.name, &self.dir_fd, &name)
-                .map_err(|e| io_error(key, "cannot rename the temporary file", e.into()))?;
-            temporary.renamed = true;
-            Ok(self.renamed())
-        });
-        drop(renaming);
-        self.sync_dir_through(key, ticket?)?;
+            _ => {
+                // A new file in larger slots (or in slots at all), renamed over this one while
+                // its lock is held: waiters find the new file when they get it.
+                let mut temporary = self.write_temporary(key, &file_image(&record, needed))?;
+                let renaming = self.renaming();
+                rustix::fs::renameat(&self.dir_fd, &temporary.name, &self.dir_fd, &name)
+                    .map_err(|e| io_error(key, "cannot rename the temporary file", e.into()))?;
+                temporary.renamed = true;
+                let ticket = self.renamed();
+                drop(renaming);
+                self.sync_dir_through(key, ticket)?;
+            }
+        }
+        drop(file);
         Ok(version)
     }
 
@@ -571,6 +818,12 @@ impl TokenStore for FileStore {
     /// lock file stays, as another process may hold it.
     fn remove(&self, key: &str) -> Result<bool> {
         let name = Self::file_name(key)?;
+        // Holding the file's lock, so that no save is writing into it as it goes; something
+        // that cannot be locked (not a regular file) is removed all the same.
+        let held = self.open_locked(key, &name, true);
+        if matches!(held, Ok(None)) {
+            return Ok(false);
+        }
         let removed = match rustix::fs::unlinkat(&self.dir_fd, &name, AtFlags::empty()) {
             Ok(()) => true,
             Err(Errno::NOENT) => false,
@@ -580,8 +833,16 @@ impl TokenStore for FileStore {
             let ticket = self.renamed();
             self.sync_dir_through(key, ticket)?;
         }
+        drop(held);
         Ok(removed)
     }
+}
+
+/// A new token file's bytes: `record` in the first of two slots of `slot_bytes`.
+fn file_image(record: &[u8], slot_bytes: usize) -> Vec<u8> {
+    let mut image = encode_slot(1, record, slot_bytes);
+    image.resize(2 * slot_bytes, 0);
+    image
 }
 
 #[cfg(test)]
