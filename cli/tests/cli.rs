@@ -114,20 +114,19 @@ fn create_into_store(emu: &Emulator, dir: &Path, seller: &str) -> Run {
 
 /// Every access and refresh token stored in `dir`'s files.
 fn stored_secrets(dir: &Path) -> Vec<String> {
+    use iop_core::TokenStore;
+    // Read through the store itself: a token file holds its record in one of two slots.
+    let store = iop_core::FileStore::open(dir).expect("open store");
     let mut secrets = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read store") {
-        let path = entry.expect("entry").path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
+    for key in store.keys().expect("keys") {
+        let Some(stored) = store.load(&key).expect("load") else {
             continue;
         };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        // A record is `{"version": n, "key": "k", "token": {…}}`.
-        for name in ["access_token", "refresh_token"] {
-            if let Some(s) = value["token"][name].as_str() {
-                secrets.push(s.to_owned());
-            }
+        if let Some(access) = &stored.token.access_token {
+            secrets.push(access.secret().to_owned());
+        }
+        if let Some(refresh) = &stored.token.refresh_token {
+            secrets.push(refresh.secret().to_owned());
         }
     }
     secrets
@@ -691,19 +690,13 @@ fn refresh_due_exits_4_when_some_fail_and_some_must_reauthorize() {
     for seller in ["seller-broken", "seller-revoked", "seller-fine"] {
         create_into_store(&emu, dir.path(), seller);
     }
-    // Corrupt the file of seller-broken; revoke seller-revoked's refresh tokens.
-    let mut corrupted = 0;
-    for entry in std::fs::read_dir(dir.path()).expect("read store") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let is_broken = serde_json::from_str::<serde_json::Value>(&text)
-            .is_ok_and(|v| v["key"] == "seller-broken");
-        if is_broken {
-            std::fs::write(&path, &text[..text.len() / 2]).expect("truncate");
-            corrupted += 1;
-        }
-    }
-    assert_eq!(corrupted, 1, "found the file of seller-broken");
+    // Cut the file of seller-broken in half; revoke seller-revoked's refresh tokens.
+    let broken = iop_core::FileStore::open(dir.path())
+        .expect("open store")
+        .path_of("seller-broken")
+        .expect("path");
+    let bytes = std::fs::read(&broken).expect("read the file of seller-broken");
+    std::fs::write(&broken, &bytes[..bytes.len() / 2]).expect("truncate");
     emu.revoke_refresh_tokens("seller-revoked");
 
     let out = run(iop(Some(&emu), &["refresh-due", "--store", store]));

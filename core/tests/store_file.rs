@@ -422,12 +422,25 @@ fn a_record_larger_than_its_slot_gets_a_larger_file_and_one_too_large_is_refused
     assert_eq!(inode(&path), grown);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * 8192);
     assert_eq!(nick(&store.load("k").unwrap().unwrap()), 3);
+    // 4 into the first slot, 5 into the second. Cut to the length of a file of 4 KiB slots,
+    // the first half of the first slot (a whole older record) is no slot of that file.
+    let v4 = store.save("k", &token(4), Some(v3)).unwrap();
+    let v5 = store.save("k", &token(5), Some(v4)).unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &whole[..8192]).unwrap();
+    let err = store.load("k").unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { message, .. } if message.contains("corrupted")),
+        "{err:?}"
+    );
+    std::fs::write(&path, &whole).unwrap();
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 5);
     // Larger than half the file cap: refused before anything is written.
     let before = std::fs::read(&path).unwrap();
     let mut huge = token(4);
     huge.extra
         .insert("note".to_owned(), serde_json::json!("x".repeat(600 << 10)));
-    let err = store.save("k", &huge, Some(v3)).unwrap_err();
+    let err = store.save("k", &huge, Some(v5)).unwrap_err();
     assert!(
         matches!(&err, Error::Store { message, .. } if message.contains("too large")),
         "{err:?}"
@@ -435,6 +448,126 @@ fn a_record_larger_than_its_slot_gets_a_larger_file_and_one_too_large_is_refused
     assert!(store.save("new", &huge, None).is_err());
     assert!(!store.path_of("new").unwrap().exists());
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_hard_linked_copy_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let path = store.path_of("k").unwrap();
+    let v1 = store.save("k", &token(1), None).unwrap();
+    let backup = dir.path().join("backup");
+    std::fs::hard_link(&path, &backup).unwrap();
+    let before = std::fs::read(&backup).unwrap();
+    let v2 = store.save("k", &token(2), Some(v1)).unwrap();
+    assert_eq!(std::fs::read(&backup).unwrap(), before);
+    assert_ne!(inode(&path), inode(&backup));
+    let back = store.load("k").unwrap().unwrap();
+    assert_eq!((nick(&back), back.version), (2, v2));
+}
+
+/// Compare-and-swap increments of `k` by many threads, while another thread keeps giving the
+/// file a second name (so saves replace it by a new file at random points) and readers check
+/// that what they load never goes back: every increment counted, none lost.
+#[test]
+fn increments_stay_exact_while_the_file_is_replaced_under_waiters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    store.save("k", &token(0), None).unwrap();
+    let path = store.path_of("k").unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let linker = {
+        let (done, backup) = (done.clone(), dir.path().join("second-name"));
+        std::thread::spawn(move || {
+            let mut links = 0;
+            while !done.load(Ordering::SeqCst) {
+                if std::fs::hard_link(&path, &backup).is_ok() {
+                    links += 1;
+                    std::thread::sleep(Duration::from_micros(300));
+                    std::fs::remove_file(&backup).unwrap();
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            links
+        })
+    };
+    let reader = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut last = 0;
+            while !done.load(Ordering::SeqCst) {
+                let n = nick(&store.load("k").unwrap().unwrap());
+                assert!(n >= last, "went back from {last} to {n}");
+                last = n;
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut saved = 0;
+                while saved < 40 {
+                    let current = store.load("k").unwrap().unwrap();
+                    let next = token(nick(&current) + 1);
+                    if store.save("k", &next, Some(current.version)).is_ok() {
+                        saved += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+    assert!(linker.join().unwrap() > 0);
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 160);
+    assert_eq!(store.keys().unwrap(), vec!["k".to_owned()]);
+}
+
+const INCREMENT_DIR: &str = "IOP_TEST_STORE_INCREMENT_DIR";
+
+/// Run by `processes_compare_and_swap_exactly` in child processes: 30 compare-and-swap
+/// increments of `k`.
+#[test]
+#[ignore = "child process of processes_compare_and_swap_exactly"]
+fn child_incrementer() {
+    let Ok(dir) = std::env::var(INCREMENT_DIR) else {
+        return;
+    };
+    let store = FileStore::open(dir).unwrap();
+    let mut saved = 0;
+    while saved < 30 {
+        let current = store.load("k").unwrap().unwrap();
+        let next = token(nick(&current) + 1);
+        if store.save("k", &next, Some(current.version)).is_ok() {
+            saved += 1;
+        }
+    }
+}
+
+#[test]
+fn processes_compare_and_swap_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.save("k", &token(0), None).unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child_incrementer", "--ignored"])
+                .args(["--test-threads", "1"])
+                .env(INCREMENT_DIR, dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(nick(&store.load("k").unwrap().unwrap()), 120);
 }
 
 #[test]

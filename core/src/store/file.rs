@@ -45,7 +45,9 @@ const MAX_SLOT_BYTES: usize = (MAX_TOKEN_FILE_BYTES / 2) as usize;
 const SLOT_MAGIC: [u8; 8] = *b"iop-tok1";
 
 /// A slot's header: magic (8 bytes), sequence number (8, little-endian), record length (4,
-/// little-endian), zeros (12), SHA-256 of those 32 bytes and the record (32).
+/// little-endian), log2 of the slot size (1), the slot's index (1), zeros (10), SHA-256 of those
+/// 32 bytes and the record (32). Size and index make a file cut to another length (or a slot
+/// copied elsewhere) fail instead of reading as a slot it is not.
 const SLOT_HEADER_BYTES: usize = 64;
 
 /// The slot size a record of `len` bytes needs, or `None` when it is too large for any.
@@ -63,13 +65,16 @@ fn slot_digest(head: &[u8], record: &[u8]) -> [u8; 32] {
     digest.finalize().into()
 }
 
-/// One slot of `slot_bytes` holding `record` (which fits: see [`slot_bytes_for`]).
-fn encode_slot(sequence: u64, record: &[u8], slot_bytes: usize) -> Vec<u8> {
+/// Slot `index` (0 or 1) of `slot_bytes` (a power of two) holding `record` (which fits: see
+/// [`slot_bytes_for`]).
+fn encode_slot(sequence: u64, record: &[u8], slot_bytes: usize, index: usize) -> Vec<u8> {
     let mut slot = vec![0u8; slot_bytes];
     slot[..8].copy_from_slice(&SLOT_MAGIC);
     slot[8..16].copy_from_slice(&sequence.to_le_bytes());
     let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
     slot[16..20].copy_from_slice(&len.to_le_bytes());
+    slot[20] = slot_bytes.trailing_zeros() as u8;
+    slot[21] = index as u8;
     let digest = slot_digest(&slot[..32], record);
     slot[32..SLOT_HEADER_BYTES].copy_from_slice(&digest);
     slot[SLOT_HEADER_BYTES..SLOT_HEADER_BYTES + record.len()].copy_from_slice(record);
@@ -107,7 +112,11 @@ fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
     // Slots whose header is whole, newest first; the first whose digest matches is current.
     let mut candidates: Vec<(u64, usize, &[u8])> = Vec::with_capacity(2);
     for (index, slot) in bytes.chunks_exact(slot_bytes).enumerate() {
-        if slot[..8] != SLOT_MAGIC {
+        if slot[..8] != SLOT_MAGIC
+            || u32::from(slot[20]) != slot_bytes.trailing_zeros()
+            || usize::from(slot[21]) != index
+            || slot[22..32].iter().any(|&b| b != 0)
+        {
             continue;
         }
         let sequence = u64::from_le_bytes(slot[8..16].try_into().unwrap_or_default());
@@ -141,7 +150,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
 /// Layout, for a key `k` whose bytes in lowercase hex are `H`:
 /// - `H.json`: two slots of equal size (4 KiB each, or the next power of two a larger record
 ///   needs, at most 512 KiB). Each slot holds a 64-byte header (the magic `iop-tok1`, a sequence
-///   number, the record's length, a SHA-256 digest of header and record) and the JSON record
+///   number, the record's length, the slot's size and index, a SHA-256 digest of header and
+///   record) and the JSON record
 ///   `{"version": n, "key": "k", "token": {…}}`. The slot with the higher sequence number whose
 ///   digest matches is the current one. A file that is one JSON record (the layout of iop before
 ///   0.1) is read as such and rewritten in slots by its next save.
@@ -168,13 +178,20 @@ fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
 /// changes on disk (no rename, no directory sync), so concurrent saves of different keys are as
 /// many independent data syncs, which the file system commits together. A save holds the
 /// file's OS lock (exclusive) from its compare step until its sync returns; a load holds it
-/// shared while it reads, so it never sees a slot being written.
+/// shared while it reads, so it never sees a slot being written (and waits, for the length of
+/// one data sync, for a save of the same key under way).
 ///
-/// The first save of a key (and a save whose record outgrows its slots, or that rewrites a file
-/// of the old layout) writes a whole new file: written to a temporary file, synced, renamed into
-/// place, and the directory synced. Concurrent ones in one process share directory syncs
-/// (group commit): a save waits for one directory sync that started after its own rename, so
-/// one sync covers every rename done before it began.
+/// The first save of a key, and a save whose record outgrows its slots, that rewrites a file of
+/// the old layout, or that finds the file has another name too (a hard link, such as a `cp -al`
+/// backup, is never written through), writes a whole new file: written to a temporary file,
+/// synced, renamed into place, and the directory synced. The new file's lock is held from
+/// before its rename until the directory sync returns, so nobody reads or saves a record whose
+/// file name could still be lost. Concurrent ones in one process share directory syncs (group
+/// commit): a save waits for one directory sync that started after its own rename, so one sync
+/// covers every rename done before it began.
+///
+/// When a sync fails (an I/O error), the save returns the error; what the disk then holds is
+/// whatever the kernel managed to write, the previous record or the new one.
 pub struct FileStore {
     dir: PathBuf,
     /// The directory, opened once: every file is reached relative to it.
@@ -267,11 +284,14 @@ impl Drop for Renaming<'_> {
     }
 }
 
-/// Deletes a temporary file unless it was renamed.
+/// A new token file written under a temporary name, deleted unless it was renamed. Its OS lock
+/// is held (exclusive) from before it is written until it is dropped, so that no load or save
+/// reaches it under its final name before the directory sync that makes the name durable.
 struct TemporaryName<'a> {
     store: &'a FileStore,
     name: String,
     renamed: bool,
+    _file: File,
 }
 
 impl Drop for TemporaryName<'_> {
@@ -461,8 +481,13 @@ impl FileStore {
     /// Opens the token file `name` and takes its OS lock, shared to read or exclusive to write,
     /// then makes sure the name still leads to the file it locked (a save that replaces the
     /// file, or a remove, holds the lock while it renames or unlinks). `Ok(None)`: absent.
-    /// With the file, its size.
-    fn open_locked(&self, key: &str, name: &str, write: bool) -> Result<Option<(File, u64)>> {
+    /// With the file, its status.
+    fn open_locked(
+        &self,
+        key: &str,
+        name: &str,
+        write: bool,
+    ) -> Result<Option<(File, rustix::fs::Stat)>> {
         for _ in 0..64 {
             let flags = if write { OFlags::RDWR } else { OFlags::RDONLY };
             let Some((file, held)) = self.open_regular(key, name, "token file", flags)? else {
@@ -478,7 +503,7 @@ impl FileStore {
             // that replaces the file makes a new one, which the check below catches.)
             match rustix::fs::statat(&self.dir_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(now) if now.st_ino == held.st_ino && now.st_dev == held.st_dev => {
-                    return Ok(Some((file, u64::try_from(held.st_size).unwrap_or(0))));
+                    return Ok(Some((file, held)));
                 }
                 // Replaced or removed while this waited for the lock: open the name again.
                 Ok(_) | Err(Errno::NOENT) => {}
@@ -553,14 +578,15 @@ impl FileStore {
 
     /// Reads and parses the file of `key` (`None` when absent), holding its lock shared.
     fn read<T: serde::de::DeserializeOwned>(&self, key: &str, name: &str) -> Result<Option<T>> {
-        let Some((file, size)) = self.open_locked(key, name, false)? else {
+        let Some((file, held)) = self.open_locked(key, name, false)? else {
             return Ok(None);
         };
-        let bytes = self.read_all(key, name, &file, size)?;
+        let bytes = self.read_all(key, name, &file, size_of(&held))?;
         Ok(Some(self.parse::<T>(key, name, &bytes)?.0))
     }
 
-    /// Writes `body` to a new temporary file and syncs its data.
+    /// Writes `body` to a new temporary file, locked (see [`TemporaryName`]), and syncs its
+    /// data.
     fn write_temporary(&self, key: &str, body: &[u8]) -> Result<TemporaryName<'_>> {
         let mut attempts = 0;
         let (name, fd) = loop {
@@ -583,9 +609,11 @@ impl FileStore {
             store: self,
             name,
             renamed: false,
+            _file: File::from(fd),
         };
-        let mut file = File::from(fd);
-        file.write_all(body)
+        let file = &temporary._file;
+        file.lock()
+            .and_then(|()| (&mut &*file).write_all(body))
             .and_then(|()| file.sync_data())
             .map_err(|e| io_error(key, "cannot write the temporary file", e))?;
         Ok(temporary)
@@ -735,11 +763,11 @@ impl TokenStore for FileStore {
                 ),
             ));
         };
-        let Some((file, size)) = self.open_locked(key, &name, true)? else {
+        let Some((file, held)) = self.open_locked(key, &name, true)? else {
             return self.create(key, &name, &record, needed, expected_version, version);
         };
         // Compare and write holding the file's lock (exclusive, across processes).
-        let bytes = self.read_all(key, &name, &file, size)?;
+        let bytes = self.read_all(key, &name, &file, size_of(&held))?;
         let (current, layout) = self.parse::<FileVersion>(key, &name, &bytes)?;
         if Some(current.version) != expected_version {
             return Err(conflict(key, expected_version, Some(current.version)));
@@ -749,24 +777,29 @@ impl TokenStore for FileStore {
                 slot_bytes,
                 current,
                 sequence,
-            } if slot_bytes >= needed => {
+            } if slot_bytes >= needed && held.st_nlink == 1 => {
                 use std::os::unix::fs::FileExt;
                 // The other slot: the current record stays whole until this one is synced.
-                let slot = encode_slot(sequence.wrapping_add(1), &record, slot_bytes);
-                let offset = ((1 - current) * slot_bytes) as u64;
+                let other = 1 - current;
+                let slot = encode_slot(sequence.wrapping_add(1), &record, slot_bytes, other);
+                let offset = (other * slot_bytes) as u64;
                 if let Err(e) = file
                     .write_all_at(&slot, offset)
                     .and_then(|()| file.sync_data())
                 {
-                    // A failed save changes nothing: the slot loses its magic (best effort), so
-                    // the current record stays current for readers.
-                    let _ = file.write_all_at(&[0; 8], offset);
+                    // The slot loses its magic (best effort, synced), so that the current record
+                    // stays current. After a failed sync the kernel may have written the slot
+                    // or not: a crash right now could still leave either record.
+                    let _ = file
+                        .write_all_at(&[0; 8], offset)
+                        .and_then(|()| file.sync_data());
                     return Err(io_error(key, "cannot write the token file", e));
                 }
             }
             _ => {
-                // A new file in larger slots (or in slots at all), renamed over this one while
-                // its lock is held: waiters find the new file when they get it.
+                // A new file in larger slots (or in slots at all, or one no other name shares:
+                // a hard link, such as a `cp -al` backup, is not written through), renamed over
+                // this one while its lock is held: waiters find the new file when they get it.
                 let mut temporary = self.write_temporary(key, &file_image(&record, needed))?;
                 let renaming = self.renaming();
                 rustix::fs::renameat(&self.dir_fd, &temporary.name, &self.dir_fd, &name)
@@ -818,12 +851,17 @@ impl TokenStore for FileStore {
     /// lock file stays, as another process may hold it.
     fn remove(&self, key: &str) -> Result<bool> {
         let name = Self::file_name(key)?;
-        // Holding the file's lock, so that no save is writing into it as it goes; something
-        // that cannot be locked (not a regular file) is removed all the same.
-        let held = self.open_locked(key, &name, true);
-        if matches!(held, Ok(None)) {
-            return Ok(false);
-        }
+        // Holding the file's lock, so that no save is writing into it as it goes. Something that
+        // is no regular file (a link, a FIFO) has no lock to take and is removed all the same.
+        let held = match self.open_locked(key, &name, true) {
+            Ok(None) => return Ok(false),
+            Ok(Some(held)) => Some(held),
+            Err(e) => match rustix::fs::statat(&self.dir_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile => None,
+                Err(Errno::NOENT) => return Ok(false),
+                _ => return Err(e),
+            },
+        };
         let removed = match rustix::fs::unlinkat(&self.dir_fd, &name, AtFlags::empty()) {
             Ok(()) => true,
             Err(Errno::NOENT) => false,
@@ -838,9 +876,14 @@ impl TokenStore for FileStore {
     }
 }
 
+/// The size of a file from its status.
+fn size_of(stat: &rustix::fs::Stat) -> u64 {
+    u64::try_from(stat.st_size).unwrap_or(0)
+}
+
 /// A new token file's bytes: `record` in the first of two slots of `slot_bytes`.
 fn file_image(record: &[u8], slot_bytes: usize) -> Vec<u8> {
-    let mut image = encode_slot(1, record, slot_bytes);
+    let mut image = encode_slot(1, record, slot_bytes, 0);
     image.resize(2 * slot_bytes, 0);
     image
 }
