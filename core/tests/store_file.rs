@@ -319,6 +319,19 @@ fn remove_forgets_a_key_even_a_corrupted_one() {
     assert_eq!(nick(&file.load("k").unwrap().unwrap()), 3);
 }
 
+/// Adds 1 to the number `k` holds, `times` times, each by compare-and-swap (retried when
+/// another writer saved in between).
+fn increment(store: &dyn TokenStore, times: usize) {
+    let mut saved = 0;
+    while saved < times {
+        let current = store.load("k").unwrap().unwrap();
+        let next = token(nick(&current) + 1);
+        if store.save("k", &next, Some(current.version)).is_ok() {
+            saved += 1;
+        }
+    }
+}
+
 /// The inode of a file (a save in place keeps it; a new file changes it).
 fn inode(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
@@ -505,16 +518,7 @@ fn increments_stay_exact_while_the_file_is_replaced_under_waiters() {
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
-            std::thread::spawn(move || {
-                let mut saved = 0;
-                while saved < 40 {
-                    let current = store.load("k").unwrap().unwrap();
-                    let next = token(nick(&current) + 1);
-                    if store.save("k", &next, Some(current.version)).is_ok() {
-                        saved += 1;
-                    }
-                }
-            })
+            std::thread::spawn(move || increment(&*store, 40))
         })
         .collect();
     for writer in writers {
@@ -537,15 +541,7 @@ fn child_incrementer() {
     let Ok(dir) = std::env::var(INCREMENT_DIR) else {
         return;
     };
-    let store = FileStore::open(dir).unwrap();
-    let mut saved = 0;
-    while saved < 30 {
-        let current = store.load("k").unwrap().unwrap();
-        let next = token(nick(&current) + 1);
-        if store.save("k", &next, Some(current.version)).is_ok() {
-            saved += 1;
-        }
-    }
+    increment(&FileStore::open(dir).unwrap(), 30);
 }
 
 #[test]
@@ -579,16 +575,7 @@ fn loads_never_see_a_slot_being_written() {
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
-            std::thread::spawn(move || {
-                let mut saved = 0;
-                while saved < 50 {
-                    let current = store.load("k").unwrap().unwrap();
-                    let next = token(nick(&current) + 1);
-                    if store.save("k", &next, Some(current.version)).is_ok() {
-                        saved += 1;
-                    }
-                }
-            })
+            std::thread::spawn(move || increment(&*store, 50))
         })
         .collect();
     let readers: Vec<_> = (0..2)
