@@ -432,32 +432,44 @@ impl TokenManager {
     }
 
     /// Saves `token` bound to this app under the held lock of `key`, releasing the lock with
-    /// the save when the store can do both in one step.
+    /// the save when the store can do both in one step. The binding field is added for the save
+    /// and taken out again (no copy of the token set is made).
     fn save_held(
         &self,
         key: &str,
-        token: &TokenSet,
+        token: &mut TokenSet,
         expected_version: Option<u64>,
         held: &mut Held<'_>,
     ) -> Result<u64> {
-        let bound = self.bound(token);
-        match held.0.take() {
+        let displaced = token
+            .extra
+            .insert(APP_BINDING_FIELD.to_owned(), self.binding_value());
+        let saved = match held.0.take() {
             Some(lock) => self
                 .store
-                .save_and_unlock(key, &bound, expected_version, lock),
-            None => self.store.save(key, &bound, expected_version),
-        }
+                .save_and_unlock(key, token, expected_version, lock),
+            None => self.store.save(key, token, expected_version),
+        };
+        match displaced {
+            Some(value) => token.extra.insert(APP_BINDING_FIELD.to_owned(), value),
+            None => token.extra.remove(APP_BINDING_FIELD),
+        };
+        saved
     }
 
     /// `token` with this app's binding field.
     fn bound(&self, token: &TokenSet) -> TokenSet {
         let mut bound = token.clone();
-        let (app_key, gateway) = &self.binding;
-        bound.extra.insert(
-            APP_BINDING_FIELD.to_owned(),
-            serde_json::json!({ "app_key": app_key, "gateway": gateway }),
-        );
         bound
+            .extra
+            .insert(APP_BINDING_FIELD.to_owned(), self.binding_value());
+        bound
+    }
+
+    /// The value of the binding field: this app's key and gateway.
+    fn binding_value(&self) -> Value {
+        let (app_key, gateway) = &self.binding;
+        serde_json::json!({ "app_key": app_key, "gateway": gateway })
     }
 
     /// A valid access token for `key`, refreshing first when it expires within the margin.
@@ -880,7 +892,7 @@ impl TokenManager {
         log::debug!("refreshing the token of {key}");
         match self.client.refresh_token(&refresh_token) {
             Ok(answer) => {
-                let token = match checked_answer(&stored.token, answer) {
+                let mut token = match checked_answer(&stored.token, answer) {
                     Ok(token) => token,
                     Err(error) => {
                         log::warn!("the refresh answer for {key} is unusable: {error}");
@@ -890,7 +902,7 @@ impl TokenManager {
                         });
                     }
                 };
-                let version = match self.save_held(key, &token, Some(stored.version), held) {
+                let version = match self.save_held(key, &mut token, Some(stored.version), held) {
                     Ok(version) => version,
                     Err(error) => {
                         // The new token set exists only in memory now; with rotation on, the

@@ -65,4 +65,22 @@ impl Reply {
             body: value.to_string().into_bytes(),
         }
     }
+
+    /// A JSON response of any serializable value.
+    pub(crate) fn serialized(status: u16, value: &impl serde::Serialize) -> Self {
+        // 1 KiB holds a token answer without growing.
+        let mut body = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut body, value) {
+            Ok(()) => Reply::Response {
+                status,
+                content_type: "application/json;charset=UTF-8",
+                body,
+            },
+            // Only a `Serialize` impl that fails can get here; none of the emulator's does.
+            Err(_) => Reply::json(
+                500,
+                &serde_json::json!({"code": "InternalError", "message": "answer not serializable"}),
+            ),
+        }
+    }
 }

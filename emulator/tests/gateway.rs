@@ -61,6 +61,37 @@ fn create_refresh_call_gop() {
     assert_eq!(r["seller_id"], "seller-42");
     assert_ne!(r["access_token"], t["access_token"]);
     assert_ne!(r["refresh_token"], t["refresh_token"]);
+    // Every field the gateway sends with a token set, and nothing else.
+    for answer in [&t, &r] {
+        let fields: Vec<&str> = answer
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "_trace_id_",
+                "access_token",
+                "account",
+                "account_platform",
+                "code",
+                "expire_time",
+                "expires_in",
+                "havana_id",
+                "locale",
+                "refresh_expires_in",
+                "refresh_token",
+                "refresh_token_valid_time",
+                "request_id",
+                "seller_id",
+                "sp",
+                "user_id",
+                "user_nick",
+            ]
+        );
+    }
 
     // Rotation is on by default: the used refresh token is refused.
     let again = gop(&em, "/auth/token/refresh", &[("refresh_token", refresh)]).json();
