@@ -4,9 +4,13 @@
 
 Creates FILES files of two 4 KiB slots (written and synced once, not timed), then in each round
 every file gets one save the way FileStore makes it: open, read both slots, write one 4 KiB slot
-in place, `fdatasync`, close. THREADS threads share the files. Prints saves/s per round. Compare
-with `durable_rename.py` (a new file, its `fdatasync`, a rename and a directory `fsync` per save).
+in place, `fdatasync`, close. THREADS threads share the files. Prints saves/s and this process's
+CPU time per round. Compare with `durable_rename.py` (a new file, its `fdatasync`, a rename and a
+directory `fsync` per save).
 DIR defaults to a new directory under /tmp (removed afterwards).
+
+From 32 Python threads these rates are bound by the interpreter's thread switching (2-3x below
+the disk's): `bench/c/durable.c` measures the disk itself.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def main() -> None:
 
     try:
         for round_number in range(rounds):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), os.times()
             pool = [
                 threading.Thread(target=worker, args=(t, round_number % 2)) for t in range(threads)
             ]
@@ -58,7 +62,12 @@ def main() -> None:
             for thread in pool:
                 thread.join()
             wall = time.perf_counter() - started
-            print(f"round {round_number + 1}: {files} files, {threads} threads: {files / wall:,.0f} saves/s")
+            used = os.times()
+            print(
+                f"round {round_number + 1}: {files} files, {threads} threads: "
+                f"{files / wall:,.0f} saves/s, CPU user {used.user - cpu.user:.2f} s, "
+                f"system {used.system - cpu.system:.2f} s"
+            )
     finally:
         if given is None:
             shutil.rmtree(directory)
