@@ -417,6 +417,31 @@ fn a_token_file_of_the_old_layout_is_read_and_rewritten_in_slots() {
 }
 
 #[test]
+fn a_file_copied_over_another_keys_name_is_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.save("seller-a", &token(1), None).unwrap();
+    store.save("seller-b", &token(2), None).unwrap();
+    let b = store.path_of("seller-b").unwrap();
+    std::fs::copy(store.path_of("seller-a").unwrap(), &b).unwrap();
+    // seller-b would otherwise be handed seller-a's tokens.
+    assert_store_error(
+        store.load("seller-b"),
+        "seller-b",
+        "\"seller-a\", not of this key",
+    );
+    assert_eq!(nick(&store.load("seller-a").unwrap().unwrap()), 1);
+    // The way out: remove it and store the right seller's tokens again.
+    assert!(store.remove("seller-b").unwrap());
+    store.save("seller-b", &token(3), None).unwrap();
+    assert_eq!(nick(&store.load("seller-b").unwrap().unwrap()), 3);
+    // A record of an early version names no key: read as it is.
+    let old = serde_json::json!({"version": 4, "token": token(5)});
+    std::fs::write(&b, serde_json::to_vec(&old).unwrap()).unwrap();
+    assert_eq!(nick(&store.load("seller-b").unwrap().unwrap()), 5);
+}
+
+#[test]
 fn a_record_larger_than_its_slot_gets_a_larger_file_and_one_too_large_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).unwrap();

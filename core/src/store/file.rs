@@ -222,6 +222,9 @@ struct FileRecordOut<'a> {
 #[derive(serde::Deserialize)]
 struct FileRecordIn {
     version: u64,
+    /// The key the record was saved under (absent in records of early versions).
+    #[serde(default)]
+    key: Option<String>,
     token: TokenSet,
 }
 
@@ -736,12 +739,26 @@ impl FileStore {
 impl TokenStore for FileStore {
     fn load(&self, key: &str) -> Result<Option<StoredToken>> {
         let name = Self::file_name(key)?;
-        Ok(self
-            .read::<FileRecordIn>(key, &name)?
-            .map(|record| StoredToken {
-                token: record.token,
-                version: record.version,
-            }))
+        let Some(record) = self.read::<FileRecordIn>(key, &name)? else {
+            return Ok(None);
+        };
+        // A file copied or renamed over another key's name holds that key's seller.
+        if let Some(saved_as) = record.key.as_deref()
+            && saved_as != key
+        {
+            return Err(store_error(
+                key,
+                format!(
+                    "token file {} holds the record of key {saved_as:?}, not of this key \
+                     (copied or renamed by hand?)",
+                    self.dir.join(&name).display()
+                ),
+            ));
+        }
+        Ok(Some(StoredToken {
+            token: record.token,
+            version: record.version,
+        }))
     }
 
     fn save(&self, key: &str, token: &TokenSet, expected_version: Option<u64>) -> Result<u64> {
