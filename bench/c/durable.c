@@ -11,7 +11,9 @@
  *   table    every seller's two slots in one shared file: read, write one slot in place, then
  *            wait for an fdatasync of that file that started after the write (group commit:
  *            one thread syncs for every write made before its sync began);
- *   journal  append a 900-byte record to one file (O_APPEND), then the same group commit.
+ *   journal  append a 900-byte record to one file (O_APPEND), then the same group commit;
+ *   syncfs   FileStore's layout, but the saves share syncs: close without fdatasync, then the
+ *            same group commit with syncfs(2) (which syncs the whole file system) in its place.
  * The files are created and synced first (not timed). Prints saves/s, the number of syncs and
  * this process's CPU time during the saves. DIR (default: a new directory under /tmp, removed
  * afterwards) decides the file system measured.
@@ -36,7 +38,7 @@
 #define RECORD 900
 #define MAX_THREADS 1024
 
-enum mode { SLOTS, TABLE, JOURNAL };
+enum mode { SLOTS, TABLE, JOURNAL, SYNCFS };
 
 static enum mode mode;
 static long sellers;
@@ -45,7 +47,7 @@ static char dir[4096];
 static int shared_fd = -1;
 static char slot[SLOT];
 
-/* Group commit of shared_fd. */
+/* Group commit of shared_fd (the directory in syncfs mode). */
 static pthread_mutex_t group_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t group_done = PTHREAD_COND_INITIALIZER;
 static long group_written;
@@ -79,7 +81,8 @@ static void write_all_at(int fd, const char *data, size_t len, off_t at) {
     }
 }
 
-/* Returns once an fdatasync of shared_fd that started after this caller's write has ended. */
+/* Returns once a sync of shared_fd (fdatasync, or syncfs in syncfs mode) that started after this
+ * caller's write has ended. */
 static void group_sync(void) {
     pthread_mutex_lock(&group_mutex);
     long ticket = ++group_written;
@@ -91,8 +94,8 @@ static void group_sync(void) {
         group_syncing = 1;
         long upto = group_written;
         pthread_mutex_unlock(&group_mutex);
-        if (fdatasync(shared_fd) != 0)
-            die("fdatasync");
+        if ((mode == SYNCFS ? syncfs(shared_fd) : fdatasync(shared_fd)) != 0)
+            die("sync");
         pthread_mutex_lock(&group_mutex);
         group_syncing = 0;
         group_syncs++;
@@ -110,6 +113,7 @@ static void *worker(void *arg) {
     char name[64];
     for (long i = first; i < sellers; i += threads) {
         switch (mode) {
+        case SYNCFS:
         case SLOTS: {
             snprintf(name, sizeof name, "seller-%ld", i);
             path_of(path, sizeof path, name);
@@ -119,6 +123,11 @@ static void *worker(void *arg) {
             if (pread(fd, both, sizeof both, 0) < 0)
                 die("pread");
             write_all_at(fd, slot, SLOT, SLOT);
+            if (mode == SYNCFS) {
+                close(fd);
+                group_sync();
+                break;
+            }
             if (fdatasync(fd) != 0)
                 die("fdatasync");
             close(fd);
@@ -145,6 +154,11 @@ static void prepare(void) {
     char path[4200];
     char name[64];
     switch (mode) {
+    case SYNCFS:
+        shared_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (shared_fd < 0)
+            die("open directory");
+        /* fall through */
     case SLOTS:
         for (long i = 0; i < sellers; i++) {
             snprintf(name, sizeof name, "seller-%ld", i);
@@ -187,13 +201,15 @@ static void clean_up(int made_dir) {
         close(shared_fd);
     if (!made_dir)
         return;
-    for (long i = 0; i < sellers && mode == SLOTS; i++) {
+    for (long i = 0; i < sellers && (mode == SLOTS || mode == SYNCFS); i++) {
         snprintf(name, sizeof name, "seller-%ld", i);
         path_of(path, sizeof path, name);
         unlink(path);
     }
-    path_of(path, sizeof path, mode == TABLE ? "table" : "journal");
-    unlink(path);
+    if (mode == TABLE || mode == JOURNAL) {
+        path_of(path, sizeof path, mode == TABLE ? "table" : "journal");
+        unlink(path);
+    }
     rmdir(dir);
 }
 
@@ -203,7 +219,7 @@ static double seconds(struct timeval t) {
 
 int main(int argc, char **argv) {
     if (argc < 4 || argc > 5) {
-        fprintf(stderr, "usage: %s slots|table|journal SELLERS THREADS [DIR]\n", argv[0]);
+        fprintf(stderr, "usage: %s slots|table|journal|syncfs SELLERS THREADS [DIR]\n", argv[0]);
         return 2;
     }
     if (strcmp(argv[1], "slots") == 0)
@@ -212,6 +228,8 @@ int main(int argc, char **argv) {
         mode = TABLE;
     else if (strcmp(argv[1], "journal") == 0)
         mode = JOURNAL;
+    else if (strcmp(argv[1], "syncfs") == 0)
+        mode = SYNCFS;
     else {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;
