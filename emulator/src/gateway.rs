@@ -880,7 +880,7 @@ impl State {
         // Single use: the code is gone whether or not it was still valid.
         let grant = lock(&self.tokens).codes.remove(code);
         match grant {
-            Some(g) if g.expires > now => Reply::serialized(200, &self.issue(&g.seller_id)),
+            Some(g) if g.expires > now => Reply::json(200, &self.issue(&g.seller_id)),
             _ => self.error(
                 Style::Gop,
                 "ISV",
@@ -918,10 +918,10 @@ impl State {
             );
         };
         if self.rotate_refresh_tokens {
-            Reply::serialized(200, &self.issue(&grant.seller_id))
+            Reply::json(200, &self.issue(&grant.seller_id))
         } else {
             // Without rotation the refresh token and its expiry stay as they were.
-            Reply::serialized(
+            Reply::json(
                 200,
                 &self.token_set(&grant.seller_id, refresh.to_owned(), grant.expires, now),
             )

@@ -57,30 +57,23 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    /// A JSON response.
-    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
-        Reply::Response {
-            status,
-            content_type: "application/json;charset=UTF-8",
-            body: value.to_string().into_bytes(),
-        }
-    }
-
-    /// A JSON response of any serializable value.
-    pub(crate) fn serialized(status: u16, value: &impl serde::Serialize) -> Self {
+    /// A JSON response of `value` (a JSON tree or any serializable answer).
+    pub(crate) fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        const CONTENT_TYPE: &str = "application/json;charset=UTF-8";
         // 1 KiB holds a token answer without growing.
         let mut body = Vec::with_capacity(1024);
         match serde_json::to_writer(&mut body, value) {
             Ok(()) => Reply::Response {
                 status,
-                content_type: "application/json;charset=UTF-8",
+                content_type: CONTENT_TYPE,
                 body,
             },
             // Only a `Serialize` impl that fails can get here; none of the emulator's does.
-            Err(_) => Reply::json(
-                500,
-                &serde_json::json!({"code": "InternalError", "message": "answer not serializable"}),
-            ),
+            Err(_) => Reply::Response {
+                status: 500,
+                content_type: CONTENT_TYPE,
+                body: br#"{"code":"InternalError","message":"answer not serializable"}"#.to_vec(),
+            },
         }
     }
 }
