@@ -98,10 +98,11 @@ pub(crate) struct AuthorizeArgs {
     /// AliExpress: the optional uuid
     #[arg(long)]
     pub(crate) uuid: Option<String>,
-    /// Save the token set into this token store (and print it masked): a directory, or
-    /// memory:, redis://…, rediss://…, postgres://…; without it the token set is printed as JSON
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: Option<PathBuf>,
+    /// Save the token set into this token store (and print it masked): a directory (/abs or
+    /// ./rel), memory:, redis://…, rediss://…, postgres://…; without it the token set is printed
+    /// as JSON
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
     /// The seller key to store it under [default: the token's seller_id]
     #[arg(long, value_name = "SELLER", requires = "store")]
     pub(crate) seller: Option<String>,
@@ -148,9 +149,9 @@ pub(crate) enum TokenCommand {
 #[derive(Debug, Args)]
 pub(crate) struct SaveArgs {
     /// Save the token set into this token store instead of printing it (secrets masked): a
-    /// directory, or redis://…, rediss://…, postgres://…
-    #[arg(long, value_name = "DIR|URL", requires = "seller")]
-    pub(crate) store: Option<PathBuf>,
+    /// directory (/abs or ./rel), or redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "STORE", requires = "seller")]
+    pub(crate) store: Option<String>,
     /// The seller key the token set is stored under
     #[arg(long, value_name = "SELLER", requires = "store")]
     pub(crate) seller: Option<String>,
@@ -186,9 +187,10 @@ pub(crate) struct RefreshArgs {
 /// `iop refresh-due`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshDueArgs {
-    /// The token store: a directory, or memory:, redis://…, rediss://…, postgres://…
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: PathBuf,
+    /// The token store: a directory (/abs or ./rel), memory:, redis://…, rediss://…,
+    /// postgres://…
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: String,
     /// Refresh tokens whose access token expires within this time (30m, 12h, 3d, …)
     #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = parse_duration)]
     pub(crate) within: Duration,
@@ -223,9 +225,10 @@ unreadable entry is {"seller", "state": "unreadable", "error"}."#;
 /// `iop tokens list`.
 #[derive(Debug, Args)]
 pub(crate) struct TokensListArgs {
-    /// The token store: a directory, or memory:, redis://…, rediss://…, postgres://…
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: PathBuf,
+    /// The token store: a directory (/abs or ./rel), memory:, redis://…, rediss://…,
+    /// postgres://…
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: String,
     /// An access token expiring within this time is refresh-due (30m, 12h, 3d, …)
     #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = parse_duration)]
     pub(crate) within: Duration,
@@ -240,9 +243,9 @@ pub(crate) struct TokensRemoveArgs {
     /// The seller key whose token set is removed
     #[arg(value_name = "SELLER")]
     pub(crate) seller: String,
-    /// The token store: a directory, or redis://…, rediss://…, postgres://…
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: PathBuf,
+    /// The token store: a directory (/abs or ./rel), redis://…, rediss://…, postgres://…
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: String,
 }
 
 /// `iop sign …`.
@@ -312,9 +315,10 @@ pub(crate) struct CallArgs {
         conflicts_with_all = ["access_token_stdin", "access_token_file"]
     )]
     pub(crate) seller: Option<String>,
-    /// The token store of --seller: a directory, or redis://…, rediss://…, postgres://…
-    #[arg(long, value_name = "DIR|URL", requires = "seller")]
-    pub(crate) store: Option<PathBuf>,
+    /// The token store of --seller: a directory (/abs or ./rel), redis://…, rediss://…,
+    /// postgres://…
+    #[arg(long, value_name = "STORE", requires = "seller")]
+    pub(crate) store: Option<String>,
     /// Read the access token from stdin
     #[arg(long, conflicts_with = "access_token_file")]
     pub(crate) access_token_stdin: bool,
@@ -332,10 +336,10 @@ pub(crate) struct CallArgs {
 /// `iop doctor`.
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
-    /// Also report each stored token's remaining life (a directory, or redis://…, rediss://…,
-    /// postgres://…)
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: Option<PathBuf>,
+    /// Also report each stored token's remaining life (a directory (/abs or ./rel), redis://…,
+    /// rediss://…, postgres://…)
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
 }
 
 /// `iop demo`.
@@ -349,8 +353,8 @@ pub(crate) struct DemoArgs {
     pub(crate) seller: String,
     /// Real gateway: save the tokens it obtains in this store, a directory or a URL (without
     /// it, steps that would replace your tokens are skipped)
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) store: Option<PathBuf>,
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
 }
 
 /// Parses `KEY=VALUE`; the value may be empty and may contain `=`.

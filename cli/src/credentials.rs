@@ -124,23 +124,9 @@ fn warn_visible(what: &str, instead: &str) {
     );
 }
 
-/// A URL as it may be shown: user info (`user:password@`) and any query or fragment replaced
-/// by `***`. Everything before the last `@` goes, so a password holding `/` is hidden too.
+/// A URL as it may be shown: [`iop_core::redact::url`].
 pub(crate) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let cut = rest.find(['?', '#']).unwrap_or(rest.len());
-    let (before, after) = rest.split_at(cut);
-    let before = match before.rfind('@') {
-        Some(at) => format!("***@{}", &before[at + 1..]),
-        None => before.to_owned(),
-    };
-    let after = after
-        .get(..1)
-        .map_or(String::new(), |mark| format!("{mark}***"));
-    format!("{scheme}{before}{after}")
+    iop_core::redact::url(url)
 }
 
 /// A secret from the environment variable `name`; unset or blank counts as absent.
@@ -273,14 +259,14 @@ mod tests {
     use super::redact_url;
 
     #[test]
-    fn urls_are_shown_without_user_info_or_query() {
+    fn urls_are_shown_without_user_info_or_secret_values() {
         assert_eq!(
             redact_url("http://user:PASSWORD@example.com/rest"),
             "http://***@example.com/rest"
         );
         assert_eq!(
             redact_url("https://a@b:PASS@host:8080?access_token=SECRET#x"),
-            "https://***@host:8080?***"
+            "https://***@host:8080?access_token=***#***"
         );
         assert_eq!(redact_url("user:PASSWORD@host/x?y"), "***@host/x?***");
         assert_eq!(

@@ -2,7 +2,6 @@
 //! the app key and secret, and the stored tokens' remaining life.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -258,7 +257,7 @@ fn check_credentials<W: Write>(
     }
 }
 
-fn check_store<W: Write>(dir: &Path, checks: &mut Checks<W>) -> std::io::Result<()> {
+fn check_store<W: Write>(dir: &str, checks: &mut Checks<W>) -> std::io::Result<()> {
     let store = match open_store(dir, false) {
         Ok(s) => s,
         Err(e) => return checks.line(Status::Fail, "store", e.message()),

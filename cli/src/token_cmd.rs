@@ -1,10 +1,10 @@
 //! `iop token create` and `iop token refresh`.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
-use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet, TokenStore};
+use iop_core::store::StoreLocation;
+use iop_core::{AuthCode, Client, RefreshToken, TokenManager, TokenSet, TokenStore};
 
 use crate::cli::{AppArgs, CreateArgs, RefreshArgs, SaveArgs};
 use crate::credentials::{App, ENV_AUTH_CODE, ENV_REFRESH_TOKEN, Stdin, env_secret};
@@ -75,7 +75,7 @@ pub(crate) fn refresh(app_args: &AppArgs, args: &RefreshArgs) -> Outcome {
 
 fn stored_refresh_token(
     manager: &TokenManager,
-    dir: &Path,
+    dir: &str,
     seller: &str,
 ) -> Result<RefreshToken, Failure> {
     let stored = manager
@@ -103,8 +103,8 @@ pub(crate) enum Target {
     Store {
         /// The manager over the store.
         manager: Box<TokenManager>,
-        /// The store directory.
-        dir: std::path::PathBuf,
+        /// The store string.
+        dir: String,
         /// The seller key.
         seller: String,
     },
@@ -160,77 +160,35 @@ impl Target {
     }
 }
 
-/// Opens a file store; with `create` false, a missing directory is an error (nothing is written
-/// unless asked).
-pub(crate) fn open_store(dir: &Path, create: bool) -> Result<Arc<dyn TokenStore>, Failure> {
-    if let Some(url) = dir.to_str().filter(|s| is_store_url(s)) {
-        // memory:, redis://, rediss://, postgres://, postgresql:// (the error names no password).
-        return iop_core::store::open(url)
-            .map_err(|e| Failure::from_core("cannot open token store", &e));
-    }
-    if !create && !dir.is_dir() {
+/// Opens the store named by `store` (core's one parser decides what it is: `memory:`, a
+/// directory, `redis://…`, `postgres://…`); with `create` false, a directory that does not exist
+/// is an error (nothing is written unless asked).
+pub(crate) fn open_store(store: &str, create: bool) -> Result<Arc<dyn TokenStore>, Failure> {
+    let location = iop_core::store::parse(store)
+        .map_err(|e| Failure::from_core("cannot open token store", &e))?;
+    if let StoreLocation::Directory(dir) = &location
+        && !create
+        && !dir.is_dir()
+    {
         return Err(Failure::Failed(format!(
             "token store {} does not exist",
-            dir.display()
+            store_name(store)
         )));
     }
-    FileStore::open(dir)
-        .map(|store| Arc::new(store) as Arc<dyn TokenStore>)
-        .map_err(|e| Failure::from_core(&format!("cannot open token store {}", dir.display()), &e))
+    location.open().map_err(|e| {
+        Failure::from_core(&format!("cannot open token store {}", store_name(store)), &e)
+    })
 }
 
-/// Whether `--store` names a store by URL rather than a directory.
-fn is_store_url(store: &str) -> bool {
-    store.contains("://") || store == "memory:"
-}
-
-/// `--store` as messages show it: a URL with its password (in the user info, or a query
-/// parameter such as `password=`) replaced by `***`.
-pub(crate) fn store_name(store: &Path) -> String {
-    let text = store.display().to_string();
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text;
-    };
-    match url::Url::parse(&text) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                // Only fails for URLs that cannot have a password, which this one has.
-                let _ = url.set_password(Some("***"));
-            }
-            if url.query().is_some() {
-                let pairs: Vec<(String, String)> = url
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let secret = k.to_ascii_lowercase().contains("pass");
-                        (
-                            k.into_owned(),
-                            if secret {
-                                "***".to_owned()
-                            } else {
-                                v.into_owned()
-                            },
-                        )
-                    })
-                    .collect();
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.to_string()
-        }
-        // Not a URL the parser takes: show the scheme and host only.
-        Err(_) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}/…")
-        }
-    }
+/// `--store` as messages show it: [`iop_core::redact::url`] (no user information, no password,
+/// no query value but the store's options).
+pub(crate) fn store_name(store: &str) -> String {
+    iop_core::redact::url(store)
 }
 
 #[cfg(test)]
 mod store_name_tests {
     use super::store_name;
-    use std::path::Path;
 
     #[test]
     fn store_names_hide_passwords() {
@@ -238,16 +196,17 @@ mod store_name_tests {
             ("/var/lib/iop", "/var/lib/iop"),
             ("memory:", "memory:"),
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
-            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
-            ("postgresql://u@h/db", "postgresql://u@h/db"),
+            ("redis://:pw@h:1/0", "redis://***@h:1/0"),
+            ("postgres://u:p@ss@h/db", "postgres://***@h/db"),
+            ("postgres://u:p/ss@h/db", "postgres://***@h/db"),
+            ("postgresql://u@h/db", "postgresql://***@h/db"),
             (
-                "postgres://u@h/db?sslmode=require&password=pw",
-                "postgres://u@h/db?sslmode=require&password=***",
+                "postgres://h/db?sslmode=require&password=pw",
+                "postgres://h/db?sslmode=require&password=***",
             ),
-            ("redis://:pw@[::1/0", "redis://[::1/…"),
+            ("redis://:pw@[::1/0", "redis://***@[::1/0"),
         ] {
-            assert_eq!(store_name(Path::new(given)), shown);
+            assert_eq!(store_name(given), shown);
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Keeping secrets out of text: the one table of secret names, and the redaction of bodies that
-//! end up in error messages and log lines.
+//! Keeping secrets out of text: the one table of secret names, the redaction of bodies that
+//! end up in error messages and log lines, and the one way a URL is shown ([`url`]).
 //!
 //! Two nets, in this order:
 //! 1. **By value** ([`Redactor`]): the exact secret values a request sent (app secret, access
@@ -433,6 +433,169 @@ fn mask_json_string_values(text: &str, key: &str) -> String {
     out
 }
 
+/// What replaces the user information and hidden query values of a URL in [`url`].
+pub const URL_MASK: &str = "***";
+
+/// Query parameters of store and proxy URLs whose values [`url`] shows: options that are never
+/// secrets. Every other value is masked.
+pub const SHOWN_URL_PARAMS: &[&str] = &[
+    "sslmode",
+    "sslnegotiation",
+    "ca_file",
+    "durability",
+    "insecure_plaintext",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+    "keepalives",
+    "keepalives_idle",
+    "protocol",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+];
+
+/// A URL (or any text given where one was expected) as it may be shown: the one rule every
+/// message, `Debug` output and log line of the SDK, its bindings and the CLI follows.
+///
+/// - Everything between `scheme://` (or the start, without a scheme) and the **last** `@` is
+///   user information and becomes `***`, whether or not the text parses as a URL: a password
+///   holding an unencoded `/`, `?`, `#` or `@` is hidden whole (so may be a part of the host or
+///   path when the `@` was not the userinfo's; hiding too much is the safe side).
+/// - Query values are shown only for the option names of [`SHOWN_URL_PARAMS`]; any other
+///   value (`password=`, `access_token=`, …) becomes `***`.
+/// - A fragment becomes `#***`.
+/// - Text with no `@`, `?` or `#` (a directory path, `memory:`) is shown as it is, except for
+///   `key=value` words whose key holds `pass` (a libpq connection string): their value is
+///   masked.
+///
+/// ```
+/// use iop_core::redact::url;
+/// assert_eq!(url("postgres://iop:Secr3t/Part#x?y@db:5432/app?sslmode=require&password=pw"),
+///            "postgres://***@db:5432/app?sslmode=require&password=***");
+/// assert_eq!(url("redis://:pw@10.0.0.5:6379/0"), "redis://***@10.0.0.5:6379/0");
+/// assert_eq!(url("https://api.example.com/rest?access_token=abc#frag"),
+///            "https://api.example.com/rest?access_token=***#***");
+/// assert_eq!(url("/var/lib/iop/tokens"), "/var/lib/iop/tokens");
+/// assert_eq!(url("host=db user=iop password=hunter2"), "host=db user=iop password=***");
+/// ```
+pub fn url(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) if is_url_scheme(scheme) => (&text[..scheme.len() + 3], rest),
+        _ => ("", text),
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(scheme);
+    let rest = match rest.rfind('@') {
+        Some(at) => {
+            out.push_str(URL_MASK);
+            out.push('@');
+            &rest[at + 1..]
+        }
+        None => rest,
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((rest, _)) => (rest, true),
+        None => (rest, false),
+    };
+    match rest.split_once('?') {
+        Some((before, query)) => {
+            out.push_str(&mask_words(before));
+            out.push('?');
+            let pairs: Vec<String> = query.split('&').map(shown_query_pair).collect();
+            out.push_str(&pairs.join("&"));
+        }
+        None => out.push_str(&mask_words(rest)),
+    }
+    if fragment {
+        out.push('#');
+        out.push_str(URL_MASK);
+    }
+    out
+}
+
+/// Whether `text` is a URL scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`).
+fn is_url_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// One `key=value` of a query as [`url`] shows it.
+fn shown_query_pair(pair: &str) -> String {
+    let Some((key, _)) = pair.split_once('=') else {
+        return if pair.is_empty() {
+            String::new()
+        } else {
+            URL_MASK.to_owned()
+        };
+    };
+    let name: String = form_urlencoded::parse(format!("{key}=").as_bytes())
+        .next()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .unwrap_or_default();
+    if SHOWN_URL_PARAMS.contains(&name.as_str()) {
+        pair.to_owned()
+    } else {
+        format!("{key}={URL_MASK}")
+    }
+}
+
+/// `text` with the value of every whitespace-separated `key=value` word whose key holds `pass`
+/// (any case) masked: a libpq connection string given where a URL was expected.
+fn mask_words(text: &str) -> String {
+    if !text.contains('=') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        match word.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(URL_MASK);
+                // A quoted value may hold spaces: it runs to its closing quote.
+                let after = &rest[key.len() + 1..];
+                let consumed = match after.strip_prefix('\'') {
+                    Some(quoted) => closing_quote(quoted).map_or(after.len(), |end| end + 2),
+                    None => word_end - key.len() - 1,
+                };
+                rest = &after[consumed..];
+                continue;
+            }
+            _ => out.push_str(word),
+        }
+        rest = &rest[word_end..];
+        let spaces = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..spaces]);
+        rest = &rest[spaces..];
+    }
+    out
+}
+
+/// Where the single-quoted value that starts `quoted` (after its opening quote) ends: the
+/// index of its closing quote, with `\` escaping the next character.
+fn closing_quote(quoted: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in quoted.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,5 +724,46 @@ mod tests {
             snippet(b"refresh_token=TOKEN-123&x=1", &r),
             "refresh_token=[redacted]&x=1"
         );
+    }
+
+    #[test]
+    fn urls_never_show_user_information_or_secret_values() {
+        let hidden = "Secr3t";
+        for (given, shown) in [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://:Secr3t@h:1/0", "redis://***@h:1/0"),
+            ("redis://user:Secr3t@h:1/0", "redis://***@h:1/0"),
+            // Passwords the URL parser cannot split: unencoded `/`, `#`, `?`, `@`.
+            ("postgres://leaky:Secr3t/Part@db/app", "postgres://***@db/app"),
+            ("postgres://leaky:Secr3t#Part@db/app", "postgres://***@db/app"),
+            ("postgres://leaky:Secr3t?Part@db/app", "postgres://***@db/app"),
+            ("postgres://leaky:Secr3t@Part@db/app", "postgres://***@db/app"),
+            ("postgres://u:Secr3t@[::1/0", "postgres://***@[::1/0"),
+            (
+                "postgres://u@h/db?sslmode=require&password=Secr3t&ca_file=/etc/ca.pem",
+                "postgres://***@h/db?sslmode=require&password=***&ca_file=/etc/ca.pem",
+            ),
+            ("POSTGRES://h/db?PassWord=Secr3t", "POSTGRES://h/db?PassWord=***"),
+            ("postgres://h/db?Secr3t", "postgres://h/db?***"),
+            ("https://h/rest?access_token=Secr3t#Secr3t", "https://h/rest?access_token=***#***"),
+            ("http://a@b:Secr3t@host:8080/x", "http://***@host:8080/x"),
+            ("user:Secr3t@host/x", "***@host/x"),
+            ("redis:/user:Secr3t@host", "***@host"),
+            ("/var/lib/iop", "/var/lib/iop"),
+            ("./tokens", "./tokens"),
+            ("memory:", "memory:"),
+            ("not a url", "not a url"),
+            ("", ""),
+            (
+                "host=db user=iop password=Secr3t dbname=app",
+                "host=db user=iop password=*** dbname=app",
+            ),
+            ("host=db password='Sec r3t x' port=1", "host=db password=*** port=1"),
+            ("host=db PASSWORD='Secr3t", "host=db PASSWORD=***"),
+        ] {
+            let got = url(given);
+            assert_eq!(got, shown, "{given}");
+            assert!(!got.contains(hidden), "{given} -> {got}");
+        }
     }
 }

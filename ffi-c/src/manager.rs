@@ -89,9 +89,12 @@ pub struct iop_refresh_report {
 ///   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
 /// - `store`: where the token sets are kept, named as everywhere in iop:
 ///   - NULL or `"memory:"`: in this process's memory only;
-///   - a directory path (`"file:"` may prefix it): one file per seller (created if missing,
-///     mode 0700; files mode 0600, written atomically; safe to share between the processes of
-///     one machine);
+///   - a directory: an absolute path (`"/var/lib/app/tokens"`), a relative one starting with
+///     `"./"` or `"../"`, or `"file:PATH"`: one file per seller (created if missing, mode
+///     0700; files mode 0600, written atomically; safe to share between the processes of one
+///     machine). A bare name such as `"tokens"` is refused (write `"./tokens"`), and so is
+///     anything else that is none of these forms (a libpq `"host=… dbname=…"` string,
+///     `"redis:/host"`), with a message that shows no password;
 ///   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS (the server
 ///     checked against the web PKI and system roots): a Redis (or Valkey) server shared by
 ///     every process and host using it, one refresh per seller at a time across all of them (a
@@ -109,8 +112,9 @@ pub struct iop_refresh_report {
 /// The manager may be used by several threads at once.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
-/// `IOP_RESULT_STORE` (the directory cannot be created or opened; a URL that is malformed or
-/// has an unknown scheme; a server that cannot be reached or refuses the credentials);
+/// `IOP_RESULT_STORE` (a store string of none of the forms above; the directory cannot be
+/// created or opened; a URL that is malformed; a server that cannot be reached or refuses the
+/// credentials);
 /// `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_manager_new(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use iop_core::TokenStore;
 use iop_core::store::{PostgresOptions, PostgresStore as CorePostgresStore};
-use iop_core::store::{RedisOptions, RedisStore as CoreRedisStore};
+use iop_core::store::{RedisOptions, RedisStore as CoreRedisStore, StoreLocation};
 use pyo3::prelude::*;
 
 use crate::convert::text_arg;
@@ -111,37 +111,33 @@ pub(crate) fn store_of(store: &Bound<'_, PyAny>) -> Option<Arc<dyn TokenStore>> 
     None
 }
 
-/// The store named by `url`: `memory:` → `MemoryStore`, a directory → `FileStore`,
-/// `redis://`/`rediss://` → `RedisStore`, `postgres://`/`postgresql://` → `PostgresStore`.
+/// The store named by `url`, decided by the core's one parser (`iop_core::store::parse`):
+/// `memory:` → `MemoryStore`, a directory (`/abs`, `./rel`, `../rel`, `file:PATH`) →
+/// `FileStore`, `redis://`/`rediss://` → `RedisStore`, `postgres://`/`postgresql://` →
+/// `PostgresStore`. Anything else raises `StoreError` (never showing a password).
 #[pyfunction]
 pub(crate) fn open_store<'py>(
     py: Python<'py>,
     url: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let text = text_arg("url", url, true)?;
-    let lower = text.trim().to_ascii_lowercase();
+    let location = iop_core::store::parse(&text).map_err(|e| to_pyerr(py, e))?;
     let module = py.import("iop._native")?;
-    if lower.starts_with("redis://") || lower.starts_with("rediss://") {
-        return module.getattr("RedisStore")?.call1((text,));
+    match location {
+        StoreLocation::Memory => module.getattr("MemoryStore")?.call0(),
+        StoreLocation::Directory(path) => module
+            .getattr("FileStore")?
+            .call1((path.to_string_lossy().into_owned(),)),
+        StoreLocation::Redis(url) => module.getattr("RedisStore")?.call1((url,)),
+        StoreLocation::Postgres(url) => module.getattr("PostgresStore")?.call1((url,)),
+        // A kind of store this binding does not know yet.
+        other => Err(to_pyerr(
+            py,
+            iop_core::Error::Store {
+                key: String::new(),
+                message: format!("iop.open_store cannot open {other:?} yet"),
+                source: None,
+            },
+        )),
     }
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return module.getattr("PostgresStore")?.call1((text,));
-    }
-    if lower == "memory:" || lower == "memory://" {
-        return module.getattr("MemoryStore")?.call0();
-    }
-    if lower.contains("://") && !lower.starts_with("file://") {
-        // The same refusal as the Rust side, as a StoreError.
-        return match iop_core::store::open(&text) {
-            Err(e) => Err(to_pyerr(py, e)),
-            Ok(_) => module.getattr("FileStore")?.call1((text,)),
-        };
-    }
-    let path = text
-        .trim()
-        .strip_prefix("file://")
-        .or_else(|| text.trim().strip_prefix("file:"))
-        .unwrap_or(text.trim())
-        .to_owned();
-    module.getattr("FileStore")?.call1((path,))
 }

@@ -248,11 +248,13 @@ impl Drop for HeldKey<'_> {
 pub mod external;
 mod file;
 mod memory;
+mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod record;
 #[cfg(feature = "redis")]
 pub mod redis;
-pub mod url;
 
 pub use external::{ExternalStore, StoreBackend, UNSAVEABLE_VERSION};
 pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
@@ -261,4 +263,4 @@ pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
-pub use url::open;
+pub use open::{StoreLocation, open, parse};

@@ -35,7 +35,7 @@ use postgres::{NoTls, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::url::{check_key, decode_record, encode_record, next_version, store_error_from};
+use crate::store::record::{check_key, decode_record, encode_record, next_version, store_error_from};
 use crate::store::{
     KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
     store_error,

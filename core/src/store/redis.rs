@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionLike, Script};
 
 use crate::error::Result;
-use crate::store::url::{
-    check_key, decode_record, encode_record, next_version, redacted_endpoint, store_error_from,
+use crate::store::record::{
+    check_key, decode_record, encode_record, next_version, store_error_from,
 };
 use crate::store::{
     KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
@@ -661,6 +661,15 @@ impl Drop for RedisKeyLock {
             Err(error) => log::warn!("{error}; it ends when it expires"),
         }
     }
+}
+
+/// `scheme://host:port/path` of a URL, built from its parts: without user, password, query or
+/// fragment. What messages and `Debug` show of the server.
+fn redacted_endpoint(url: &url::Url, default_port: u16) -> String {
+    let host = url.host_str().unwrap_or("localhost");
+    let port = url.port().unwrap_or(default_port);
+    let path = url.path().trim_end_matches('/');
+    format!("{}://{host}:{port}{path}", url.scheme())
 }
 
 fn random_owner() -> String {

@@ -35,7 +35,8 @@ where
 /// There is deliberately no setting that turns certificate verification off, and proxies come
 /// only from [`HttpConfig::proxy`] (the `HTTPS_PROXY`-style environment variables are not read).
 ///
-/// Debug output shows the proxy without its `user:password@` part.
+/// Debug output shows the proxy as [`crate::redact::url`] does: without its `user:password@`
+/// part.
 #[derive(Clone)]
 pub struct HttpConfig {
     /// Connect timeout (default 10 s); also bounds name resolution.
@@ -69,26 +70,13 @@ impl std::fmt::Debug for HttpConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("deadline", &self.deadline)
-            .field("proxy", &self.proxy.as_deref().map(without_credentials))
+            .field("proxy", &self.proxy.as_deref().map(crate::redact::url))
             .field("extra_root_certificates", &self.extra_root_certificates)
             .field("user_agent", &self.user_agent)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("idle_connections_per_host", &self.idle_connections_per_host)
             .field("name_cache_ttl", &self.name_cache_ttl)
             .finish()
-    }
-}
-
-/// A proxy URL with any `user:password@` replaced by `[redacted]@`. Works on the text, not on a
-/// parsed URL, so that a malformed URL (or one without a scheme) never shows its credentials.
-fn without_credentials(proxy: &str) -> String {
-    let (scheme, rest) = match proxy.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), proxy),
-    };
-    match rest.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}[redacted]@{host}"),
-        None => proxy.to_owned(),
     }
 }
 
@@ -767,7 +755,7 @@ mod tests {
             };
             let shown = format!("{config:?}");
             assert!(!shown.contains("SECRET"), "{shown}");
-            assert!(shown.contains("[redacted]@proxy.example"), "{shown}");
+            assert!(shown.contains("***@proxy.example"), "{shown}");
             if let Ok(transport) = HttpTransport::new(config) {
                 assert!(!format!("{transport:?}").contains("SECRET"));
             }
