@@ -176,7 +176,10 @@ pub(crate) fn open_store(store: &str, create: bool) -> Result<Arc<dyn TokenStore
         )));
     }
     location.open().map_err(|e| {
-        Failure::from_core(&format!("cannot open token store {}", store_name(store)), &e)
+        Failure::from_core(
+            &format!("cannot open token store {}", store_name(store)),
+            &e,
+        )
     })
 }
 

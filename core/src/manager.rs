@@ -457,6 +457,23 @@ impl TokenManager {
         saved
     }
 
+    /// [`TokenStore::check_save`] of `stored` (as loaded: the binding field is put back, so
+    /// that a store that proves it by saving the same record again changes nothing) under the
+    /// held lock; the version to save over.
+    fn check_save(&self, key: &str, stored: &StoredToken, held: &Held<'_>) -> Result<u64> {
+        let Some(lock) = held.0.as_deref() else {
+            return Err(crate::store::store_error(
+                key,
+                "the lock was given back before the refresh",
+            ));
+        };
+        let record = StoredToken {
+            token: self.bound(&stored.token),
+            version: stored.version,
+        };
+        self.store.check_save(key, &record, lock)
+    }
+
     /// `token` with this app's binding field.
     fn bound(&self, token: &TokenSet) -> TokenSet {
         let mut bound = token.clone();
@@ -879,7 +896,7 @@ impl TokenManager {
     fn refresh_locked(
         &self,
         key: &str,
-        stored: StoredToken,
+        mut stored: StoredToken,
         margin: Due,
         may_retry: bool,
         held: &mut Held<'_>,
@@ -888,6 +905,28 @@ impl TokenManager {
             return self
                 .without_refresh(key, &stored, margin)
                 .ok_or_else(|| reauthorization_error(key, "no refresh token is stored", None));
+        };
+        // The gateway rotates the refresh token: an answer that cannot be saved would cost the
+        // seller its authorization. So the store proves first that it can save this key now.
+        stored.version = match self.check_save(key, &stored, held) {
+            Ok(version) => version,
+            Err(error) => {
+                // A check that found another version (a stale read, a writer without the lock)
+                // starts again, once, from what the store holds now.
+                if may_retry
+                    && let Some(current) = self.load(key)?
+                    && current.version != stored.version
+                {
+                    if let Some(outcome) = self.without_refresh(key, &current, margin) {
+                        return Ok(outcome);
+                    }
+                    return self.refresh_locked(key, current, margin, false, held);
+                }
+                log::warn!(
+                    "not refreshing the token of {key}: the store cannot save it now ({error})"
+                );
+                return Err(error);
+            }
         };
         log::debug!("refreshing the token of {key}");
         match self.client.refresh_token(&refresh_token) {

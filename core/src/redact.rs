@@ -734,18 +734,36 @@ mod tests {
             ("redis://:Secr3t@h:1/0", "redis://***@h:1/0"),
             ("redis://user:Secr3t@h:1/0", "redis://***@h:1/0"),
             // Passwords the URL parser cannot split: unencoded `/`, `#`, `?`, `@`.
-            ("postgres://leaky:Secr3t/Part@db/app", "postgres://***@db/app"),
-            ("postgres://leaky:Secr3t#Part@db/app", "postgres://***@db/app"),
-            ("postgres://leaky:Secr3t?Part@db/app", "postgres://***@db/app"),
-            ("postgres://leaky:Secr3t@Part@db/app", "postgres://***@db/app"),
+            (
+                "postgres://leaky:Secr3t/Part@db/app",
+                "postgres://***@db/app",
+            ),
+            (
+                "postgres://leaky:Secr3t#Part@db/app",
+                "postgres://***@db/app",
+            ),
+            (
+                "postgres://leaky:Secr3t?Part@db/app",
+                "postgres://***@db/app",
+            ),
+            (
+                "postgres://leaky:Secr3t@Part@db/app",
+                "postgres://***@db/app",
+            ),
             ("postgres://u:Secr3t@[::1/0", "postgres://***@[::1/0"),
             (
                 "postgres://u@h/db?sslmode=require&password=Secr3t&ca_file=/etc/ca.pem",
                 "postgres://***@h/db?sslmode=require&password=***&ca_file=/etc/ca.pem",
             ),
-            ("POSTGRES://h/db?PassWord=Secr3t", "POSTGRES://h/db?PassWord=***"),
+            (
+                "POSTGRES://h/db?PassWord=Secr3t",
+                "POSTGRES://h/db?PassWord=***",
+            ),
             ("postgres://h/db?Secr3t", "postgres://h/db?***"),
-            ("https://h/rest?access_token=Secr3t#Secr3t", "https://h/rest?access_token=***#***"),
+            (
+                "https://h/rest?access_token=Secr3t#Secr3t",
+                "https://h/rest?access_token=***#***",
+            ),
             ("http://a@b:Secr3t@host:8080/x", "http://***@host:8080/x"),
             ("user:Secr3t@host/x", "***@host/x"),
             ("redis:/user:Secr3t@host", "***@host"),
@@ -758,7 +776,10 @@ mod tests {
                 "host=db user=iop password=Secr3t dbname=app",
                 "host=db user=iop password=*** dbname=app",
             ),
-            ("host=db password='Sec r3t x' port=1", "host=db password=*** port=1"),
+            (
+                "host=db password='Sec r3t x' port=1",
+                "host=db password=*** port=1",
+            ),
             ("host=db PASSWORD='Secr3t", "host=db PASSWORD=***"),
         ] {
             let got = url(given);

@@ -265,6 +265,8 @@ struct StaleStore {
     inner: Arc<MemoryStore>,
     snapshot: StoredToken,
     stale_loads: AtomicUsize,
+    /// Check saves as the default does (a compare-and-swap of the loaded version).
+    check_own_version: bool,
 }
 
 impl TokenStore for StaleStore {
@@ -288,6 +290,19 @@ impl TokenStore for StaleStore {
     fn lock(&self, key: &str) -> iop_core::Result<Box<dyn iop_core::store::KeyLock + '_>> {
         self.inner.lock(key)
     }
+    /// The memory store's check (which compares no version): the stale copy reaches the
+    /// gateway, as from a store whose check cannot see it.
+    fn check_save(
+        &self,
+        key: &str,
+        stored: &StoredToken,
+        lock: &dyn iop_core::store::KeyLock,
+    ) -> iop_core::Result<u64> {
+        if self.check_own_version {
+            return self.save(key, &stored.token, Some(stored.version));
+        }
+        self.inner.check_save(key, stored, lock)
+    }
 }
 
 #[test]
@@ -310,6 +325,7 @@ fn rotation_and_a_stale_copy_do_not_end_in_false_reauthorization() {
         snapshot,
         // Before and after taking the lock: the manager sends the dead refresh token.
         stale_loads: AtomicUsize::new(2),
+        check_own_version: false,
     });
     let manager =
         TokenManager::new(client.clone(), stale).on_reauthorization_required(calls.hook());
@@ -317,6 +333,35 @@ fn rotation_and_a_stale_copy_do_not_end_in_false_reauthorization() {
     assert_eq!(access.secret(), rotated.secret());
     assert_eq!(calls.count(), 0);
     assert_eq!(refreshes(&emu), 2, "one rejected refresh, then the re-read");
+}
+
+#[test]
+fn the_default_save_check_sees_a_stale_copy_before_the_gateway_does() {
+    let emu = emulator();
+    let client = client(&emu);
+    let inner = Arc::new(MemoryStore::new());
+    let other_process = TokenManager::new(client.clone(), inner.clone());
+    onboard(&emu, &client, &other_process, "seller-c");
+    let snapshot = inner.load("seller-c").unwrap().unwrap();
+    emu.advance(28 * DAY);
+    let rotated = other_process.access_token("seller-c").unwrap();
+    assert_eq!(refreshes(&emu), 1);
+
+    // The compare-and-swap of the check finds the newer version: the manager starts again
+    // from it, finds it fresh, and never sends the dead refresh token.
+    let calls = Arc::new(Calls::default());
+    let stale = Arc::new(StaleStore {
+        inner: inner.clone(),
+        snapshot,
+        stale_loads: AtomicUsize::new(2),
+        check_own_version: true,
+    });
+    let manager =
+        TokenManager::new(client.clone(), stale).on_reauthorization_required(calls.hook());
+    let access = manager.access_token("seller-c").unwrap();
+    assert_eq!(access.secret(), rotated.secret());
+    assert_eq!(calls.count(), 0);
+    assert_eq!(refreshes(&emu), 1, "no refresh with the stale copy");
 }
 
 #[test]

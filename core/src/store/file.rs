@@ -864,6 +864,42 @@ impl TokenStore for FileStore {
         }
     }
 
+    /// Opens the key's token file for writing (refused for a read-only file, a file of another
+    /// user, a read-only file system) and, when its next save must write a new file (the file
+    /// is of the older layout, or has a second name), checks that the directory can be written
+    /// too. Writes nothing: the version stays.
+    fn check_save(&self, key: &str, stored: &StoredToken, _lock: &dyn KeyLock) -> Result<u64> {
+        let name = Self::file_name(key)?;
+        let flags = OFlags::RDWR;
+        let opened = self
+            .open_regular(key, &name, "token file", flags)
+            .map_err(|error| cannot_save(key, &self.dir.join(&name), error))?;
+        let Some((file, stat)) = opened else {
+            return Err(conflict(key, Some(stored.version), None));
+        };
+        let whole = {
+            use std::os::unix::fs::FileExt;
+            let mut first = [0u8; 1];
+            matches!(file.read_at(&mut first, 0), Ok(1) if first[0] == b'{')
+        };
+        if whole || stat.st_nlink != 1 {
+            rustix::fs::accessat(
+                &self.dir_fd,
+                ".",
+                rustix::fs::Access::WRITE_OK,
+                AtFlags::EACCESS,
+            )
+            .map_err(|e| {
+                cannot_save(
+                    key,
+                    &self.dir,
+                    io_error(key, "cannot write the store directory", e.into()),
+                )
+            })?;
+        }
+        Ok(stored.version)
+    }
+
     /// Removes the token file (also a corrupted one, or something that is no regular file); the
     /// lock file stays, as another process may hold it.
     fn remove(&self, key: &str) -> Result<bool> {
@@ -890,6 +926,23 @@ impl TokenStore for FileStore {
         }
         drop(held);
         Ok(removed)
+    }
+}
+
+/// The error of a store that cannot save `key` in `path` now.
+fn cannot_save(key: &str, path: &Path, error: crate::Error) -> crate::Error {
+    let message = match &error {
+        crate::Error::Store { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    crate::Error::Store {
+        key: key.to_owned(),
+        message: format!(
+            "{} cannot be written now, so a refresh (which rotates the refresh token) is not \
+             attempted: {message}",
+            path.display()
+        ),
+        source: Some(Box::new(error)),
     }
 }
 

@@ -67,6 +67,11 @@ impl TokenStore for MemoryStore {
         Ok(self.locks.try_lock(key))
     }
 
+    /// Memory can always be written: the version stays.
+    fn check_save(&self, _key: &str, stored: &StoredToken, _lock: &dyn KeyLock) -> Result<u64> {
+        Ok(stored.version)
+    }
+
     fn remove(&self, key: &str) -> Result<bool> {
         Ok(lock_ignoring_poison(&self.tokens).remove(key).is_some())
     }

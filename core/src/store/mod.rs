@@ -74,6 +74,30 @@ pub trait TokenStore: Send + Sync {
         saved
     }
 
+    /// Proves that this store can save `key` now, before [`crate::TokenManager`] asks the
+    /// gateway to refresh it: a refresh rotates the refresh token, so an answer that cannot be
+    /// saved costs the seller its authorization. The manager calls it holding `lock` (this
+    /// store's lock of `key`, taken just before), with `stored` as it loaded it under that lock
+    /// (the token set exactly as it is saved, app binding included), and refreshes only when
+    /// it succeeds.
+    ///
+    /// Returns the version the refreshed token set is then saved over: `stored.version` when
+    /// the check changed nothing, or the version a check that wrote left behind. An error (a
+    /// store error naming the key: a read-only file, a database user or Redis ACL without
+    /// write, a replica, a full disk where the store can tell) means the key cannot be saved
+    /// now; the manager fails the call with it and sends nothing to the gateway.
+    ///
+    /// The default saves `stored.token` again over `stored.version` (compare-and-swap): the
+    /// same token set, so readers see no change of tokens, only a new version, which it
+    /// returns. It works for any store, custom ones included. [`MemoryStore`] always can;
+    /// [`FileStore`] opens the key's file for writing; the Redis and PostgreSQL stores prove it
+    /// when they take the lock (writes that change nothing, refused where a save would be:
+    /// ACL, read-only user, replica) and only check here that `lock` is one they proved.
+    fn check_save(&self, key: &str, stored: &StoredToken, lock: &dyn KeyLock) -> Result<u64> {
+        let _ = lock;
+        self.save(key, &stored.token, Some(stored.version))
+    }
+
     /// Removes the token set of `key` (a seller who left); `false` when there was none. The
     /// default refuses: a store without removal keeps what it has.
     fn remove(&self, key: &str) -> Result<bool> {
@@ -255,12 +279,16 @@ pub mod postgres;
 mod record;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod tls;
 
 pub use external::{ExternalStore, StoreBackend, UNSAVEABLE_VERSION};
 pub use file::{FileStore, MAX_FILE_KEY_BYTES, MAX_TOKEN_FILE_BYTES};
 pub use memory::MemoryStore;
+pub use open::{StoreLocation, open, parse};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
-pub use open::{StoreLocation, open, parse};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub use tls::CA_FILE_ENV;

@@ -238,7 +238,10 @@ mod tests {
         for (given, expected) in [
             ("memory:", StoreLocation::Memory),
             (" MEMORY: ", StoreLocation::Memory),
-            ("/var/lib/iop", StoreLocation::Directory("/var/lib/iop".into())),
+            (
+                "/var/lib/iop",
+                StoreLocation::Directory("/var/lib/iop".into()),
+            ),
             ("./tokens", StoreLocation::Directory("./tokens".into())),
             ("../tokens", StoreLocation::Directory("../tokens".into())),
             (".", StoreLocation::Directory(".".into())),
@@ -248,7 +251,10 @@ mod tests {
             ("file:///x/y", StoreLocation::Directory("/x/y".into())),
             ("redis://h/0", StoreLocation::Redis("redis://h/0".into())),
             ("REDISS://h/0", StoreLocation::Redis("REDISS://h/0".into())),
-            ("postgres://h/db", StoreLocation::Postgres("postgres://h/db".into())),
+            (
+                "postgres://h/db",
+                StoreLocation::Postgres("postgres://h/db".into()),
+            ),
             (
                 "postgresql://u:p/w@h/db",
                 StoreLocation::Postgres("postgresql://u:p/w@h/db".into()),
@@ -269,7 +275,10 @@ mod tests {
             ("memory://", "memory:"),
             ("memory:x", "memory:"),
             ("~/tokens", "shells"),
-            ("host=db.internal user=iop password=hunter2 dbname=app", "postgres://"),
+            (
+                "host=db.internal user=iop password=hunter2 dbname=app",
+                "postgres://",
+            ),
             ("password=hunter2", "postgres://"),
             ("redis:/:hunter2@host", "redis://"),
             ("redis::hunter2@host", "redis://"),

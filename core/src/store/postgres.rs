@@ -35,7 +35,9 @@ use postgres::{NoTls, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::record::{check_key, decode_record, encode_record, next_version, store_error_from};
+use crate::store::record::{
+    check_key, decode_record, encode_record, next_version, store_error_from,
+};
 use crate::store::{
     KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
     store_error,
@@ -112,6 +114,8 @@ enum Took {
 struct Held {
     conn: Conn,
     id: i64,
+    /// Taking it proved that the row can be written (the read under it was `FOR UPDATE`).
+    proven: bool,
 }
 
 /// What taking a lock read of the seller's row: (version, data), or `None` for no row.
@@ -138,6 +142,7 @@ struct Sql {
     update: String,
     keys: String,
     remove: String,
+    check_save: String,
 }
 
 /// A connection with its prepared statements.
@@ -258,6 +263,7 @@ impl PostgresStore {
             ),
             keys: format!(r#"SELECT key FROM "{t}" ORDER BY key"#),
             remove: format!(r#"DELETE FROM "{t}" WHERE key = $1"#),
+            check_save: format!(r#"SELECT 1 FROM "{t}" WHERE key = $1 FOR UPDATE"#),
         };
         let store = Self {
             config,
@@ -302,17 +308,29 @@ impl PostgresStore {
                COMMIT;"#,
             lock = lock_id(t, "")
         );
+        let read_version =
+            |conn: &mut Conn| -> std::result::Result<Option<String>, postgres::Error> {
+                let row = conn.client.query_opt(
+                    &format!(r#"SELECT value FROM "{t}_meta" WHERE name = 'schema_version'"#),
+                    &[],
+                )?;
+                // The columns we use must be there (a table of the same name made by someone else).
+                conn.client.batch_execute(&format!(
+                    r#"SELECT key, version, data, updated_at FROM "{t}" LIMIT 0"#
+                ))?;
+                Ok(row.map(|row| row.get::<_, String>(0)))
+            };
+        // Tables already made are only read: a user that may only read them (a monitoring
+        // user, `iop tokens list`) opens the store too.
         let version: Option<String> = self.run("", "cannot create the token table", |conn| {
+            match read_version(conn) {
+                Ok(Some(version)) => return Ok(Some(version)),
+                Ok(None) => {}
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {}
+                Err(e) => return Err(e),
+            }
             conn.client.batch_execute(&setup)?;
-            let row = conn.client.query_opt(
-                &format!(r#"SELECT value FROM "{t}_meta" WHERE name = 'schema_version'"#),
-                &[],
-            )?;
-            // The columns we use must be there (a table of the same name made by someone else).
-            conn.client.batch_execute(&format!(
-                r#"SELECT key, version, data, updated_at FROM "{t}" LIMIT 0"#
-            ))?;
-            Ok(row.map(|row| row.get(0)))
+            read_version(conn)
         })?;
         match version.as_deref() {
             Some(SCHEMA_VERSION) => Ok(()),
@@ -425,8 +443,10 @@ impl PostgresStore {
             return Ok(None);
         }
         let literal = key.replace('\\', "\\\\").replace('\'', "''");
+        // `FOR UPDATE` proves that this session may write the row ([`TokenStore::check_save`]):
+        // it is refused without UPDATE privilege, in a read-only transaction, on a replica.
         let sql = format!(
-            r#"SELECT pg_try_advisory_lock({id}); SELECT version, data FROM "{t}" WHERE key = E'{literal}'"#,
+            r#"SELECT pg_try_advisory_lock({id}); SELECT version, data FROM "{t}" WHERE key = E'{literal}' FOR UPDATE"#,
             t = self.options.table,
         );
         let rows: Vec<postgres::SimpleQueryRow> = conn
@@ -466,6 +486,18 @@ impl PostgresStore {
             None => what,
         };
         store_error_from(key, what, e)
+    }
+}
+
+impl PostgresStore {
+    /// The error of a server that refuses to let this session write the row of `key`.
+    fn cannot_save(&self, key: &str, e: postgres::Error) -> Error {
+        self.error(
+            key,
+            "cannot write the token row (a refresh, which rotates the refresh token, is not \
+             attempted)",
+            Failure::Command(e),
+        )
     }
 }
 
@@ -540,7 +572,7 @@ impl Drop for PostgresKeyLock<'_> {
             }
         }
         // Gone: released with a save (`save_and_unlock`).
-        let Some(Held { mut conn, id }) =
+        let Some(Held { mut conn, id, .. }) =
             lock_ignoring_poison(&self.store.held).remove(&self.serial)
         else {
             return;
@@ -696,7 +728,14 @@ impl TokenStore for PostgresStore {
                     self.endpoint
                 );
                 if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_ok() {
-                    lock_ignoring_poison(&self.held).insert(lock.serial(), Held { conn, id });
+                    lock_ignoring_poison(&self.held).insert(
+                        lock.serial(),
+                        Held {
+                            conn,
+                            id,
+                            proven: false,
+                        },
+                    );
                 } else {
                     drop(conn);
                 }
@@ -718,6 +757,47 @@ impl TokenStore for PostgresStore {
     fn lock(&self, key: &str) -> Result<Box<dyn KeyLock + '_>> {
         self.acquire(key, true)?
             .ok_or_else(|| store_error(key, "the lock was not taken"))
+    }
+
+    /// Taking the lock proved it when it read the row (`SELECT … FOR UPDATE`, refused without
+    /// UPDATE privilege, in a read-only transaction, on a replica); otherwise (a lock taken
+    /// after waiting, or not of this store) the same `SELECT … FOR UPDATE` now, on the lock's
+    /// session when there is one.
+    fn check_save(&self, key: &str, stored: &StoredToken, lock: &dyn KeyLock) -> Result<u64> {
+        check_key(key)?;
+        let id = lock_id(&self.options.table, key);
+        let session = {
+            let mut held = lock_ignoring_poison(&self.held);
+            match held.get(&lock.serial()) {
+                Some(session) if session.id == id && session.proven => return Ok(stored.version),
+                Some(session) if session.id == id => held.remove(&lock.serial()),
+                _ => None,
+            }
+        };
+        let check = |conn: &mut Conn| {
+            let statement = conn.statement(&self.sql.check_save)?;
+            conn.client.query_opt(&statement, &[&key])
+        };
+        let found = match session {
+            Some(mut session) => {
+                let found = check(&mut session.conn);
+                if found.is_ok() {
+                    session.proven = true;
+                    lock_ignoring_poison(&self.held).insert(lock.serial(), session);
+                }
+                // A session that failed is dropped, and its lock with it: the caller's lock
+                // is lost, and the caller fails.
+                found.map_err(|e| self.cannot_save(key, e))?
+            }
+            None => self.try_run(check).map_err(|failure| match failure {
+                Failure::Command(e) if !is_connection_error(&e) => self.cannot_save(key, e),
+                failure => self.error(key, "cannot check the save", failure),
+            })?,
+        };
+        match found {
+            Some(_) => Ok(stored.version),
+            None => Err(conflict(key, Some(stored.version), None)),
+        }
     }
 
     /// One `pg_try_advisory_lock`, reading the row in the same round trip when taken.
@@ -776,6 +856,12 @@ impl PostgresStore {
                         ),
                     ));
                 }
+                if matches!(
+                    e.code(),
+                    Some(&SqlState::INSUFFICIENT_PRIVILEGE | &SqlState::READ_ONLY_SQL_TRANSACTION)
+                ) {
+                    return Err(self.cannot_save(key, e));
+                }
                 if !is_connection_error(&e) {
                     return Err(self.error(key, "cannot lock", Failure::Command(e)));
                 }
@@ -790,6 +876,7 @@ impl PostgresStore {
             }
         };
         let serial = self.lock_serial.fetch_add(1, Ordering::Relaxed);
+        let proven = matches!(took, Took::Read(_));
         match took {
             Took::Busy => {
                 self.give_back(conn);
@@ -807,7 +894,7 @@ impl PostgresStore {
                 );
             }
         }
-        lock_ignoring_poison(&self.held).insert(serial, Held { conn, id });
+        lock_ignoring_poison(&self.held).insert(serial, Held { conn, id, proven });
         Ok(Some(Box::new(PostgresKeyLock {
             store: self,
             key: key.to_owned(),

@@ -44,6 +44,7 @@ use crate::error::Result;
 use crate::store::record::{
     check_key, decode_record, encode_record, next_version, store_error_from,
 };
+use crate::store::tls;
 use crate::store::{
     KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
     store_error,
@@ -75,8 +76,16 @@ pub struct RedisOptions {
     /// refreshed token set whose refresh token the gateway has rotated exists nowhere else.
     pub save_retry: Duration,
     /// For `rediss://` to a server whose certificate a private CA signed: that CA's certificate
-    /// (PEM). `None` (default): the web PKI roots and the system's.
+    /// (PEM), trusted beside the web PKI roots, the system's and [`Self::ca_file`].
     pub root_certificate_pem: Option<Vec<u8>>,
+    /// For `rediss://`: a CA file (PEM) trusted beside the web PKI and system roots. The URL's
+    /// `ca_file=` parameter takes precedence; `None` (default): the
+    /// [`crate::store::CA_FILE_ENV`] environment variable when it is set.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept a server whose persistence may lose an acknowledged save in a crash (the URL's
+    /// `durability=relaxed` sets it too). Default `false`: see "Durability" in the module
+    /// documentation.
+    pub relaxed_durability: bool,
 }
 
 impl Default for RedisOptions {
@@ -89,6 +98,8 @@ impl Default for RedisOptions {
             lock_wait: Duration::from_secs(300),
             save_retry: Duration::from_secs(10),
             root_certificate_pem: None,
+            ca_file: None,
+            relaxed_durability: false,
         }
     }
 }
@@ -103,6 +114,8 @@ pub struct RedisStore {
 struct Inner {
     client: redis::Client,
     endpoint: String,
+    /// How a save is made durable.
+    durability: Durability,
     options: RedisOptions,
     keys_set: String,
     idle: Mutex<Vec<Pooled>>,
@@ -111,6 +124,18 @@ struct Inner {
     leases: Arc<Leases>,
     /// Per key: the record read when its lease was taken, for the holder's next load.
     prefetched: Mutex<HashMap<String, Prefetched>>,
+}
+
+/// How the server keeps an acknowledged save across a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `appendonly yes` with `appendfsync always`: a write is on disk when it is acknowledged.
+    Always,
+    /// The server has `WAITAOF` (Redis 7.2 or later) and an append-only file: each save waits
+    /// until its write is on disk.
+    WaitAof,
+    /// The user accepted the server as it is (`durability=relaxed`).
+    Relaxed,
 }
 
 /// An idle connection, with the replies it still owes for commands sent without waiting (lease
@@ -154,6 +179,8 @@ struct HeldLease {
     renew_at: Instant,
     /// A save that also releases it is under way: finding it gone is no loss.
     saving: bool,
+    /// Taking it proved that the seller's record can be saved ([`TokenStore::check_save`]).
+    proven: bool,
 }
 
 impl Drop for Inner {
@@ -170,6 +197,7 @@ struct Scripts {
     save_release: Script,
     remove: Script,
     acquire: Script,
+    check_save: Script,
     renew: Script,
     release: Script,
 }
@@ -255,19 +283,55 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return {'removed'}
 ";
 
-// KEYS[1] lease, KEYS[2] token hash; ARGV: owner, lease ms. {0} when someone else holds the
-// lease; when the caller holds it (also on a retry whose first attempt took it), {1} followed
-// by what LOAD answers for the token hash, read under the lease.
-const ACQUIRE: &str = r"
-local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-if not held then
-  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+// The writes of a save that change nothing when the token hash (KEYS[1] of the caller: `hash`)
+// is an iop record and its key is listed (`set`, `member`): refused by the server wherever the
+// save would be (an ACL without write on these keys, a read-only replica, a server refusing
+// writes after a failed persistence). Returns nil, or the server's error.
+const PROVE_SAVE: &str = r"
+local function prove_save(hash, set, member, fmt)
+  local r = redis.pcall('HSETNX', hash, 'fmt', fmt)
+  if type(r) == 'table' and r.err then return r.err end
+  r = redis.pcall('SADD', set, member)
+  if type(r) == 'table' and r.err then return r.err end
+  return nil
 end
+";
+
+// KEYS[1] lease, KEYS[2] token hash, KEYS[3] key set; ARGV: owner, lease ms, seller key,
+// format. {0} when someone else holds the lease. When the token hash is an iop record, first
+// PROVE_SAVE: {-1, error} when the server refuses it (no lease is taken, or a lease of this
+// owner from an earlier attempt is given back). Else the caller holds the lease (also on a
+// retry whose first attempt took it): {1} followed by what LOAD answers for the token hash,
+// read under the lease.
+const ACQUIRE_BODY: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return {0} end
 local t = redis.call('TYPE', KEYS[2])['ok']
+if t == 'hash' and redis.call('HGET', KEYS[2], 'fmt') == ARGV[4] then
+  local refused = prove_save(KEYS[2], KEYS[3], ARGV[3], ARGV[4])
+  if refused then
+    if held then redis.pcall('DEL', KEYS[1]) end
+    return {-1, refused}
+  end
+end
+if held then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
 if t ~= 'hash' then return {1, t} end
 local f = redis.call('HMGET', KEYS[2], 'fmt', 'v', 'data')
 return {1, t, f[1] or '', f[2] or '', f[3] or ''}
+";
+
+// KEYS[1] token hash, KEYS[2] key set; ARGV: seller key, format. PROVE_SAVE alone:
+// {'ok'} | {'absent'} (no iop record there) | {'refused', error}.
+const CHECK_SAVE_BODY: &str = r"
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'hash' or redis.call('HGET', KEYS[1], 'fmt') ~= ARGV[2] then return {'absent'} end
+local refused = prove_save(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if refused then return {'refused', refused} end
+return {'ok'}
 ";
 
 // KEYS[1] lease; ARGV: owner, lease ms. 1 when still ours and extended.
@@ -310,10 +374,19 @@ impl RedisStore {
         )
     }
 
-    /// [`Self::open`] with options.
-    pub fn open_with(url: &str, options: RedisOptions) -> Result<Self> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| store_error("", format!("invalid Redis URL: {e}")))?;
+    /// [`Self::open`] with options. The URL's parameters `ca_file=PATH` and
+    /// `durability=relaxed` set [`RedisOptions::ca_file`] and
+    /// [`RedisOptions::relaxed_durability`]; other parameters go to the Redis client.
+    pub fn open_with(url: &str, mut options: RedisOptions) -> Result<Self> {
+        let mut parsed = url::Url::parse(url).map_err(|e| {
+            store_error(
+                "",
+                format!(
+                    "invalid Redis URL {} ({e}; percent-encode / ? # @ : in the password)",
+                    crate::redact::url(url)
+                ),
+            )
+        })?;
         if !matches!(parsed.scheme(), "redis" | "rediss") {
             return Err(store_error(
                 "",
@@ -321,23 +394,73 @@ impl RedisStore {
             ));
         }
         let endpoint = redacted_endpoint(&parsed, 6379);
+        if parsed.fragment().is_some() {
+            return Err(store_error(
+                "",
+                format!(
+                    "{endpoint}: a Redis URL takes no #fragment (certificate checks cannot be \
+                     turned off: give the server's CA with ca_file= instead)"
+                ),
+            ));
+        }
+        let mut url_ca_file = None;
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (name, value) in parsed.query_pairs() {
+            match name.as_ref() {
+                "ca_file" => url_ca_file = Some(value.into_owned()),
+                "durability" => match value.as_ref() {
+                    "relaxed" => options.relaxed_durability = true,
+                    "strict" => {}
+                    other => {
+                        return Err(store_error(
+                            "",
+                            format!(
+                                "{endpoint}: durability={other:?} is not an option \
+                                 (durability=relaxed, or durability=strict: the default)"
+                            ),
+                        ));
+                    }
+                },
+                _ => kept.push((name.into_owned(), value.into_owned())),
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(&kept);
+        }
+        if url_ca_file.is_some() && parsed.scheme() != "rediss" {
+            return Err(store_error(
+                "",
+                format!("{endpoint}: ca_file= is for rediss:// (TLS) only"),
+            ));
+        }
+        if let Some(path) = url_ca_file {
+            options.ca_file = Some(path.into());
+        }
         if options.lease < Duration::from_millis(30) {
             return Err(store_error("", "the Redis lease must be at least 30 ms"));
         }
-        let client = match &options.root_certificate_pem {
-            Some(pem) if parsed.scheme() == "rediss" => redis::Client::build_with_tls(
-                url,
+        let client = if parsed.scheme() == "rediss" {
+            let ca_file = tls::ca_file(options.ca_file.as_deref().and_then(|path| path.to_str()));
+            let roots =
+                tls::root_certificates(ca_file.as_deref(), options.root_certificate_pem.as_deref())
+                    .map_err(|e| store_error("", format!("{endpoint}: {e}")))?;
+            redis::Client::build_with_tls(
+                parsed.as_str(),
                 redis::TlsCertificates {
                     client_tls: None,
-                    root_cert: Some(pem.clone()),
+                    root_cert: Some(tls::to_pem(&roots)),
                 },
-            ),
-            _ => redis::Client::open(url),
+            )
+        } else {
+            redis::Client::open(parsed.as_str())
         }
         .map_err(|e| store_error_from("", format!("invalid Redis URL {endpoint}"), e))?;
         let period = options.lease / 3;
-        let inner = Inner {
+        let mut inner = Inner {
             client,
+            durability: Durability::Relaxed,
             keys_set: format!("{}keys", options.prefix),
             endpoint,
             options,
@@ -354,7 +477,8 @@ impl RedisStore {
                 save: Script::new(&format!("{SAVE_BODY}\nreturn save()\n")),
                 save_release: Script::new(&format!("{SAVE_BODY}{SAVE_RELEASE_TAIL}")),
                 remove: Script::new(REMOVE),
-                acquire: Script::new(ACQUIRE),
+                acquire: Script::new(&format!("{PROVE_SAVE}{ACQUIRE_BODY}")),
+                check_save: Script::new(&format!("{PROVE_SAVE}{CHECK_SAVE_BODY}")),
                 renew: Script::new(RENEW),
                 release: Script::new(RELEASE),
             },
@@ -362,6 +486,7 @@ impl RedisStore {
         inner.run("", "cannot reach the server", |con| {
             redis::cmd("PING").query::<String>(con)
         })?;
+        inner.durability = inner.durability()?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -506,6 +631,86 @@ impl Inner {
         }
     }
 
+    /// How this server keeps an acknowledged save across a crash: read from its settings
+    /// (`CONFIG GET append*`) and, where it has `WAITAOF`, from that; an error that says what to
+    /// set when a save could be lost (unless the user accepted it: `durability=relaxed`).
+    fn durability(&self) -> Result<Durability> {
+        if self.options.relaxed_durability {
+            return Ok(Durability::Relaxed);
+        }
+        let settings: std::result::Result<HashMap<String, String>, String> = self
+            .try_run(|con| {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("append*")
+                    .query::<HashMap<String, String>>(con)
+            })
+            .map_err(|failure| match failure {
+                Failure::Connect(e) | Failure::Command(e) => e.to_string(),
+            });
+        let setting = |name: &str| {
+            settings
+                .as_ref()
+                .ok()
+                .and_then(|all| all.get(name))
+                .map(|value| value.to_ascii_lowercase())
+        };
+        let (appendonly, appendfsync) = (setting("appendonly"), setting("appendfsync"));
+        if appendonly.as_deref() == Some("yes") && appendfsync.as_deref() == Some("always") {
+            return Ok(Durability::Always);
+        }
+        // WAITAOF 1 0: this connection's writes (none yet) are in the local append-only file.
+        // Refused before Redis 7.2 (unknown command) and without an append-only file.
+        let waitaof = self.try_run(|con| {
+            redis::cmd("WAITAOF")
+                .arg(1)
+                .arg(0)
+                .arg(100)
+                .query::<Vec<i64>>(con)
+        });
+        if matches!(waitaof.as_deref(), Ok([local, ..]) if *local >= 1) {
+            return Ok(Durability::WaitAof);
+        }
+        let fix = "set appendonly yes and appendfsync always on the server (redis.conf, or \
+                   CONFIG SET appendonly yes and CONFIG SET appendfsync always), or accept the \
+                   risk with durability=relaxed in the URL";
+        let why = match (&settings, appendonly.as_deref(), appendfsync.as_deref()) {
+            (Err(error), _, _) => format!(
+                "its persistence settings cannot be read (CONFIG GET append*: {error}) and it \
+                 has no WAITAOF, so an acknowledged save may not survive a crash"
+            ),
+            (Ok(_), Some("yes"), Some(fsync)) => format!(
+                "appendfsync is {fsync} and the server has no WAITAOF (Redis 7.2 or later): a \
+                 crash can lose saves acknowledged in the last second, whose refresh tokens the \
+                 gateway has already rotated"
+            ),
+            (Ok(_), _, _) => "appendonly is not yes: a restart hands back the last snapshot's \
+                              token sets, whose refresh tokens the gateway has already rotated"
+                .to_owned(),
+        };
+        Err(store_error(
+            "",
+            format!(
+                "redis {}: refusing a server that may lose saved tokens: {why}; {fix}",
+                self.endpoint
+            ),
+        ))
+    }
+
+    /// The error of a server that refuses the writes of a save of `key` (`why`: its words).
+    fn cannot_save(&self, key: &str, why: Option<String>) -> crate::Error {
+        store_error(
+            key,
+            format!(
+                "redis {}: the server refuses to write {} ({}), so a refresh (which rotates the \
+                 refresh token) is not attempted",
+                self.endpoint,
+                self.token_key(key),
+                why.as_deref().unwrap_or("no reason given")
+            ),
+        )
+    }
+
     /// Forgets what a lease read of `key` (a write of `key` went through this store).
     fn forget_prefetched(&self, key: &str) {
         lock_ignoring_poison(&self.prefetched).remove(key);
@@ -594,6 +799,17 @@ fn parse_loaded(key: &str, token_key: &str, reply: &[Vec<u8>]) -> Result<Option<
     let data = reply.get(3).map(Vec::as_slice).unwrap_or_default();
     let token = decode_record(key, token_key, data)?;
     Ok(Some(StoredToken { token, version }))
+}
+
+/// The text of a script's reply value (empty for anything but a string).
+fn value_text(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::SimpleString(text) => text.clone(),
+        redis::Value::Okay => "OK".to_owned(),
+        redis::Value::ServerError(error) => error.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Parses a version as the scripts return it.
@@ -807,6 +1023,38 @@ impl TokenStore for RedisStore {
             .ok_or_else(|| store_error(key, "the lease was not taken"))
     }
 
+    /// Taking the lease proved it (writes that change nothing, in the same script) when the
+    /// record was there; otherwise (a lock of another store, a record saved since) the same
+    /// writes now, in one script.
+    fn check_save(&self, key: &str, stored: &StoredToken, lock: &dyn KeyLock) -> Result<u64> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let lock_key = inner.lock_key(key);
+        let proven = lock_ignoring_poison(&inner.leases.table)
+            .held
+            .get(&lock.serial())
+            .is_some_and(|lease| lease.lock_key == lock_key && lease.proven);
+        if proven {
+            return Ok(stored.version);
+        }
+        let token_key = inner.token_key(key);
+        let reply: Vec<redis::Value> = inner.run(key, "cannot check the save", |con| {
+            inner
+                .scripts
+                .check_save
+                .key(&token_key)
+                .key(&inner.keys_set)
+                .arg(key)
+                .arg(FORMAT)
+                .invoke(con)
+        })?;
+        match reply.first().map(value_text).as_deref() {
+            Some("ok") => Ok(stored.version),
+            Some("refused") => Err(inner.cannot_save(key, reply.get(1).map(value_text))),
+            _ => Err(conflict(key, Some(stored.version), None)),
+        }
+    }
+
     /// One attempt at the lease.
     fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
         self.acquire(key, false)
@@ -859,12 +1107,19 @@ impl RedisStore {
                     .acquire
                     .key(&lock_key)
                     .key(&token_key)
+                    .key(&inner.keys_set)
                     .arg(&owner)
                     .arg(ms)
+                    .arg(key)
+                    .arg(FORMAT)
                     .invoke(con)
             })?;
-            if matches!(reply.first(), Some(redis::Value::Int(1))) {
-                break reply;
+            match reply.first() {
+                Some(redis::Value::Int(1)) => break reply,
+                Some(redis::Value::Int(-1)) => {
+                    return Err(inner.cannot_save(key, reply.get(1).map(value_text)));
+                }
+                _ => {}
             }
             if !wait {
                 return Ok(None);
@@ -883,7 +1138,12 @@ impl RedisStore {
             std::thread::sleep(pause + jitter);
             pause = (pause * 2).min(Duration::from_millis(50));
         };
-        let serial = match self.keep_renewed(&lock_key, &owner) {
+        // The script proved the save when the record it read is ours.
+        let proven = matches!(
+            (reply.get(1), reply.get(2)),
+            (Some(t), Some(f)) if value_text(t) == "hash" && value_text(f) == FORMAT
+        );
+        let serial = match self.keep_renewed(&lock_key, &owner, proven) {
             Ok(serial) => serial,
             Err(error) => {
                 let _ = inner.run(key, "cannot release the lease", |con| {
@@ -947,6 +1207,8 @@ impl RedisStore {
         // A refreshed token set must not be lost to a short outage: while the server cannot be
         // reached, keep trying for `save_retry` (the script is safe to repeat).
         let started = Instant::now();
+        // Below the read timeout, so that the server answers before the client gives up.
+        let wait_ms = lease_ms(inner.options.read_timeout) * 4 / 5;
         let reply: Vec<String> = loop {
             let attempt = inner.try_run(|con| {
                 let script = match release {
@@ -965,10 +1227,32 @@ impl RedisStore {
                 if let Some((lock_key, owner)) = release {
                     invocation.key(lock_key).arg(owner);
                 }
-                invocation.invoke(con)
+                let reply: Vec<String> = invocation.invoke(con)?;
+                // A server without `appendfsync always`: the save is acknowledged once its
+                // write is in the append-only file on disk.
+                let on_disk = inner.durability != Durability::WaitAof
+                    || reply.first().map(String::as_str) != Some("ok")
+                    || redis::cmd("WAITAOF")
+                        .arg(1)
+                        .arg(0)
+                        .arg(wait_ms)
+                        .query::<Vec<i64>>(con)?
+                        .first()
+                        .is_some_and(|local| *local >= 1);
+                Ok((reply, on_disk))
             });
             match attempt {
-                Ok(reply) => break reply,
+                Ok((_, false)) => {
+                    return Err(store_error(
+                        key,
+                        format!(
+                            "redis {}: the save was not confirmed on disk within {wait_ms} ms \
+                             (WAITAOF); the server may still hold it",
+                            inner.endpoint
+                        ),
+                    ));
+                }
+                Ok((reply, true)) => break reply,
                 Err(failure)
                     if failure.is_unreachable() && started.elapsed() < inner.options.save_retry =>
                 {
@@ -1014,7 +1298,7 @@ impl RedisStore {
     }
 
     /// Registers a lease taken now with the keeper (started on first use); its serial number.
-    fn keep_renewed(&self, lock_key: &str, owner: &str) -> Result<u64> {
+    fn keep_renewed(&self, lock_key: &str, owner: &str, proven: bool) -> Result<u64> {
         let inner = &self.inner;
         let mut table = lock_ignoring_poison(&inner.leases.table);
         if !table.keeper_running {
@@ -1043,6 +1327,7 @@ impl RedisStore {
                 owner: owner.to_owned(),
                 renew_at: Instant::now() + inner.leases.period,
                 saving: false,
+                proven,
             },
         );
         if was_empty {

@@ -470,6 +470,45 @@ pub(crate) fn stored_refresh_token_is_current(
     emu.is_current_refresh_token(seller, refresh)
 }
 
+/// A store that can read a seller's record but not write it (`unwritable`, next to `writable`
+/// over the same records): the due seller's `access_token` and `refresh_due` fail with a store
+/// error naming it, the gateway sees no refresh, and the stored refresh token is still the
+/// current one. `run` runs each manager call (the FileStore test runs it in a thread without
+/// the capability that lets root write anything).
+pub(crate) fn an_unwritable_store_refreshes_nothing(
+    writable: Arc<dyn TokenStore>,
+    unwritable: &dyn Fn() -> Arc<dyn TokenStore>,
+    make_unwritable: &dyn Fn(),
+    run: &dyn Fn(Box<dyn FnOnce() + Send>),
+) {
+    let emu = emulator();
+    let client = client(&emu);
+    let seller = "seller-ro".to_owned();
+    let owner = TokenManager::new(client.clone(), writable.clone());
+    onboard(&emu, &client, &owner, std::slice::from_ref(&seller));
+    emu.advance(28 * DAY);
+    make_unwritable();
+    let before = refreshes(&emu);
+    let store = unwritable();
+    let (store2, client2, seller2) = (store.clone(), client.clone(), seller.clone());
+    run(Box::new(move || {
+        let manager = TokenManager::new(client2.clone(), store2.clone());
+        // Readable: the token set is there.
+        assert!(manager.get(&seller2).unwrap().is_some());
+        let error = manager.access_token(&seller2).unwrap_err();
+        assert!(
+            matches!(&error, Error::Store { key, .. } if *key == seller2),
+            "{error:?}"
+        );
+        let report = manager.refresh_due(RefreshDueOptions::new(40 * DAY));
+        assert!(report.refreshed.is_empty(), "{report:?}");
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert_eq!(report.failed[0].0, seller2, "{report:?}");
+    }));
+    assert_eq!(refreshes(&emu), before, "no refresh reached the gateway");
+    assert!(stored_refresh_token_is_current(&emu, &*writable, &seller));
+}
+
 // ---- child processes ----------------------------------------------------------------------
 //
 // A child is this very test binary run again on one `#[ignore]`d test (`child_*`), with what it
