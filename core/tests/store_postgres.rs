@@ -192,3 +192,227 @@ server_store_tests! {
     restart_env: "IOP_TEST_POSTGRES_RESTART",
     server: "postgres",
 }
+
+/// `url()` with its query replaced by `query`.
+fn url_with(query: &str) -> String {
+    let base = url();
+    let base = base.split_once('?').map_or(base.as_str(), |(base, _)| base);
+    format!("{base}?{query}")
+}
+
+/// `ca_file=` of the test CA, percent-encoded.
+fn ca_param() -> String {
+    let ca = required_env("IOP_TEST_POSTGRES_CA");
+    let encoded: String = url::form_urlencoded::byte_serialize(ca.as_bytes()).collect();
+    format!("ca_file={encoded}")
+}
+
+fn options(table: &str) -> PostgresOptions {
+    PostgresOptions {
+        table: table.to_lowercase(),
+        ..PostgresOptions::default()
+    }
+}
+
+/// Whether every session the server has for `application_name` is over TLS (and one is).
+fn sessions_use_tls(application_name: &str) -> bool {
+    let rows = raw()
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+            &[&application_name],
+        )
+        .unwrap();
+    !rows.is_empty() && rows.iter().all(|row| row.get::<_, bool>(0))
+}
+
+/// Opens a store on `dsn` in table `ns`, holds a lock (a session of its own) and says whether
+/// the server sees its sessions over TLS.
+fn opens_over_tls(dsn: &str, ns: &str, app: &str, options_: PostgresOptions) -> bool {
+    let store = PostgresStore::open_with(
+        &format!("{dsn}&application_name={app}"),
+        PostgresOptions {
+            table: ns.to_lowercase(),
+            ..options_
+        },
+    )
+    .unwrap();
+    store.save("k", &token("tls"), None).ok();
+    let _lock = store.lock("k").unwrap();
+    assert_eq!(access(&store.load("k").unwrap().unwrap().token), "at-tls");
+    sessions_use_tls(app)
+}
+
+#[test]
+fn tls_verify_full_with_a_private_ca_and_what_each_sslmode_does() {
+    let _server = shared_server();
+    let ns = namespace("tls").to_lowercase();
+    let ca = ca_param();
+    // verify-full with the test CA: TLS, as the server sees it.
+    assert!(opens_over_tls(
+        &url_with(&format!("sslmode=verify-full&{ca}")),
+        &ns,
+        &format!("{ns}_full"),
+        PostgresOptions::default()
+    ));
+    // prefer (the default) uses TLS when the server offers it, checked the same way.
+    assert!(opens_over_tls(
+        &url_with(&ca),
+        &ns,
+        &format!("{ns}_prefer"),
+        PostgresOptions::default()
+    ));
+    // require checks the certificate too.
+    assert!(opens_over_tls(
+        &url_with(&format!("sslmode=require&{ca}")),
+        &ns,
+        &format!("{ns}_require"),
+        PostgresOptions::default()
+    ));
+    // Without the CA the certificate is refused, by every mode that uses TLS (prefer does not
+    // fall back to plain TCP after a failed check).
+    for query in [
+        "sslmode=verify-full",
+        "sslmode=verify-ca",
+        "sslmode=prefer",
+        "",
+    ] {
+        let error = PostgresStore::open_with(&url_with(query), options(&ns))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.to_lowercase().contains("certificate"),
+            "{query}: {error}"
+        );
+        assert!(error.contains("127.0.0.1:"), "{error}");
+    }
+    // The certificate names 127.0.0.1 only: under the name localhost, verify-full refuses it
+    // and verify-ca (the chain alone) takes it.
+    let by_name = |query: &str| url_with(query).replacen("@127.0.0.1:", "@localhost:", 1);
+    let error =
+        PostgresStore::open_with(&by_name(&format!("sslmode=verify-full&{ca}")), options(&ns))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        error.to_lowercase().contains("not valid for name"),
+        "{error}"
+    );
+    assert!(opens_over_tls(
+        &by_name(&format!("sslmode=verify-ca&{ca}")),
+        &ns,
+        &format!("{ns}_ca"),
+        PostgresOptions::default()
+    ));
+    // A CA file that cannot be read is an error, not a fallback.
+    let error = PostgresStore::open_with(
+        &url_with("sslmode=verify-full&ca_file=/nonexistent/ca.pem"),
+        options(&ns),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+    // The same through the one store-string parser.
+    let store = iop_core::store::open(&url_with(&format!("sslmode=verify-full&{ca}"))).unwrap();
+    store.keys().unwrap();
+    // Plain TCP on loopback, when asked for: no TLS.
+    let store = PostgresStore::open_with(
+        &url_with(&format!("sslmode=disable&application_name={ns}_plain")),
+        options(&ns),
+    )
+    .unwrap();
+    let _lock = store.lock("k").unwrap();
+    assert!(!sessions_use_tls(&format!("{ns}_plain")));
+}
+
+#[test]
+fn plain_tcp_to_a_remote_host_needs_the_opt_in_and_never_sends_a_password_in_clear() {
+    let _server = shared_server();
+    let ns = namespace("remote").to_lowercase();
+    let ca = ca_param();
+    // The loopback server, treated as a host elsewhere.
+    let remote = || PostgresOptions {
+        treat_as_remote: true,
+        ..options(&ns)
+    };
+    // sslmode=disable alone: refused before anything is sent.
+    let error = PostgresStore::open_with(&url_with("sslmode=disable"), remote())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("insecure_plaintext=true"), "{error}");
+    // prefer requires TLS there: with the CA it works over TLS, without it the certificate
+    // is refused rather than the connection made in clear.
+    assert!(opens_over_tls(
+        &url_with(&ca),
+        &ns,
+        &format!("{ns}_r1"),
+        remote()
+    ));
+    let error = PostgresStore::open_with(&url_with("sslmode=prefer"), remote())
+        .unwrap_err()
+        .to_string();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // The opt-in: plain TCP, with a password the server checks by SCRAM (never sent).
+    let plain = PostgresStore::open_with(
+        &url_with(&format!(
+            "sslmode=disable&insecure_plaintext=true&application_name={ns}_r2"
+        )),
+        remote(),
+    )
+    .unwrap();
+    let _lock = plain.lock("k").unwrap();
+    assert!(!sessions_use_tls(&format!("{ns}_r2")));
+    // A server that asks for the password in clear over plain TCP: refused, even opted in.
+    let cleartext = required_env("IOP_TEST_POSTGRES_CLEARTEXT_URL");
+    let base = cleartext.split_once('?').unwrap().0;
+    let error = PostgresStore::open_with(
+        &format!("{base}?sslmode=disable&insecure_plaintext=true"),
+        remote(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("password in clear"), "{error}");
+    let password = base.split_once('@').unwrap().0.rsplit_once(':').unwrap().1;
+    assert!(!error.contains(password), "{error}");
+    // The same user over TLS (the password travels encrypted), or with prefer and the opt-in
+    // (the server offers TLS, so it is used): fine.
+    let ns2 = namespace("remote2").to_lowercase();
+    PostgresStore::open_with(
+        &format!("{base}?sslmode=verify-full&{ca}"),
+        PostgresOptions {
+            treat_as_remote: true,
+            ..options(&ns2)
+        },
+    )
+    .unwrap();
+    PostgresStore::open_with(
+        &format!("{base}?insecure_plaintext=true&{ca}"),
+        PostgresOptions {
+            treat_as_remote: true,
+            ..options(&ns2)
+        },
+    )
+    .unwrap();
+    // On loopback (no network in between) plain TCP is fine for it too.
+    PostgresStore::open_with(&cleartext, options(&ns2)).unwrap();
+}
+
+#[test]
+fn a_select_only_user_opens_the_store_and_never_refreshes() {
+    let _server = shared_server();
+    let ns = namespace("ro").to_lowercase();
+    let writable = open(&ns, Duration::ZERO);
+    let ro_url = required_env("IOP_TEST_POSTGRES_RO_URL");
+    let table = ns.clone();
+    an_unwritable_store_refreshes_nothing(
+        writable,
+        &move || Arc::new(PostgresStore::open_with_table(&ro_url, &table).unwrap()),
+        &|| {
+            raw()
+                .batch_execute(&format!(
+                    "GRANT SELECT ON \"{ns}\", \"{ns}_meta\" TO iop_ro"
+                ))
+                .unwrap();
+        },
+        &|f| f(),
+    );
+}

@@ -328,3 +328,204 @@ fn one_keeper_thread_renews_every_held_lease() {
         assert!(gone, "the lease of {key} outlived its lock");
     }
 }
+
+#[test]
+fn rediss_takes_its_ca_from_the_url_and_refuses_insecure() {
+    let _server = shared_server();
+    let url = required_env("IOP_TEST_REDISS_URL");
+    let ca = required_env("IOP_TEST_REDIS_CA");
+    let encoded: String = url::form_urlencoded::byte_serialize(ca.as_bytes()).collect();
+    let ns = namespace("tlsurl");
+    // ca_file= in the URL, through the one store-string parser (what C, Python and the CLI
+    // use), and beside it the options' prefix.
+    let with_ca = format!("{url}?ca_file={encoded}");
+    let store = RedisStore::open_with(&with_ca, options(&ns, Duration::from_secs(30))).unwrap();
+    store.save("k", &token("ca"), None).unwrap();
+    let any = iop_core::store::open(&with_ca).unwrap();
+    any.keys().unwrap();
+    // A CA file that cannot be read is an error, not a fallback to other roots.
+    let error = RedisStore::open(&format!("{url}?ca_file=/nonexistent/ca.pem"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+    // Certificate checks cannot be turned off.
+    let error = RedisStore::open(&format!("{url}#insecure"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("ca_file="), "{error}");
+    // ca_file= on plain TCP is a mistake worth saying.
+    let error = RedisStore::open(&format!("{}?ca_file={encoded}", self::url()))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("rediss://"), "{error}");
+}
+
+#[test]
+fn an_acl_user_who_may_not_write_the_tokens_never_refreshes() {
+    let _server = shared_server();
+    let ns = namespace("acl");
+    let user = format!("{ns}_reader");
+    let writable = open(&ns, Duration::from_secs(30));
+    // The user may read and take leases (SET, PEXPIRE, DEL), but not write token records.
+    let reader_url = self::url().replacen("redis://", &format!("redis://{user}:pw-{user}@"), 1);
+    let (setup_user, setup_ns) = (user.clone(), ns.clone());
+    an_unwritable_store_refreshes_nothing(
+        writable,
+        &move || {
+            Arc::new(
+                RedisStore::open_with(&reader_url, options(&ns, Duration::from_secs(30))).unwrap(),
+            )
+        },
+        &move || {
+            let _: () = redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg(&setup_user)
+                .arg("on")
+                .arg(format!(">pw-{setup_user}"))
+                .arg("resetkeys")
+                .arg(format!("~{setup_ns}:*"))
+                .arg("+@all")
+                .arg("-@write")
+                .arg("+set")
+                .arg("+pexpire")
+                .arg("+del")
+                .query(&mut raw())
+                .unwrap();
+        },
+        &|f| f(),
+    );
+    let _: () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query(&mut raw())
+        .unwrap();
+}
+
+/// A redis-server of this test's own, on a free port, stopped when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnRedis {
+    /// Started with `args` on top of the defaults (default persistence: snapshots only).
+    fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/with-servers installs it)");
+        let server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        assert!(eventually(|| server.connection().is_some()));
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        let mut con = redis::Client::open(self.url())
+            .ok()?
+            .get_connection()
+            .ok()?;
+        redis::cmd("PING").query::<String>(&mut con).ok()?;
+        Some(con)
+    }
+
+    fn config_set(&self, name: &str, value: &str) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut self.connection().unwrap())
+            .unwrap();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_server_that_may_lose_a_save_is_refused_unless_the_url_accepts_it() {
+    let server = OwnRedis::start(&[]);
+    let url = server.url();
+    // Default persistence (snapshots, appendonly no): refused, saying what to set.
+    let error = RedisStore::open(&url).unwrap_err().to_string();
+    assert!(error.contains("appendonly"), "{error}");
+    assert!(error.contains("durability=relaxed"), "{error}");
+    assert!(iop_core::store::open(&url).is_err());
+    // The opt-in, in the URL (so from C, Python and the CLI alike).
+    let relaxed = format!("{url}?durability=relaxed");
+    let store = iop_core::store::open(&relaxed).unwrap();
+    store.save("k", &token("relaxed"), None).unwrap();
+    assert_eq!(
+        access(&store.load("k").unwrap().unwrap().token),
+        "at-relaxed"
+    );
+    let error = RedisStore::open(&format!("{url}?durability=sometimes"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("durability"), "{error}");
+    // An append-only file synced once a second, on a server without WAITAOF (before 7.2):
+    // still refused. (With WAITAOF the store waits for each save's write to reach the disk.)
+    server.config_set("appendonly", "yes");
+    let version: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut server.connection().unwrap())
+        .unwrap();
+    let has_waitaof = version
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .and_then(|v| {
+            let mut parts = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            Some((parts.next()?, parts.next()?))
+        })
+        .is_some_and(|version| version >= (7, 2));
+    server.config_set("appendfsync", "everysec");
+    let opened = RedisStore::open(&url);
+    assert_eq!(opened.is_ok(), has_waitaof, "{:?}", opened.err());
+    // Every write on disk before it is acknowledged: accepted.
+    server.config_set("appendfsync", "always");
+    let store = RedisStore::open(&url).unwrap();
+    assert_eq!(
+        access(&store.load("k").unwrap().unwrap().token),
+        "at-relaxed"
+    );
+    // A user who may not read the settings: unknown, so refused unless accepted.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("noconfig")
+        .arg("on")
+        .arg(">pw-noconfig")
+        .arg("~*")
+        .arg("+@all")
+        .arg("-config")
+        .query(&mut server.connection().unwrap())
+        .unwrap();
+    let user_url = url.replacen("redis://", "redis://noconfig:pw-noconfig@", 1);
+    if !has_waitaof {
+        let error = RedisStore::open(&user_url).unwrap_err().to_string();
+        assert!(error.contains("cannot be read"), "{error}");
+        assert!(!error.contains("pw-noconfig"), "{error}");
+    }
+    RedisStore::open(&format!("{user_url}?durability=relaxed")).unwrap();
+}

@@ -8,7 +8,7 @@
 #![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
+#[allow(unused_macros)]
 #[path = "support/stores.rs"]
 mod stores;
 

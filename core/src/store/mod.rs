@@ -275,6 +275,8 @@ mod memory;
 mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod record;
 #[cfg(feature = "redis")]

@@ -20,8 +20,13 @@
 //!   `BEGIN; UPDATE …; COMMIT; SELECT pg_advisory_unlock(…)`, so the lock is released only once
 //!   the new row is committed.
 //!
-//! Connections are plain TCP (`NoTls`): use it on loopback, a private network, or through a TLS
-//! tunnel; a DSN asking for `sslmode=require` is refused rather than sent in the clear.
+//! **TLS** by rustls: `sslmode=verify-full` (or `require`) checks the certificate against the web
+//! PKI roots, the system's and a CA file (`ca_file=` in the connection string, else the
+//! `IOP_STORE_CA_FILE` environment variable) and the host name; `verify-ca` skips the host name;
+//! `prefer` (the default, as in libpq) uses TLS when the server offers it (checked the same
+//! way); `disable` never does. Plain TCP to a host that is not a loopback address or a Unix
+//! socket needs `insecure_plaintext=true` besides (without it `disable` is refused and `prefer`
+//! requires TLS), and even then a server that asks for the password in clear is refused.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -30,14 +35,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+use postgres::Statement;
 use postgres::error::SqlState;
-use postgres::{NoTls, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::store::postgres_tls::{self, ConnectError, Connector};
 use crate::store::record::{
     check_key, decode_record, encode_record, next_version, store_error_from,
 };
+use crate::store::tls;
 use crate::store::{
     KeyLock, StoredToken, TokenStore, conflict, load_in_one_batch, lock_ignoring_poison,
     store_error,
@@ -69,6 +76,14 @@ pub struct PostgresOptions {
     /// How long a save keeps trying while the server cannot be reached (default 10 s): a
     /// refreshed token set whose refresh token the gateway has rotated exists nowhere else.
     pub save_retry: Duration,
+    /// A CA file (PEM) trusted for TLS beside the web PKI and system roots. The connection
+    /// string's `ca_file=` takes precedence; `None` (default): the
+    /// [`crate::store::CA_FILE_ENV`] environment variable when it is set.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Tests only: treat every host as remote (the rules for plain TCP to a host that is not
+    /// this machine, tried against a server on loopback).
+    #[doc(hidden)]
+    pub treat_as_remote: bool,
 }
 
 impl Default for PostgresOptions {
@@ -79,6 +94,8 @@ impl Default for PostgresOptions {
             read_timeout: Duration::from_secs(10),
             lock_wait: Duration::from_secs(300),
             save_retry: Duration::from_secs(10),
+            ca_file: None,
+            treat_as_remote: false,
         }
     }
 }
@@ -88,6 +105,8 @@ impl Default for PostgresOptions {
 /// `Debug` shows the server as `postgres://host:port/db`, never its password.
 pub struct PostgresStore {
     config: postgres::Config,
+    /// TLS and the rules for plain TCP.
+    connector: Connector,
     endpoint: String,
     options: PostgresOptions,
     idle: Mutex<Vec<Conn>>,
@@ -165,6 +184,8 @@ impl Conn {
 /// Why [`PostgresStore::try_run`] failed.
 enum Failure {
     Connect(postgres::Error),
+    /// The server asks for the password in clear on plain TCP to a remote host.
+    CleartextPassword,
     Command(postgres::Error),
 }
 
@@ -173,6 +194,7 @@ impl Failure {
     fn is_unreachable(&self) -> bool {
         match self {
             Self::Connect(_) => true,
+            Self::CleartextPassword => false,
             Self::Command(e) => is_connection_error(e),
         }
     }
@@ -222,22 +244,36 @@ impl PostgresStore {
         )
     }
 
-    /// [`Self::open`] with options.
+    /// [`Self::open`] with options. The connection string's `sslmode`, `ca_file` and
+    /// `insecure_plaintext` are read by iop (see the module documentation), the rest by the
+    /// driver.
     pub fn open_with(dsn: &str, options: PostgresOptions) -> Result<Self> {
-        let mut config = postgres::Config::from_str(dsn)
+        let invalid =
+            |e: crate::Error| store_error("", format!("invalid PostgreSQL connection string: {e}"));
+        let connection = postgres_tls::connection_options(dsn).map_err(invalid)?;
+        let mut config = postgres::Config::from_str(&connection.driver_dsn)
             .map_err(|e| store_error_from("", "invalid PostgreSQL connection string", e))?;
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(store_error(
-                "",
-                "sslmode=require: this build talks to PostgreSQL over plain TCP only (use a \
-                 loopback or private address, or a TLS tunnel)",
-            ));
-        }
-        config.ssl_mode(postgres::config::SslMode::Disable);
         config.connect_timeout(options.connect_timeout);
         config.tcp_user_timeout(options.read_timeout);
         config.keepalives(true);
-        config.application_name("iop");
+        if config.get_application_name().is_none() {
+            config.application_name("iop");
+        }
+        let endpoint = endpoint_of(&config);
+        let remote = options.treat_as_remote || !postgres_tls::is_local(&config);
+        let ca_file = tls::ca_file(
+            connection
+                .ca_file
+                .as_deref()
+                .or(options.ca_file.as_deref().and_then(|path| path.to_str())),
+        );
+        let connector = Connector::new(
+            &connection,
+            &mut config,
+            remote,
+            ca_file.as_deref(),
+            &endpoint,
+        )?;
         if !valid_table_name(&options.table) {
             return Err(store_error(
                 "",
@@ -248,7 +284,6 @@ impl PostgresStore {
                 ),
             ));
         }
-        let endpoint = endpoint_of(&config);
         let t = &options.table;
         let sql = Sql {
             load: format!(r#"SELECT version, data FROM "{t}" WHERE key = $1"#),
@@ -267,6 +302,7 @@ impl PostgresStore {
         };
         let store = Self {
             config,
+            connector,
             endpoint,
             options,
             idle: Mutex::new(Vec::new()),
@@ -344,12 +380,20 @@ impl PostgresStore {
         }
     }
 
-    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
-        client.batch_execute(&format!(
-            "SET statement_timeout = {}",
-            self.options.read_timeout.as_millis()
-        ))?;
+    fn connect(&self) -> std::result::Result<Conn, Failure> {
+        let mut client = self
+            .connector
+            .connect(&self.config, self.options.connect_timeout)
+            .map_err(|e| match e {
+                ConnectError::Driver(e) => Failure::Connect(e),
+                ConnectError::CleartextPassword => Failure::CleartextPassword,
+            })?;
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.options.read_timeout.as_millis()
+            ))
+            .map_err(Failure::Connect)?;
         Ok(Conn {
             client,
             prepared: HashMap::new(),
@@ -405,7 +449,7 @@ impl PostgresStore {
                 Err(e) => return Err(Failure::Command(e)),
             }
         }
-        let mut conn = self.connect().map_err(Failure::Connect)?;
+        let mut conn = self.connect()?;
         let value = f(&mut conn).map_err(Failure::Command)?;
         self.give_back(conn);
         Ok(value)
@@ -471,6 +515,17 @@ impl PostgresStore {
 
     fn error(&self, key: &str, what: &str, failure: Failure) -> Error {
         let (what, e) = match failure {
+            Failure::CleartextPassword => {
+                return store_error(
+                    key,
+                    format!(
+                        "postgres {}: the server asks for the password in clear on a connection \
+                         that is not encrypted; refused (use TLS: sslmode=verify-full, or \
+                         scram-sha-256 in pg_hba.conf)",
+                        self.endpoint
+                    ),
+                );
+            }
             Failure::Connect(e) => (
                 format!(
                     "postgres {}: cannot connect (within {:?})",
@@ -480,10 +535,32 @@ impl PostgresStore {
             ),
             Failure::Command(e) => (format!("postgres {}: {what}", self.endpoint), e),
         };
-        // The driver's own text of a server error is just "db error": say what the server said.
+        // The driver's own text of a server error is just "db error": say what the server said;
+        // of other errors it is the kind only ("error performing TLS handshake"): add the causes
+        // (a certificate refused, a connection refused). None of them holds a password.
         let what = match e.as_db_error() {
             Some(db) => format!("{what}: {} ({})", db.message(), db.code().code()),
-            None => what,
+            None => {
+                let mut what = what;
+                let mut cause = std::error::Error::source(&e);
+                let mut first = true;
+                while let Some(c) = cause {
+                    if first {
+                        what = format!("{what}: {e}");
+                        first = false;
+                    }
+                    what = format!("{what}: {c}");
+                    cause = c.source();
+                }
+                if !first {
+                    return Error::Store {
+                        key: key.to_owned(),
+                        message: what,
+                        source: Some(Box::new(e)),
+                    };
+                }
+                what
+            }
         };
         store_error_from(key, what, e)
     }
@@ -840,7 +917,7 @@ impl PostgresStore {
             Some(conn) => conn,
             None => self
                 .connect()
-                .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?,
+                .map_err(|failure| self.error(key, "cannot lock", failure))?,
         };
         let took = match take(&mut conn) {
             Ok(took) => took,
@@ -868,7 +945,7 @@ impl PostgresStore {
                 // A dead pooled connection: try once on a new one.
                 conn = self
                     .connect()
-                    .map_err(|e| self.error(key, "cannot lock", Failure::Connect(e)))?;
+                    .map_err(|failure| self.error(key, "cannot lock", failure))?;
                 match take(&mut conn) {
                     Ok(took) => took,
                     Err(e) => return Err(self.error(key, "cannot lock", Failure::Command(e))),

@@ -334,13 +334,20 @@ if refused then return {'refused', refused} end
 return {'ok'}
 ";
 
-// KEYS[1] lease; ARGV: owner, lease ms. 1 when still ours and extended.
+// KEYS: leases; ARGV[1]: lease ms, ARGV[1 + i]: the owner of KEYS[i]. For each lease, 1 when
+// still its owner's and extended, else 0: every lease due in one round trip (and, on a server
+// that syncs each write to disk, one sync).
 const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+local out = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[i + 1] then
+    redis.call('PEXPIRE', k, ARGV[1])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
-return 0
+return out
 ";
 
 // KEYS[1] lease; ARGV: owner. Deletes it only when it is still ours.
@@ -727,17 +734,19 @@ impl Inner {
         }
     }
 
-    fn renew(&self, lock_key: &str, owner: &str) -> Result<bool> {
+    /// Extends the leases `due` (serial, lease key, owner) in one script: for each, whether it
+    /// was still its owner's.
+    fn renew(&self, due: &[(u64, String, String)]) -> Result<Vec<bool>> {
         let ms = lease_ms(self.options.lease);
-        self.run(lock_key, "cannot renew the lease", |con| {
-            self.scripts
-                .renew
-                .key(lock_key)
-                .arg(owner)
-                .arg(ms)
-                .invoke::<i64>(con)
-        })
-        .map(|held| held == 1)
+        let held: Vec<i64> = self.run("", "cannot renew the leases", |con| {
+            let mut invocation = self.scripts.renew.prepare_invoke();
+            invocation.arg(ms);
+            for (_, lock_key, owner) in due {
+                invocation.key(lock_key).arg(owner);
+            }
+            invocation.invoke(con)
+        })?;
+        Ok(held.into_iter().map(|held| held == 1).collect())
     }
 }
 
@@ -1378,25 +1387,28 @@ fn keep_leases(leases: &Leases, store: &Weak<Inner>) {
                 .collect()
         };
         let Some(inner) = store.upgrade() else { return };
-        for (serial, lock_key, owner) in due {
-            match inner.renew(&lock_key, &owner) {
-                Ok(true) => {}
-                Ok(false) => {
-                    // Released meanwhile (not held any more, or by a save under way): nothing
-                    // lost.
-                    let lost = lock_ignoring_poison(&leases.table)
-                        .held
-                        .remove(&serial)
-                        .is_some_and(|lease| !lease.saving);
-                    if lost {
-                        log::error!(
-                            "redis {}: the lease {lock_key} was lost while held; the version \
-                             check still refuses a stale save",
-                            inner.endpoint
-                        );
-                    }
-                }
-                Err(error) => log::warn!("{error}; retrying"),
+        let renewed = match inner.renew(&due) {
+            Ok(renewed) => renewed,
+            Err(error) => {
+                log::warn!("{error}; retrying");
+                continue;
+            }
+        };
+        for ((serial, lock_key, _), still_held) in due.iter().zip(renewed) {
+            if still_held {
+                continue;
+            }
+            // Released meanwhile (not held any more, or by a save under way): nothing lost.
+            let lost = lock_ignoring_poison(&leases.table)
+                .held
+                .remove(serial)
+                .is_some_and(|lease| !lease.saving);
+            if lost {
+                log::error!(
+                    "redis {}: the lease {lock_key} was lost while held; the version check \
+                     still refuses a stale save",
+                    inner.endpoint
+                );
             }
         }
     }

@@ -238,6 +238,7 @@ pub fn try_lock_takes_free_locks(make: Maker<'_>, nonblocking: bool) {
     let store = make();
     let held = store.try_lock("k").unwrap().expect("a free lock is taken");
     let (sender, receiver) = std::sync::mpsc::channel();
+    let (tried, tried_receiver) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         scope.spawn(|| {
             if nonblocking {
@@ -246,9 +247,15 @@ pub fn try_lock_takes_free_locks(make: Maker<'_>, nonblocking: bool) {
                     "try_lock took a held lock"
                 );
             }
+            tried.send(()).unwrap();
             let _lock = store.lock("k").unwrap();
             sender.send(()).unwrap();
         });
+        // The lock stays held until the other thread has tried it (a new connection to a busy
+        // server can take longer than any fixed pause).
+        tried_receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("try_lock did not answer");
         assert!(
             receiver.recv_timeout(Duration::from_millis(300)).is_err(),
             "lock went past a lock taken by try_lock"
