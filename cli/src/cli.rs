@@ -215,12 +215,15 @@ const TOKENS_LIST_HELP: &str = r#"States: fresh (the access token outlives --wit
 refresh-due (it expires within --within: `iop refresh-due` refreshes it), expired (the access
 token has expired, the refresh token still works), refresh-dead (no refresh possible: the
 seller must authorize the app again).
-Exit status 1 when some stored entry cannot be read (it is listed as unreadable).
+A directory store's seller whose file holds a save damaged on disk (a completed save that fails
+its checksum; when it was the latest, the token set before it is what is read) is marked
+DAMAGED and counted as damaged.
+Exit status 1 when some stored entry cannot be read (it is listed as unreadable) or is damaged.
 
---json prints {"store", "within_seconds", "sellers": [{"seller", "state", "access_token",
-"access_expires_at_ms", "access_expires", "refresh_token", "refresh_expires_at_ms",
-"refresh_expires", "seller_id", "user_id", "account", "country"}]}, the tokens masked; an
-unreadable entry is {"seller", "state": "unreadable", "error"}."#;
+--json prints {"store", "within_seconds", "damaged" (how many), "sellers": [{"seller", "state",
+"damaged", "access_token", "access_expires_at_ms", "access_expires", "refresh_token",
+"refresh_expires_at_ms", "refresh_expires", "seller_id", "user_id", "account", "country"}]}, the
+tokens masked; an unreadable entry is {"seller", "state": "unreadable", "error"}."#;
 
 /// `iop tokens list`.
 #[derive(Debug, Args)]

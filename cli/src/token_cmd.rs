@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use iop_core::store::StoreLocation;
-use iop_core::{AuthCode, Client, RefreshToken, TokenManager, TokenSet, TokenStore};
+use iop_core::{AuthCode, Client, FileStore, RefreshToken, TokenManager, TokenSet, TokenStore};
 
 use crate::cli::{AppArgs, CreateArgs, RefreshArgs, SaveArgs};
 use crate::credentials::{App, ENV_AUTH_CODE, ENV_REFRESH_TOKEN, Stdin, env_secret};
@@ -164,23 +164,40 @@ impl Target {
 /// directory, `redis://…`, `postgres://…`); with `create` false, a directory that does not exist
 /// is an error (nothing is written unless asked).
 pub(crate) fn open_store(store: &str, create: bool) -> Result<Arc<dyn TokenStore>, Failure> {
+    open_store_and_files(store, create).map(|(store, _)| store)
+}
+
+/// A store, and the [`FileStore`] itself when it is one.
+pub(crate) type StoreAndFiles = (Arc<dyn TokenStore>, Option<Arc<FileStore>>);
+
+/// [`open_store`], and the [`FileStore`] itself when `store` names a directory (for what only a
+/// file store can tell, such as a damaged slot).
+pub(crate) fn open_store_and_files(
+    store: &str,
+    create: bool,
+) -> Result<StoreAndFiles, Failure> {
     let location = iop_core::store::parse(store)
         .map_err(|e| Failure::from_core("cannot open token store", &e))?;
-    if let StoreLocation::Directory(dir) = &location
-        && !create
-        && !dir.is_dir()
-    {
-        return Err(Failure::Failed(format!(
-            "token store {} does not exist",
-            store_name(store)
-        )));
-    }
-    location.open().map_err(|e| {
+    let cannot_open = |e: iop_core::Error| {
         Failure::from_core(
             &format!("cannot open token store {}", store_name(store)),
             &e,
         )
-    })
+    };
+    if let StoreLocation::Directory(dir) = &location {
+        if !create && !dir.is_dir() {
+            return Err(Failure::Failed(format!(
+                "token store {} does not exist",
+                store_name(store)
+            )));
+        }
+        let files = Arc::new(FileStore::open(dir).map_err(cannot_open)?);
+        return Ok((files.clone(), Some(files)));
+    }
+    location
+        .open()
+        .map(|store| (store, None))
+        .map_err(cannot_open)
 }
 
 /// `--store` as messages show it: [`iop_core::redact::url`] (no user information, no password,

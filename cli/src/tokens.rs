@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::cli::{TokensListArgs, TokensRemoveArgs};
 use crate::failure::{EXIT_FAILED, Failure, Outcome, ok};
 use crate::show;
-use crate::token_cmd::{open_store, store_name};
+use crate::token_cmd::{open_store, open_store_and_files, store_name};
 
 /// Where a stored token set stands at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +57,14 @@ impl State {
 struct Entry {
     seller: String,
     outcome: Result<(State, TokenSet), String>,
+    /// A FileStore slot of this seller is damaged on disk (a completed save that fails its
+    /// checksum): when it was the latest save, an older token set is what is read.
+    damaged: bool,
 }
 
 /// `iop tokens list --store S [--within D] [--json]`.
 pub(crate) fn list(args: &TokensListArgs) -> Outcome {
-    let store = open_store(&args.store, false)?;
+    let (store, files) = open_store_and_files(&args.store, false)?;
     let name = store_name(&args.store);
     let mut keys = store
         .keys()
@@ -77,7 +80,15 @@ pub(crate) fn list(args: &TokensListArgs) -> Outcome {
                 Ok(None) => return None,
                 Err(e) => Err(e.to_string()),
             };
-            Some(Entry { seller, outcome })
+            let damaged = outcome.is_ok()
+                && files
+                    .as_ref()
+                    .is_some_and(|files| files.damaged(&seller).unwrap_or(false));
+            Some(Entry {
+                seller,
+                outcome,
+                damaged,
+            })
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -86,6 +97,7 @@ pub(crate) fn list(args: &TokensListArgs) -> Outcome {
             "store": name,
             "within_seconds": args.within.as_secs(),
             "sellers": entries.iter().map(|e| entry_json(e, now)).collect::<Vec<_>>(),
+            "damaged": entries.iter().filter(|e| e.damaged).count(),
         });
         writeln!(out, "{document:#}")?;
     } else {
@@ -93,7 +105,7 @@ pub(crate) fn list(args: &TokensListArgs) -> Outcome {
             writeln!(out, "{line}")?;
         }
     }
-    if entries.iter().any(|e| e.outcome.is_err()) {
+    if entries.iter().any(|e| e.outcome.is_err() || e.damaged) {
         return Ok(ExitCode::from(EXIT_FAILED));
     }
     ok()
@@ -153,13 +165,18 @@ fn text_lines(store: &str, entries: &[Entry], now: SystemTime) -> Vec<String> {
             Ok((state, token)) => {
                 counts[*state as usize] += 1;
                 lines.push(format!(
-                    "{:<width$}  {:<12}  {:<8}  {:<36}  {:<8}  {}",
+                    "{:<width$}  {:<12}  {:<8}  {:<36}  {:<8}  {}{}",
                     entry.seller,
                     state.name(),
                     masked(token.access_token.as_ref().map(|t| t.secret())),
                     expiry(token.expires_at(), now),
                     masked(token.refresh_token.as_ref().map(|t| t.secret())),
                     refresh_expiry(token, now),
+                    if entry.damaged {
+                        "  DAMAGED: a save fails its checksum (see the log)"
+                    } else {
+                        ""
+                    },
                 ));
             }
             Err(message) => {
@@ -181,6 +198,10 @@ fn text_lines(store: &str, entries: &[Entry], now: SystemTime) -> Vec<String> {
     );
     if counts[4] > 0 {
         summary.push_str(&format!(", {} unreadable", counts[4]));
+    }
+    let damaged = entries.iter().filter(|e| e.damaged).count();
+    if damaged > 0 {
+        summary.push_str(&format!(", {damaged} damaged"));
     }
     lines.push(summary);
     lines
@@ -208,6 +229,7 @@ fn entry_json(entry: &Entry, now: SystemTime) -> Value {
         Ok((state, token)) => json!({
             "seller": entry.seller,
             "state": state.name(),
+            "damaged": entry.damaged,
             "access_token": masked(token.access_token.as_ref().map(|t| t.secret())),
             "access_expires_at_ms": token.expires_at_ms(),
             "access_expires": expiry(token.expires_at(), now),
@@ -279,10 +301,12 @@ mod tests {
             Entry {
                 seller: "a".to_owned(),
                 outcome: Ok((State::Fresh, token(86_400 * 10, Some(86_400 * 30), now))),
+                damaged: false,
             },
             Entry {
                 seller: "b".to_owned(),
                 outcome: Err("corrupted".to_owned()),
+                damaged: false,
             },
         ];
         let text = text_lines("memory:", &entries, now).join("\n");

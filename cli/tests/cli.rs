@@ -1202,7 +1202,10 @@ fn token_commands_over_redis_and_postgres_urls() {
         assert_eq!(sellers[&seller].0, "refresh-due", "{out:?}");
         if let Some(password) = &password {
             assert!(!out.stdout.contains(password.as_str()), "{out:?}");
-            assert!(str_field(&json(&out), "store").contains(":***@"), "{out:?}");
+            assert!(
+                str_field(&json(&out), "store").contains("://***@"),
+                "{out:?}"
+            );
         }
 
         let out = run(iop(Some(&emu), &["refresh-due", "--store", &url]));
@@ -1234,5 +1237,236 @@ fn token_commands_over_redis_and_postgres_urls() {
             !format!("{out:?}").contains("wrong-pw-never-shown"),
             "{out:?}"
         );
+    }
+}
+
+/// What `iop` printed, both streams and the exit status.
+fn shown(run: &Run) -> String {
+    format!("{run:?}")
+}
+
+#[test]
+fn store_strings_are_decided_by_one_parser_that_never_echoes_a_password() {
+    let emu = emulator();
+    let cwd = tempfile::tempdir().expect("tmp");
+    for (store, hint) in [
+        ("tokens", "./tokens"),
+        ("memory", "memory:"),
+        ("~/tokens", "shells"),
+        (
+            "host=db.internal user=iop password=hunter2 dbname=app",
+            "postgres://",
+        ),
+        ("redis:/:hunter2@db.internal", "redis://"),
+        ("postgres:iop:hunter2@db.internal/app", "postgres://"),
+        ("mysql://iop:hunter2@db.internal/app", "mysql://"),
+    ] {
+        for args in [
+            &["tokens", "list", "--store", store][..],
+            &["refresh-due", "--store", store],
+            &["doctor", "--store", store],
+            &[
+                "token", "create", "--code", "c", "--store", store, "--seller", "s",
+            ],
+        ] {
+            let mut cmd = iop(Some(&emu), args);
+            cmd.current_dir(cwd.path());
+            let out = run(cmd);
+            assert_ne!(out.code, 0, "{args:?}: {out:?}");
+            let text = shown(&out);
+            assert!(text.contains(hint), "{args:?}: {out:?}");
+            assert!(text.contains("invalid store string"), "{args:?}: {out:?}");
+            assert!(!text.contains("hunter2"), "{args:?}: {out:?}");
+        }
+    }
+    // Nothing was created in the working directory (no string became a directory).
+    assert_eq!(std::fs::read_dir(cwd.path()).expect("cwd").count(), 0);
+    // ./tokens is a directory here, as asked.
+    let mut cmd = iop(Some(&emu), &["refresh-due", "--store", "./tokens"]);
+    cmd.current_dir(cwd.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+    let code = emu.authorize("s");
+    let mut cmd = iop(
+        Some(&emu),
+        &[
+            "token", "create", "--code", &code, "--store", "./tokens", "--seller", "s",
+        ],
+    );
+    cmd.current_dir(cwd.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(cwd.path().join("tokens").is_dir());
+}
+
+#[test]
+fn store_passwords_holding_reserved_characters_are_never_shown() {
+    let emu = emulator();
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    // Base64-made passwords hold `/`, and `#`, `?`, `@` break URL parsers: none may show, nor
+    // any part of it.
+    for password in ["Secr3t/P4rt", "Secr3t#P4rt", "Secr3t?P4rt", "Secr3t@P4rt"] {
+        for url in [
+            format!("postgres://leaky:{password}@127.0.0.1:{port}/app"),
+            format!("postgresql://leaky:{password}@127.0.0.1:{port}/app?sslmode=disable"),
+            format!("redis://leaky:{password}@127.0.0.1:{port}/0"),
+            format!("rediss://:{password}@127.0.0.1:{port}/0"),
+        ] {
+            for args in [
+                &["tokens", "list", "--store", url.as_str()][..],
+                &["tokens", "list", "--store", url.as_str(), "--json"],
+                &["doctor", "--store", url.as_str()],
+                &["refresh-due", "--store", url.as_str()],
+                &[
+                    "authorize",
+                    "--redirect-uri",
+                    redirect.as_str(),
+                    "--timeout",
+                    "2s",
+                    "--store",
+                    url.as_str(),
+                ],
+            ] {
+                let out = run(iop(Some(&emu), args));
+                let text = shown(&out);
+                assert!(!text.contains("Secr3t"), "{args:?}: {out:?}");
+                assert!(!text.contains("P4rt"), "{args:?}: {out:?}");
+                assert!(
+                    out.stdout.contains("store") || out.stderr.contains("store"),
+                    "{args:?}: {out:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tokens_list_marks_and_counts_a_damaged_save_but_not_a_torn_one() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tmp");
+    create_into_store(&emu, dir.path(), "shop-ok");
+    create_into_store(&emu, dir.path(), "shop-bad");
+    // A second save of shop-bad: two slots, the newest holding the refreshed token set.
+    let store_dir = dir.path().to_str().expect("utf-8");
+    let out = run(iop(
+        Some(&emu),
+        &[
+            "token", "refresh", "--store", store_dir, "--seller", "shop-bad",
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    let store = iop_core::FileStore::open(dir.path()).expect("store");
+    let path = store.path_of("shop-bad").expect("path");
+    let good = std::fs::read(&path).expect("read");
+    let newest = {
+        use iop_core::TokenStore;
+        let stored = store.load("shop-bad").expect("load").expect("stored");
+        stored
+            .token
+            .access_token
+            .expect("access")
+            .secret()
+            .to_owned()
+    };
+    // One flipped bit in that completed save (inside its access token: the JSON stays whole).
+    let at = good
+        .windows(newest.len())
+        .position(|w| w == newest.as_bytes())
+        .expect("the newest access token in the file");
+    let mut damaged = good.clone();
+    damaged[at + newest.len() / 2] ^= 0x01;
+    std::fs::write(&path, &damaged).expect("write");
+    let out = run(iop(None, &["tokens", "list", "--store", store_dir]));
+    assert_eq!(out.code, 1, "{out:?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop-bad "))
+        .unwrap_or_else(|| panic!("not listed: {out:?}"));
+    assert!(line.contains("DAMAGED"), "{out:?}");
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.starts_with("shop-ok ") && l.contains("DAMAGED"))
+    );
+    assert!(out.stdout.trim_end().ends_with(", 1 damaged"), "{out:?}");
+    let out = run(iop(
+        None,
+        &["tokens", "list", "--store", store_dir, "--json"],
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(json(&out)["damaged"], 1, "{out:?}");
+    let sellers = listed(&out);
+    assert_eq!(sellers["shop-bad"].1["damaged"], true, "{out:?}");
+    assert_eq!(sellers["shop-ok"].1["damaged"], false, "{out:?}");
+    // A write cut off by a crash instead (the header written, the record not): not damage.
+    let slot = if at < good.len() / 2 {
+        0
+    } else {
+        good.len() / 2
+    };
+    let mut torn = good.clone();
+    for b in &mut torn[slot + 100..slot + good.len() / 2] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &torn).expect("write");
+    let out = run(iop(
+        None,
+        &["tokens", "list", "--store", store_dir, "--json"],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(json(&out)["damaged"], 0, "{out:?}");
+}
+
+/// `url` with `param` added to its query.
+fn with_param(url: &str, param: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{param}")
+}
+
+/// rediss:// and PostgreSQL's verify-full trust the system roots (SSL_CERT_FILE here) and a CA
+/// file, from the URL (`ca_file=`) or the environment (IOP_STORE_CA_FILE); without either the
+/// test CA's certificate is refused (scripts/with-servers exports the servers and the CA).
+#[test]
+fn tls_stores_take_a_ca_from_the_url_the_environment_or_the_system() {
+    let required = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests under scripts/with-servers")
+        })
+    };
+    let ca = required("IOP_TEST_REDIS_CA");
+    let encoded: String = url::form_urlencoded::byte_serialize(ca.as_bytes()).collect();
+    let postgres = required("IOP_TEST_POSTGRES_URL");
+    let postgres = postgres
+        .split_once('?')
+        .map_or(postgres.as_str(), |(base, _)| base);
+    for url in [
+        required("IOP_TEST_REDISS_URL"),
+        format!("{postgres}?sslmode=verify-full"),
+    ] {
+        let list = |url: &str, env: &[(&str, &str)]| {
+            let mut cmd = iop(None, &["tokens", "list", "--store", url]);
+            cmd.env_remove("IOP_STORE_CA_FILE")
+                .env_remove("SSL_CERT_FILE");
+            for (name, value) in env {
+                cmd.env(name, value);
+            }
+            run(cmd)
+        };
+        let out = list(&url, &[]);
+        assert_eq!(out.code, 1, "{url}: {out:?}");
+        assert!(out.stderr.to_lowercase().contains("certificate"), "{out:?}");
+        let out = list(&with_param(&url, &format!("ca_file={encoded}")), &[]);
+        assert_eq!(out.code, 0, "{url}: {out:?}");
+        let out = list(&url, &[("IOP_STORE_CA_FILE", &ca)]);
+        assert_eq!(out.code, 0, "{url}: {out:?}");
+        let out = list(&url, &[("SSL_CERT_FILE", &ca)]);
+        assert_eq!(out.code, 0, "{url}: {out:?}");
+        // A CA file that is not there: said, not ignored.
+        let out = list(&url, &[("IOP_STORE_CA_FILE", "/nonexistent/ca.pem")]);
+        assert_eq!(out.code, 1, "{url}: {out:?}");
+        assert!(out.stderr.contains("/nonexistent/ca.pem"), "{out:?}");
     }
 }

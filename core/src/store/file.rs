@@ -94,10 +94,39 @@ enum Layout {
     },
 }
 
+/// A slot whose save had completed but that fails its digest beside a valid one: changed on disk
+/// after it was written (a flipped bit, a bad sector), not a write cut off by a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Damage {
+    /// The damaged slot's sequence number.
+    sequence: u64,
+    /// It is newer than the record read: that save's token set is lost, and an older one is
+    /// what loads return.
+    newer: bool,
+}
+
+/// The current record of a token file, where it is, and a damaged slot beside it, if any.
+struct Decoded<'a> {
+    record: &'a [u8],
+    layout: Layout,
+    damage: Option<Damage>,
+}
+
 /// Finds the current record of a token file's bytes; `Err` says why there is none.
-fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
+///
+/// The current record is the newest slot whose digest matches. A slot whose header is whole but
+/// whose digest fails beside it is reported as damaged when its save is known to have completed:
+/// it is older than the current one (a later save followed it, which only starts once a save
+/// returned), or it is newer and its record is whole JSON of the length its header gives (only
+/// its bytes changed). A newer slot whose record is not whole JSON is taken for a write that a
+/// crash cut off (the header written, the rest not), which is expected and not reported.
+fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, &'static str> {
     if bytes.first() == Some(&b'{') {
-        return Ok((bytes, Layout::Whole));
+        return Ok(Decoded {
+            record: bytes,
+            layout: Layout::Whole,
+            damage: None,
+        });
     }
     if bytes.is_empty() {
         return Err("empty file");
@@ -130,18 +159,40 @@ fn decode(bytes: &[u8]) -> std::result::Result<(&[u8], Layout), &'static str> {
         candidates.push((sequence, index, record));
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    for (sequence, index, record) in candidates {
+    let intact = |index: usize, record: &[u8]| {
         let slot = &bytes[index * slot_bytes..][..SLOT_HEADER_BYTES];
-        if slot_digest(&slot[..32], record)[..] == slot[32..SLOT_HEADER_BYTES] {
-            let layout = Layout::Slots {
-                slot_bytes,
-                current: index,
-                sequence,
-            };
-            return Ok((record, layout));
-        }
-    }
-    Err("no slot holds a whole record")
+        slot_digest(&slot[..32], record)[..] == slot[32..SLOT_HEADER_BYTES]
+    };
+    let Some(&(sequence, current, record)) = candidates
+        .iter()
+        .find(|(_, index, record)| intact(*index, record))
+    else {
+        return Err("no slot holds a whole record");
+    };
+    let damage = candidates
+        .iter()
+        .filter(|(_, index, _)| *index != current)
+        .find_map(|&(other, index, other_record)| {
+            if intact(index, other_record) {
+                return None;
+            }
+            let newer = other > sequence;
+            let completed =
+                !newer || serde_json::from_slice::<serde::de::IgnoredAny>(other_record).is_ok();
+            completed.then_some(Damage {
+                sequence: other,
+                newer,
+            })
+        });
+    Ok(Decoded {
+        record,
+        layout: Layout::Slots {
+            slot_bytes,
+            current,
+            sequence,
+        },
+        damage,
+    })
 }
 
 /// A directory with one token file per seller key (mode 0600), updated in place in one of two
@@ -201,6 +252,8 @@ pub struct FileStore {
     save_lock: Mutex<Option<File>>,
     /// Directory syncs shared by concurrent saves.
     dir_sync: DirSync,
+    /// Damaged slots already logged: (file name, sequence number).
+    damage_reported: Mutex<std::collections::HashSet<(String, u64)>>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -361,6 +414,7 @@ impl FileStore {
             dir_fd,
             save_lock: Mutex::new(None),
             dir_sync: DirSync::default(),
+            damage_reported: Mutex::default(),
         };
         store.remove_stale_temporary_files();
         Ok(store)
@@ -566,7 +620,14 @@ impl FileStore {
                 ),
             )
         };
-        let (record, layout) = decode(bytes).map_err(|why| corrupted(why.to_owned()))?;
+        let Decoded {
+            record,
+            layout,
+            damage,
+        } = decode(bytes).map_err(|why| corrupted(why.to_owned()))?;
+        if let Some(damage) = damage {
+            self.report_damage(key, name, damage);
+        }
         match serde_json::from_slice::<T>(record) {
             Ok(record) => Ok((record, layout)),
             // Only the position and category: serde's text could quote a stored secret.
@@ -577,6 +638,56 @@ impl FileStore {
                 e.column()
             ))),
         }
+    }
+
+    /// Logs a damaged slot of the token file of `key` (see [`decode`]) at warning level, once
+    /// per damaged save in this store's life: the key and the file, never the record.
+    fn report_damage(&self, key: &str, name: &str, damage: Damage) {
+        let first =
+            lock_ignoring_poison(&self.damage_reported).insert((name.to_owned(), damage.sequence));
+        if !first {
+            return;
+        }
+        let path = self.dir.join(name);
+        if damage.newer {
+            log::warn!(
+                "token file {} of key {key:?}: its latest save fails its checksum (damaged on \
+                 disk after it was written), so the token set saved before it is read; if the \
+                 gateway has rotated the refresh token since, the seller must authorize again. \
+                 Check the disk; the next save of this key replaces the damaged slot",
+                path.display()
+            );
+        } else {
+            log::warn!(
+                "token file {} of key {key:?}: the save before the current one fails its \
+                 checksum (damaged on disk); the current token set is intact. Check the disk; \
+                 the next save of this key replaces the damaged slot",
+                path.display()
+            );
+        }
+    }
+
+    /// Whether the token file of `key` holds a damaged slot: a save that had completed and
+    /// fails its checksum beside the valid record that loads return (logged at warning level
+    /// when a load finds it). A write cut off by a crash is not damage. `false` for a key
+    /// without a file or a file of the older one-record layout; an error when the file cannot
+    /// be read or holds no valid record.
+    pub fn damaged(&self, key: &str) -> Result<bool> {
+        let name = Self::file_name(key)?;
+        let Some((file, held)) = self.open_locked(key, &name, false)? else {
+            return Ok(false);
+        };
+        let bytes = self.read_all(key, &name, &file, size_of(&held))?;
+        let decoded = decode(&bytes).map_err(|why| {
+            store_error(
+                key,
+                format!(
+                    "token file {} is corrupted or truncated ({why})",
+                    self.dir.join(&name).display()
+                ),
+            )
+        })?;
+        Ok(decoded.damage.is_some())
     }
 
     /// Reads and parses the file of `key` (`None` when absent), holding its lock shared.

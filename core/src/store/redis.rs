@@ -894,7 +894,7 @@ fn redacted_endpoint(url: &url::Url, default_port: u16) -> String {
     let host = url.host_str().unwrap_or("localhost");
     let port = url.port().unwrap_or(default_port);
     let path = url.path().trim_end_matches('/');
-    format!("{}://{host}:{port}{path}", url.scheme())
+    crate::redact::url(&format!("{}://{host}:{port}{path}", url.scheme()))
 }
 
 fn random_owner() -> String {
