@@ -592,16 +592,24 @@ enum iop_result iop_manager_get(struct iop_manager *m,
  *   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
  * - `store`: where the token sets are kept, named as everywhere in iop:
  *   - NULL or `"memory:"`: in this process's memory only;
- *   - a directory path (`"file:"` may prefix it): one file per seller (created if missing,
- *     mode 0700; files mode 0600, written atomically; safe to share between the processes of
- *     one machine);
+ *   - a directory: an absolute path (`"/var/lib/app/tokens"`), a relative one starting with
+ *     `"./"` or `"../"`, or `"file:PATH"`: one file per seller (created if missing, mode
+ *     0700; files mode 0600, written atomically; safe to share between the processes of one
+ *     machine). A bare name such as `"tokens"` is refused (write `"./tokens"`), and so is
+ *     anything else that is none of these forms (a libpq `"host=… dbname=…"` string,
+ *     `"redis:/host"`), with a message that shows no password;
  *   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS (the server
- *     checked against the web PKI and system roots): a Redis (or Valkey) server shared by
+ *     checked against the web PKI roots, the system's, and a CA file: the URL's `ca_file=`, or
+ *     the environment variable `IOP_STORE_CA_FILE`): a Redis (or Valkey) server shared by
  *     every process and host using it, one refresh per seller at a time across all of them (a
- *     lease renewed while held);
+ *     lease renewed while held). A server whose persistence may lose an acknowledged save
+ *     (without `appendonly yes` and `appendfsync always`, or `WAITAOF`) is refused unless the
+ *     URL has `durability=relaxed`;
  *   - `"postgres://user:password@host[:port]/db"` or `"postgresql://…"`: a PostgreSQL table
  *     (`iop_tokens`, created on first use), likewise shared, the per-seller lock dying with
- *     its holder's session.
+ *     its holder's session. TLS by `sslmode=` (`prefer` by default; `verify-full`,
+ *     `verify-ca`, `require`, `disable`) with the same roots and `ca_file=`; plain TCP to a
+ *     host that is not this machine needs `insecure_plaintext=true`.
  *
  *   A server store is connected to here: a server that does not answer fails within the
  *   connect timeout (5 s), naming host and port, and a refused password fails too. The text
@@ -612,8 +620,9 @@ enum iop_result iop_manager_get(struct iop_manager *m,
  * The manager may be used by several threads at once.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
- * `IOP_RESULT_STORE` (the directory cannot be created or opened; a URL that is malformed or
- * has an unknown scheme; a server that cannot be reached or refuses the credentials);
+ * `IOP_RESULT_STORE` (a store string of none of the forms above; the directory cannot be
+ * created or opened; a URL that is malformed; a server that cannot be reached or refuses the
+ * credentials);
  * `IOP_RESULT_PANIC`.
  */
 enum iop_result iop_manager_new(const struct iop_client *c,

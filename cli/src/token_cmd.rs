@@ -172,10 +172,7 @@ pub(crate) type StoreAndFiles = (Arc<dyn TokenStore>, Option<Arc<FileStore>>);
 
 /// [`open_store`], and the [`FileStore`] itself when `store` names a directory (for what only a
 /// file store can tell, such as a damaged slot).
-pub(crate) fn open_store_and_files(
-    store: &str,
-    create: bool,
-) -> Result<StoreAndFiles, Failure> {
+pub(crate) fn open_store_and_files(store: &str, create: bool) -> Result<StoreAndFiles, Failure> {
     let location = iop_core::store::parse(store)
         .map_err(|e| Failure::from_core("cannot open token store", &e))?;
     let cannot_open = |e: iop_core::Error| {

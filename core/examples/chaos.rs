@@ -56,6 +56,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use iop_core::store::StoreLocation;
 use iop_core::{
     AppSecret, AuthCode, Client, Clock, Gateway, RefreshDueOptions, TokenManager, TokenStore,
 };
@@ -151,14 +152,14 @@ fn num(args: &[String], name: &str, default: u64) -> u64 {
 }
 
 /// What kind of store `url` names: `file`, `redis` or `postgres`.
+/// What kind of store `url` names ("file", "redis", "postgres"), as the one store-string parser
+/// decides ("other" for what it refuses or `memory:`).
 fn store_kind(url: &str) -> &'static str {
-    let scheme = url
-        .split_once("://")
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("redis" | "rediss") => "redis",
-        Some("postgres" | "postgresql") => "postgres",
-        _ => "file",
+    match iop_core::store::parse(url) {
+        Ok(StoreLocation::Redis(_)) => "redis",
+        Ok(StoreLocation::Postgres(_)) => "postgres",
+        Ok(StoreLocation::Directory(_)) => "file",
+        _ => "other",
     }
 }
 
@@ -192,10 +193,12 @@ fn open_store(
                 ..Default::default()
             },
         )?)),
-        "file" => {
-            let dir = Path::new(url.strip_prefix("file:").unwrap_or(url)).join(ns);
-            iop_core::store::open(&dir.to_string_lossy())
-        }
+        "file" => match iop_core::store::parse(url)? {
+            StoreLocation::Directory(dir) => {
+                Ok(Arc::new(iop_core::FileStore::open(dir.join(ns))?) as Arc<dyn TokenStore>)
+            }
+            other => other.open(),
+        },
         _ => iop_core::store::open(url),
     }
 }

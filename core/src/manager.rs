@@ -925,7 +925,21 @@ impl TokenManager {
                 log::warn!(
                     "not refreshing the token of {key}: the store cannot save it now ({error})"
                 );
-                return Err(error);
+                return Err(match error {
+                    Error::Store {
+                        key,
+                        message,
+                        source,
+                    } => Error::Store {
+                        key,
+                        message: format!(
+                            "{message} (found before refreshing: no refresh was sent, the \
+                             stored refresh token still works)"
+                        ),
+                        source,
+                    },
+                    other => other,
+                });
             }
         };
         log::debug!("refreshing the token of {key}");

@@ -96,12 +96,17 @@ pub struct iop_refresh_report {
 ///     anything else that is none of these forms (a libpq `"host=… dbname=…"` string,
 ///     `"redis:/host"`), with a message that shows no password;
 ///   - `"redis://[user:password@]host[:port][/db]"`, or `"rediss://…"` for TLS (the server
-///     checked against the web PKI and system roots): a Redis (or Valkey) server shared by
+///     checked against the web PKI roots, the system's, and a CA file: the URL's `ca_file=`, or
+///     the environment variable `IOP_STORE_CA_FILE`): a Redis (or Valkey) server shared by
 ///     every process and host using it, one refresh per seller at a time across all of them (a
-///     lease renewed while held);
+///     lease renewed while held). A server whose persistence may lose an acknowledged save
+///     (without `appendonly yes` and `appendfsync always`, or `WAITAOF`) is refused unless the
+///     URL has `durability=relaxed`;
 ///   - `"postgres://user:password@host[:port]/db"` or `"postgresql://…"`: a PostgreSQL table
 ///     (`iop_tokens`, created on first use), likewise shared, the per-seller lock dying with
-///     its holder's session.
+///     its holder's session. TLS by `sslmode=` (`prefer` by default; `verify-full`,
+///     `verify-ca`, `require`, `disable`) with the same roots and `ca_file=`; plain TCP to a
+///     host that is not this machine needs `insecure_plaintext=true`.
 ///
 ///   A server store is connected to here: a server that does not answer fails within the
 ///   connect timeout (5 s), naming host and port, and a refused password fails too. The text

@@ -78,8 +78,9 @@ server_store! {
     /// Token sets in Redis, shared by every process and host on the same server and prefix: a
     /// renewed lease per seller, compare-and-swap saves on the server.
     class RedisStore = "RedisStore" over CoreRedisStore with RedisOptions;
-    /// Connects to `url` (`redis://…` or `rediss://…`); fails with `StoreError` naming host and
-    /// port when the server does not answer.
+    /// Connects to `url` (`redis://…` or `rediss://…`, with `ca_file=` and `durability=relaxed`
+    /// as URL parameters); fails with `StoreError` naming host and port when the server does not
+    /// answer, and refuses a server whose persistence may lose an acknowledged save.
     new(url, *, prefix = "iop:");
     /// The server, as `redis://host:port/db` (no password).
     endpoint;
@@ -91,8 +92,9 @@ server_store! {
     /// Token sets in one PostgreSQL table, shared by every process and host on the same
     /// database: a per-seller advisory lock that dies with its session, compare-and-swap saves.
     class PostgresStore = "PostgresStore" over CorePostgresStore with PostgresOptions;
-    /// Connects to `dsn` (`postgres://…` or `host=… dbname=…`) and creates the table on first
-    /// use; fails with `StoreError` naming host and port when the server does not answer.
+    /// Connects to `dsn` (`postgres://…` or `host=… dbname=…`, with `sslmode=`, `ca_file=` and
+    /// `insecure_plaintext=true`) and creates the table on first use; fails with `StoreError`
+    /// naming host and port when the server does not answer.
     new(dsn, *, table = "iop_tokens");
     /// The server, as `postgres://host:port/db` (no password).
     endpoint;

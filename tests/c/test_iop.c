@@ -1260,12 +1260,36 @@ static void test_callback_store(void) {
         }
         CHECK(strcmp(workers[0].token, iop_token_access_token(t)) != 0);
         CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
-        CHECK(s->saves == saves + 1);
+        /* Two saves: the one that proves the store can save before the refresh (the stored
+         * record again), and the refreshed token set. */
+        CHECK(s->saves == saves + 2);
         {
             char *raw = cstore_get_raw(s, "shared-key");
             CHECK(raw != NULL && strstr(raw, workers[0].token) != NULL);
             free(raw);
         }
+        iop_token_free(due);
+    }
+
+    /* A store that cannot save: the manager finds out before the refresh, so the call fails
+     * with STORE and the gateway never rotates the seller's refresh token. */
+    {
+        iop_token *due = due_copy(t);
+        CHECK_RESULT(iop_manager_put(m, "read-only", due), IOP_RESULT_OK);
+        before = emu_count(&EMU, "/auth/token/refresh");
+        s->fail_save = 1;
+        CHECK_RESULT(iop_manager_access_token(m, "read-only", &token, &err), IOP_RESULT_STORE);
+        CHECK(token == NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "read-only") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "save callback") != NULL);
+        iop_error_free(err);
+        err = NULL;
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
+        s->fail_save = 0;
+        CHECK_RESULT(iop_manager_access_token(m, "read-only", &token, NULL), IOP_RESULT_OK);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        iop_string_free(token);
+        token = NULL;
         iop_token_free(due);
     }
 

@@ -172,6 +172,24 @@ static void test_local_stores(void) {
     check_open_fails(c, "redis://:" PASSWORD "@[::1/0", "Redis URL", true);
     check_open_fails(c, "/proc/iop-no-such-dir/x", NULL, true);
 
+    /* What is none of the store forms: refused with a hint, never a directory made of it. */
+    check_open_fails(c, "iop-c-bare-store-name", "./iop-c-bare-store-name", true);
+    CHECK(access("iop-c-bare-store-name", F_OK) != 0);
+    check_open_fails(c, "memory", "memory:", true);
+    check_open_fails(c, "host=db.internal user=iop password=" PASSWORD " dbname=app",
+                     "postgres://", true);
+    check_open_fails(c, "redis:/:" PASSWORD "@db.internal", "redis://", true);
+    check_open_fails(c, "postgres:iop:" PASSWORD "@db.internal/app", "postgres://", true);
+    /* A password holding / or # (base64-made): never shown, nor its parts. */
+    {
+        char url[256];
+        int port = closed_port();
+        snprintf(url, sizeof url, "postgres://iop:%s/tail@127.0.0.1:%d/app", PASSWORD, port);
+        check_open_fails(c, url, "127.0.0.1", false);
+        snprintf(url, sizeof url, "redis://iop:%s#tail@127.0.0.1:%d/0", PASSWORD, port);
+        check_open_fails(c, url, "Redis URL", false);
+    }
+
     /* A server that is not there: fails within the connect timeout, naming host and port. */
     {
         int port = closed_port();

@@ -110,7 +110,9 @@ def test_custom_python_store(emulator: iop.testing.Emulator, client: iop.Client)
     emulator.advance(days=28)
     fresh = manager.access_token("seller-1")
     assert store.data["seller-1"]["access_token"] == fresh
-    assert store.saves.count("seller-1") == 2
+    # The put, the save that proves the store can save before the refresh (the same record
+    # again), and the refreshed token set.
+    assert store.saves.count("seller-1") == 3
     assert store.loads
     report = manager.refresh_due(within=timedelta(days=60))
     assert report.refreshed == ["seller-1"]
@@ -393,7 +395,8 @@ def test_custom_store_calling_back_into_the_manager_does_not_deadlock(
     fresh: List[str] = []
     run_with_timeout(lambda: fresh.append(manager.access_token("seller-1")))
     assert fresh[0] != token.access_token
-    assert store.seen == [None, token.access_token]
+    # The put, the save proving the store can save (before the refresh), the refreshed set.
+    assert store.seen == [None, token.access_token, token.access_token]
     assert store.data["seller-1"]["access_token"] == fresh[0]
     # Every other operation still works, from another thread and from a second manager.
     other = iop.TokenManager(client, store)
@@ -482,3 +485,36 @@ def test_unrefreshable_token_is_reported_ahead(client: iop.Client) -> None:
     assert timedelta(hours=23) < left <= timedelta(days=1)
     # Its access token still works until then.
     assert manager.access_token("lazada-sg") == "A" * 24
+
+
+def test_a_custom_store_that_cannot_save_is_never_refreshed(
+    emulator: iop.testing.Emulator, client: iop.Client
+) -> None:
+    """The manager proves the save before the gateway rotates anything: a custom store whose
+    save fails (a read-only database, a replica) fails the call with a StoreError, and the
+    seller's refresh token is not spent."""
+
+    class ReadOnly(DictStore):
+        read_only = False
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            if self.read_only:
+                raise PermissionError("read-only replica")
+            super().save(key, token)
+
+    store = ReadOnly()
+    manager, token = seeded(emulator, client, store)
+    emulator.advance(days=28)
+    store.read_only = True
+    with pytest.raises(iop.StoreError) as info:
+        manager.access_token("seller-1")
+    assert info.value.key == "seller-1"
+    assert "read-only replica" in str(info.value)
+    assert emulator.stats().get("/auth/token/refresh", 0) == 0
+    report = manager.refresh_due(within=timedelta(days=40))
+    assert report.refreshed == [] and [key for key, *_ in report.failed] == ["seller-1"]
+    assert emulator.stats().get("/auth/token/refresh", 0) == 0
+    # Writable again: the stored refresh token still works.
+    store.read_only = False
+    assert manager.access_token("seller-1") != token.access_token
+    assert emulator.stats()["/auth/token/refresh"] == 1

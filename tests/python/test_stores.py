@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -111,3 +112,60 @@ def test_managers_on_separate_connections_share_one_refresh(
     assert emulator.stats()["/auth/token/refresh"] == 1
     report = first.refresh_due(within=timedelta(days=60))
     assert report.refreshed == ["seller-1"]
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("tokens", "./tokens"),
+        ("memory", "memory:"),
+        ("~/tokens", "shells"),
+        ("host=db.internal user=iop password=hunter2 dbname=app", "postgres://"),
+        ("redis:/:hunter2@db.internal", "redis://"),
+        ("postgres:iop:hunter2@db.internal/app", "postgres://"),
+        ("mysql://iop:hunter2@db.internal/app", "mysql://"),
+    ],
+)
+def test_open_store_refuses_what_is_not_a_store_string(
+    text: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(iop.StoreError) as raised:
+        iop.open_store(text)
+    shown = f"{raised.value} {raised.value!r}"
+    assert hint in shown and "hunter2" not in shown
+    assert list(tmp_path.iterdir()) == []
+    # A relative directory says so.
+    assert isinstance(iop.open_store("./tokens"), iop.FileStore)
+    assert (tmp_path / "tokens").is_dir()
+
+
+def test_tls_stores_take_a_ca_file_from_the_url_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = required_env("IOP_TEST_REDIS_CA")
+    encoded = urllib.parse.quote(ca, safe="")
+    postgres = required_env("IOP_TEST_POSTGRES_URL").split("?")[0]
+    monkeypatch.delenv("IOP_STORE_CA_FILE", raising=False)
+    for url, kind in [
+        (required_env("IOP_TEST_REDISS_URL"), iop.RedisStore),
+        (f"{postgres}?sslmode=verify-full", iop.PostgresStore),
+    ]:
+        with pytest.raises(iop.StoreError, match="(?i)certificate"):
+            iop.open_store(url)
+        separator = "&" if "?" in url else "?"
+        assert isinstance(iop.open_store(f"{url}{separator}ca_file={encoded}"), kind)
+        monkeypatch.setenv("IOP_STORE_CA_FILE", ca)
+        assert isinstance(iop.open_store(url), kind)
+        monkeypatch.setenv("IOP_STORE_CA_FILE", "/nonexistent/ca.pem")
+        with pytest.raises(iop.StoreError, match="/nonexistent/ca.pem"):
+            iop.open_store(url)
+        monkeypatch.delenv("IOP_STORE_CA_FILE")
+
+
+def test_store_options_live_in_the_url() -> None:
+    url = required_env("IOP_TEST_REDIS_URL")
+    assert isinstance(iop.open_store(f"{url}?durability=relaxed"), iop.RedisStore)
+    with pytest.raises(iop.StoreError, match="durability"):
+        iop.open_store(f"{url}?durability=sometimes")
+    postgres = required_env("IOP_TEST_POSTGRES_URL")
+    with pytest.raises(iop.StoreError, match="sslmode"):
+        iop.open_store(postgres.replace("sslmode=disable", "sslmode=allow"))

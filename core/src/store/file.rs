@@ -243,6 +243,18 @@ fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, &'static str> {
 ///
 /// When a sync fails (an I/O error), the save returns the error; what the disk then holds is
 /// whatever the kernel managed to write, the previous record or the new one.
+///
+/// # Damage
+/// A slot whose save had completed but that fails its digest beside a valid one (changed on
+/// disk later) is logged at warning level, once, with the key and the file (never the record),
+/// and [`FileStore::damaged`] reports it: when it held the latest save, loads return the record
+/// before it. A slot that a crash cut off mid-write (its record not whole JSON) is expected and
+/// not reported.
+///
+/// # Proving a save
+/// [`TokenStore::check_save`] opens the key's file for writing (a read-only file, one of another
+/// user, a read-only file system are found out before a refresh) and, when the next save must
+/// write a new file, checks that the directory is writable.
 pub struct FileStore {
     dir: PathBuf,
     /// The directory, opened once: every file is reached relative to it.

@@ -30,6 +30,24 @@
 //! release not done with a save is sent without waiting for its answer (read by the
 //! connection's next user).
 //!
+//! **Durability.** The gateway rotates the refresh token on every refresh: a server that hands
+//! back an older token set after a crash costs the seller its authorization. At open the store
+//! reads the server's persistence settings (`CONFIG GET append*`): `appendonly yes` with
+//! `appendfsync always` is accepted; otherwise a server that has `WAITAOF` (Redis 7.2 or later)
+//! and an append-only file is accepted, and each save waits until its write is on disk; anything
+//! else (the default snapshots, `appendfsync everysec` without `WAITAOF`, settings this user may
+//! not read) is refused, with a message saying what to set, unless the URL has
+//! `durability=relaxed` ([`RedisOptions::relaxed_durability`]).
+//!
+//! **TLS** (`rediss://`): the web PKI roots, the system's, and a CA file (`ca_file=` in the URL,
+//! [`RedisOptions::ca_file`], or the `IOP_STORE_CA_FILE` environment variable); certificate
+//! checks cannot be turned off.
+//!
+//! **Proving a save** ([`TokenStore::check_save`]): taking a lease also makes, in the same
+//! script, writes that change nothing (`HSETNX` of a field that is there, `SADD` of a member that
+//! is there) on the seller's record, so a user the ACL forbids to write it, a read-only replica
+//! or a server refusing writes is found out before any refresh.
+//!
 //! Not for Redis Cluster (the save script touches the token hash and the key set together).
 
 use std::collections::HashMap;
