@@ -1,5 +1,5 @@
 //! Keeping secrets out of text: the one table of secret names, the redaction of bodies that
-//! end up in error messages and log lines, and the one way a URL is shown ([`url`]).
+//! end up in error messages and log lines, and the one way a URL is shown ([`url()`]).
 //!
 //! Two nets, in this order:
 //! 1. **By value** ([`Redactor`]): the exact secret values a request sent (app secret, access
@@ -433,10 +433,10 @@ fn mask_json_string_values(text: &str, key: &str) -> String {
     out
 }
 
-/// What replaces the user information and hidden query values of a URL in [`url`].
+/// What replaces the user information and hidden query values of a URL in [`url()`].
 pub const URL_MASK: &str = "***";
 
-/// Query parameters of store and proxy URLs whose values [`url`] shows: options that are never
+/// Query parameters of store and proxy URLs whose values [`url()`] shows: options that are never
 /// secrets. Every other value is masked.
 pub const SHOWN_URL_PARAMS: &[&str] = &[
     "sslmode",

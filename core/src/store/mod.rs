@@ -1,5 +1,7 @@
 //! Where token sets live between calls: [`TokenStore`], with [`MemoryStore`], [`FileStore`] and
-//! [`ExternalStore`] (any plain load/save/keys backend made into a full store).
+//! [`ExternalStore`] (any plain load/save/keys backend made into a full store), and the Redis
+//! and PostgreSQL stores behind their features. A store string names one the same way from
+//! every language: [`parse`] decides what it names, [`open`] opens it.
 //!
 //! A store keeps one [`TokenSet`] per seller key, with a version that changes on every save so
 //! that writers can compare-and-swap, and a per-key lock that [`crate::TokenManager`] holds

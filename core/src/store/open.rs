@@ -1,23 +1,6 @@
-//! The one parser of store strings: [`parse`] decides what a string names, [`open`] opens it.
-//! Rust, C (`iop_manager_new`/`iop_manager_open`), Python (`iop.open_store`) and the CLI
-//! (`--store`) all go through it, so a string means the same thing everywhere.
-//!
-//! Accepted, and nothing else:
-//!
-//! | string | store |
-//! |---|---|
-//! | `memory:` | [`MemoryStore`] (this process only) |
-//! | `/absolute/path`, `./relative`, `../relative`, `.`, `..` | [`FileStore`] in that directory |
-//! | `file:PATH`, `file:///absolute/path` | [`FileStore`] in `PATH` (relative or absolute) |
-//! | `redis://…`, `rediss://…` | `RedisStore` (feature `redis`) |
-//! | `postgres://…`, `postgresql://…` | `PostgresStore` (feature `postgres`) |
-//!
-//! Surrounding whitespace is ignored and schemes are matched in any case. `~` is not expanded
-//! (shells do that before the string gets here). Anything else is an [`Error::Store`] (empty
-//! key) that says which accepted form was probably meant and never shows a password: a bare
-//! name such as `tokens` (a directory here? write `./tokens`; so that a typo of a scheme never
-//! becomes a directory), `memory`, a libpq `key=value` connection string, `redis:/host` or
-//! `postgres:…` without `//`, an unknown scheme.
+//! The one parser of store strings ([`parse`]) and [`open`]: Rust, C
+//! (`iop_manager_new`/`iop_manager_open`), Python (`iop.open_store`) and the CLI (`--store`) all
+//! go through it, so a string means the same thing everywhere.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +55,24 @@ const ACCEPTED: &str = "memory:, a directory (an absolute path, or a relative on
                         with ./ or ../), file:PATH, redis://…, rediss://…, postgres://… or \
                         postgresql://…";
 
-/// Decides what the store string `text` names (see the [module documentation](self)).
+/// Decides what the store string `text` names. Accepted, and nothing else:
+///
+/// | string | store |
+/// |---|---|
+/// | `memory:` | [`MemoryStore`] (this process only) |
+/// | `/absolute/path`, `./relative`, `../relative`, `.`, `..` | [`FileStore`] in that directory |
+/// | `file:PATH`, `file:///absolute/path` | [`FileStore`] in `PATH` (relative or absolute) |
+/// | `redis://…`, `rediss://…` | `RedisStore` (feature `redis`) |
+/// | `postgres://…`, `postgresql://…` | `PostgresStore` (feature `postgres`) |
+///
+/// Surrounding whitespace is ignored and schemes are matched in any case. `~` is not expanded
+/// (shells do that before the string gets here). Anything else is an [`Error::Store`] (empty
+/// key) that says which accepted form was probably meant and never shows a password: a bare
+/// name such as `tokens` (a directory here? write `./tokens`; so that a mistyped scheme never
+/// becomes a directory), `memory`, a libpq `key=value` connection string, `redis:/host` or
+/// `postgres:…` without `//`, an unknown scheme. Store options travel as URL parameters
+/// (`ca_file=`, `durability=relaxed`, `sslmode=`, `insecure_plaintext=true`), read by the
+/// stores themselves.
 ///
 /// ```
 /// use iop_core::store::{parse, StoreLocation};
