@@ -26,6 +26,15 @@
 #include <stdlib.h>
 
 /**
+ * The version of this header, the same as iop_version() of the library built with it.
+ * Compare at compile time: `#if IOP_VERSION_MAJOR == 0 && IOP_VERSION_MINOR >= 1`.
+ */
+#define IOP_VERSION "0.1.0"
+#define IOP_VERSION_MAJOR 0
+#define IOP_VERSION_MINOR 1
+#define IOP_VERSION_PATCH 0
+
+/**
  * Size of the buffer `iop_sign` needs: 64 hex characters and a NUL.
  */
 #define IOP_SIGN_BUFFER_LEN 65
