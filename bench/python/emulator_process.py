@@ -21,11 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def find_emulator(given: str | None) -> str:
-    """The binary given, else the workspace's release build, else its debug build."""
+    """The binary given, else the release build in cargo's target directory (CARGO_TARGET_DIR or
+    the checkout's target/), else its debug build."""
     candidates = [given] if given else []
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
     candidates += [
-        str(ROOT / "target" / "release" / "iop-emulator"),
-        str(ROOT / "target" / "debug" / "iop-emulator"),
+        str(target / "release" / "iop-emulator"),
+        str(target / "debug" / "iop-emulator"),
     ]
     for c in candidates:
         if c and os.access(c, os.X_OK):

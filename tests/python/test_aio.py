@@ -211,8 +211,14 @@ def test_loop_lag_stays_low_during_500_refreshes(
 
 
 def _emulator_binary() -> Optional[Path]:
+    """IOP_EMULATOR if set (the test script sets it), else a build in cargo's target directory
+    (CARGO_TARGET_DIR, or the checkout's target/)."""
+    given = os.environ.get("IOP_EMULATOR")
+    if given:
+        return Path(given)
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target")
     for profile in ("release", "debug"):
-        path = REPO_ROOT / "target" / profile / "iop-emulator"
+        path = target / profile / "iop-emulator"
         if os.access(path, os.X_OK):
             return path
     return None
@@ -224,7 +230,7 @@ def test_loop_lag_with_the_emulator_binary_in_its_own_process(run: Runner[Any]) 
     every first access_token refreshes."""
     binary = _emulator_binary()
     if binary is None:
-        pytest.skip("target/*/iop-emulator is not built")
+        pytest.skip("iop-emulator is not built (cargo build -p iop-emulator)")
     env = dict(os.environ, IOP_EMULATOR_APP_SECRET=APP_SECRET)
     proc = subprocess.Popen(
         [str(binary), "--app-key", APP_KEY, "--access-ttl", "200000"],
