@@ -14,6 +14,8 @@ ifeq ($(TARGET_DIR),)
 $(error cannot find cargo's target directory (`cargo metadata` failed))
 endif
 endif
+# Every cargo run and script below uses that directory (also when TARGET_DIR is given to make).
+export CARGO_TARGET_DIR := $(TARGET_DIR)
 # `make install PROFILE=debug` installs the debug build (the test script stages it that way).
 PROFILE ?= release
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
