@@ -19,7 +19,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -135,27 +135,57 @@ impl RefreshReport {
 type ReauthorizationCallback = Arc<dyn Fn(&str, &Error) + Send + Sync>;
 
 /// What [`TokenManager::handle_push`] did with a push message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PushOutcome {
-    /// Type 8 (authorization expires within 48 h): the seller's token set was refreshed now.
+    /// Type 8 (authorization expires within 48 h): the seller's token was due (past half of
+    /// its life, or within the margin) and was refreshed now.
     Refreshed,
-    /// The seller must authorize the app again: a type 8 whose token cannot be refreshed, or a
-    /// type 13 `close`. The reauthorization callback fired (once per stored token set).
+    /// Type 8 for a token that is not due (neither past half of its life nor within the
+    /// margin): nothing was sent to the gateway.
+    NotDue,
+    /// The seller must authorize the app again: a type 8 whose due token cannot be refreshed,
+    /// or a type 13 `close`. The reauthorization callback fired (once per stored token set).
     ReauthorizationRequired,
+    /// The same message (the same [`crate::push::Message::dedup_key`]) was handled already
+    /// within the window, here or by another manager sharing the store: nothing was done.
+    Duplicate,
+    /// Refused: the message's timestamp is missing or further from now than the push window
+    /// (an old message replayed); nothing was done.
+    Stale,
     /// Nothing for the token lifecycle: another message type, or a seller this store does not
     /// hold.
     Ignored,
 }
 
 impl PushOutcome {
-    /// `"refreshed"`, `"reauthorization_required"` or `"ignored"`.
+    /// Every outcome, in the order of their C numbers (`iop_push_outcome`).
+    pub const ALL: [Self; 6] = [
+        Self::Ignored,
+        Self::Refreshed,
+        Self::NotDue,
+        Self::ReauthorizationRequired,
+        Self::Duplicate,
+        Self::Stale,
+    ];
+
+    /// `"refreshed"`, `"not_due"`, `"reauthorization_required"`, `"duplicate"`, `"stale"` or
+    /// `"ignored"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Refreshed => "refreshed",
+            Self::NotDue => "not_due",
             Self::ReauthorizationRequired => "reauthorization_required",
+            Self::Duplicate => "duplicate",
+            Self::Stale => "stale",
             Self::Ignored => "ignored",
         }
+    }
+}
+
+impl std::fmt::Display for PushOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -240,7 +270,9 @@ enum Outcome {
 /// For the gateway's usual lives (weeks) and margin (days) that changes nothing. Token sets put
 /// or refreshed by others (whose receive time may only be when they were parsed) follow the
 /// margin alone, and [`Self::refresh_due`] takes its window literally: it refreshes every token
-/// that expires within it (the caller asked for that window).
+/// that expires within it (the caller asked for that window). A type 8 push
+/// ([`Self::handle_push`]) finds a token due when it is past half of its life or within the
+/// margin.
 ///
 /// Refresh answers are checked before they are saved: one without an access token, or with a
 /// life of zero or less or beyond [`MAX_TOKEN_LIFE`], is a failed refresh ([`Error::Decode`])
@@ -267,6 +299,8 @@ pub struct TokenManager {
     reported: Mutex<HashMap<String, Reported>>,
     /// The stored version of each key that this manager's own refresh saved.
     refreshed: Mutex<HashMap<String, u64>>,
+    /// How far a push message's timestamp may be from now, in milliseconds.
+    push_window_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -296,7 +330,30 @@ impl TokenManager {
             in_flight: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
             refreshed: Mutex::new(HashMap::new()),
+            push_window_ms: AtomicU64::new(window_ms(crate::push::DEFAULT_WINDOW)),
         }
+    }
+
+    /// The push window (builder style): how far from now a push message's timestamp may be
+    /// for [`Self::handle_push`] to act on it (default [`crate::push::DEFAULT_WINDOW`], 15
+    /// minutes), kept between 1 second and [`crate::push::MAX_WINDOW`] (12 hours). Messages
+    /// are remembered for twice the window, to answer a repeat as
+    /// [`PushOutcome::Duplicate`].
+    pub fn with_push_window(self, window: Duration) -> Self {
+        self.set_push_window(window);
+        self
+    }
+
+    /// Sets the push window of a live manager (see [`Self::with_push_window`]); safe while
+    /// other threads use it.
+    pub fn set_push_window(&self, window: Duration) {
+        self.push_window_ms
+            .store(window_ms(window), Ordering::Relaxed);
+    }
+
+    /// The push window.
+    pub fn push_window(&self) -> Duration {
+        Duration::from_millis(self.push_window_ms.load(Ordering::Relaxed))
     }
 
     /// The refresh margin (builder style).
@@ -501,7 +558,7 @@ impl TokenManager {
             key,
             Due {
                 within: self.margin,
-                half_life: true,
+                half_life: HalfLife::AlsoRequired,
             },
         )?;
         match self.settle(key, outcome) {
@@ -558,71 +615,114 @@ impl TokenManager {
         Ok((key, token))
     }
 
-    /// Acts on a Lazada push message ([`crate::push`], verified by the caller): type 8 (the
-    /// seller's authorization expires within 48 hours) refreshes that seller's token set now,
-    /// or reports the seller through the reauthorization callback when it cannot be refreshed;
-    /// type 13 with status `close` reports the seller. The seller's key is its `seller_id`.
-    /// Other types, and sellers this store does not hold, are [`PushOutcome::Ignored`].
+    /// Acts on a Lazada push message ([`crate::push`]; verify it first with
+    /// [`crate::push::check`] over the raw body). The seller's key is its `seller_id`.
     ///
-    /// Pushes arrive at least once: a repeated type 8 refreshes again (harmless), a repeated
-    /// `close` fires the callback only once per stored token set.
+    /// - Type 8 (the seller's authorization expires within 48 hours) refreshes that seller's
+    ///   token when it is due by the manager's rule for pushes: past half of its life (receive
+    ///   time to expiry) or within the margin ([`PushOutcome::Refreshed`]; otherwise
+    ///   [`PushOutcome::NotDue`], nothing sent). A due token that cannot be refreshed reports
+    ///   the seller through the reauthorization callback
+    ///   ([`PushOutcome::ReauthorizationRequired`]).
+    /// - Type 13 with status `close` reports the seller
+    ///   ([`PushOutcome::ReauthorizationRequired`]).
+    /// - Other types, and sellers this store does not hold, are [`PushOutcome::Ignored`].
+    ///
+    /// Replays: a message of type 8 or 13 `close` whose timestamp is missing or further from
+    /// now than the push window ([`Self::with_push_window`], default 15 minutes) is refused as
+    /// [`PushOutcome::Stale`]. One inside it is recorded in the store before anything is done
+    /// ([`TokenStore::mark_seen`], under a marker made of this app and the message's
+    /// [`crate::push::Message::dedup_key`], kept for twice the window): a repeat is
+    /// [`PushOutcome::Duplicate`] and does nothing, on every manager that shares the store
+    /// (every host, for the Redis and PostgreSQL stores; this process only for a custom store
+    /// whose backend keeps no markers). A message whose handling failed (an error) stays
+    /// recorded: the token is refreshed by the next [`Self::access_token`] or
+    /// [`Self::refresh_due`] when due.
     pub fn handle_push(&self, message: &crate::push::Message) -> Result<PushOutcome> {
         use crate::push::MessageType;
         let Some(key) = message.seller_id.as_deref().filter(|k| !k.is_empty()) else {
             return Ok(PushOutcome::Ignored);
         };
-        match message.message_type {
-            MessageType::AuthorizationExpiring => {
-                if self.load(key)?.is_none() {
-                    return Ok(PushOutcome::Ignored);
-                }
-                // Due whatever its expiry: the platform says the authorization ends soon.
-                let outcome = self.ensure_fresh(
-                    key,
-                    Due {
-                        within: MAX_TOKEN_LIFE.saturating_mul(2),
-                        half_life: false,
-                    },
-                )?;
-                match self.settle(key, outcome) {
-                    Outcome::Refreshed(_) | Outcome::Fresh(_) => Ok(PushOutcome::Refreshed),
-                    Outcome::Unrefreshable { .. } | Outcome::Reauthorize { .. } => {
-                        Ok(PushOutcome::ReauthorizationRequired)
-                    }
-                    Outcome::Failed { error, .. } => Err(error),
-                }
-            }
-            MessageType::SellerStatus
-                if message
-                    .seller_status()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("close")) =>
-            {
-                let Some(stored) = self.load(key)? else {
-                    return Ok(PushOutcome::Ignored);
-                };
-                let now = self.now();
-                let left = stored
-                    .token
-                    .expires_at()
-                    .and_then(|at| at.duration_since(now).ok())
-                    .filter(|left| !left.is_zero());
-                self.settle(
-                    key,
-                    Outcome::Reauthorize {
-                        version: stored.version,
-                        left,
-                        error: reauthorization_error(
-                            key,
-                            "the platform reports the seller's status as close (push message type 13)",
-                            None,
-                        ),
-                        rejected_by_gateway: None,
-                    },
-                );
+        let close = message.message_type == MessageType::SellerStatus
+            && message
+                .seller_status()
+                .is_some_and(|s| s.eq_ignore_ascii_case("close"));
+        if message.message_type != MessageType::AuthorizationExpiring && !close {
+            return Ok(PushOutcome::Ignored);
+        }
+        let window = self.push_window();
+        if !message.is_within(self.now(), window) {
+            log::warn!(
+                "push message (type {}) for {key} refused: its timestamp is missing or more \
+                 than {} from now",
+                message.message_type.code(),
+                human_duration(window)
+            );
+            return Ok(PushOutcome::Stale);
+        }
+        let Some(stored) = self.load(key)? else {
+            return Ok(PushOutcome::Ignored);
+        };
+        if !self
+            .store
+            .mark_seen(&self.push_marker(message), window.saturating_mul(2))?
+        {
+            log::info!(
+                "push message (type {}) for {key} was handled already",
+                message.message_type.code()
+            );
+            return Ok(PushOutcome::Duplicate);
+        }
+        if close {
+            let now = self.now();
+            let left = stored
+                .token
+                .expires_at()
+                .and_then(|at| at.duration_since(now).ok())
+                .filter(|left| !left.is_zero());
+            self.settle(
+                key,
+                Outcome::Reauthorize {
+                    version: stored.version,
+                    left,
+                    error: reauthorization_error(
+                        key,
+                        "the platform reports the seller's status as close (push message type 13)",
+                        None,
+                    ),
+                    rejected_by_gateway: None,
+                },
+            );
+            return Ok(PushOutcome::ReauthorizationRequired);
+        }
+        let outcome = self.ensure_fresh(
+            key,
+            Due {
+                within: self.margin,
+                half_life: HalfLife::Enough,
+            },
+        )?;
+        match self.settle(key, outcome) {
+            Outcome::Refreshed(_) => Ok(PushOutcome::Refreshed),
+            Outcome::Fresh(_) => Ok(PushOutcome::NotDue),
+            Outcome::Unrefreshable { .. } | Outcome::Reauthorize { .. } => {
                 Ok(PushOutcome::ReauthorizationRequired)
             }
-            _ => Ok(PushOutcome::Ignored),
+            Outcome::Failed { error, .. } => Err(error),
         }
+    }
+
+    /// The store marker of a push message for this app: a digest of the app key, the token
+    /// gateway and the message's dedup key (apps sharing a store each act on their pushes).
+    fn push_marker(&self, message: &crate::push::Message) -> String {
+        use sha2::Digest as _;
+        let (app_key, gateway) = &self.binding;
+        let mut digest = sha2::Sha256::new();
+        for part in [app_key.as_str(), gateway.as_str(), &message.dedup_key()] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        format!("push:{}", hex::encode(&digest.finalize()[..16]))
     }
 
     /// Refreshes every stored token that expires within `options.within`.
@@ -713,7 +813,7 @@ impl TokenManager {
     ) -> bool {
         let due = Due {
             within,
-            half_life: false,
+            half_life: HalfLife::Ignored,
         };
         let outcome = match self.ensure_fresh_from(key, due, read, wait) {
             Ok(Some(outcome)) => Ok(self.settle(key, outcome)),
@@ -832,9 +932,12 @@ impl TokenManager {
     fn without_refresh(&self, key: &str, stored: &StoredToken, margin: Due) -> Option<Outcome> {
         let now = self.now();
         let token = &stored.token;
-        let margin = Due {
-            half_life: margin.half_life && self.refreshed_here(key, stored.version),
-            ..margin
+        let margin = match margin.half_life {
+            HalfLife::AlsoRequired if !self.refreshed_here(key, stored.version) => Due {
+                half_life: HalfLife::Ignored,
+                ..margin
+            },
+            _ => margin,
         };
         if !is_due(token, now, margin) {
             return Some(Outcome::Fresh(token.clone()));
@@ -1111,19 +1214,36 @@ fn run_batches(keys: &[String], workers: usize, batch: usize, work: impl Fn(&[St
 struct Due {
     /// Due when it expires within this.
     within: Duration,
-    /// And only once it has lived half of its life (for a token set this manager refreshed
+    /// What having lived half of its life changes.
+    half_life: HalfLife,
+}
+
+/// The part half of a token's life plays in [`is_due`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HalfLife {
+    /// None: the window alone decides ([`TokenManager::refresh_due`], and tokens this manager
+    /// did not refresh itself).
+    Ignored,
+    /// Due only once it has also lived half of its life (a token set this manager refreshed
     /// itself, under the automatic margin of `access_token`).
-    half_life: bool,
+    AlsoRequired,
+    /// Due when within the window or past half of its life (a type 8 push).
+    Enough,
 }
 
 /// The refresh rule (see [`TokenManager`]).
 fn is_due(token: &TokenSet, now: SystemTime, due: Due) -> bool {
-    if !token.needs_refresh(now, due.within) {
-        return false;
+    let within = token.needs_refresh(now, due.within);
+    match due.half_life {
+        HalfLife::Ignored => within,
+        HalfLife::AlsoRequired => within && past_half_life(token, now),
+        HalfLife::Enough => within || past_half_life(token, now),
     }
-    if !due.half_life {
-        return true;
-    }
+}
+
+/// Whether `token` has lived half of its life (receive time to expiry) at `now`; `true` when
+/// either instant is unknown.
+fn past_half_life(token: &TokenSet, now: SystemTime) -> bool {
     match (token.received_at_ms, token.expires_at_ms()) {
         (Some(received), Some(expires)) if expires > received => {
             let half_life = received.saturating_add((expires - received) / 2);
@@ -1229,6 +1349,12 @@ fn reauthorization_error(key: &str, reason: &str, gateway: Option<GatewayError>)
         reason: reason.to_owned(),
         gateway,
     }
+}
+
+/// A push window in milliseconds, kept between 1 second and [`crate::push::MAX_WINDOW`].
+fn window_ms(window: Duration) -> u64 {
+    let window = window.clamp(Duration::from_secs(1), crate::push::MAX_WINDOW);
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `2d 3h`, `5h 10m`, `42s`: coarse, for messages.

@@ -26,6 +26,8 @@
 //!
 //! AliExpress push messages are not covered: their signature scheme is not documented.
 
+use std::time::{Duration, SystemTime};
+
 use hmac::Mac as _;
 use serde_json::{Map, Value};
 
@@ -222,6 +224,14 @@ pub struct Message {
 /// The largest body [`parse`] reads: a push is a few hundred bytes; this keeps hostile input cheap.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// How far a message's `timestamp` may be from now for the message to be acted on, by default
+/// ([`Message::is_within`], [`crate::TokenManager::handle_push`]): 15 minutes.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The widest window [`crate::TokenManager::handle_push`] accepts: 12 hours (Lazada retries an
+/// unacknowledged push for 6 hours).
+pub const MAX_WINDOW: Duration = Duration::from_secs(12 * 3600);
+
 fn text_or_number(value: Option<&Value>, field: &'static str) -> Result<Option<String>, PushError> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -310,6 +320,25 @@ impl Message {
             "lazada:{code}:{seller}:{ts}:{}",
             digest(&canonical(&self.data))
         )
+    }
+
+    /// Whether the message's `timestamp` is at most `window` away from `now` (before or after):
+    /// a message outside it is an old one replayed (or the sender's clock is that far off) and
+    /// is not acted on. A message without a timestamp is outside every window.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let message = iop_core::push::parse(br#"{"message_type":8,"timestamp":1700000000000}"#)?;
+    /// let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+    /// let window = iop_core::push::DEFAULT_WINDOW;
+    /// assert!(message.is_within(now + Duration::from_secs(60), window));
+    /// assert!(!message.is_within(now + Duration::from_secs(3600), window));
+    /// # Ok::<(), iop_core::push::PushError>(())
+    /// ```
+    pub fn is_within(&self, now: SystemTime, window: Duration) -> bool {
+        let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.timestamp_ms
+            .is_some_and(|sent| crate::time::epoch_ms(now).abs_diff(sent) <= window)
     }
 
     /// For a type 13 (seller status) message, the status it announces (for example `close`).
@@ -428,6 +457,23 @@ mod tests {
             .expect("r");
         assert_eq!(p.dedup_key(), q.dedup_key());
         assert_ne!(p.dedup_key(), r.dedup_key());
+    }
+
+    #[test]
+    fn the_window_holds_both_ways_and_needs_a_timestamp() {
+        let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        let m = parse(br#"{"message_type":8,"timestamp":1000000}"#).expect("m");
+        let w = Duration::from_secs(10);
+        assert!(m.is_within(at(1_000_000), w));
+        assert!(m.is_within(at(1_010_000), w));
+        assert!(m.is_within(at(990_000), w));
+        assert!(!m.is_within(at(1_010_001), w));
+        assert!(!m.is_within(at(989_999), w));
+        let none = parse(br#"{"message_type":8}"#).expect("none");
+        assert!(!none.is_within(at(0), Duration::MAX));
+        let far = parse(br#"{"message_type":8,"timestamp":-9223372036854775808}"#).expect("far");
+        assert!(!far.is_within(at(1), w));
+        assert!(far.is_within(at(1), Duration::MAX));
     }
 
     #[test]

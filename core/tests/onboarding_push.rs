@@ -11,10 +11,13 @@ use std::time::Duration;
 use iop_core::onboarding::CallbackError;
 use iop_core::push::{self, MessageType};
 use iop_core::{
-    AppSecret, AuthCode, Client, Error, Gateway, MemoryStore, PushOutcome, RetryPolicy,
-    TokenManager,
+    AppSecret, AuthCode, Client, Error, FileStore, Gateway, MemoryStore, PushOutcome, RetryPolicy,
+    TokenManager, TokenStore,
 };
 use iop_emulator::{Config, Emulator};
+
+#[path = "support/push_replay.rs"]
+mod push_replay;
 
 const CREATE: &str = "/auth/token/create";
 const REFRESH: &str = "/auth/token/refresh";
@@ -121,16 +124,27 @@ fn onboard(emu: &Emulator, manager: &TokenManager, seller: &str) {
     manager.put(seller, &token).unwrap();
 }
 
+/// A body sent now (by the emulator's clock), with `fields` added.
+fn now_body(emu: &Emulator, fields: &str) -> String {
+    format!(
+        r#"{{{fields},"timestamp":{}}}"#,
+        iop_core::time::epoch_ms(emu.now())
+    )
+}
+
 #[test]
-fn push_type_8_refreshes_that_seller_once() {
+fn push_type_8_refreshes_a_due_seller_once() {
     let (emu, manager, calls) = setup(Config::default());
     onboard(&emu, &manager, "1001");
     onboard(&emu, &manager, "1002");
+    // Past half of its 30-day life, not yet within the 3-day margin.
+    emu.advance(Duration::from_secs(16 * 86_400));
     let before = manager.get("1001").unwrap().unwrap();
     let outcome = manager
-        .handle_push(&message(
-            r#"{"seller_id":"1001","message_type":8,"data":{},"timestamp":1,"site":"lazada_sg"}"#,
-        ))
+        .handle_push(&message(&now_body(
+            &emu,
+            r#""seller_id":"1001","message_type":8,"data":{},"site":"lazada_sg""#,
+        )))
         .unwrap();
     assert_eq!(outcome, PushOutcome::Refreshed);
     assert_eq!(
@@ -145,19 +159,119 @@ fn push_type_8_refreshes_that_seller_once() {
     );
     assert!(calls.lock().unwrap().is_empty());
     // A seller this store does not hold, and other types, change nothing.
-    for body in [
-        r#"{"seller_id":"9999","message_type":8,"data":{}}"#,
-        r#"{"seller_id":"1002","message_type":0,"data":{"trade_order_id":"1"}}"#,
-        r#"{"message_type":12,"data":{}}"#,
-        r#"{"seller_id":"1002","message_type":13,"data":{"status":"open"}}"#,
+    for fields in [
+        r#""seller_id":"9999","message_type":8,"data":{}"#,
+        r#""seller_id":"1002","message_type":0,"data":{"trade_order_id":"1"}"#,
+        r#""message_type":12,"data":{}"#,
+        r#""seller_id":"1002","message_type":13,"data":{"status":"open"}"#,
     ] {
         assert_eq!(
-            manager.handle_push(&message(body)).unwrap(),
+            manager
+                .handle_push(&message(&now_body(&emu, fields)))
+                .unwrap(),
             PushOutcome::Ignored,
-            "{body}"
+            "{fields}"
         );
     }
     assert_eq!(count(&emu, REFRESH), 1);
+}
+
+#[test]
+fn push_type_8_leaves_a_fresh_token_alone() {
+    let (emu, manager, _) = setup(Config::default());
+    onboard(&emu, &manager, "1001");
+    // Two days into a 30-day life: neither past half of it nor within the 3-day margin.
+    emu.advance(Duration::from_secs(2 * 86_400));
+    let before = manager.get("1001").unwrap().unwrap();
+    let push8 = now_body(&emu, r#""seller_id":"1001","message_type":8,"data":{}"#);
+    assert_eq!(
+        manager.handle_push(&message(&push8)).unwrap(),
+        PushOutcome::NotDue
+    );
+    assert_eq!(count(&emu, REFRESH), 0, "a fresh token is not refreshed");
+    let after = manager.get("1001").unwrap().unwrap();
+    assert_eq!(
+        before.refresh_token.unwrap().secret(),
+        after.refresh_token.unwrap().secret()
+    );
+    // The same token within the margin is due.
+    emu.advance(Duration::from_secs(26 * 86_400));
+    let push8 = now_body(&emu, r#""seller_id":"1001","message_type":8,"data":{}"#);
+    assert_eq!(
+        manager.handle_push(&message(&push8)).unwrap(),
+        PushOutcome::Refreshed
+    );
+    assert_eq!(count(&emu, REFRESH), 1);
+}
+
+#[test]
+fn an_old_or_undated_push_is_refused_as_stale() {
+    let (emu, manager, calls) = setup(Config::default());
+    let manager = manager.with_push_window(Duration::from_secs(600));
+    assert_eq!(manager.push_window(), Duration::from_secs(600));
+    onboard(&emu, &manager, "1001");
+    emu.advance(Duration::from_secs(20 * 86_400)); // due: past half of its life
+    let now = iop_core::time::epoch_ms(emu.now());
+    for body in [
+        // Older than the window, and as far ahead of now.
+        format!(
+            r#"{{"seller_id":"1001","message_type":8,"timestamp":{}}}"#,
+            now - 601_000
+        ),
+        format!(
+            r#"{{"seller_id":"1001","message_type":8,"timestamp":{}}}"#,
+            now + 601_000
+        ),
+        // A capture from a day ago, and one with no timestamp at all.
+        format!(
+            r#"{{"seller_id":"1001","message_type":8,"timestamp":{}}}"#,
+            now - 86_400_000
+        ),
+        r#"{"seller_id":"1001","message_type":8}"#.to_owned(),
+        format!(
+            r#"{{"seller_id":"1001","message_type":13,"data":{{"status":"close"}},"timestamp":{}}}"#,
+            now - 3_600_000
+        ),
+    ] {
+        assert_eq!(
+            manager.handle_push(&message(&body)).unwrap(),
+            PushOutcome::Stale,
+            "{body}"
+        );
+    }
+    assert_eq!(count(&emu, REFRESH), 0);
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "a stale close reports nothing"
+    );
+    // Inside the window (at its edge): acted on.
+    let edge = format!(
+        r#"{{"seller_id":"1001","message_type":8,"timestamp":{}}}"#,
+        now - 599_000
+    );
+    assert_eq!(
+        manager.handle_push(&message(&edge)).unwrap(),
+        PushOutcome::Refreshed
+    );
+    assert_eq!(count(&emu, REFRESH), 1);
+}
+
+#[test]
+fn a_replayed_push_refreshes_once_on_memory_stores() {
+    // Two managers on one MemoryStore, and one alone.
+    let shared: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    push_replay::replayed_type_8_refreshes_at_most_once(&[Arc::clone(&shared), shared]);
+    push_replay::replayed_type_8_refreshes_at_most_once(&[Arc::new(MemoryStore::new())]);
+}
+
+#[test]
+fn a_replayed_push_refreshes_once_on_file_stores() {
+    // Two handles on one directory: two processes of one machine.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    let a: Arc<dyn TokenStore> = Arc::new(FileStore::open(&path).unwrap());
+    let b: Arc<dyn TokenStore> = Arc::new(FileStore::open(&path).unwrap());
+    push_replay::replayed_type_8_refreshes_at_most_once(&[a, b]);
 }
 
 #[test]
@@ -170,13 +284,25 @@ fn push_type_8_for_a_dead_refresh_token_reports_the_seller_once() {
     let (emu, manager, calls) = setup(config);
     onboard(&emu, &manager, "1001");
     emu.advance(Duration::from_secs(3 * 86_400)); // refresh token dead, access token alive
-    let push8 = message(r#"{"seller_id":"1001","message_type":8,"data":{}}"#);
-    for _ in 0..2 {
-        assert_eq!(
-            manager.handle_push(&push8).unwrap(),
-            PushOutcome::ReauthorizationRequired
-        );
-    }
+    let push8 = message(&now_body(
+        &emu,
+        r#""seller_id":"1001","message_type":8,"data":{}"#,
+    ));
+    assert_eq!(
+        manager.handle_push(&push8).unwrap(),
+        PushOutcome::ReauthorizationRequired
+    );
+    assert_eq!(manager.handle_push(&push8).unwrap(), PushOutcome::Duplicate);
+    // The next day's message: reported again to the caller, the callback still fired once.
+    emu.advance(Duration::from_secs(3600));
+    let push8 = message(&now_body(
+        &emu,
+        r#""seller_id":"1001","message_type":8,"data":{}"#,
+    ));
+    assert_eq!(
+        manager.handle_push(&push8).unwrap(),
+        PushOutcome::ReauthorizationRequired
+    );
     assert_eq!(count(&emu, REFRESH), 0, "a dead refresh token is not sent");
     let calls = calls.lock().unwrap();
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -184,16 +310,20 @@ fn push_type_8_for_a_dead_refresh_token_reports_the_seller_once() {
 }
 
 #[test]
-fn push_type_13_close_reports_the_seller_once_per_delivery_set() {
+fn push_type_13_close_reports_the_seller_once() {
     let (emu, manager, calls) = setup(Config::default());
     onboard(&emu, &manager, "1001");
-    let close = message(r#"{"seller_id":"1001","message_type":13,"data":{"status":"close"}}"#);
+    let close = message(&now_body(
+        &emu,
+        r#""seller_id":"1001","message_type":13,"data":{"status":"close"}"#,
+    ));
     assert_eq!(close.message_type, MessageType::SellerStatus);
-    for _ in 0..3 {
-        assert_eq!(
-            manager.handle_push(&close).unwrap(),
-            PushOutcome::ReauthorizationRequired
-        );
+    assert_eq!(
+        manager.handle_push(&close).unwrap(),
+        PushOutcome::ReauthorizationRequired
+    );
+    for _ in 0..2 {
+        assert_eq!(manager.handle_push(&close).unwrap(), PushOutcome::Duplicate);
     }
     let calls = calls.lock().unwrap();
     assert_eq!(

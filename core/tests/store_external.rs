@@ -332,3 +332,68 @@ fn a_backend_locking_the_key_it_is_inside_gets_an_error_not_a_hang() {
     assert!(!store.in_backend_call(None));
     assert!(first.get("seller").unwrap().is_some());
 }
+
+/// A backend that keeps push markers itself (as a shared database would), counting the calls.
+#[derive(Default)]
+struct MarkingBackend {
+    markers: Mutex<HashMap<String, std::time::Instant>>,
+    asked: AtomicUsize,
+}
+
+impl StoreBackend for MarkingBackend {
+    fn load(&self, _key: &str) -> iop_core::Result<Option<TokenSet>> {
+        Ok(None)
+    }
+    fn save(&self, _key: &str, _token: &TokenSet) -> iop_core::Result<()> {
+        Ok(())
+    }
+    fn keys(&self) -> iop_core::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Option<iop_core::Result<bool>> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let now = std::time::Instant::now();
+        let mut markers = self.markers.lock().unwrap();
+        let live = markers.get(marker).is_some_and(|until| *until > now);
+        if !live {
+            markers.insert(marker.to_owned(), now + ttl);
+        }
+        Some(Ok(!live))
+    }
+}
+
+/// Forwards to a shared backend: two adapters over one storage, as two hosts have.
+struct Shared(Arc<MarkingBackend>);
+
+impl StoreBackend for Shared {
+    fn load(&self, key: &str) -> iop_core::Result<Option<TokenSet>> {
+        self.0.load(key)
+    }
+    fn save(&self, key: &str, token: &TokenSet) -> iop_core::Result<()> {
+        self.0.save(key, token)
+    }
+    fn keys(&self) -> iop_core::Result<Vec<String>> {
+        self.0.keys()
+    }
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Option<iop_core::Result<bool>> {
+        self.0.mark_seen(marker, ttl)
+    }
+}
+
+#[test]
+fn push_markers_go_to_a_backend_that_keeps_them() {
+    let backend = Arc::new(MarkingBackend::default());
+    let a = ExternalStore::new(Shared(Arc::clone(&backend)));
+    let b = ExternalStore::new(Shared(Arc::clone(&backend)));
+    assert!(a.mark_seen("push:m", Duration::from_secs(60)).unwrap());
+    assert!(!b.mark_seen("push:m", Duration::from_secs(60)).unwrap());
+    assert_eq!(backend.asked.load(Ordering::SeqCst), 2);
+    // A bad marker never reaches the backend.
+    assert!(a.mark_seen("", Duration::from_secs(60)).is_err());
+    assert_eq!(backend.asked.load(Ordering::SeqCst), 2);
+    // A backend without markers: the adapter keeps them in this process.
+    let plain = ExternalStore::new(HookedBackend::default());
+    let marker = format!("push:{:016x}", fastrand::u64(..));
+    assert!(plain.mark_seen(&marker, Duration::from_secs(60)).unwrap());
+    assert!(!plain.mark_seen(&marker, Duration::from_secs(60)).unwrap());
+}

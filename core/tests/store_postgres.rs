@@ -416,3 +416,14 @@ fn a_select_only_user_opens_the_store_and_never_refreshes() {
         &|f| f(),
     );
 }
+
+#[path = "support/push_replay.rs"]
+mod push_replay;
+
+#[test]
+fn a_replayed_push_refreshes_once_across_two_hosts() {
+    let _server = shared_server();
+    let ns = namespace("push");
+    let lease = Duration::from_secs(30);
+    push_replay::replayed_type_8_refreshes_at_most_once(&[open(&ns, lease), open(&ns, lease)]);
+}

@@ -529,3 +529,14 @@ fn a_server_that_may_lose_a_save_is_refused_unless_the_url_accepts_it() {
     }
     RedisStore::open(&format!("{user_url}?durability=relaxed")).unwrap();
 }
+
+#[path = "support/push_replay.rs"]
+mod push_replay;
+
+#[test]
+fn a_replayed_push_refreshes_once_across_two_hosts() {
+    let _server = shared_server();
+    let ns = namespace("push");
+    let lease = Duration::from_secs(30);
+    push_replay::replayed_type_8_refreshes_at_most_once(&[open(&ns, lease), open(&ns, lease)]);
+}

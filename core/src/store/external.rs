@@ -50,6 +50,9 @@
 //!   `ExternalStore` between all the managers of a process, and give each process its own keys
 //!   or a lock of its own.
 //! - **Locks are per process** ([`KeyLocks`]).
+//! - **Push markers are per process** ([`TokenStore::mark_seen`]) unless the backend keeps them
+//!   ([`StoreBackend::mark_seen`]): without it, each process (each host) acts once on a
+//!   replayed push message.
 //! - **A load that races a write** (possible only for writers that do not hold the key's lock)
 //!   returns version [`UNSAVEABLE_VERSION`], which every save refuses as a conflict: load again.
 
@@ -111,6 +114,19 @@ pub trait StoreBackend: Send + Sync {
     /// Removes the token set of `key`; `false` when there was none. The default refuses.
     fn remove(&self, key: &str) -> Result<bool> {
         Err(store_error(key, "this store cannot remove keys"))
+    }
+
+    /// Optional: [`TokenStore::mark_seen`] done by the backend, so that every process and host
+    /// sharing it agrees on which push messages were handled. Record `marker` for `ttl` in one
+    /// atomic step (an insert that fails when an unexpired record exists) and answer
+    /// `Some(Ok(true))` when this call recorded it, `Some(Ok(false))` when an unexpired record
+    /// was there.
+    ///
+    /// `None` (the default): the backend keeps no markers, and the adapter keeps them in this
+    /// process's memory; each process (each host) then acts once on a replayed message.
+    fn mark_seen(&self, marker: &str, ttl: std::time::Duration) -> Option<Result<bool>> {
+        let _ = (marker, ttl);
+        None
     }
 }
 
@@ -371,6 +387,17 @@ impl<B: StoreBackend> TokenStore for ExternalStore<B> {
             ));
         }
         Ok(self.locks.lock(key))
+    }
+
+    /// The backend's markers when it keeps them ([`StoreBackend::mark_seen`]), else this
+    /// process's memory.
+    fn mark_seen(&self, marker: &str, ttl: std::time::Duration) -> Result<bool> {
+        super::seen::check_marker(marker)?;
+        let ttl = super::seen::bounded_ttl(ttl);
+        match self.backend_call(None, |backend| backend.mark_seen(marker, ttl)) {
+            Some(answer) => answer,
+            None => super::seen::PROCESS_MARKERS.mark(marker, ttl),
+        }
     }
 
     fn remove(&self, key: &str) -> Result<bool> {

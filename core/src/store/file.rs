@@ -22,6 +22,8 @@ use super::{
 use crate::error::Result;
 use crate::token::TokenSet;
 
+mod seen;
+
 /// The longest key a [`FileStore`] accepts, in bytes (its file name is the key in hex).
 pub const MAX_FILE_KEY_BYTES: usize = 120;
 
@@ -210,6 +212,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, &'static str> {
 /// - `.save.lock`: held only for the instant a save creates a key's file;
 /// - `.tmp-*`: a new file in progress, or left by a killed writer: ignored, and deleted by
 ///   [`FileStore::open`] once an hour old.
+/// - `.seen/`: markers of handled push messages ([`TokenStore::mark_seen`]), one file each,
+///   created with `O_EXCL`; expired ones are swept now and then.
 ///
 /// Keys are any non-empty string of at most [`MAX_FILE_KEY_BYTES`] bytes.
 ///
@@ -1021,6 +1025,11 @@ impl TokenStore for FileStore {
             })?;
         }
         Ok(stored.version)
+    }
+
+    /// A marker file in `.seen`, created with `O_EXCL` (see the type's layout).
+    fn mark_seen(&self, marker: &str, ttl: std::time::Duration) -> Result<bool> {
+        self.mark_seen_in_dir(marker, ttl)
     }
 
     /// Removes the token file (also a corrupted one, or something that is no regular file); the

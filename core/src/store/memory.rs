@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::seen::SeenMarkers;
 use super::{
     KeyLock, KeyLocks, StoredToken, TokenStore, conflict, lock_ignoring_poison, next_version,
 };
@@ -14,6 +15,8 @@ use crate::token::TokenSet;
 pub struct MemoryStore {
     tokens: Mutex<HashMap<String, StoredToken>>,
     locks: KeyLocks,
+    /// Push markers ([`TokenStore::mark_seen`]), with this store's lifetime.
+    seen: SeenMarkers,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -74,5 +77,10 @@ impl TokenStore for MemoryStore {
 
     fn remove(&self, key: &str) -> Result<bool> {
         Ok(lock_ignoring_poison(&self.tokens).remove(key).is_some())
+    }
+
+    /// Markers in this store's memory, expiring after `ttl`.
+    fn mark_seen(&self, marker: &str, ttl: std::time::Duration) -> Result<bool> {
+        self.seen.mark(marker, ttl)
     }
 }

@@ -105,6 +105,28 @@ pub trait TokenStore: Send + Sync {
     fn remove(&self, key: &str) -> Result<bool> {
         Err(store_error(key, "this store cannot remove keys"))
     }
+
+    /// Records `marker` as seen for `ttl` (cut to [`MAX_MARKER_TTL`]), in one atomic step:
+    /// `true` when it was not recorded yet or its record has expired (the caller is the first
+    /// and acts), `false` while an earlier record lives (someone already acted). The manager
+    /// marks the push messages it acts on with it ([`crate::TokenManager::handle_push`]), so
+    /// that a message delivered (or replayed) again is acted on once.
+    ///
+    /// A marker is 1 to [`MAX_MARKER_BYTES`] bytes of text without control characters;
+    /// anything else is [`Error::Store`]. Records are seen by everyone who shares the store:
+    /// [`MemoryStore`] in its process, [`FileStore`] in every process using the directory (a
+    /// file per marker, created with `O_EXCL`), the Redis store (`SET NX PX`) and the
+    /// PostgreSQL store (a `<table>_seen` table) on every host. [`ExternalStore`] asks its
+    /// backend ([`StoreBackend::mark_seen`]) and, when the backend keeps no markers, keeps them
+    /// in this process's memory.
+    ///
+    /// The default keeps markers in this process's memory, in one table shared by every store
+    /// of the process: managers in other processes or on other hosts do not see them, so each
+    /// host may act once on the same message. Implement this method on a store shared between
+    /// hosts.
+    fn mark_seen(&self, marker: &str, ttl: std::time::Duration) -> Result<bool> {
+        seen::PROCESS_MARKERS.mark(marker, ttl)
+    }
 }
 
 /// A [`Error::Store`] about `key` (empty: about the store as a whole).
@@ -283,6 +305,7 @@ mod postgres_tls;
 mod record;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod seen;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod tls;
 
@@ -294,5 +317,6 @@ pub use open::{StoreLocation, open, parse};
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
+pub use seen::{MAX_MARKER_BYTES, MAX_MARKER_TTL};
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub use tls::CA_FILE_ENV;

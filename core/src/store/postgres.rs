@@ -3,7 +3,8 @@
 //!
 //! - The table (default `iop_tokens`) is created on first use, with a `<table>_meta` table that
 //!   records the schema version (1): `key text PRIMARY KEY, version bigint, data text` (the JSON
-//!   record), `updated_at timestamptz`. `keys()` reads the primary key index.
+//!   record), `updated_at timestamptz`. `keys()` reads the primary key index. `<table>_seen`
+//!   holds the markers of handled push messages ([`TokenStore::mark_seen`]).
 //! - A save is one compare-and-swap statement (`UPDATE … WHERE key = $1 AND version = $expected`,
 //!   or `INSERT … ON CONFLICT DO NOTHING` for a new key): a stale version is refused, whatever
 //!   happened to the lock.
@@ -50,6 +51,8 @@ use crate::store::{
     store_error,
 };
 use crate::token::TokenSet;
+
+mod seen;
 
 /// The schema version this code writes and reads.
 const SCHEMA_VERSION: &str = "1";
@@ -313,6 +316,7 @@ impl PostgresStore {
             held: Mutex::new(HashMap::new()),
         };
         store.create_schema()?;
+        store.create_seen_table()?;
         Ok(store)
     }
 
@@ -882,6 +886,11 @@ impl TokenStore for PostgresStore {
     /// One `pg_try_advisory_lock`, reading the row in the same round trip when taken.
     fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
         self.acquire(key, false)
+    }
+
+    /// One `INSERT … ON CONFLICT` into `<table>_seen` (see the `seen` module).
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Result<bool> {
+        self.mark_seen_in_table(marker, ttl)
     }
 
     fn remove(&self, key: &str) -> Result<bool> {

@@ -6,7 +6,9 @@
 //!   w: <random id of the save that wrote it>}`;
 //! - `P` `keys`: a set of every stored seller key (listed with `SSCAN`, never `KEYS`);
 //! - `P` `lock:` `k`: the seller's lease, a string holding its owner's random id, set with
-//!   `SET NX PX`.
+//!   `SET NX PX`;
+//! - `P` `seen:` `marker`: a handled push message ([`TokenStore::mark_seen`]), set only when
+//!   absent and expired by the server.
 //!
 //! Saves are compare-and-swap in one Lua script on the server: the stored version must be the
 //! expected one, whatever happened to the lease. A key holding anything but our hash is never
@@ -68,6 +70,8 @@ use crate::store::{
     store_error,
 };
 use crate::token::TokenSet;
+
+mod seen;
 
 /// The record format marker in each token hash.
 const FORMAT: &str = "iop-token-1";
@@ -1085,6 +1089,11 @@ impl TokenStore for RedisStore {
     /// One attempt at the lease.
     fn try_lock(&self, key: &str) -> Result<Option<Box<dyn KeyLock + '_>>> {
         self.acquire(key, false)
+    }
+
+    /// `SET P seen:marker … NX PX ttl` (see the `seen` module).
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Result<bool> {
+        self.mark_seen_on_server(marker, ttl)
     }
 
     /// Removes the token hash and the key from the key set; refuses a key holding anything but

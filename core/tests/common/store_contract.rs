@@ -313,6 +313,67 @@ pub fn save_and_unlock_loses_no_update(make: Maker<'_>) {
     locked_counter(make, true);
 }
 
+/// Push markers ([`TokenStore::mark_seen`]): new once, whoever asks at once, until they
+/// expire; a bad marker is an error.
+pub fn mark_seen_is_new_once(make: Maker<'_>) {
+    let store = make();
+    // Unique per run: a store without markers of its own shares the process's table.
+    let prefix = format!("push:{:016x}", fastrand::u64(..));
+    let marker = |name: &str| format!("{prefix}:{name}");
+    let short = Duration::from_millis(400);
+    assert!(store.mark_seen(&marker("a"), short).unwrap());
+    assert!(!store.mark_seen(&marker("a"), short).unwrap());
+    assert!(
+        !store
+            .mark_seen(&marker("a"), Duration::from_secs(60))
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_seen(&marker("b"), Duration::from_secs(60))
+            .unwrap()
+    );
+    // Many threads at once: exactly one is first.
+    let firsts = AtomicUsize::new(0);
+    let start = Barrier::new(8);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                start.wait();
+                if store
+                    .mark_seen(&marker("race"), Duration::from_secs(60))
+                    .unwrap()
+                {
+                    firsts.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(firsts.load(Ordering::SeqCst), 1);
+    // Expired: new again, once.
+    std::thread::sleep(short + Duration::from_millis(300));
+    assert!(
+        store
+            .mark_seen(&marker("a"), Duration::from_secs(60))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_seen(&marker("a"), Duration::from_secs(60))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_seen(&marker("b"), Duration::from_secs(60))
+            .unwrap()
+    );
+    for bad in [String::new(), "a\nb".to_owned(), "x".repeat(257)] {
+        assert!(store.mark_seen(&bad, short).is_err(), "{bad:?}");
+    }
+    // Markers are not token keys.
+    assert!(!store.keys().unwrap().iter().any(|k| k.starts_with("push:")));
+}
+
 /// Runs every contract function as its own test, in a module named `$name`, against the
 /// stores `$make` returns.
 #[macro_export]
@@ -398,6 +459,12 @@ macro_rules! store_contract_tests {
             fn save_and_unlock_loses_no_update() {
                 let _guard = $guard;
                 $crate::common::store_contract::save_and_unlock_loses_no_update(&make);
+            }
+            #[test]
+            #[allow(clippy::let_unit_value)]
+            fn mark_seen_is_new_once() {
+                let _guard = $guard;
+                $crate::common::store_contract::mark_seen_is_new_once(&make);
             }
         }
     };
