@@ -10,6 +10,9 @@
  * - Strings are NUL-terminated UTF-8; invalid UTF-8 gives IOP_RESULT_INVALID_UTF8.
  * - Out-parameters come last and are written only on success. `err` may be NULL; on failure a
  *   non-NULL `err` receives an iop_error to free with iop_error_free.
+ * - One exception: a `bool *` out-parameter, when not NULL, is written on every return: the
+ *   answer on IOP_RESULT_OK, `false` on any other result (a caller that ignores the result
+ *   reads `false`, never a stale `true`).
  * - Strings returned as `const char *` are borrowed from a handle (or static); strings returned
  *   as `char *` are yours: free them with iop_string_free.
  * - No panic crosses this boundary: a bug gives IOP_RESULT_PANIC.
@@ -143,6 +146,40 @@ typedef enum iop_result {
    */
   IOP_RESULT_AUTHORIZATION = 19,
 } iop_result;
+
+/**
+ * What `iop_manager_handle_push` did with a push message. The numbers are part of the ABI.
+ */
+typedef enum iop_push_outcome {
+  /**
+   * Nothing for the token lifecycle: another message type, or a seller the store does not
+   * hold.
+   */
+  IOP_PUSH_IGNORED = 0,
+  /**
+   * Type 8 for a due token (past half of its life, or within the margin): refreshed now.
+   */
+  IOP_PUSH_REFRESHED = 1,
+  /**
+   * Type 8 for a token that is not due: nothing was sent to the gateway.
+   */
+  IOP_PUSH_NOT_DUE = 2,
+  /**
+   * Type 8 for a due token that cannot be refreshed, or type 13 `close`: the seller must
+   * authorize again (the reauthorization callback fired, once per stored token).
+   */
+  IOP_PUSH_REAUTHORIZATION_REQUIRED = 3,
+  /**
+   * The same message (same dedup key) was handled already within the window, by this
+   * manager or another sharing the store: nothing was done.
+   */
+  IOP_PUSH_DUPLICATE = 4,
+  /**
+   * Refused: the message's timestamp is missing or further from now than the push window
+   * (an old message replayed): nothing was done.
+   */
+  IOP_PUSH_STALE = 5,
+} iop_push_outcome;
 
 /**
  * How a request is signed (PROTOCOL.md §3).
@@ -322,6 +359,17 @@ typedef struct iop_refresh_report {
    */
   size_t reauthorization_required;
 } iop_refresh_report;
+
+/**
+ * Records `marker` (a handled push message) for `ttl_ms` milliseconds, in one atomic step that
+ * fails when an unexpired record of it exists (an insert with a unique key and an expiry), and
+ * writes to `*first` whether this call recorded it (`true`) or found a live record (`false`;
+ * it starts as `false`). `marker` (printable text, at most 256 bytes) is borrowed for the
+ * call only. Returns 0 on success, anything else on failure. Optional: set it with
+ * `iop_manager_set_store_mark_seen` so that every host sharing your storage agrees on which
+ * push messages were handled.
+ */
+typedef int (*iop_store_mark_seen_fn)(void *user, const char *marker, int64_t ttl_ms, bool *first);
 
 #ifdef __cplusplus
 extern "C" {
@@ -593,6 +641,35 @@ enum iop_result iop_manager_get(struct iop_manager *m,
                                 struct iop_error **err);
 
 /**
+ * Acts on a Lazada push for the token lifecycle and writes what it did to `*out` (written only
+ * on success). Verify the push first with `iop_push_verify`, over the same bytes.
+ *
+ * - `body`, `body_len`: the raw request body (`body` may be NULL only when `body_len` is 0).
+ * - Type 8 (the seller's authorization expires within 48 hours) refreshes the seller (its key
+ *   is the message's `seller_id`) when its token is due: past half of its life, or within the
+ *   manager's margin (`IOP_PUSH_REFRESHED`; else `IOP_PUSH_NOT_DUE`, nothing sent); a due
+ *   token that cannot be refreshed reports the seller (`IOP_PUSH_REAUTHORIZATION_REQUIRED`,
+ *   and the reauthorization callback). Type 13 `close` reports the seller.
+ * - A message whose timestamp is missing or further from now than the push window
+ *   (`iop_manager_set_push_window_ms`, default 15 minutes) is refused: `IOP_PUSH_STALE`.
+ * - A message is recorded in the store before it is acted on, for twice the window: a repeat
+ *   is `IOP_PUSH_DUPLICATE` and does nothing, on every manager sharing the store (every host
+ *   for Redis and PostgreSQL; for a callback store, this process only unless
+ *   `iop_manager_set_store_mark_seen` gave it a `mark_seen` callback).
+ *
+ * `err` as for `iop_client_create_token`. Thread safety: `m` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (the body
+ * is not a push message); `IOP_RESULT_STORE` (the store failed, the marker included); the
+ * gateway, decode, transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_handle_push(const struct iop_manager *m,
+                                        const uint8_t *body,
+                                        size_t body_len,
+                                        enum iop_push_outcome *out,
+                                        struct iop_error **err);
+
+/**
  * Creates a token manager over the client `c` and the token store named by `store`, and
  * writes it to `*out` (free with `iop_manager_free`). `iop_manager_open` does the same and
  * also says why it failed.
@@ -713,7 +790,8 @@ enum iop_result iop_manager_refresh_due(struct iop_manager *m,
 /**
  * Forgets the stored token set of the seller `key`: a seller who left, or a corrupted entry
  * to replace with `iop_manager_put`. When `removed` is not NULL, `*removed` receives `true`
- * if something was stored and `false` if nothing was.
+ * if something was stored and `false` if nothing was, or if the call failed (the rule of every
+ * `bool` out-parameter: written on every return, `false` unless `IOP_RESULT_OK`).
  *
  * `err` as for `iop_client_create_token`.
  *
@@ -724,6 +802,30 @@ enum iop_result iop_manager_remove(struct iop_manager *m,
                                    const char *key,
                                    bool *removed,
                                    struct iop_error **err);
+
+/**
+ * Sets how far from now a push message's timestamp may be for `iop_manager_handle_push` to act
+ * on it (default 15 minutes): `window_ms` from 1000 (1 second) to 43200000 (12 hours). Messages
+ * are remembered for twice the window. May be called at any time, also while other threads use
+ * `m`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (out of
+ * range); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_set_push_window_ms(const struct iop_manager *m, int64_t window_ms);
+
+/**
+ * Gives the callback store of `m` (made by `iop_manager_new_with_store`) a `mark_seen`
+ * callback (NULL removes it), called with the store's `user` to record each push message the
+ * manager acts on, so that every host sharing your storage acts on a message once. Without it
+ * the markers are kept in this process's memory: each process (each host) then acts once on a
+ * replayed message. Set it right after creating the manager; it may be replaced at any time.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (`m` was
+ * not made by `iop_manager_new_with_store`); `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_set_store_mark_seen(const struct iop_manager *m,
+                                                iop_store_mark_seen_fn mark_seen);
 
 /**
  * Writes a fresh `state` to `out`: 192 bits from the operating system's random source as 48
@@ -751,7 +853,9 @@ enum iop_result iop_new_state(char *out, size_t out_len);
  *
  * Returns `IOP_RESULT_OK` (then `*out_valid` says whether the push is genuine);
  * `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8` (app key or secret); `IOP_RESULT_PANIC`.
- * A header that is not UTF-8 is not a valid signature: `IOP_RESULT_OK` with `false`.
+ * A header that is not UTF-8 is not a valid signature: `IOP_RESULT_OK` with `false`. Whatever
+ * it returns, a non-NULL `out_valid` is written: `false` on every result but `IOP_RESULT_OK`
+ * (the rule of every `bool` out-parameter), so a caller that ignores the result fails closed.
  */
 enum iop_result iop_push_verify(const char *app_key,
                                 const char *app_secret,

@@ -95,6 +95,32 @@ pub(crate) fn try_out<T>(ptr: *mut T, what: &str) -> Result<Out<T>, Failure> {
     }
 }
 
+/// A boolean out-parameter (`bool *`), which follows the header's rule for them: when not
+/// NULL it is written on every return, `false` unless the function returns `IOP_RESULT_OK`
+/// (so a caller that ignores the result never reads a stale `true`). Taking it writes `false`
+/// at once: take it before anything else can fail.
+pub(crate) struct BoolOut {
+    ptr: *mut bool,
+}
+
+impl BoolOut {
+    /// Writes the answer (nothing when the pointer is NULL).
+    pub(crate) fn write(self, value: bool) {
+        write_opt(self.ptr, value);
+    }
+
+    /// Whether the pointer is NULL.
+    pub(crate) fn is_null(&self) -> bool {
+        self.ptr.is_null()
+    }
+}
+
+/// Takes a boolean out-parameter: writes `false` to it now (when not NULL). See [`BoolOut`].
+pub(crate) fn bool_out(ptr: *mut bool) -> BoolOut {
+    write_opt(ptr, false);
+    BoolOut { ptr }
+}
+
 /// Writes to an optional out-parameter (`err`): nothing when it is NULL.
 pub(crate) fn write_opt<T>(ptr: *mut T, value: T) -> bool {
     if ptr.is_null() {

@@ -7,7 +7,7 @@
 //! out-parameters last and written only on success.
 //!
 //! The modules form layers, each importing only those above it: `result`; `ffi`; `boundary`;
-//! `error`; `token`; `client`; `store`; `manager` and `sign`.
+//! `error`; `token`; `client`; `store`; `manager` and `sign`; `onboarding` and `push`.
 
 // The exported names are C's (`iop_client`, `IOP_RESULT_OK`), not Rust's.
 #![allow(non_camel_case_types)]

@@ -14,7 +14,7 @@ use crate::client::iop_client;
 use crate::error::ErrorHandle;
 use crate::error::iop_error;
 use crate::ffi::{
-    BoxCastable, free, into_raw, lend, opt_str, to_c_string, try_out, try_ref, try_str, write_opt,
+    BoxCastable, bool_out, free, into_raw, lend, opt_str, to_c_string, try_out, try_ref, try_str,
 };
 use crate::result::{Failure, iop_result};
 use crate::store::{CallbackBackend, iop_store_callbacks};
@@ -40,6 +40,8 @@ impl BoxCastable for iop_manager {
 /// What an `iop_manager` holds.
 pub(crate) struct ManagerHandle {
     pub(crate) manager: TokenManager,
+    /// The caller's callback store, for a manager made by `iop_manager_new_with_store`.
+    pub(crate) callback_store: Option<Arc<ExternalStore<CallbackBackend>>>,
 }
 
 /// Called when the manager finds that a seller must authorize the app again: with the
@@ -163,7 +165,10 @@ fn new_manager(
     };
     let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
     let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
-    out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
+    out.write(into_raw::<iop_manager>(ManagerHandle {
+        manager,
+        callback_store: None,
+    }));
     Ok(())
 }
 
@@ -193,10 +198,14 @@ pub extern "C" fn iop_manager_new_with_store(
         let out = try_out(out, "out")?;
         let callbacks = try_ref(store, "store")?;
         let backend = CallbackBackend::new(callbacks)?;
-        let store: Arc<dyn TokenStore> = Arc::new(ExternalStore::new(backend));
+        let callback_store = Arc::new(ExternalStore::new(backend));
+        let store: Arc<dyn TokenStore> = callback_store.clone();
         let margin = u64::try_from(margin_ms).map_or(DEFAULT_MARGIN, Duration::from_millis);
         let manager = TokenManager::new(Arc::clone(&client.client), store).with_margin(margin);
-        out.write(into_raw::<iop_manager>(ManagerHandle { manager }));
+        out.write(into_raw::<iop_manager>(ManagerHandle {
+            manager,
+            callback_store: Some(callback_store),
+        }));
         Ok(())
     })
 }
@@ -223,7 +232,8 @@ pub extern "C" fn iop_manager_put(
 
 /// Forgets the stored token set of the seller `key`: a seller who left, or a corrupted entry
 /// to replace with `iop_manager_put`. When `removed` is not NULL, `*removed` receives `true`
-/// if something was stored and `false` if nothing was.
+/// if something was stored and `false` if nothing was, or if the call failed (the rule of every
+/// `bool` out-parameter: written on every return, `false` unless `IOP_RESULT_OK`).
 ///
 /// `err` as for `iop_client_create_token`.
 ///
@@ -237,10 +247,12 @@ pub extern "C" fn iop_manager_remove(
     err: *mut *mut iop_error,
 ) -> iop_result {
     boundary(err, || {
+        // First: every failure below leaves `false` there.
+        let removed = bool_out(removed);
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let was_stored = handle.manager.remove(key)?;
-        write_opt(removed, was_stored);
+        removed.write(was_stored);
         Ok(())
     })
 }

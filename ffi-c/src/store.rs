@@ -3,7 +3,8 @@
 //! per-key locks). This module only converts strings and results.
 
 use std::ffi::{CString, c_char, c_int, c_void};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use iop_core::store::{ExternalStore, StoreBackend};
 use iop_core::{Error, TokenSet, TokenStore};
@@ -81,6 +82,17 @@ pub type iop_store_keys_fn =
 /// `false`). Returns 0 on success, anything else on failure.
 pub type iop_store_remove_fn =
     Option<extern "C" fn(user: *mut c_void, key: *const c_char, removed: *mut bool) -> c_int>;
+
+/// Records `marker` (a handled push message) for `ttl_ms` milliseconds, in one atomic step that
+/// fails when an unexpired record of it exists (an insert with a unique key and an expiry), and
+/// writes to `*first` whether this call recorded it (`true`) or found a live record (`false`;
+/// it starts as `false`). `marker` (printable text, at most 256 bytes) is borrowed for the
+/// call only. Returns 0 on success, anything else on failure. Optional: set it with
+/// `iop_manager_set_store_mark_seen` so that every host sharing your storage agrees on which
+/// push messages were handled.
+pub type iop_store_mark_seen_fn = Option<
+    extern "C" fn(user: *mut c_void, marker: *const c_char, ttl_ms: i64, first: *mut bool) -> c_int,
+>;
 
 /// A token store implemented by the caller, for `iop_manager_new_with_store`. The library adds
 /// the versions, compare-and-swap saves and per-key locks; the callbacks only load, save, list
@@ -190,6 +202,8 @@ pub(crate) struct CallbackBackend {
     keys: extern "C" fn(*mut c_void, *mut iop_store_keys) -> c_int,
     remove: iop_store_remove_fn,
     free_user: Option<extern "C" fn(*mut c_void)>,
+    /// Set by `iop_manager_set_store_mark_seen`.
+    pub(crate) mark_seen: RwLock<iop_store_mark_seen_fn>,
 }
 
 // SAFETY: `user` is never dereferenced here, only passed to the caller's callbacks, which the
@@ -222,6 +236,7 @@ impl CallbackBackend {
             keys,
             remove: callbacks.remove,
             free_user: callbacks.free_user,
+            mark_seen: RwLock::new(None),
         })
     }
 }
@@ -327,6 +342,26 @@ impl StoreBackend for CallbackBackend {
             )),
             None => Ok(keys),
         }
+    }
+
+    /// The `mark_seen` callback when one is set; else the adapter keeps markers in memory.
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Option<iop_core::Result<bool>> {
+        let mark_seen = (*self
+            .mark_seen
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
+        let answer = (|| {
+            let c = CString::new(marker)
+                .map_err(|_| store_error("", "a push marker holds a NUL byte".to_owned()))?;
+            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            let mut first = false;
+            let code = mark_seen(self.user, c.as_ptr(), ttl_ms, &raw mut first);
+            if code != 0 {
+                return Err(failed("", "mark_seen", code));
+            }
+            Ok(first)
+        })();
+        Some(answer)
     }
 
     fn remove(&self, key: &str) -> iop_core::Result<bool> {

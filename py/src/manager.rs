@@ -176,6 +176,22 @@ impl StoreBackend for PyBackend {
         })
     }
 
+    /// The object's optional `mark_seen(marker, ttl_seconds) -> bool`; without one, the core
+    /// adapter keeps the markers in this process.
+    fn mark_seen(&self, marker: &str, ttl: Duration) -> Option<iop_core::Result<bool>> {
+        Python::attach(|py| {
+            let object = self.object.bind(py);
+            if !object.hasattr("mark_seen").unwrap_or(false) {
+                return None;
+            }
+            let answer = object
+                .call_method1("mark_seen", (marker, ttl.as_secs_f64()))
+                .and_then(|answer| answer.extract::<bool>())
+                .map_err(|e| failure(py, "", "mark_seen", &e));
+            Some(answer)
+        })
+    }
+
     fn remove(&self, key: &str) -> iop_core::Result<bool> {
         Python::attach(|py| {
             let object = self.object.bind(py);
@@ -355,16 +371,30 @@ fn key_arg(key: &Bound<'_, PyAny>) -> PyResult<String> {
     text_arg("key", key, true)
 }
 
+/// The `push_window` argument: from 1 second to `iop_core::push::MAX_WINDOW` (12 hours).
+fn push_window_arg(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let window = duration_arg("push_window", value)?;
+    if window < Duration::from_secs(1) || window > iop_core::push::MAX_WINDOW {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "push_window must be from 1 second to 12 hours",
+        ));
+    }
+    Ok(window)
+}
+
 #[pymethods]
 impl TokenManager {
     /// A manager over `client` and `store` (None: in memory), refreshing tokens that expire
-    /// within `margin` (a timedelta or seconds; default 3 days).
+    /// within `margin` (a timedelta or seconds; default 3 days). `handle_push` acts on push
+    /// messages whose timestamp is within `push_window` of now (a timedelta or seconds, from 1
+    /// second to 12 hours; default 15 minutes).
     #[new]
-    #[pyo3(signature = (client, store=None, *, margin=None))]
+    #[pyo3(signature = (client, store=None, *, margin=None, push_window=None))]
     fn py_new(
         client: &Bound<'_, PyAny>,
         store: Option<&Bound<'_, PyAny>>,
         margin: Option<&Bound<'_, PyAny>>,
+        push_window: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let client = client
             .cast::<Client>()
@@ -373,9 +403,14 @@ impl TokenManager {
             Some(m) if !m.is_none() => duration_arg("margin", m)?,
             _ => DEFAULT_MARGIN,
         };
+        let push_window = match push_window {
+            Some(w) if !w.is_none() => push_window_arg(w)?,
+            _ => iop_core::push::DEFAULT_WINDOW,
+        };
         let (store, custom_store) = store_of(store)?;
-        let inner =
-            iop_core::TokenManager::new(Arc::clone(&client.get().inner), store).with_margin(margin);
+        let inner = iop_core::TokenManager::new(Arc::clone(&client.get().inner), store)
+            .with_margin(margin)
+            .with_push_window(push_window);
         Ok(Self {
             inner: Arc::new(inner),
             custom_store,
@@ -534,10 +569,25 @@ impl TokenManager {
             .map_err(|e| to_pyerr(py, e))
     }
 
-    /// Acts on a verified Lazada push (`iop.push.parse`): type 8 refreshes that seller now (or
-    /// reports it through the reauthorization callback when it cannot be refreshed), type 13
-    /// `close` reports it. Returns `"refreshed"`, `"reauthorization_required"` or `"ignored"`.
-    fn handle_push(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    /// The push window: how far from now a push message's timestamp may be for `handle_push`
+    /// to act on it.
+    #[getter]
+    fn push_window<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        timedelta_from(py, self.inner.push_window())
+    }
+
+    /// Acts on a verified Lazada push (`iop.push.parse`) and says what it did, as an
+    /// `iop.push.Outcome` (a `str` enum): type 8 refreshes a seller whose token is due (past
+    /// half of its life, or within the margin: `"refreshed"`; else `"not_due"`) or reports one
+    /// that cannot be refreshed (`"reauthorization_required"`), type 13 `close` reports the
+    /// seller; a message whose timestamp is missing or further from now than `push_window` is
+    /// refused (`"stale"`), one handled already (its `dedup_key`, here or by any manager
+    /// sharing the store) does nothing (`"duplicate"`); anything else is `"ignored"`.
+    fn handle_push<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let seller_id: Option<String> = message.getattr("seller_id")?.extract()?;
         let code: i64 = message.getattr("message_type")?.extract()?;
         let data = crate::convert::py_to_json(&message.getattr("data")?)?;
@@ -552,9 +602,12 @@ impl TokenManager {
             self.refuse_reentry(py, Some(key))?;
         }
         let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.handle_push(&message))
-            .map(iop_core::PushOutcome::as_str)
-            .map_err(|e| to_pyerr(py, e))
+        let outcome = py
+            .detach(move || inner.handle_push(&message))
+            .map_err(|e| to_pyerr(py, e))?;
+        py.import("iop.push")?
+            .getattr("Outcome")?
+            .call1((outcome.as_str(),))
     }
 
     fn __repr__(&self) -> String {

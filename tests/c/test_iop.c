@@ -812,14 +812,19 @@ static void test_manager(void) {
     iop_token_free(got);
     CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
 
-    /* remove: arguments, then a stored key is forgotten and a second remove finds nothing. */
+    /* remove: arguments (a failure writes `false` to `removed`, the rule of bool out-parameters),
+     * then a stored key is forgotten and a second remove finds nothing. */
     {
-        bool removed = false;
+        bool removed = true;
         CHECK_RESULT(iop_manager_remove(NULL, "seller", &removed, NULL), IOP_RESULT_NULL_ARGUMENT);
+        CHECK(!removed);
+        removed = true;
         CHECK_RESULT(iop_manager_remove(m, NULL, &removed, &err), IOP_RESULT_NULL_ARGUMENT);
+        CHECK(!removed);
         CHECK(err != NULL);
         iop_error_free(err);
         err = NULL;
+        removed = true;
         CHECK_RESULT(iop_manager_remove(m, "k\xff", &removed, NULL), IOP_RESULT_INVALID_UTF8);
         CHECK(!removed);
         CHECK_RESULT(iop_manager_put(m, "to-remove", t), IOP_RESULT_OK);
@@ -1625,15 +1630,225 @@ static void test_push_verify(void) {
             CHECK(!valid);
         }
     }
-    /* NULL arguments: a result, never a crash; out_valid untouched on failure. */
+    /* NULL and bad arguments: a result, never a crash, and `false` in out_valid whenever the
+     * result is not IOP_RESULT_OK (the rule of every bool out-parameter): a caller that reuses
+     * a `true` and ignores the result fails closed. */
     valid = true;
     CHECK_RESULT(iop_push_verify(NULL, secret, (const uint8_t *)body, len, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(!valid);
+    valid = true;
     CHECK_RESULT(iop_push_verify(key, NULL, (const uint8_t *)body, len, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(!valid);
+    valid = true;
     CHECK_RESULT(iop_push_verify(key, secret, NULL, 3, good, &valid), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(!valid);
+    valid = true;
+    CHECK_RESULT(iop_push_verify("k\xff", secret, (const uint8_t *)body, len, good, &valid), IOP_RESULT_INVALID_UTF8);
+    CHECK(!valid);
+    valid = true;
+    CHECK_RESULT(iop_push_verify(key, "s\xff", (const uint8_t *)body, len, good, &valid), IOP_RESULT_INVALID_UTF8);
+    CHECK(!valid);
     CHECK_RESULT(iop_push_verify(key, secret, (const uint8_t *)body, len, good, NULL), IOP_RESULT_NULL_ARGUMENT);
-    CHECK(valid);
+    valid = true;
     CHECK_RESULT(iop_push_verify(key, secret, NULL, 0, good, &valid), IOP_RESULT_OK);
     CHECK(!valid);
+}
+
+/* Push markers shared by the callback stores below: one "database" seen by two hosts. */
+static pthread_mutex_t MARKERS_LOCK = PTHREAD_MUTEX_INITIALIZER;
+static char *MARKERS[64];
+static int MARKER_CALLS;
+static int MARKERS_FAIL;
+
+static int shared_mark_seen(void *user, const char *marker, int64_t ttl_ms, bool *first) {
+    int i, free_slot = -1;
+    (void)user;
+    pthread_mutex_lock(&MARKERS_LOCK);
+    MARKER_CALLS++;
+    if (MARKERS_FAIL || ttl_ms <= 0 || strncmp(marker, "push:", 5) != 0) {
+        pthread_mutex_unlock(&MARKERS_LOCK);
+        return 3;
+    }
+    for (i = 0; i < 64; i++) {
+        if (MARKERS[i] != NULL && strcmp(MARKERS[i], marker) == 0) {
+            pthread_mutex_unlock(&MARKERS_LOCK);
+            return 0; /* *first stays false: seen */
+        }
+        if (MARKERS[i] == NULL && free_slot < 0) {
+            free_slot = i;
+        }
+    }
+    if (free_slot >= 0) {
+        MARKERS[free_slot] = strdup(marker);
+        *first = true;
+    }
+    pthread_mutex_unlock(&MARKERS_LOCK);
+    return free_slot >= 0 ? 0 : 4;
+}
+
+typedef struct push_worker {
+    iop_manager *manager;
+    const char *body;
+    iop_result result;
+    iop_push_outcome outcome;
+} push_worker;
+
+static void *push_worker_run(void *arg) {
+    push_worker *w = arg;
+    w->result = iop_manager_handle_push(w->manager, (const uint8_t *)w->body, strlen(w->body), &w->outcome, NULL);
+    return NULL;
+}
+
+/* iop_manager_handle_push: a fresh token is not refreshed, one body replayed 50 times (from
+ * threads) refreshes once, an old message is stale, the window is configurable, and two hosts
+ * on callback stores with a shared mark_seen agree. */
+static void test_push_handle(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_manager *m = NULL, *other = NULL;
+    iop_token *t = new_token(c, "push-seller");
+    iop_token *due = NULL;
+    iop_error *err = NULL;
+    iop_push_outcome out = IOP_PUSH_IGNORED;
+    char body[256];
+    long before;
+    int i, refreshed = 0, duplicates = 0;
+    push_worker workers[50];
+    pthread_t threads[50];
+
+    if (t == NULL) {
+        iop_client_free(c);
+        return;
+    }
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "push-seller", t), IOP_RESULT_OK);
+    before = emu_count(&EMU, "/auth/token/refresh");
+#define PUSH_BODY(ts) snprintf(body, sizeof body, \
+        "{\"seller_id\":\"push-seller\",\"message_type\":8,\"data\":{},\"timestamp\":%lld}", (long long)(ts))
+    /* A fresh token: nothing sent. */
+    PUSH_BODY(now_ms());
+    CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
+    CHECK(out == IOP_PUSH_NOT_DUE);
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before);
+
+    /* A due token, one message delivered 50 times at once: one refresh. */
+    due = due_copy(t);
+    CHECK_RESULT(iop_manager_put(m, "push-seller", due), IOP_RESULT_OK);
+    PUSH_BODY(now_ms() + 1);
+    for (i = 0; i < 50; i++) {
+        workers[i].manager = m;
+        workers[i].body = body;
+        workers[i].result = IOP_RESULT_PANIC;
+        pthread_create(&threads[i], NULL, push_worker_run, &workers[i]);
+    }
+    for (i = 0; i < 50; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_RESULT(workers[i].result, IOP_RESULT_OK);
+        refreshed += workers[i].outcome == IOP_PUSH_REFRESHED;
+        duplicates += workers[i].outcome == IOP_PUSH_DUPLICATE;
+    }
+    CHECK(refreshed == 1 && duplicates == 49);
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+
+    /* Old (16 minutes; the default window is 15) or undated: stale, nothing done. */
+    CHECK_RESULT(iop_manager_put(m, "push-seller", due), IOP_RESULT_OK);
+    PUSH_BODY(now_ms() - 16 * 60 * 1000);
+    CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
+    CHECK(out == IOP_PUSH_STALE);
+    {
+        static const char *undated = "{\"seller_id\":\"push-seller\",\"message_type\":8}";
+        CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)undated, strlen(undated), &out, NULL),
+                     IOP_RESULT_OK);
+        CHECK(out == IOP_PUSH_STALE);
+    }
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+    /* A wider window takes it (and the gateway rejects the replaced refresh token: reported). */
+    CHECK_RESULT(iop_manager_set_push_window_ms(m, 3600 * 1000), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
+    CHECK(out != IOP_PUSH_STALE && out != IOP_PUSH_DUPLICATE);
+    CHECK_RESULT(iop_manager_set_push_window_ms(m, 999), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_manager_set_push_window_ms(m, 12LL * 3600 * 1000 + 1), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_manager_set_push_window_ms(m, -1), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_manager_set_push_window_ms(NULL, 60000), IOP_RESULT_NULL_ARGUMENT);
+
+    /* Bad arguments: results, `out` untouched. */
+    out = (iop_push_outcome)99;
+    CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)"[]", 2, &out, &err), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(iop_error_message(err), "push") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_manager_handle_push(m, NULL, 5, &out, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_handle_push(NULL, (const uint8_t *)body, strlen(body), &out, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), NULL, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+    CHECK((int)out == 99);
+    /* Only a callback store takes a mark_seen callback. */
+    CHECK_RESULT(iop_manager_set_store_mark_seen(m, shared_mark_seen), IOP_RESULT_INVALID_ARGUMENT);
+    iop_manager_free(m);
+    m = NULL;
+
+    /* Two hosts on callback stores whose mark_seen shares one table: one refresh between them. */
+    {
+        cstore *a = cstore_new(NULL), *b = cstore_new(NULL);
+        iop_store_callbacks ca = cstore_callbacks(a), cb = cstore_callbacks(b);
+        iop_token *fresh = new_token(c, "push-seller");
+        iop_token *fresh_due = fresh != NULL ? due_copy(fresh) : NULL;
+        CHECK_RESULT(iop_manager_new_with_store(c, &ca, -1, &m), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &other), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_set_store_mark_seen(m, shared_mark_seen), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_set_store_mark_seen(other, shared_mark_seen), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "push-seller", fresh_due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(other, "push-seller", fresh_due), IOP_RESULT_OK);
+        before = emu_count(&EMU, "/auth/token/refresh");
+        PUSH_BODY(now_ms() + 2);
+        CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
+        CHECK(out == IOP_PUSH_REFRESHED);
+        CHECK_RESULT(iop_manager_handle_push(other, (const uint8_t *)body, strlen(body), &out, NULL),
+                     IOP_RESULT_OK);
+        CHECK(out == IOP_PUSH_DUPLICATE);
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        CHECK(MARKER_CALLS == 2);
+        /* A failing mark_seen: IOP_RESULT_STORE, nothing done. */
+        MARKERS_FAIL = 1;
+        PUSH_BODY(now_ms() + 3);
+        CHECK_RESULT(iop_manager_handle_push(other, (const uint8_t *)body, strlen(body), &out, &err),
+                     IOP_RESULT_STORE);
+        CHECK(err != NULL && strstr(iop_error_message(err), "mark_seen") != NULL);
+        iop_error_free(err);
+        err = NULL;
+        MARKERS_FAIL = 0;
+        CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
+        /* Removed: the process's own markers again (the message above was never recorded),
+         * with the current token (m's refresh rotated the one `other` holds). */
+        {
+            iop_token *current = NULL, *current_due = NULL;
+            CHECK_RESULT(iop_manager_get(m, "push-seller", &current, NULL), IOP_RESULT_OK);
+            current_due = current != NULL ? due_copy(current) : NULL;
+            CHECK_RESULT(iop_manager_put(other, "push-seller", current_due), IOP_RESULT_OK);
+            iop_token_free(current);
+            iop_token_free(current_due);
+        }
+        CHECK_RESULT(iop_manager_set_store_mark_seen(other, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_handle_push(other, (const uint8_t *)body, strlen(body), &out, NULL),
+                     IOP_RESULT_OK);
+        CHECK(out == IOP_PUSH_REFRESHED);
+        CHECK_RESULT(iop_manager_handle_push(other, (const uint8_t *)body, strlen(body), &out, NULL),
+                     IOP_RESULT_OK);
+        CHECK(out == IOP_PUSH_DUPLICATE);
+        CHECK(MARKER_CALLS == 3);
+        iop_manager_free(m);
+        iop_manager_free(other);
+        iop_token_free(fresh);
+        iop_token_free(fresh_due);
+    }
+#undef PUSH_BODY
+    for (i = 0; i < 64; i++) {
+        free(MARKERS[i]);
+        MARKERS[i] = NULL;
+    }
+    iop_token_free(due);
+    iop_token_free(t);
+    iop_client_free(c);
 }
 
 /* Onboarding: a random state, the authorization URL, and the callback exchange that checks the
@@ -1743,6 +1958,7 @@ int main(int argc, char **argv) {
     test_reauth_callback_replaced();
     test_two_processes();
     test_push_verify();
+    test_push_handle();
     test_onboarding();
     emu_stop(&EMU);
     printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);

@@ -9,7 +9,8 @@ import hashlib
 import hmac
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator, List, Tuple
+from datetime import timedelta
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -107,25 +108,135 @@ def test_gives_up_after_12_attempts(emu: iop.testing.Emulator) -> None:
         rx.close()
 
 
-def test_push_type_8_refreshes_exactly_that_seller(emu: iop.testing.Emulator) -> None:
+def _body(fields: str, timestamp_ms: int) -> bytes:
+    return ("{" + fields + f',"timestamp":{timestamp_ms}' + "}").encode()
+
+
+def _now_ms(emu: iop.testing.Emulator) -> int:
+    return int(emu.now().timestamp() * 1000)
+
+
+def test_push_type_8_refreshes_a_due_seller_once(emu: iop.testing.Emulator) -> None:
     client = emu.client()
     manager = iop.TokenManager(client)
     for seller in ("1001", "1002"):
         manager.put(seller, client.create_token(emu.authorize(seller)))
+    emu.advance(days=16)  # past half of the token's 30-day life
     rx = Receiver(emu.app_key, emu.app_secret, [])
     try:
         emu.push(rx.url, "1001", 8, {})
         body, ours, _, message = rx.received[0]
         assert ours
         before = manager.get("1001")
-        assert manager.handle_push(message) == "refreshed"
+        outcome = manager.handle_push(message)
+        assert outcome is iop.push.Outcome.REFRESHED and outcome == "refreshed"
         assert emu.stats().get(REFRESH) == 1
         after = manager.get("1001")
         assert before is not None and after is not None and before.refresh_token != after.refresh_token
-        assert manager.handle_push(iop.push.parse(b'{"seller_id":"1002","message_type":0,"data":{}}')) == "ignored"
+        # The same delivery again: nothing done.
+        assert manager.handle_push(message) is iop.push.Outcome.DUPLICATE
+        other = iop.push.parse(_body('"seller_id":"1002","message_type":0,"data":{}', _now_ms(emu)))
+        assert manager.handle_push(other) is iop.push.Outcome.IGNORED
         assert emu.stats().get(REFRESH) == 1
     finally:
         rx.close()
+
+
+def test_a_replayed_push_refreshes_at_most_once(emu: iop.testing.Emulator, tmp_path: Any) -> None:
+    client = emu.client()
+    # Two managers on one directory ("two processes"), with a margin longer than the token's
+    # life: due at every delivery, so only the de-duplication stops the replays.
+    managers = [iop.TokenManager(client, iop.FileStore(tmp_path / "tokens"), margin=timedelta(days=40)) for _ in range(2)]
+    managers[0].put("1001", client.create_token(emu.authorize("1001")))
+    body = _body('"seller_id":"1001","message_type":8,"data":{}', _now_ms(emu))
+    header = iop.push.signature(emu.app_key, emu.app_secret, body)
+    outcomes: List[str] = []
+
+    def deliver(i: int) -> None:
+        assert iop.push.verify(emu.app_key, emu.app_secret, body, header)
+        outcomes.append(managers[i % 2].handle_push(iop.push.parse(body)))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == sorted(["refreshed"] + ["duplicate"] * 49)
+    assert emu.stats().get(REFRESH) == 1
+
+
+def test_an_old_push_is_stale_and_a_fresh_token_is_not_due(emu: iop.testing.Emulator) -> None:
+    client = emu.client()
+    manager = iop.TokenManager(client, push_window=timedelta(minutes=5))
+    assert manager.push_window == timedelta(minutes=5)
+    assert iop.TokenManager(client).push_window == timedelta(minutes=15)
+    manager.put("1001", client.create_token(emu.authorize("1001")))
+    now = _now_ms(emu)
+    fields = '"seller_id":"1001","message_type":8,"data":{}'
+    # A fresh token: not refreshed.
+    assert manager.handle_push(iop.push.parse(_body(fields, now))) is iop.push.Outcome.NOT_DUE
+    emu.advance(days=20)
+    now = _now_ms(emu)
+    for old in (now - 301_000, now + 301_000, now - 86_400_000):
+        assert manager.handle_push(iop.push.parse(_body(fields, old))) is iop.push.Outcome.STALE
+    assert manager.handle_push(iop.push.parse(b'{"seller_id":"1001","message_type":8}')) == "stale"
+    assert emu.stats().get(REFRESH) is None
+    assert manager.handle_push(iop.push.parse(_body(fields, now - 299_000))) == "refreshed"
+    for bad in (0, 0.5, timedelta(hours=13), -1):
+        with pytest.raises(ValueError):
+            iop.TokenManager(client, push_window=bad)
+    with pytest.raises(TypeError):
+        iop.TokenManager(client, push_window="5m")
+
+
+def test_a_custom_store_may_keep_the_push_markers(emu: iop.testing.Emulator) -> None:
+    class Store:
+        def __init__(self, markers: Dict[str, float]) -> None:
+            self.data: Dict[str, Dict[str, Any]] = {}
+            self.markers = markers
+            self.asked: List[Tuple[str, float]] = []
+
+        def load(self, key: str) -> Optional[Dict[str, Any]]:
+            return self.data.get(key)
+
+        def save(self, key: str, token: Dict[str, Any]) -> None:
+            self.data[key] = token
+
+        def mark_seen(self, marker: str, ttl_seconds: float) -> bool:
+            self.asked.append((marker, ttl_seconds))
+            if marker in self.markers:
+                return False
+            self.markers[marker] = ttl_seconds
+            return True
+
+    shared: Dict[str, float] = {}  # one database, two hosts
+    client = emu.client()
+    a, b = Store(shared), Store(shared)
+    host_a, host_b = iop.TokenManager(client, a), iop.TokenManager(client, b)
+    token = client.create_token(emu.authorize("1001"))
+    host_a.put("1001", token)
+    host_b.put("1001", token)
+    emu.advance(days=20)
+    message = iop.push.parse(_body('"seller_id":"1001","message_type":8,"data":{}', _now_ms(emu)))
+    assert host_a.handle_push(message) == "refreshed"
+    assert host_b.handle_push(message) == "duplicate"
+    assert emu.stats().get(REFRESH) == 1
+    assert len(a.asked) == 1 and len(b.asked) == 1
+    marker, ttl = a.asked[0]
+    assert marker.startswith("push:") and ttl == 30 * 60
+    # A store whose mark_seen fails: a StoreError, nothing done.
+
+    class Failing(Store):
+        def mark_seen(self, marker: str, ttl_seconds: float) -> bool:
+            raise RuntimeError("database down")
+
+    failing = Failing({})
+    host_c = iop.TokenManager(client, failing)
+    host_c.put("1001", client.create_token(emu.authorize("1001")))
+    emu.advance(days=20)
+    message = iop.push.parse(_body('"seller_id":"1001","message_type":8,"data":{}', _now_ms(emu)))
+    with pytest.raises(iop.StoreError, match="database down"):
+        host_c.handle_push(message)
 
 
 def test_push_type_13_close_reports_the_seller_once(emu: iop.testing.Emulator) -> None:
@@ -134,9 +245,9 @@ def test_push_type_13_close_reports_the_seller_once(emu: iop.testing.Emulator) -
     manager.put("1001", client.create_token(emu.authorize("1001")))
     calls: List[str] = []
     manager.on_reauthorization_required(lambda key, error: calls.append(key))
-    close = iop.push.parse(b'{"seller_id":"1001","message_type":13,"data":{"status":"close"}}')
+    close = iop.push.parse(_body('"seller_id":"1001","message_type":13,"data":{"status":"close"}', _now_ms(emu)))
     assert manager.handle_push(close) == "reauthorization_required"
-    assert manager.handle_push(close) == "reauthorization_required"
+    assert manager.handle_push(close) == "duplicate"
     assert calls == ["1001"]
 
 

@@ -318,7 +318,11 @@ pub fn save_and_unlock_loses_no_update(make: Maker<'_>) {
 pub fn mark_seen_is_new_once(make: Maker<'_>) {
     let store = make();
     // Unique per run: a store without markers of its own shares the process's table.
-    let prefix = format!("push:{:016x}", fastrand::u64(..));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("push:{}:{nanos}", std::process::id());
     let marker = |name: &str| format!("{prefix}:{name}");
     let short = Duration::from_millis(400);
     assert!(store.mark_seen(&marker("a"), short).unwrap());

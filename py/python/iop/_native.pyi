@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union, final
 
+from .push import Outcome as _PushOutcome
+
 __all__ = [
     "ALIEXPRESS",
     "Client",
@@ -208,7 +210,16 @@ class RefreshReport:
 
 @final
 class TokenManager:
-    def __new__(cls, client: Client, store: Any = None, *, margin: Optional[_Seconds] = ...) -> TokenManager: ...
+    def __new__(
+        cls,
+        client: Client,
+        store: Any = None,
+        *,
+        margin: Optional[_Seconds] = ...,
+        push_window: Optional[_Seconds] = ...,
+    ) -> TokenManager: ...
+    @property
+    def push_window(self) -> timedelta: ...
     def put(self, key: str, token: Token) -> None: ...
     def get(self, key: str) -> Optional[Token]: ...
     def remove(self, key: str) -> bool: ...
@@ -224,7 +235,7 @@ class TokenManager:
     def complete_authorization(
         self, callback_url_or_query: str, *, expected_state: str, key: Optional[str] = None
     ) -> Token: ...
-    def handle_push(self, message: Any) -> str: ...
+    def handle_push(self, message: Any) -> _PushOutcome: ...
 
 @final
 class _Emulator:

@@ -5,7 +5,8 @@ HMAC-SHA256 of (app key + the raw body), keyed with the app secret. Verify the b
 received, **before** parsing: a parsed and re-serialised body has other bytes and never verifies.
 Answer HTTP 200 within 500 ms (else Lazada retries every 30 minutes, up to 12 times) and do the
 work on your own queue; delivery is at least once, so drop messages whose ``dedup_key`` you have
-already handled.
+already handled. ``TokenManager.handle_push`` does that for the token lifecycle: it refuses messages
+outside its window and answers a repeat as ``Outcome.DUPLICATE`` (see ``Outcome``).
 
 AliExpress push messages are not covered: their signature scheme is not documented.
 """
@@ -13,11 +14,12 @@ AliExpress push messages are not covered: their signature scheme is not document
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Optional
 
 from . import _native
 
-__all__ = ["Message", "parse", "signature", "verify", "MESSAGE_TYPES"]
+__all__ = ["Message", "Outcome", "parse", "signature", "verify", "MESSAGE_TYPES"]
 
 #: The ``message_type`` numbers Lazada documents, with their names.
 MESSAGE_TYPES = {
@@ -52,6 +54,31 @@ class Message:
     site: Optional[str]
     dedup_key: str
     seller_status: Optional[str] = None
+
+
+class Outcome(str, Enum):
+    """What ``TokenManager.handle_push`` did with a message. A ``str``: each member equals its value
+    (``Outcome.REFRESHED == "refreshed"``).
+    """
+
+    #: Type 8 for a due token (past half of its life, or within the margin): refreshed now.
+    REFRESHED = "refreshed"
+    #: Type 8 for a token that is not due: nothing was sent to the gateway.
+    NOT_DUE = "not_due"
+    #: Type 8 for a due token that cannot be refreshed, or type 13 ``close``: the seller must
+    #: authorize again (the reauthorization callback fired, once per stored token).
+    REAUTHORIZATION_REQUIRED = "reauthorization_required"
+    #: The same message (its ``dedup_key``) was handled already within the window, by this manager
+    #: or by another one sharing the store: nothing was done.
+    DUPLICATE = "duplicate"
+    #: Refused: the timestamp is missing or further from now than the manager's ``push_window``
+    #: (an old message replayed): nothing was done.
+    STALE = "stale"
+    #: Nothing for the token lifecycle: another type, or a seller the store does not hold.
+    IGNORED = "ignored"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def verify(app_key: str, app_secret: str, body: bytes, authorization: Optional[str]) -> bool:
