@@ -99,7 +99,8 @@ pub struct Config {
     /// Allows a listen address other than loopback (default false).
     pub allow_remote: bool,
     /// Open connections at most (default 1024); a connection over the cap is answered 503 and
-    /// closed.
+    /// closed, except for the control API (`/_emulator/…`), which has 64 more connections of
+    /// its own: gateway traffic, busy or idle, never makes it answer 503.
     pub max_connections: usize,
     /// How long a client has to send a request head, counted from when the connection starts
     /// waiting for it (so it also ends idle keep-alive connections), and then again to send its

@@ -53,7 +53,8 @@ struct Args {
     /// Most threads serving requests (never more than the CPUs; 1 = a single thread).
     #[arg(long, default_value_t = 8)]
     threads: usize,
-    /// Open connections at most; more are answered 503.
+    /// Open connections at most; more are answered 503 (the control API, /_emulator/..., has 64
+    /// more of its own).
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
     /// Seconds a client has to send a request head (counted from when the connection waits

@@ -30,11 +30,26 @@ use tokio::sync::{Notify, oneshot};
 use crate::gateway::State;
 use crate::message::{HttpRequest, Reply};
 
-/// Largest request head hyper buffers (request line and headers; also caps blank lines sent
-/// before a request line).
+/// Largest request head: the request line and the header lines together (and so each of them),
+/// checked exactly on every request ([`head_refusal`]). hyper's read buffer is capped at it too,
+/// which bounds what it reads before it finds the end of a head (also blank lines sent before
+/// a request line), though it may take a little more.
 const MAX_HEAD: usize = 64 * 1024;
 /// Most headers in one request.
 const MAX_HEADERS: usize = 64;
+/// Connections beyond `max_connections` kept for the control API (`/_emulator/…`): gateway
+/// traffic, busy or idle, never makes the control API answer 503.
+const CONTROL_CONNECTIONS: usize = 64;
+
+/// Which budget a connection was accepted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// One of `max_connections`: any request.
+    Gateway,
+    /// Over `max_connections`, one of [`CONTROL_CONNECTIONS`]: control requests only; anything
+    /// else is answered 503 and the connection closed.
+    ControlOnly,
+}
 
 /// The server's limits (see [`crate::Config`]).
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +178,7 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
+    let control_open = Arc::new(AtomicUsize::new(0));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -183,20 +199,37 @@ async fn accept_loop(
                 continue;
             }
         };
-        if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-            open.fetch_sub(1, Ordering::SeqCst);
+        let Some((guard, budget)) = take_budget(&open, &control_open, limits.max_connections)
+        else {
             tokio::spawn(refuse(stream));
             continue;
-        }
-        let guard = Open(Arc::clone(&open));
+        };
         tokio::spawn(serve(
             stream,
             http.clone(),
             Arc::clone(&state),
             limits,
-            guard,
+            (guard, budget),
         ));
     }
+}
+
+/// A place for a new connection: among the `max` gateway connections, else among the
+/// [`CONTROL_CONNECTIONS`] kept for the control API; `None` when both are full.
+fn take_budget(
+    open: &Arc<AtomicUsize>,
+    control_open: &Arc<AtomicUsize>,
+    max: usize,
+) -> Option<(Open, Budget)> {
+    if open.fetch_add(1, Ordering::SeqCst) < max {
+        return Some((Open(Arc::clone(open)), Budget::Gateway));
+    }
+    open.fetch_sub(1, Ordering::SeqCst);
+    if control_open.fetch_add(1, Ordering::SeqCst) < CONTROL_CONNECTIONS {
+        return Some((Open(Arc::clone(control_open)), Budget::ControlOnly));
+    }
+    control_open.fetch_sub(1, Ordering::SeqCst);
+    None
 }
 
 /// Answers 503 to a connection over the cap, without reading it.
@@ -284,7 +317,7 @@ async fn serve(
     http: http1::Builder,
     state: Arc<State>,
     limits: Limits,
-    _open: Open,
+    (_open, budget): (Open, Budget),
 ) {
     let _ = stream.set_nodelay(true);
     let reset = Arc::new(ResetSignal::default());
@@ -297,7 +330,7 @@ async fn serve(
         service_fn(move |request| {
             let state = Arc::clone(&state);
             let reset = Arc::clone(&reset);
-            async move { Ok::<_, Infallible>(handle(state, request, &reset, limits).await) }
+            async move { Ok::<_, Infallible>(handle(state, request, &reset, limits, budget).await) }
         })
     };
     let connection = http.serve_connection(io, service);
@@ -327,13 +360,44 @@ fn plain(status: u16, why: &str, close: bool) -> Response<Full<Bytes>> {
     response
 }
 
+/// The answer to a request whose head is over [`MAX_HEAD`]: 414 for a request line over it,
+/// 431 for a header line over it or for all of them together. Sizes are those of the lines as
+/// sent, less any blank space around header values (which hyper drops).
+fn head_refusal(parts: &hyper::http::request::Parts) -> Option<Response<Full<Bytes>>> {
+    const CRLF: usize = 2;
+    // METHOD SP target SP HTTP/1.1 CRLF
+    let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 1 + 8;
+    if request_line + CRLF > MAX_HEAD {
+        return Some(plain(414, "request line larger than 64 KiB", true));
+    }
+    let mut total = request_line + CRLF;
+    for (name, value) in &parts.headers {
+        // name ": " value CRLF
+        let line = name.as_str().len() + 2 + value.len() + CRLF;
+        if line > MAX_HEAD {
+            return Some(plain(431, "a header line larger than 64 KiB", true));
+        }
+        total += line;
+    }
+    // The empty line that ends the head.
+    total += CRLF;
+    (total > MAX_HEAD).then(|| plain(431, "request head larger than 64 KiB", true))
+}
+
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
     reset: &ResetSignal,
     limits: Limits,
+    budget: Budget,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    if let Some(refusal) = head_refusal(&parts) {
+        return refusal;
+    }
+    if budget == Budget::ControlOnly && !parts.uri.path().starts_with("/_emulator/") {
+        return plain(503, "too many connections", true);
+    }
     let read = tokio::time::timeout(
         limits.body_timeout,
         Limited::new(body, limits.max_body).collect(),

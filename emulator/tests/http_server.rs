@@ -242,6 +242,55 @@ fn blank_lines_before_a_request_are_bounded() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// Sends `raw` and reads until the server closes or answers; the status, if it answered.
+fn status_of(addr: SocketAddr, raw: &[u8]) -> Option<u16> {
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before reading everything: a failed write is fine.
+    let _ = s.write_all(raw);
+    parse_response(&read_all(&mut s)).map(|r| r.status)
+}
+
+#[test]
+fn the_head_is_capped_at_64_kib_per_line_and_in_total() {
+    let em = start();
+    let head = |headers: &str| {
+        format!("GET /_emulator/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")
+    };
+    // Just under the cap: served.
+    let line = format!("X-Big: {}\r\n", "a".repeat(60 * 1024));
+    assert_eq!(status_of(em.addr(), head(&line).as_bytes()), Some(200));
+    // One header line over 64 KiB (65 KiB, and 100 KB): refused.
+    for size in [65 * 1024, 100_000] {
+        let line = format!("X-Big: {}\r\n", "a".repeat(size));
+        let status = status_of(em.addr(), head(&line).as_bytes());
+        assert!(
+            matches!(status, Some(431) | None),
+            "a {size}-byte header line got {status:?}"
+        );
+    }
+    // A request line over 64 KiB: refused.
+    let long = format!(
+        "GET /_emulator/now?x={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let status = status_of(em.addr(), long.as_bytes());
+    assert!(matches!(status, Some(414 | 431) | None), "{status:?}");
+    // Many lines, each small, over 64 KiB together: refused.
+    let many: String = (0..40)
+        .map(|i| format!("X-H{i}: {}\r\n", "b".repeat(2000)))
+        .collect();
+    let status = status_of(em.addr(), head(&many).as_bytes());
+    assert!(matches!(status, Some(431) | None), "{status:?}");
+    // The server still serves.
+    assert_eq!(
+        request(em.addr(), "GET", "/_emulator/now", None, b"")
+            .unwrap()
+            .status,
+        200
+    );
+}
+
 #[test]
 fn a_trickled_head_does_not_keep_the_connection_forever() {
     let em = Emulator::start(Config {
@@ -320,11 +369,12 @@ fn connections_over_the_cap_get_503_until_one_closes() {
     })
     .unwrap();
     let mut open: Vec<TcpStream> = (0..4).map(|_| connect(em.addr())).collect();
+    let gateway = |addr| request(addr, "GET", "/rest/seller/get", None, b"").unwrap();
     // Let the server accept them all.
     let r = {
         let mut answer = None;
         for _ in 0..50 {
-            let r = request(em.addr(), "GET", "/_emulator/now", None, b"").unwrap();
+            let r = gateway(em.addr());
             if r.status == 503 {
                 answer = Some(r);
                 break;
@@ -334,15 +384,31 @@ fn connections_over_the_cap_get_503_until_one_closes() {
         answer.expect("no 503 with the cap reached")
     };
     assert!(r.text().contains("too many connections"));
+    // The control API has a budget of its own: idle gateway connections never make it 503.
+    for _ in 0..20 {
+        let r = request(em.addr(), "GET", "/_emulator/now", None, b"").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.json()["now_ms"].is_i64());
+    }
+    // Many control connections at once, beside the full gateway budget: all answered.
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                scope.spawn(|| {
+                    request(em.addr(), "GET", "/_emulator/stats", None, b"")
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
     // One closes: a new client is served again.
     drop(open.pop());
     let mut served = false;
     for _ in 0..100 {
-        if request(em.addr(), "GET", "/_emulator/now", None, b"")
-            .unwrap()
-            .status
-            == 200
-        {
+        if gateway(em.addr()).status != 503 {
             served = true;
             break;
         }
