@@ -254,11 +254,11 @@ fn emit(client: &Client, key: &str, token: &TokenSet, args: &AuthorizeArgs) -> O
     let mut out = std::io::stdout().lock();
     match &args.store {
         Some(dir) => {
-            writeln!(
-                out,
+            let line = format!(
                 "authorized: the token of seller `{key}` is saved in {}",
                 store_name(dir)
-            )?;
+            );
+            writeln!(out, "{}", show::escape_controls(&line))?;
             for line in show::token_lines(token, client.clock().now()) {
                 writeln!(out, "  {line}")?;
             }
@@ -266,7 +266,7 @@ fn emit(client: &Client, key: &str, token: &TokenSet, args: &AuthorizeArgs) -> O
         None => {
             let json = serde_json::to_string_pretty(token)
                 .map_err(|e| Failure::Failed(format!("cannot serialize the token set: {e}")))?;
-            writeln!(out, "{json}")?;
+            writeln!(out, "{}", show::json_for_terminal(&json))?;
         }
     }
     ok()

@@ -7,6 +7,7 @@ use iop_core::{HttpMethod, Request, TokenManager};
 use crate::cli::{AppArgs, CallArgs};
 use crate::credentials::{self, App, Stdin};
 use crate::failure::{Failure, Outcome, ok};
+use crate::show;
 use crate::token_cmd::open_store;
 
 /// Calls `args.api` with its parameters and prints the answer as JSON.
@@ -51,6 +52,10 @@ pub(crate) fn run(app_args: &AppArgs, args: &CallArgs) -> Outcome {
         .map_err(|e| Failure::from_core(&format!("call {} failed", args.api), &e))?;
     let json = serde_json::to_string_pretty(&value)
         .map_err(|e| Failure::Failed(format!("cannot print the answer: {e}")))?;
-    writeln!(std::io::stdout().lock(), "{json}")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        show::json_for_terminal(&json)
+    )?;
     ok()
 }

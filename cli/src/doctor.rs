@@ -53,6 +53,9 @@ impl<W: Write> Checks<W> {
             }
             Status::Skipped => "--",
         };
+        // `what` and `message` may quote seller keys and stored values.
+        let what = show::escape_controls(what);
+        let message = show::escape_controls(message);
         writeln!(self.out, "{label:<5} {what:<14} {message}")
     }
 }

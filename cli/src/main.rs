@@ -43,7 +43,14 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("iop: {}", failure.message());
+            // Each line of the message terminal-safe (a key or stored value quoted in it
+            // cannot reach the terminal raw); the message's own line breaks kept.
+            let lines: Vec<_> = failure
+                .message()
+                .split('\n')
+                .map(show::escape_controls)
+                .collect();
+            eprintln!("iop: {}", lines.join("\n"));
             failure.exit_code()
         }
     }

@@ -39,7 +39,8 @@ pub(crate) fn run(app_args: &AppArgs, args: &RefreshDueArgs) -> Outcome {
 
     let mut out = std::io::stdout().lock();
     for line in report_lines(&report, args) {
-        writeln!(out, "{line}")?;
+        // Lines quote seller keys and store errors.
+        writeln!(out, "{}", show::escape_controls(&line))?;
     }
     Ok(exit_code(&report))
 }

@@ -1,16 +1,78 @@
-//! Text for people: masked secrets, instants and spans of time, token summaries.
+//! Text for people: terminal-safe text, masked secrets, instants and spans of time, token
+//! summaries.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use iop_core::TokenSet;
 
-/// A secret shown as its first 4 characters and `…` (only `…` when it is too short to show any).
+/// `text` safe to print on a terminal: every control character (C0, newline, carriage return
+/// and tab included, DEL, C1) and every bidirectional-text control is written as an escape
+/// (`\n`, `\r`, `\t`, `\x1b`, `\u{202e}`), so that a seller key or a value read from a token
+/// store cannot change the terminal's title or colours, move the cursor, overwrite or hide
+/// lines, or ring the bell. The one function every text output of the CLI passes keys and
+/// stored values through (JSON output is escaped by serde). Other text is unchanged.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escaped(c) && u32::from(c) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if escaped(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether [`escape_controls`] escapes `c`: a control character or a bidirectional-text
+/// control.
+fn escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// JSON text (from `serde_json`) safe to print on a terminal: the characters
+/// [`escape_controls`] escapes, written as JSON escapes (`\u009b`). serde escapes C0 controls
+/// in strings but writes DEL, C1 controls (U+009B is a control sequence introducer) and
+/// bidirectional controls raw; outside strings its text holds no control but the line feeds of
+/// pretty printing, which are kept. The same JSON value, other bytes.
+pub(crate) fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\n' && escaped(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && escaped(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A secret shown as its first 4 characters and `…` (only `…` when it is too short to show any),
+/// terminal-safe.
 pub(crate) fn mask(secret: &str) -> String {
     if secret.chars().count() < 12 {
         return "…".to_owned();
     }
     let head: String = secret.chars().take(4).collect();
-    format!("{head}…")
+    format!("{}…", escape_controls(&head))
 }
 
 /// A span of time in its two largest units: `30d`, `2d 3h`, `5h 10m`, `45s`.
@@ -88,7 +150,11 @@ pub(crate) fn token_lines(token: &TokenSet, now: SystemTime) -> Vec<String> {
         ("country", &token.country),
     ]
     .into_iter()
-    .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
+    .filter_map(|(name, value)| {
+        value
+            .as_ref()
+            .map(|v| format!("{name} {}", escape_controls(v)))
+    })
     .collect();
     if !ids.is_empty() {
         lines.push(ids.join(", "));
@@ -99,6 +165,27 @@ pub(crate) fn token_lines(token: &TokenSet, now: SystemTime) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_other_text_kept() {
+        assert!(matches!(
+            escape_controls("seller-1 ü 日本"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("a\x1b]0;title\x07b\x1b[31mc\r\nd\te\x7f\u{9b}f\u{202e}g"),
+            "a\\x1b]0;title\\x07b\\x1b[31mc\\r\\nd\\te\\x7f\\x9bf\\u{202e}g"
+        );
+        assert_eq!(mask("\x1b[2Jabcdefghijkl"), "\\x1b[2J…");
+        let value = serde_json::json!({"k": "a\x1b\u{9b}\u{7f}\u{202e}b\n"});
+        let json = serde_json::to_string_pretty(&value).unwrap();
+        let safe = json_for_terminal(&json);
+        assert!(!safe.chars().any(|c| c != '\n' && escaped(c)), "{safe}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+            value
+        );
+    }
 
     #[test]
     fn masks_show_at_most_four_characters() {

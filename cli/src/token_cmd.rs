@@ -83,14 +83,16 @@ fn stored_refresh_token(
         .map_err(|e| Failure::from_core("cannot read the token store", &e))?
         .ok_or_else(|| {
             Failure::Failed(format!(
-                "no token of seller `{seller}` in {}",
+                "no token of seller `{}` in {}",
+                show::escape_controls(seller),
                 store_name(dir)
             ))
         })?;
     stored.refresh_token.ok_or_else(|| {
         Failure::Reauthorize(format!(
-            "the stored token of seller `{seller}` has no refresh token: the seller must \
-             authorize the app again"
+            "the stored token of seller `{}` has no refresh token: the seller must authorize \
+             the app again",
+            show::escape_controls(seller)
         ))
     })
 }
@@ -133,7 +135,7 @@ impl Target {
             Self::Stdout => {
                 let json = serde_json::to_string_pretty(token)
                     .map_err(|e| Failure::Failed(format!("cannot serialize the token set: {e}")))?;
-                writeln!(out, "{json}")?;
+                writeln!(out, "{}", show::json_for_terminal(&json))?;
             }
             Self::Store {
                 manager,
@@ -146,11 +148,11 @@ impl Target {
                         &e,
                     )
                 })?;
-                writeln!(
-                    out,
+                let line = format!(
                     "{verb} the token of seller `{seller}`, saved in {}",
                     store_name(dir)
-                )?;
+                );
+                writeln!(out, "{}", show::escape_controls(&line))?;
                 for line in show::token_lines(token, client.clock().now()) {
                     writeln!(out, "  {line}")?;
                 }

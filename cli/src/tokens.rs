@@ -99,10 +99,12 @@ pub(crate) fn list(args: &TokensListArgs) -> Outcome {
             "sellers": entries.iter().map(|e| entry_json(e, now)).collect::<Vec<_>>(),
             "damaged": entries.iter().filter(|e| e.damaged).count(),
         });
-        writeln!(out, "{document:#}")?;
+        writeln!(out, "{}", show::json_for_terminal(&format!("{document:#}")))?;
     } else {
         for line in text_lines(&name, &entries, now) {
-            writeln!(out, "{line}")?;
+            // Keys, masked values and store errors are escaped in `text_lines`; the store's
+            // name comes from the command line.
+            writeln!(out, "{}", show::escape_controls(&line))?;
         }
     }
     if entries.iter().any(|e| e.outcome.is_err() || e.damaged) {
@@ -116,25 +118,24 @@ pub(crate) fn list(args: &TokensListArgs) -> Outcome {
 pub(crate) fn remove(args: &TokensRemoveArgs) -> Outcome {
     let store = open_store(&args.store, false)?;
     let name = store_name(&args.store);
+    let seller = show::escape_controls(&args.seller);
     let removed = remove_locked(store.as_ref(), &args.seller).map_err(|e| {
         Failure::from_core(
-            &format!(
-                "cannot remove the token of seller `{}` from {name}",
-                args.seller
-            ),
+            &format!("cannot remove the token of seller `{seller}` from {name}"),
             &e,
         )
     })?;
     if !removed {
         return Err(Failure::Failed(format!(
-            "no token of seller `{}` in {name} (see `iop tokens list --store …`)",
-            args.seller
+            "no token of seller `{seller}` in {name} (see `iop tokens list --store …`)"
         )));
     }
     writeln!(
         std::io::stdout().lock(),
-        "removed the token of seller `{}` from {name}",
-        args.seller
+        "{}",
+        show::escape_controls(&format!(
+            "removed the token of seller `{seller}` from {name}"
+        ))
     )?;
     ok()
 }
@@ -149,9 +150,14 @@ fn text_lines(store: &str, entries: &[Entry], now: SystemTime) -> Vec<String> {
     if entries.is_empty() {
         return vec![format!("{store} holds no token")];
     }
-    let width = entries
+    // Keys as the terminal shows them, and the columns sized to that.
+    let sellers: Vec<_> = entries
         .iter()
-        .map(|e| e.seller.chars().count())
+        .map(|e| show::escape_controls(&e.seller))
+        .collect();
+    let width = sellers
+        .iter()
+        .map(|s| s.chars().count())
         .max()
         .unwrap_or(0)
         .max("SELLER".len());
@@ -160,13 +166,13 @@ fn text_lines(store: &str, entries: &[Entry], now: SystemTime) -> Vec<String> {
         "SELLER", "STATE", "ACCESS", "ACCESS EXPIRES", "REFRESH"
     )];
     let mut counts = [0usize; 5];
-    for entry in entries {
+    for (entry, seller) in entries.iter().zip(&sellers) {
         match &entry.outcome {
             Ok((state, token)) => {
                 counts[*state as usize] += 1;
                 lines.push(format!(
                     "{:<width$}  {:<12}  {:<8}  {:<36}  {:<8}  {}{}",
-                    entry.seller,
+                    seller,
                     state.name(),
                     masked(token.access_token.as_ref().map(|t| t.secret())),
                     expiry(token.expires_at(), now),
@@ -182,8 +188,10 @@ fn text_lines(store: &str, entries: &[Entry], now: SystemTime) -> Vec<String> {
             Err(message) => {
                 counts[4] += 1;
                 lines.push(format!(
-                    "{:<width$}  {:<12}  {message}",
-                    entry.seller, "unreadable"
+                    "{:<width$}  {:<12}  {}",
+                    seller,
+                    "unreadable",
+                    show::escape_controls(message)
                 ));
             }
         }

@@ -1470,3 +1470,103 @@ fn tls_stores_take_a_ca_from_the_url_the_environment_or_the_system() {
         assert!(out.stderr.contains("/nonexistent/ca.pem"), "{out:?}");
     }
 }
+
+/// No raw control character (C0 but the line feeds ending lines, DEL, C1) in `text`.
+fn assert_terminal_safe(text: &str, what: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(raw.is_empty(), "{what}: raw controls {raw:?} in {text:?}");
+}
+
+#[test]
+fn keys_and_stored_values_with_terminal_controls_are_escaped() {
+    use iop_core::TokenStore;
+    // A window title, a bell, a screen clear, colour, a carriage return over the line, a line
+    // feed, a C1 control sequence introducer.
+    let evil = "evil\x1b]0;owned\x07\x1b[2J\x1b[31mred\rover\nnext\u{9b}";
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8 dir");
+
+    // token create into the store under that key: the confirmation line.
+    let out = create_into_store(&emu, dir.path(), evil);
+    assert_terminal_safe(&out.stdout, "token create");
+    assert!(
+        out.stdout.contains("evil\\x1b]0;owned\\x07\\x1b[2J"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("red\\rover\\nnext\\x9b"), "{out:?}");
+    // A stored value with controls too (account, and a token starting with a sequence).
+    {
+        let store = iop_core::FileStore::open(dir.path()).expect("open");
+        let stored = store.load(evil).expect("load").expect("stored");
+        let mut token = stored.token.clone();
+        token.account = Some("x\x1b[8mhidden".to_owned());
+        store
+            .save(evil, &token, Some(stored.version))
+            .expect("save");
+        let mut other = token.clone();
+        other.access_token = Some(iop_core::AccessToken::new("\x1b[2Jabcdefghijklmnop"));
+        store.save("plain\x07bell", &other, None).expect("save");
+    }
+
+    let out = run(iop(None, &["tokens", "list", "--store", path]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_terminal_safe(&out.stdout, "tokens list");
+    // One line per seller: the line feed in the key did not split its line.
+    assert_eq!(out.stdout.lines().count(), 4, "{out:?}");
+    assert!(out.stdout.contains("evil\\x1b]0;owned"), "{out:?}");
+    assert!(out.stdout.contains("\\x1b[2J…"), "{out:?}");
+    let out = run(iop(None, &["tokens", "list", "--store", path, "--json"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_terminal_safe(&out.stdout, "tokens list --json");
+    let sellers: Vec<String> = json(&out)["sellers"]
+        .as_array()
+        .expect("sellers")
+        .iter()
+        .map(|s| str_field(s, "seller").to_owned())
+        .collect();
+    assert!(sellers.contains(&evil.to_owned()), "{sellers:?}");
+    assert!(out.stdout.contains("x\\u001b[8mhidden"), "{out:?}");
+    assert!(out.stdout.contains("next\\u009b"), "{out:?}");
+
+    let out = run(iop(Some(&emu), &["doctor", "--store", path]));
+    assert_terminal_safe(&out.stdout, "doctor");
+    assert_terminal_safe(&out.stderr, "doctor stderr");
+    assert!(out.stdout.contains("token evil\\x1b]0;owned"), "{out:?}");
+
+    let out = run(iop(
+        Some(&emu),
+        &["token", "refresh", "--store", path, "--seller", evil],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_terminal_safe(&out.stdout, "token refresh");
+    assert!(
+        out.stdout.contains("seller_id evil\\x1b]0;owned"),
+        "{out:?}"
+    );
+
+    // refresh-due: the other key's access token was never issued: it fails, and is named.
+    let out = run(iop(Some(&emu), &["refresh-due", "--store", path]));
+    assert_terminal_safe(&out.stdout, "refresh-due");
+    assert_terminal_safe(&out.stderr, "refresh-due stderr");
+    assert!(out.stdout.contains("plain\\x07bell"), "{out:?}");
+
+    // Errors that quote a key.
+    let missing = "gone\x1b[31m\r\n";
+    for args in [
+        vec!["tokens", "remove", missing, "--store", path],
+        vec!["token", "refresh", "--store", path, "--seller", missing],
+    ] {
+        let out = run(iop(Some(&emu), &args));
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_terminal_safe(&out.stderr, "an error quoting a key");
+        assert!(out.stderr.contains("gone\\x1b[31m\\r\\n"), "{out:?}");
+    }
+    let out = run(iop(None, &["tokens", "remove", evil, "--store", path]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_terminal_safe(&out.stdout, "tokens remove");
+    assert!(out.stdout.contains("evil\\x1b]0;owned"), "{out:?}");
+}
