@@ -1,14 +1,35 @@
 //! `iop authorize`: authorize a seller account from a terminal. Prints the authorization URL,
 //! listens on the loopback redirect URI, checks the redirect's state, exchanges the code and
 //! stores (or prints) the token set.
+//!
+//! The listener is hyper on a one-thread tokio runtime (the emulator's stack): connections are
+//! served concurrently, each within a deadline of its own (its head within
+//! [`HEAD_TIMEOUT`], the whole connection within [`CONNECTION_DEADLINE`]), so a slow or silent
+//! client never holds up the real redirect. Every request to the redirect path is checked
+//! state first ([`onboarding::parse_callback`]); anything that is not this authorization's
+//! redirect (another path, another method, a missing, foreign or repeated state, a malformed
+//! redirect) is answered 400 or 404 and the command keeps waiting. It ends with the first
+//! redirect that carries this state and a code (exchanged once) or the platform's error, or
+//! when `--timeout` has passed, whatever clients do (only an exchange already under way is
+//! waited for).
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use iop_core::onboarding::{self, AuthorizationRequest, CallbackError, Platform};
-use iop_core::{Client, Error, TokenManager, TokenSet};
+use iop_core::{AuthCode, Client, Error, TokenManager, TokenSet};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::cli::{AppArgs, AuthorizeArgs, PlatformArg};
 use crate::credentials::{App, Stdin};
@@ -16,8 +37,21 @@ use crate::failure::{Failure, Outcome, ok};
 use crate::show;
 use crate::token_cmd::{open_store, store_name};
 
-/// The largest request head read from the browser.
+/// The largest request head read from a browser.
 const MAX_HEAD: usize = 16 * 1024;
+
+/// How long a connection has to send its whole request head (not reset by each byte).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a connection lives, answer included (an exchange that takes longer still
+/// completes: only its browser tab misses the answer).
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// How long the browser's answer may take to go out once the command has its outcome.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// `iop authorize --redirect-uri http://127.0.0.1:PORT/PATH [--store DIR [--seller KEY]]`.
 pub(crate) fn run(app_args: &AppArgs, args: &AuthorizeArgs) -> Outcome {
@@ -33,7 +67,7 @@ pub(crate) fn run(app_args: &AppArgs, args: &AuthorizeArgs) -> Outcome {
         )),
         None => None,
     };
-    let listener = TcpListener::bind(listen)
+    let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| Failure::Failed(format!("cannot listen on {listen} for the redirect: {e}")))?;
     let state =
         onboarding::new_state().map_err(|e| Failure::from_core("cannot make a state", &e))?;
@@ -85,25 +119,40 @@ pub(crate) fn run(app_args: &AppArgs, args: &AuthorizeArgs) -> Outcome {
     listener
         .set_nonblocking(true)
         .map_err(|e| Failure::Failed(format!("cannot wait for the redirect: {e}")))?;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Some(outcome) = serve(stream, &path, &state, &client, manager.as_ref(), args)
-                {
-                    return outcome;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err(Failure::Failed(format!(
-                        "no redirect arrived within {}; nothing was exchanged",
-                        show::span(args.timeout)
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            Err(e) => return Err(Failure::Failed(format!("waiting for the redirect: {e}"))),
-        }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot wait for the redirect: {e}")))?;
+    let (finished, outcomes) = mpsc::unbounded_channel();
+    let waiter = Arc::new(Waiter {
+        path,
+        state,
+        exchange: Arc::new(Exchange {
+            client: Arc::clone(&client),
+            manager: manager.map(Arc::new),
+            seller: args.seller.clone(),
+            uuid: args.uuid.clone(),
+        }),
+        claimed: AtomicBool::new(false),
+        open: Arc::new(AtomicUsize::new(0)),
+        finished,
+        answered: Notify::new(),
+    });
+    let end = runtime.block_on(wait_for_redirect(listener, waiter, outcomes, deadline));
+    // Every connection still open ends with the runtime.
+    drop(runtime);
+    match end {
+        End::Exchanged(exchanged) => match *exchanged {
+            Ok((key, token)) => emit(&client, &key, &token, args),
+            Err(e) => Err(Failure::from_core("the code could not be exchanged", &e)),
+        },
+        End::Denied(e) => Err(Failure::Failed(e.to_string())),
+        End::TimedOut => Err(Failure::Failed(format!(
+            "no redirect arrived within {}; nothing was exchanged",
+            show::span(args.timeout)
+        ))),
+        End::Failed(why) => Err(Failure::Failed(format!("waiting for the redirect: {why}"))),
     }
 }
 
@@ -135,118 +184,239 @@ fn loopback_redirect(uri: &str) -> Result<(std::net::SocketAddr, String), Failur
     Ok(((ip, port).into(), url.path().to_owned()))
 }
 
-/// Answers one connection. `Some` ends the command; `None` keeps waiting (another path, a
-/// request that is not the redirect, a redirect whose state is not ours).
-fn serve(
-    mut stream: TcpStream,
-    path: &str,
-    state: &str,
-    client: &Arc<Client>,
-    manager: Option<&TokenManager>,
-    args: &AuthorizeArgs,
-) -> Option<Outcome> {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Some(target) = request_target(&mut stream) else {
-        respond(&mut stream, 400, "Bad request.");
-        return None;
-    };
-    let (request_path, query) = target.split_once('?').unwrap_or((&target, ""));
-    if request_path != path {
-        respond(&mut stream, 404, "Not found.");
-        return None;
+/// What the exchange of a code needs.
+struct Exchange {
+    client: Arc<Client>,
+    manager: Option<Arc<TokenManager>>,
+    seller: Option<String>,
+    uuid: Option<String>,
+}
+
+impl Exchange {
+    /// Exchanges the code of `query` (checked against `state` again by the manager) and stores
+    /// the token set when there is a store. Blocking.
+    fn run(&self, query: &str, state: &str, code: &AuthCode) -> Result<(String, TokenSet), Error> {
+        match &self.manager {
+            Some(manager) => manager.complete_authorization(query, state, self.seller.as_deref()),
+            None => self
+                .client
+                .create_token(code, self.uuid.as_deref())
+                .map(|token| (token.seller_id.clone().unwrap_or_default(), token)),
+        }
     }
-    let code = match onboarding::parse_callback(query, state) {
+}
+
+/// How the wait ended.
+enum End {
+    /// A redirect with this state and a code: the exchange's outcome.
+    Exchanged(Box<Result<(String, TokenSet), Error>>),
+    /// A redirect with this state and the platform's error (the seller declined).
+    Denied(CallbackError),
+    /// `--timeout` passed.
+    TimedOut,
+    /// The listener failed.
+    Failed(String),
+}
+
+/// What every connection shares.
+struct Waiter {
+    /// The redirect URI's path.
+    path: String,
+    /// This authorization's state.
+    state: String,
+    exchange: Arc<Exchange>,
+    /// Set once a redirect with this state was taken (to exchange, or as the platform's
+    /// error): later ones are refused.
+    claimed: AtomicBool,
+    /// Connections open now.
+    open: Arc<AtomicUsize>,
+    /// Where the end of the wait is sent.
+    finished: mpsc::UnboundedSender<End>,
+    /// Signalled when the connection that ended the wait has written its answer (or gave up).
+    answered: Notify,
+}
+
+/// Counts an open connection while alive.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves the redirect URI until the wait ends; see the module docs.
+async fn wait_for_redirect(
+    listener: std::net::TcpListener,
+    waiter: Arc<Waiter>,
+    mut outcomes: mpsc::UnboundedReceiver<End>,
+    deadline: Instant,
+) -> End {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return End::Failed(e.to_string()),
+    };
+    let deadline = tokio::time::Instant::from_std(deadline);
+    loop {
+        tokio::select! {
+            end = outcomes.recv() => {
+                let Some(end) = end else {
+                    return End::Failed("the listener stopped".to_owned());
+                };
+                // Let the browser have its answer before the runtime goes.
+                let _ = tokio::time::timeout(ANSWER_GRACE, waiter.answered.notified()).await;
+                return end;
+            }
+            () = tokio::time::sleep_until(deadline), if !waiter.claimed.load(Ordering::SeqCst) => {
+                // An exchange that started meanwhile is waited for (the next turn has no
+                // deadline branch); anything else ends here.
+                if !waiter.claimed.load(Ordering::SeqCst) {
+                    return End::TimedOut;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if waiter.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        waiter.open.fetch_sub(1, Ordering::SeqCst);
+                        drop(stream);
+                        continue;
+                    }
+                    let open = OpenConnection(Arc::clone(&waiter.open));
+                    tokio::spawn(connection(stream, Arc::clone(&waiter), open));
+                }
+                Err(e) => {
+                    // Out of file descriptors, or the like: wait a little rather than spin.
+                    eprintln!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// One connection: its head within [`HEAD_TIMEOUT`], all of it within
+/// [`CONNECTION_DEADLINE`], one request (no keep-alive).
+async fn connection(stream: TcpStream, waiter: Arc<Waiter>, _open: OpenConnection) {
+    let _ = stream.set_nodelay(true);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(false);
+    // Set when this connection's request ended the wait.
+    let ended = Arc::new(AtomicBool::new(false));
+    let service = {
+        let (waiter, ended) = (Arc::clone(&waiter), Arc::clone(&ended));
+        service_fn(move |request| {
+            let (waiter, ended) = (Arc::clone(&waiter), Arc::clone(&ended));
+            async move { Ok::<_, std::convert::Infallible>(answer(&waiter, &request, &ended).await) }
+        })
+    };
+    let serving = http.serve_connection(TokioIo::new(stream), service);
+    let _ = tokio::time::timeout(CONNECTION_DEADLINE, serving).await;
+    if ended.load(Ordering::SeqCst) {
+        waiter.answered.notify_one();
+    }
+}
+
+/// The answer to one request (see the module docs).
+async fn answer(
+    waiter: &Waiter,
+    request: &Request<Incoming>,
+    ended: &AtomicBool,
+) -> Response<Full<Bytes>> {
+    if request.uri().path() != waiter.path {
+        return page(StatusCode::NOT_FOUND, "Not found.");
+    }
+    if request.method() != Method::GET {
+        return page(StatusCode::BAD_REQUEST, "Bad request.");
+    }
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let code = match onboarding::parse_callback(&query, &waiter.state) {
         Ok(code) => code,
-        Err(e @ (CallbackError::StateMissing | CallbackError::StateMismatch)) => {
-            // Not the redirect of the URL printed above (a stale tab, or someone else's
-            // request): refuse it, exchange nothing, and keep waiting for ours.
+        Err(e @ CallbackError::Denied { .. }) => {
+            if waiter.claimed.swap(true, Ordering::SeqCst) {
+                return taken();
+            }
+            let text = format!("Authorization failed: {e}.");
+            ended.store(true, Ordering::SeqCst);
+            let _ = waiter.finished.send(End::Denied(e));
+            return page(StatusCode::BAD_REQUEST, &text);
+        }
+        Err(e) => {
+            // Not the redirect of the URL printed above (a stale tab, someone else's request,
+            // a malformed one): refuse it, exchange nothing, and keep waiting for ours.
             eprintln!("ignored a request to the redirect URI: {e}");
-            respond(
-                &mut stream,
-                400,
-                "This redirect does not belong to the authorization in progress; nothing was \
-                 exchanged.",
-            );
-            return None;
-        }
-        Err(e) => {
-            respond(&mut stream, 400, &format!("Authorization failed: {e}."));
-            return Some(Err(Failure::Failed(format!("{e}"))));
+            let text = match e {
+                CallbackError::StateMissing | CallbackError::StateMismatch => {
+                    "This redirect does not belong to the authorization in progress; nothing was \
+                     exchanged."
+                }
+                _ => "This redirect is malformed; nothing was exchanged.",
+            };
+            return page(StatusCode::BAD_REQUEST, text);
         }
     };
-    let result: Result<(String, TokenSet), Error> = match manager {
-        Some(manager) => manager.complete_authorization(query, state, args.seller.as_deref()),
-        None => client
-            .create_token(&code, args.uuid.as_deref())
-            .map(|token| {
-                let key = token.seller_id.clone().unwrap_or_default();
-                (key, token)
-            }),
-    };
-    match result {
-        Ok((key, token)) => {
-            respond(
-                &mut stream,
-                200,
-                "The app is authorized. You can close this tab and go back to the terminal.",
-            );
-            Some(emit(client, &key, &token, args))
-        }
-        Err(e) => {
-            respond(
-                &mut stream,
-                500,
-                "The code could not be exchanged: see the terminal.",
-            );
-            Some(Err(Failure::from_core(
-                "the code could not be exchanged",
-                &e,
-            )))
-        }
+    if waiter.claimed.swap(true, Ordering::SeqCst) {
+        return taken();
+    }
+    ended.store(true, Ordering::SeqCst);
+    // The exchange runs on a thread of its own and reports to the wait directly: neither this
+    // connection's deadline nor its client going away can lose a code already sent.
+    let (told, exchanged) = oneshot::channel();
+    let exchange = Arc::clone(&waiter.exchange);
+    let state = waiter.state.clone();
+    let finished = waiter.finished.clone();
+    tokio::spawn(async move {
+        let outcome =
+            tokio::task::spawn_blocking(move || exchange.run(&query, &state, &code)).await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::InvalidRequest(
+                "the code exchange failed unexpectedly".to_owned(),
+            )),
+        };
+        let _ = told.send(outcome.is_ok());
+        let _ = finished.send(End::Exchanged(Box::new(outcome)));
+    });
+    match exchanged.await {
+        Ok(true) => page(
+            StatusCode::OK,
+            "The app is authorized. You can close this tab and go back to the terminal.",
+        ),
+        _ => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The code could not be exchanged: see the terminal.",
+        ),
     }
 }
 
-/// The request target of a `GET` request head, or `None` for anything else.
-fn request_target(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 || head.len() + n > MAX_HEAD {
-            return None;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = head.split(|&b| b == b'\r').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("GET"), Some(target), Some(version)) if version.starts_with("HTTP/1.") => {
-            Some(target.to_owned())
-        }
-        _ => None,
-    }
+/// The answer to a redirect of this state after the one that was taken.
+fn taken() -> Response<Full<Bytes>> {
+    page(
+        StatusCode::BAD_REQUEST,
+        "This authorization was completed by an earlier request; nothing was exchanged.",
+    )
 }
 
-fn respond(stream: &mut TcpStream, status: u16, text: &str) {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        _ => "Bad Request",
-    };
+/// A small HTML page saying `text`, not cached.
+fn page(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let body = format!(
         "<!doctype html><meta charset=utf-8><title>iop authorize</title><p>{}</p>\n",
         text.replace('&', "&amp;").replace('<', "&lt;")
     );
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n\
-         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    let _ = stream.flush();
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Prints the stored token set masked, or the whole token set as JSON without a store.

@@ -1570,3 +1570,160 @@ fn keys_and_stored_values_with_terminal_controls_are_escaped() {
     assert_terminal_safe(&out.stdout, "tokens remove");
     assert!(out.stdout.contains("evil\\x1b]0;owned"), "{out:?}");
 }
+
+/// One request over a raw socket, answered within `within`: the status, or `None` when no
+/// answer came in time (or the connection closed without one).
+fn raw_status(port: u16, request: &str, within: Duration) -> Option<u16> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.get(9..12).and_then(|s| s.parse().ok())
+}
+
+/// The `state` of an authorization URL.
+fn state_of(url: &str) -> String {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state")
+}
+
+/// A client that sends a request head one byte every 4 seconds, forever (until dropped).
+fn slow_loris(port: u16) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return;
+        };
+        for byte in b"GET /callback?state=x HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(4));
+        }
+    })
+}
+
+#[test]
+fn authorize_answers_malformed_and_foreign_redirects_400_and_keeps_waiting() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let port = free_port();
+    let (child, url) = start_authorize(&emu, port, &[]);
+    let state = state_of(&url);
+    let code = emu.authorize("attacker");
+    let get = |target: &str| {
+        raw_status(
+            port,
+            &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            Duration::from_secs(10),
+        )
+    };
+    // Repeated parameters with a foreign state, with ours, a repeated state, no code, another
+    // method: each refused, nothing exchanged, the command still waits.
+    for target in [
+        format!("/callback?code={code}&code={code}&state=forged"),
+        format!("/callback?state=forged&state={state}&code={code}"),
+        format!("/callback?state={state}&state={state}&code={code}"),
+        format!("/callback?state={state}&code={code}&code=other"),
+        format!("/callback?state={state}&error=a&error=b"),
+        format!("/callback?state={state}"),
+        "/callback?error=access_denied".to_owned(),
+    ] {
+        assert_eq!(get(&target), Some(400), "{target}");
+    }
+    assert_eq!(
+        raw_status(
+            port,
+            &format!(
+                "POST /callback?state={state}&code={code} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+            Duration::from_secs(10),
+        ),
+        Some(400)
+    );
+    assert_eq!(get("/elsewhere"), Some(404));
+    assert_eq!(emu.stats().get("/auth/token/create"), None);
+    // The real redirect still works.
+    let (status, location) = http_get(&format!("{url}&seller_id=1001"));
+    assert_eq!(status, 302);
+    let (status, _) = http_get(&location.expect("a redirect"));
+    assert_eq!(status, 200);
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(emu.stats().get("/auth/token/create"), Some(&1));
+    // A second redirect of the same state after the first: refused (the command has ended).
+}
+
+#[test]
+fn authorize_serves_the_redirect_beside_a_slow_client() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let port = free_port();
+    let (child, url) = start_authorize(&emu, port, &[]);
+    let _slow = slow_loris(port);
+    std::thread::sleep(Duration::from_millis(200));
+    // Served at once (not after the slow client's head, which never ends).
+    let (status, location) = http_get(&format!("{url}&seller_id=1001"));
+    assert_eq!(status, 302);
+    let location = location.expect("a redirect");
+    let target = location
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .expect("our port");
+    let status = raw_status(
+        port,
+        &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        Duration::from_secs(3),
+    );
+    assert_eq!(
+        status,
+        Some(200),
+        "the redirect waited behind the slow client"
+    );
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn authorize_times_out_on_time_whatever_clients_do() {
+    let emu = Emulator::start(Config::default()).expect("emulator");
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let mut cmd = iop(
+        Some(&emu),
+        &["authorize", "--redirect-uri", &redirect, "--timeout", "3s"],
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    // Clients that trickle, and one that connects and says nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    let _slow: Vec<_> = (0..3).map(|_| slow_loris(port)).collect();
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut child = child;
+    // Bounded: a command that outlives its timeout fails the test instead of hanging it.
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("iop authorize --timeout 3s still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("wait");
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no redirect arrived within 3s"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 3 s and the process's start and exit; a client used to extend it by 40 s.
+    assert!(took < Duration::from_secs(8), "ended after {took:?}");
+}

@@ -247,9 +247,12 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// Checks a redirect back from the authorization page and gives its `code`.
 ///
 /// `callback` is the redirect's full URL or its query string. The state is checked first, in
-/// constant time: a missing or different state is an error whatever else the redirect says, so
-/// an attacker's redirect can neither get a code exchanged nor show its own error text. Then the
-/// platform's `error`/`error_description` become [`CallbackError::Denied`]; then the code.
+/// constant time, before anything else is read: a missing state, a different one, or a state
+/// given more than once is an error whatever else the redirect says (also when it is malformed
+/// otherwise), so an attacker's redirect can neither get a code exchanged, nor show its own error
+/// text, nor be told apart from any other foreign redirect. Then a `code`, `error` or
+/// `error_description` given twice is [`CallbackError::Malformed`]; then the platform's
+/// `error`/`error_description` become [`CallbackError::Denied`]; then the code.
 pub fn parse_callback(
     callback: &str,
     expected_state: &str,
@@ -258,13 +261,21 @@ pub fn parse_callback(
         // An empty expected state would match a redirect that has `state=`.
         return Err(CallbackError::StateMismatch);
     }
-    let mut state = None;
+    let pairs: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
+        form_urlencoded::parse(query_of(callback).as_bytes()).collect();
+    let mut states = pairs.iter().filter(|(key, _)| key == "state");
+    match (states.next(), states.next()) {
+        (None, _) => return Err(CallbackError::StateMissing),
+        (Some((_, state)), None)
+            if constant_time_eq(state.as_bytes(), expected_state.as_bytes()) => {}
+        // Another state, or more than one: not the platform's redirect for this state.
+        _ => return Err(CallbackError::StateMismatch),
+    }
     let mut code = None;
     let mut error = None;
     let mut description = None;
-    for (key, value) in form_urlencoded::parse(query_of(callback).as_bytes()) {
+    for (key, value) in &pairs {
         let slot = match key.as_ref() {
-            "state" => &mut state,
             "code" => &mut code,
             "error" => &mut error,
             "error_description" => &mut description,
@@ -273,11 +284,7 @@ pub fn parse_callback(
         if slot.is_some() {
             return Err(CallbackError::Malformed("a parameter is given twice"));
         }
-        *slot = Some(value.into_owned());
-    }
-    let state = state.ok_or(CallbackError::StateMissing)?;
-    if !constant_time_eq(state.as_bytes(), expected_state.as_bytes()) {
-        return Err(CallbackError::StateMismatch);
+        *slot = Some(value.clone().into_owned());
     }
     if let Some(error) = error {
         return Err(CallbackError::Denied {
@@ -361,10 +368,36 @@ mod tests {
             ok("https://a/cb?code=C&state=s2"),
             Err(CallbackError::StateMismatch)
         );
-        assert_eq!(
-            ok("https://a/cb?code=C&state=s1&state=s2"),
-            Err(CallbackError::Malformed("a parameter is given twice"))
-        );
+        // A state given twice, even ours: refused as foreign, before anything else.
+        for twice in ["?code=C&state=s1&state=s2", "?state=s1&state=s1&code=C"] {
+            assert_eq!(ok(twice), Err(CallbackError::StateMismatch), "{twice}");
+        }
+        // Repeated parameters with a foreign state are foreign, not malformed.
+        for foreign in [
+            "?code=C&code=D&state=s2",
+            "?error=a&error=b&state=s2",
+            "?code=C&code=D",
+        ] {
+            assert!(
+                matches!(
+                    ok(foreign),
+                    Err(CallbackError::StateMismatch | CallbackError::StateMissing)
+                ),
+                "{foreign}"
+            );
+        }
+        // With our state: malformed.
+        for repeated in [
+            "?state=s1&code=C&code=D",
+            "?state=s1&error=a&error=b",
+            "?error_description=x&state=s1&error_description=y&error=e",
+        ] {
+            assert_eq!(
+                ok(repeated),
+                Err(CallbackError::Malformed("a parameter is given twice")),
+                "{repeated}"
+            );
+        }
         assert_eq!(
             ok("?state=s2&error=access_denied"),
             Err(CallbackError::StateMismatch)
