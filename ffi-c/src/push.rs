@@ -195,3 +195,19 @@ pub extern "C" fn iop_manager_set_store_mark_seen(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_its_own_c_number() {
+        for (number, outcome) in PushOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(
+                iop_push_outcome::from(outcome) as usize,
+                number,
+                "{outcome}"
+            );
+        }
+    }
+}

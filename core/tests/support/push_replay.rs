@@ -81,13 +81,17 @@ pub(crate) fn replayed_type_8_refreshes_at_most_once(stores: &[Arc<dyn TokenStor
 
     let (body, header) = signed_type_8(&emu, "1001", emu.now());
     let outcomes: Mutex<HashMap<PushOutcome, usize>> = Mutex::new(HashMap::new());
+    // 50 deliveries from 10 threads at once, alternating between the hosts.
     std::thread::scope(|scope| {
-        for i in 0..50 {
-            let manager = &managers[i % managers.len()];
+        for thread in 0..10 {
             let (emu, body, header, outcomes) = (&emu, &body, &header, &outcomes);
+            let managers = &managers;
             scope.spawn(move || {
-                let outcome = deliver(emu, manager, body, header);
-                *outcomes.lock().unwrap().entry(outcome).or_default() += 1;
+                for delivery in 0..5 {
+                    let manager = &managers[(thread + delivery) % managers.len()];
+                    let outcome = deliver(emu, manager, body, header);
+                    *outcomes.lock().unwrap().entry(outcome).or_default() += 1;
+                }
             });
         }
     });
