@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use postgres::error::SqlState;
+
 use super::{PostgresStore, lock_id};
 use crate::error::Result;
 use crate::store::seen::{bounded_ttl, check_marker};
@@ -15,9 +17,13 @@ use crate::store::seen::{bounded_ttl, check_marker};
 const SWEEP_ONE_IN: u32 = 64;
 
 impl PostgresStore {
-    /// Creates `<table>_seen` when missing (serialized like the token table's creation).
+    /// Creates `<table>_seen` when missing (serialized like the token table's creation). A table
+    /// already made is only read, so that a user who may only read (`iop tokens list`) opens the
+    /// store; one who may not use or create it gets a warning here, and an error from
+    /// [`crate::TokenStore::mark_seen`] when a push is handled.
     pub(super) fn create_seen_table(&self) -> Result<()> {
         let t = &self.options.table;
+        let check = format!(r#"SELECT marker, owner, expires_at FROM "{t}_seen" LIMIT 0"#);
         let setup = format!(
             r#"BEGIN;
                SELECT pg_advisory_xact_lock({lock});
@@ -28,13 +34,33 @@ impl PostgresStore {
                COMMIT;"#,
             lock = lock_id(t, "")
         );
-        self.run("", "cannot create the push marker table", |conn| {
-            conn.client.batch_execute(&setup)?;
-            // The columns we use must be there (a table of the same name made by someone else).
-            conn.client.batch_execute(&format!(
-                r#"SELECT marker, owner, expires_at FROM "{t}_seen" LIMIT 0"#
-            ))
-        })
+        let created = self.run("", "cannot create the push marker table", |conn| {
+            match conn.client.batch_execute(&check) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {}
+                // There, but this user may not use it (a read-only user).
+                Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => return Ok(false),
+                // The columns we use must be there (a table of the same name made by someone
+                // else).
+                Err(e) => return Err(e),
+            }
+            match conn.client.batch_execute(&setup) {
+                Ok(()) => conn.client.batch_execute(&check).map(|()| true),
+                Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                    // The session goes back to the pool: out of the failed transaction first.
+                    conn.client.batch_execute("ROLLBACK").map(|()| false)
+                }
+                Err(e) => Err(e),
+            }
+        })?;
+        if !created {
+            log::warn!(
+                "postgres {}: this user may not use (or create) table {t}_seen; handling push \
+                 messages will fail",
+                self.endpoint
+            );
+        }
+        Ok(())
     }
 
     /// [`crate::TokenStore::mark_seen`] in `<table>_seen` (see the module docs).
