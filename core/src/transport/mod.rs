@@ -373,9 +373,10 @@ fn proxy_failure(reason: &str, proxy: &str) -> String {
             format!("proxy CONNECT failed: {proxy} did not answer")
         }
         "" => format!("proxy CONNECT failed through {proxy}"),
-        "407" => format!(
-            "proxy CONNECT failed: {proxy} answered HTTP 407 (its credentials are missing or \
-             refused)"
+        // 407 is the standard answer; some proxies (tinyproxy) answer 401.
+        "407" | "401" => format!(
+            "proxy CONNECT failed: {proxy} answered HTTP {status} (its credentials are \
+             missing or refused)"
         ),
         status => format!("proxy CONNECT failed: {proxy} answered HTTP {status}"),
     }
