@@ -19,6 +19,9 @@ Standard library only. Three ways to use it:
 
     python3 front.py --emulator PATH --serve
         prints the same settings as one JSON line, serves until stdin closes
+
+`--upstream http://127.0.0.1:PORT` instead of `--emulator PATH` fronts a gateway that runs
+already (an emulator inside the test process).
 """
 
 from __future__ import annotations
@@ -190,12 +193,9 @@ class Front:
             "Allow 127.0.0.1",
             f"BasicAuth {PROXY_USER} {self.proxy_password}",
         ]
-        if os.geteuid() == 0:
-            lines += ["User nobody", "Group nogroup"]
-            os.chmod(workdir, 0o777)
+        # No User/Group: it runs as the test's own user (as root it warns and goes on), so it can
+        # write its log wherever the test's temporary directory is.
         config.write_text("\n".join(lines) + "\n")
-        self.proxy_log.touch()
-        os.chmod(self.proxy_log, 0o666)
         self._tinyproxy = subprocess.Popen(
             [tinyproxy, "-d", "-c", str(config)],
             stdout=subprocess.DEVNULL,
@@ -292,14 +292,20 @@ def main(argv: List[str]) -> int:
     else:
         command = []
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--emulator", required=True, help="path of the iop-emulator binary")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--emulator", help="path of the iop-emulator binary to start")
+    source.add_argument("--upstream", help="URL of a running gateway, http://127.0.0.1:PORT")
     parser.add_argument("--app-key", default="test-app-key")
     parser.add_argument("--app-secret", default="test-app-secret")
     parser.add_argument("--serve", action="store_true", help="print the settings, serve until stdin closes")
     args = parser.parse_args(argv)
     if not command and not args.serve:
         parser.error("give -- CMD ARGS... or --serve")
-    emulator, url = start_emulator(args.emulator, args.app_key, args.app_secret)
+    emulator: Optional[subprocess.Popen] = None
+    if args.emulator:
+        emulator, url = start_emulator(args.emulator, args.app_key, args.app_secret)
+    else:
+        url = args.upstream.rstrip("/")
     workdir = Path(tempfile.mkdtemp(prefix="iop-net-"))
     try:
         with Front(("127.0.0.1", int(url.rsplit(":", 1)[1])), workdir) as front:
@@ -310,8 +316,9 @@ def main(argv: List[str]) -> int:
                 return 0
             return subprocess.run(command, env=dict(os.environ, **settings)).returncode
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
