@@ -10,8 +10,8 @@ use crate::gateway::Style;
 
 /// The answers shipped with the emulator for the APIs that READMEs and third-party SDKs call
 /// first (`aliexpress.affiliate.category.get`, `aliexpress.affiliate.link.generate`,
-/// `aliexpress.affiliate.product.query`, `aliexpress.affiliate.productdetail.get`, Lazada's
-/// `/seller/get`, `/orders/get`, `/order/get`), in the shapes the platforms document. Load them
+/// `aliexpress.affiliate.product.query`, `aliexpress.affiliate.productdetail.get`,
+/// `aliexpress.solution.product.list.get`, Lazada's `/seller/get`, `/orders/get`, `/order/get`), in the shapes the platforms document. Load them
 /// with [`crate::Emulator::load_answers`]`(COMMON_ANSWERS)`, `--answers common`, or
 /// `iop.testing.Emulator(answers="common")`.
 pub const COMMON_ANSWERS: &str = include_str!("answers/common.json");

@@ -65,7 +65,8 @@ struct Args {
     start_time_ms: Option<u64>,
     /// Business answers to send instead of the echo: a JSON file holding a list of
     /// {"api", "body", "seller", "params"}, or `common` for the answers shipped with the
-    /// emulator (affiliate category, link, product; Lazada seller and orders). Repeatable.
+    /// emulator (affiliate category, link and products, the seller's product list; Lazada
+    /// seller and orders). Repeatable.
     #[arg(long, value_name = "FILE|common")]
     answers: Vec<PathBuf>,
 }

@@ -265,6 +265,12 @@ fn the_binary_loads_answer_files_and_the_common_set_at_start() {
         "{link}"
     );
 
+    let products = signed_top(addr, "aliexpress.solution.product.list.get");
+    assert_eq!(
+        products["aliexpress_solution_product_list_get_response"]["result"]["product_count"], 2,
+        "{products}"
+    );
+
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "[{\"api\": \"/x\", \"body\": 5}]").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_iop-emulator"))

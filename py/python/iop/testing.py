@@ -203,7 +203,8 @@ class Emulator:
     def load_answers(self, answers: Answers) -> int:
         """Registers many answers: ``"common"`` (the ones shipped with the emulator, for
         ``aliexpress.affiliate.category.get``, ``…link.generate``, ``…product.query``,
-        ``…productdetail.get``, ``/seller/get``, ``/orders/get``, ``/order/get``), the path of a
+        ``…productdetail.get``, ``aliexpress.solution.product.list.get``, ``/seller/get``,
+        ``/orders/get``, ``/order/get``), the path of a
         JSON file holding a list of ``{"api", "body", "seller", "params"}`` (what
         ``iop-emulator --answers FILE`` reads), or such a list. Returns how many."""
         if isinstance(answers, str) and answers == "common":
