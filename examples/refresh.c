@@ -97,13 +97,13 @@ int main(int argc, char **argv) {
                 argc > 0 ? argv[0] : "refresh");
         return 1;
     }
-    result = iop_client_new(base_url, app_key, app_secret, &client);
+    result = iop_client_new(base_url, app_key, app_secret, &client, NULL);
     if (result != IOP_RESULT_OK) {
         fprintf(stderr, "cannot create the client: %s\n", iop_result_name(result));
         return 4;
     }
     /* One client serves every thread of a program; create it once. */
-    iop_client_set_timeout_ms(client, 5000, 15000);
+    iop_client_set_timeout_ms(client, 5000, 15000, NULL);
 
     /* An empty refresh token is refused here, before anything is sent
      * (IOP_RESULT_INVALID_ARGUMENT). */

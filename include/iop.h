@@ -122,8 +122,8 @@ typedef enum iop_result {
    */
   IOP_RESULT_TIMEOUT = 14,
   /**
-   * The token store failed to load or save (unreadable directory, corrupted file, conflict),
-   * or holds no token for the key asked for.
+   * The token store failed to load or save (unreadable directory, corrupted file, conflict,
+   * a record of another app).
    */
   IOP_RESULT_STORE = 15,
   /**
@@ -145,6 +145,12 @@ typedef enum iop_result {
    * platform reported an error (the seller declined), or it has no code.
    */
   IOP_RESULT_AUTHORIZATION = 19,
+  /**
+   * The token manager holds no token set for the seller key asked for: the seller never
+   * authorized the app here, or was removed. Nothing was sent. Store the seller's token set
+   * first (`iop_manager_put`, `iop_manager_complete_authorization`).
+   */
+  IOP_RESULT_UNKNOWN_SELLER = 20,
 } iop_result;
 
 /**
@@ -201,8 +207,8 @@ typedef enum iop_sign_method {
  *
  * Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
  * by any number of threads at once (the type is `Send + Sync`): one client serves a whole
- * program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
- * `iop_client_free` need the client to yourself.
+ * program. Only the `iop_client_set_*` functions and `iop_client_free` need the client to
+ * yourself.
  */
 typedef struct iop_client iop_client;
 
@@ -387,6 +393,8 @@ extern "C" {
  * - `base_url`: the host serving the page (the emulator's URL in tests); NULL for the
  *   platform's own (`api-sg.aliexpress.com`, `auth.lazada.com`).
  *
+ * `err` as for `iop_client_new`: the message says which argument is refused and why.
+ *
  * Thread safety: none needed. Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`;
  * `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_INVALID_ARGUMENT` (unknown platform, empty app key or
  * state, a redirect URI that is not absolute http(s), a country for AliExpress or a uuid for
@@ -399,7 +407,8 @@ enum iop_result iop_authorization_url(const char *platform,
                                       const char *country,
                                       const char *uuid,
                                       const char *base_url,
-                                      char **out);
+                                      char **out,
+                                      struct iop_error **err);
 
 /**
  * Calls any API and writes the JSON text of the answer's body to `*out_json` (free with
@@ -466,6 +475,9 @@ void iop_client_free(struct iop_client *c);
  * Free the client with `iop_client_free`. The client may be shared by any number of threads
  * (see `iop_client`).
  *
+ * On failure, when `err` is not NULL, `*err` receives an `iop_error` saying what is wrong with
+ * which argument (free with `iop_error_free`); on success `*err` is not touched.
+ *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
  * `IOP_RESULT_INVALID_ARGUMENT` (malformed URL, plain `http` to a host that is not loopback);
  * `IOP_RESULT_TRANSPORT` (the HTTP stack could not be set up); `IOP_RESULT_PANIC`.
@@ -473,7 +485,8 @@ void iop_client_free(struct iop_client *c);
 enum iop_result iop_client_new(const char *base_url,
                                const char *app_key,
                                const char *app_secret,
-                               struct iop_client **out);
+                               struct iop_client **out,
+                               struct iop_error **err);
 
 /**
  * `/auth/token/refresh`: a new token set for `refresh_token`, written to `*out` (free with
@@ -494,31 +507,88 @@ enum iop_result iop_client_refresh_token(const struct iop_client *c,
                                          struct iop_error **err);
 
 /**
+ * Trusts the certificates of the PEM file at `pem_path` beside the bundled roots (a private or
+ * TLS-inspecting CA, for the gateway or for an `https://` proxy); NULL goes back to the
+ * bundled roots alone. The file is read now (and again by later `iop_client_set_*` calls).
+ * Certificate checks themselves cannot be turned off.
+ *
+ * Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+ * `iop_client_new`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`); `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (the file cannot be read or holds no certificate: the message
+ * says which); `IOP_RESULT_PANIC`. On failure the client is unchanged.
+ */
+enum iop_result iop_client_set_ca_file(struct iop_client *c,
+                                       const char *pem_path,
+                                       struct iop_error **err);
+
+/**
  * Sets how many attempts a call may make in all (default 3; 1 disables retries). Retries
  * happen only where repeating is safe: connection failures before sending, HTTP 5xx, ISP and
  * SYSTEM errors, and short rate-limit bans; never for signature, authorization or client
  * errors.
  *
- * Needs the client to yourself, like `iop_client_set_timeout_ms`.
+ * Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+ * `iop_client_new`.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
  * (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
  */
-enum iop_result iop_client_set_max_attempts(struct iop_client *c, uint32_t max_attempts);
+enum iop_result iop_client_set_max_attempts(struct iop_client *c,
+                                            uint32_t max_attempts,
+                                            struct iop_error **err);
+
+/**
+ * Sends every call through an HTTP `CONNECT` proxy: `proxy_url` is
+ * `http://[user:password@]host:port` (or `https://…` for TLS to the proxy itself, checked like
+ * any server); NULL removes the proxy. The URL is copied; its credentials never appear in
+ * errors or logs.
+ *
+ * Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+ * `iop_client_new`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`); `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (not an http or https proxy URL); `IOP_RESULT_PANIC`. On
+ * failure the client is unchanged.
+ */
+enum iop_result iop_client_set_proxy(struct iop_client *c,
+                                     const char *proxy_url,
+                                     struct iop_error **err);
 
 /**
  * Sets the connect and read timeouts of the client's HTTP connections, in milliseconds (both
  * greater than 0; the defaults are 10 s connect, 30 s read).
  *
  * Needs the client to yourself: no other thread may use `c` during this call. Token managers
- * made from `c` before keep the old settings.
+ * made from `c` before keep the old settings. `err` as for `iop_client_new`.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero
- * timeout); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`. On failure the client is unchanged.
+ * timeout; the CA file given earlier can no longer be read); `IOP_RESULT_TRANSPORT`;
+ * `IOP_RESULT_PANIC`. On failure the client is unchanged.
  */
 enum iop_result iop_client_set_timeout_ms(struct iop_client *c,
                                           uint32_t connect_ms,
-                                          uint32_t read_ms);
+                                          uint32_t read_ms,
+                                          struct iop_error **err);
+
+/**
+ * With `trust_env` true, also reads the environment when settings are applied (now, and at
+ * each later `iop_client_set_*` call): `HTTPS_PROXY` (else `https_proxy`, `ALL_PROXY`,
+ * `all_proxy`) when no proxy was set, `NO_PROXY` (hosts reached directly) and `SSL_CERT_FILE`
+ * (trusted beside the bundled roots) when no CA file was set. Off by default: the environment
+ * is not read.
+ *
+ * Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+ * `iop_client_new`.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (the
+ * environment names a malformed proxy or an unreadable CA file); `IOP_RESULT_PANIC`. On
+ * failure the client is unchanged.
+ */
+enum iop_result iop_client_set_trust_env(struct iop_client *c,
+                                         bool trust_env,
+                                         struct iop_error **err);
 
 /**
  * The gateway's error code, e.g. `"IllegalRefreshToken"`, `"ApiCallLimit"`; NULL when the
@@ -591,15 +661,59 @@ const char *iop_error_type(const struct iop_error *e);
  * `err` as for `iop_client_create_token`.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_UNKNOWN_SELLER` (no token set is stored for `key`);
  * `IOP_RESULT_REAUTHORIZATION_REQUIRED` (the refresh token is dead or expired: the seller must
- * authorize the app again); `IOP_RESULT_STORE` (no token stored for `key`, or the store
- * failed); the gateway, decode,
+ * authorize the app again); `IOP_RESULT_STORE` (the store failed); the gateway, decode,
  * transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
  */
 enum iop_result iop_manager_access_token(struct iop_manager *m,
                                          const char *key,
                                          char **out,
                                          struct iop_error **err);
+
+/**
+ * Calls any API for the seller `key` and writes the JSON text of the answer's body to
+ * `*out_json` (free with `iop_string_free`): a valid access token of the seller (refreshed
+ * first when due, as `iop_manager_access_token`), the call, and when the gateway refuses that
+ * access token as invalid or expired, one refresh and one retry. That refresh is shared by
+ * every thread refused the same token (one per seller at a time); a dead refresh token
+ * reaches the reauthorization callback and gives `IOP_RESULT_REAUTHORIZATION_REQUIRED`.
+ *
+ * `api`, `keys`, `values`, `count` as for `iop_client_call`. Gateway error envelopes are
+ * failures, as for `iop_client_call` (`iop_manager_call_raw` returns them as JSON).
+ * `err` as for `iop_client_create_token`. Thread safety: `m` may be shared.
+ *
+ * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+ * `IOP_RESULT_INVALID_ARGUMENT` (malformed API name, a business parameter named like a system
+ * one); `IOP_RESULT_UNKNOWN_SELLER` (nothing stored for `key`: nothing was sent);
+ * `IOP_RESULT_REAUTHORIZATION_REQUIRED`; `IOP_RESULT_ACCESS_TOKEN_INVALID` (refused again after
+ * the refresh); every other gateway result; `IOP_RESULT_STORE`; `IOP_RESULT_DECODE`;
+ * `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
+ */
+enum iop_result iop_manager_call(struct iop_manager *m,
+                                 const char *key,
+                                 const char *api,
+                                 const char *const *keys,
+                                 const char *const *values,
+                                 size_t count,
+                                 char **out_json,
+                                 struct iop_error **err);
+
+/**
+ * `iop_manager_call`, returning a gateway error envelope as its JSON text instead of a
+ * failure (what the vendor SDKs' `execute` does). A refusal of the access token is still
+ * handled (one refresh, one retry) first.
+ *
+ * Returns as `iop_manager_call`, without the gateway results.
+ */
+enum iop_result iop_manager_call_raw(struct iop_manager *m,
+                                     const char *key,
+                                     const char *api,
+                                     const char *const *keys,
+                                     const char *const *values,
+                                     size_t count,
+                                     char **out_json,
+                                     struct iop_error **err);
 
 /**
  * Finishes a seller's authorization: checks `callback` (the redirect's full URL or its query
@@ -671,8 +785,7 @@ enum iop_result iop_manager_handle_push(const struct iop_manager *m,
 
 /**
  * Creates a token manager over the client `c` and the token store named by `store`, and
- * writes it to `*out` (free with `iop_manager_free`). `iop_manager_open` does the same and
- * also says why it failed.
+ * writes it to `*out` (free with `iop_manager_free`).
  *
  * - `c`: the client used for refreshes; the manager keeps its own reference, so `c` may be
  *   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
@@ -705,6 +818,10 @@ enum iop_result iop_manager_handle_push(const struct iop_manager *m,
  *
  * The manager may be used by several threads at once.
  *
+ * On failure, when `err` is not NULL, `*err` receives an error (free with `iop_error_free`)
+ * whose message says what failed, e.g. which host and port did not answer. The message never
+ * holds a password from `store`.
+ *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
  * `IOP_RESULT_STORE` (a store string of none of the forms above; the directory cannot be
  * created or opened; a URL that is malformed; a server that cannot be reached or refuses the
@@ -714,7 +831,8 @@ enum iop_result iop_manager_handle_push(const struct iop_manager *m,
 enum iop_result iop_manager_new(const struct iop_client *c,
                                 const char *store,
                                 int64_t margin_ms,
-                                struct iop_manager **out);
+                                struct iop_manager **out,
+                                struct iop_error **err);
 
 /**
  * Creates a token manager over the client `c` and a token store implemented by the caller's
@@ -727,15 +845,16 @@ enum iop_result iop_manager_new(const struct iop_client *c,
  *   nothing is called and `user` stays yours.
  *
  * The manager may be used by several threads at once; the callbacks are then called from
- * those threads.
+ * those threads. `err` as for `iop_manager_new`.
  *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`, `store`, `out`, or one of the
- * `load`, `save`, `keys` callbacks NULL); `IOP_RESULT_PANIC`.
+ * `load`, `save`, `keys` callbacks NULL: the message names it); `IOP_RESULT_PANIC`.
  */
 enum iop_result iop_manager_new_with_store(const struct iop_client *c,
                                            const struct iop_store_callbacks *store,
                                            int64_t margin_ms,
-                                           struct iop_manager **out);
+                                           struct iop_manager **out,
+                                           struct iop_error **err);
 
 /**
  * Registers `callback` (replacing any earlier one; NULL removes it), called with `user_data`
@@ -753,9 +872,7 @@ enum iop_result iop_manager_on_reauthorization_required(struct iop_manager *m,
                                                         void *user_data);
 
 /**
- * `iop_manager_new` with the detail of a failure: when it fails and `err` is not NULL, an
- * error is written to `*err` (free with `iop_error_free`) whose message says what failed,
- * e.g. which host and port did not answer. The message never holds a password from `store`.
+ * The same as `iop_manager_new` (kept for code written when `iop_manager_new` had no `err`).
  *
  * Returns as `iop_manager_new`.
  */
@@ -769,10 +886,16 @@ enum iop_result iop_manager_open(const struct iop_client *c,
  * Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
  * replacing what is there. `t` is copied: free it when you like.
  *
+ * `err` as for `iop_client_create_token`: for `IOP_RESULT_STORE` its message says what failed
+ * (the directory, the server, a record of another app naming the part that differs).
+ *
  * Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
  * `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
  */
-enum iop_result iop_manager_put(struct iop_manager *m, const char *key, const struct iop_token *t);
+enum iop_result iop_manager_put(struct iop_manager *m,
+                                const char *key,
+                                const struct iop_token *t,
+                                struct iop_error **err);
 
 /**
  * Refreshes every stored token whose access token expires within `within_ms` milliseconds,
@@ -826,6 +949,15 @@ enum iop_result iop_manager_set_push_window_ms(const struct iop_manager *m, int6
  */
 enum iop_result iop_manager_set_store_mark_seen(const struct iop_manager *m,
                                                 iop_store_mark_seen_fn mark_seen);
+
+/**
+ * A secret as iop shows it to people, the same in every language: `…` and its last 4
+ * characters (`…k3Fz`), or `…` alone for fewer than 12 characters. Tokens of one platform
+ * share their first characters, so the end is what tells an old token from its replacement.
+ *
+ * Allocated: free with `iop_string_free`. NULL when `secret` is NULL or not UTF-8.
+ */
+char *iop_mask(const char *secret);
 
 /**
  * Writes a fresh `state` to `out`: 192 bits from the operating system's random source as 48

@@ -33,23 +33,23 @@ pub(crate) fn run(app_args: &AppArgs, args: &CallArgs) -> Outcome {
         args.access_token_file.as_deref(),
         &mut stdin,
     )?;
-    let access_token = if given.is_some() {
-        given
-    } else if let (Some(seller), Some(dir)) = (&args.seller, &args.store) {
-        let manager = TokenManager::new(client.clone(), open_store(dir, false)?);
-        Some(manager.access_token(seller).map_err(|e| {
-            Failure::from_core(&format!("no valid access token for seller `{seller}`"), &e)
-        })?)
-    } else {
-        None
-    };
-    if args.get && access_token.is_some() {
+    if args.get && (given.is_some() || args.seller.is_some()) {
         eprintln!("note: --get puts every parameter, the access token too, in the URL");
     }
-
-    let value = client
-        .call(&request, access_token.as_ref())
-        .map_err(|e| Failure::from_core(&format!("call {} failed", args.api), &e))?;
+    let value = if let (None, Some(seller), Some(dir)) = (&given, &args.seller, &args.store) {
+        // A fresh token of the seller, and one refresh and retry if the gateway refuses it.
+        let manager = TokenManager::new(client.clone(), open_store(dir, false)?);
+        manager.call(seller, &request).map_err(|e| {
+            Failure::from_core(
+                &format!("call {} for seller `{seller}` failed", args.api),
+                &e,
+            )
+        })?
+    } else {
+        client
+            .call(&request, given.as_ref())
+            .map_err(|e| Failure::from_core(&format!("call {} failed", args.api), &e))?
+    };
     let json = serde_json::to_string_pretty(&value)
         .map_err(|e| Failure::Failed(format!("cannot print the answer: {e}")))?;
     writeln!(

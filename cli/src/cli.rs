@@ -47,6 +47,46 @@ pub(crate) struct AppArgs {
         help = "Gateway base URL [default: $IOP_BASE_URL, else https://api-sg.aliexpress.com]"
     )]
     pub(crate) base_url: Option<String>,
+    /// Proxy, CA file, timeouts and retries.
+    #[command(flatten)]
+    pub(crate) network: NetworkArgs,
+}
+
+/// How the gateway is reached: proxy, extra CA, timeouts, retries. Each flag has an environment
+/// form; the flag wins.
+#[derive(Debug, Args)]
+pub(crate) struct NetworkArgs {
+    /// HTTP CONNECT proxy: http://[user:password@]host:port, or https://… [default:
+    /// $IOP_PROXY]. A password written here is visible in `ps`: set IOP_PROXY instead
+    #[arg(long, global = true, help_heading = "Network", value_name = "URL")]
+    pub(crate) proxy: Option<SecretArg>,
+    /// A PEM file of CA certificates trusted beside the bundled roots (a private or
+    /// TLS-inspecting CA) [default: $IOP_CA_FILE]
+    #[arg(long, global = true, help_heading = "Network", value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Also read HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE (off unless given, or IOP_TRUST_ENV=1)
+    #[arg(long, global = true, help_heading = "Network")]
+    pub(crate) trust_env: bool,
+    /// How long connecting may take (10s, 1m, …) [default: 10s]
+    #[arg(long, global = true, help_heading = "Network", value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) connect_timeout: Option<Duration>,
+    /// How long an answer may take (30s, 2m, …) [default: 30s]
+    #[arg(long, global = true, help_heading = "Network", value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) read_timeout: Option<Duration>,
+    /// Attempts after the first for failures that are safe to repeat (connection refused, 5xx,
+    /// short rate-limit bans) [default: 2]
+    #[arg(long, global = true, help_heading = "Network", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub(crate) retries: Option<u32>,
+}
+
+/// Parses a timeout: a duration greater than zero and at most a day.
+pub(crate) fn parse_timeout(arg: &str) -> Result<Duration, String> {
+    let duration = parse_duration(arg)?;
+    if duration.is_zero() || duration > Duration::from_secs(86_400) {
+        return Err("a timeout must be more than 0 and at most 1 day".to_owned());
+    }
+    Ok(duration)
 }
 
 /// The subcommands.
@@ -310,7 +350,8 @@ pub(crate) struct CallArgs {
     /// starting with @
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub(crate) params: Vec<(String, String)>,
-    /// Call for this seller: its access token comes from --store, refreshed first when due
+    /// Call for this seller: its access token comes from --store, refreshed first when due,
+    /// and refreshed once more (the call retried) if the gateway refuses it
     #[arg(
         long,
         value_name = "SELLER",

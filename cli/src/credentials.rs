@@ -164,6 +164,13 @@ pub(crate) fn access_token(
     Ok(Some(iop_core::AccessToken::new(value.to_owned())))
 }
 
+/// Environment variable of the proxy URL (`--proxy`).
+pub(crate) const ENV_PROXY: &str = "IOP_PROXY";
+/// Environment variable of the extra CA file (`--ca-file`).
+pub(crate) const ENV_CA_FILE: &str = "IOP_CA_FILE";
+/// Environment variable that turns `--trust-env` on (`1`, `true`, `yes`).
+pub(crate) const ENV_TRUST_ENV: &str = "IOP_TRUST_ENV";
+
 /// The app key, app secret and gateway of every command that talks to the gateway.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -173,6 +180,51 @@ pub(crate) struct App {
     pub(crate) app_secret: AppSecret,
     /// The gateway.
     pub(crate) gateway: Gateway,
+    /// Proxy, CA file, timeouts (Debug hides the proxy's credentials).
+    pub(crate) http: iop_core::HttpConfig,
+    /// Attempts after the first, when given.
+    pub(crate) retries: Option<u32>,
+}
+
+/// The HTTP settings of `--proxy`, `--ca-file`, `--trust-env` and the timeouts, each flag
+/// before its environment form. A proxy password written on the command line is warned about.
+pub(crate) fn http_config(args: &crate::cli::NetworkArgs) -> Result<iop_core::HttpConfig, Failure> {
+    let proxy = match &args.proxy {
+        Some(given) => {
+            let url = given.as_given().to_owned();
+            if url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, rest)| rest)
+                .split('/')
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+            {
+                warn_visible(
+                    "proxy password",
+                    &format!("{ENV_PROXY}=URL in the environment"),
+                );
+            }
+            Some(url)
+        }
+        None => env_secret(ENV_PROXY),
+    };
+    let ca_file = args.ca_file.clone().or_else(|| {
+        std::env::var_os(ENV_CA_FILE)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    });
+    let trust_env = args.trust_env
+        || std::env::var(ENV_TRUST_ENV)
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+    let defaults = iop_core::HttpConfig::default();
+    Ok(iop_core::HttpConfig {
+        connect_timeout: args.connect_timeout.unwrap_or(defaults.connect_timeout),
+        read_timeout: args.read_timeout.unwrap_or(defaults.read_timeout),
+        proxy,
+        extra_root_certificates: ca_file,
+        trust_env,
+        ..defaults
+    })
 }
 
 impl App {
@@ -185,6 +237,8 @@ impl App {
                 app_key,
                 app_secret,
                 gateway: gateway(args)?,
+                http: http_config(&args.network)?,
+                retries: args.network.retries,
             }),
             (None, None) => Err(Failure::Usage(format!(
                 "missing credentials: set {ENV_APP_KEY} and {ENV_APP_SECRET} \
@@ -200,16 +254,28 @@ impl App {
         }
     }
 
-    /// A client for these credentials.
+    /// A client for these credentials and network settings.
     pub(crate) fn client(&self) -> Result<Arc<Client>, Failure> {
-        Client::builder(
+        let mut builder = Client::builder(
             self.app_key.clone(),
             self.app_secret.clone(),
             self.gateway.clone(),
         )
-        .build()
-        .map(Arc::new)
-        .map_err(|e| Failure::from_core("cannot build the client", &e))
+        .http_config(self.http.clone());
+        if let Some(retries) = self.retries {
+            builder = builder.retry(iop_core::RetryPolicy {
+                max_attempts: retries.saturating_add(1),
+                ..iop_core::RetryPolicy::default()
+            });
+        }
+        builder.build().map(Arc::new).map_err(|e| match e {
+            // A bad proxy URL or CA file: the command line (or environment) is wrong.
+            iop_core::Error::InvalidRequest(why) => Failure::Usage(format!(
+                "bad network settings (--proxy/{ENV_PROXY}, --ca-file/{ENV_CA_FILE}, \
+                     --trust-env): {why}"
+            )),
+            other => Failure::from_core("cannot build the client", &other),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use iop_core::{Credentials, Error, HttpConfig, HttpTransport, Request, Transport, parse_response};
+use iop_core::{Credentials, Error, HttpTransport, Request, Transport, parse_response};
 
 use crate::cli::{AppArgs, DoctorArgs};
 use crate::credentials::{App, Stdin};
@@ -93,7 +93,8 @@ pub(crate) fn run(app_args: &AppArgs, args: &DoctorArgs) -> Outcome {
 /// One signed refresh with a dummy token: its `Date` header gives the skew, its error code
 /// tells whether the key and the secret are accepted.
 fn check_gateway<W: Write>(app: &App, checks: &mut Checks<W>) -> std::io::Result<()> {
-    let transport = match HttpTransport::new(HttpConfig::default()) {
+    // The network settings of the command line (proxy, CA file), as every other command uses.
+    let transport = match HttpTransport::new(app.http.clone()) {
         Ok(t) => t,
         Err(e) => {
             return checks.line(Status::Fail, "http", &format!("cannot set up HTTP: {e}"));

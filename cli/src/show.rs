@@ -65,14 +65,11 @@ pub(crate) fn json_for_terminal(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A secret shown as its first 4 characters and `…` (only `…` when it is too short to show any),
+/// A secret as every part of iop shows it: `…` and its last 4 characters
+/// ([`iop_core::secret::mask`]; the first ones are the same for all of a platform's tokens),
 /// terminal-safe.
 pub(crate) fn mask(secret: &str) -> String {
-    if secret.chars().count() < 12 {
-        return "…".to_owned();
-    }
-    let head: String = secret.chars().take(4).collect();
-    format!("{}…", escape_controls(&head))
+    escape_controls(&iop_core::secret::mask(secret)).into_owned()
 }
 
 /// A span of time in its two largest units: `30d`, `2d 3h`, `5h 10m`, `45s`.
@@ -176,7 +173,7 @@ mod tests {
             escape_controls("a\x1b]0;title\x07b\x1b[31mc\r\nd\te\x7f\u{9b}f\u{202e}g"),
             "a\\x1b]0;title\\x07b\\x1b[31mc\\r\\nd\\te\\x7f\\x9bf\\u{202e}g"
         );
-        assert_eq!(mask("\x1b[2Jabcdefghijkl"), "\\x1b[2J…");
+        assert_eq!(mask("abcdefghijkl\x1b[2J"), "…\\x1b[2J");
         let value = serde_json::json!({"k": "a\x1b\u{9b}\u{7f}\u{202e}b\n"});
         let json = serde_json::to_string_pretty(&value).unwrap();
         let safe = json_for_terminal(&json);
@@ -188,10 +185,12 @@ mod tests {
     }
 
     #[test]
-    fn masks_show_at_most_four_characters() {
-        assert_eq!(mask("50000501a2b3c4d5e6f7"), "5000…");
+    fn masks_show_the_last_four_characters() {
+        // AliExpress tokens all start with 5000: the end tells two of them apart.
+        assert_eq!(mask("50000501a2b3c4d5e6f7"), "…e6f7");
+        assert_ne!(mask("50000501a2b3c4d5e6f7"), mask("50000501a2b3c4d5x9y8"));
         assert_eq!(mask("short"), "…");
-        assert_eq!(mask("ÄÖÜßäöüxyzab"), "ÄÖÜß…");
+        assert_eq!(mask("ÄÖÜßäöüxyzab"), "…yzab");
     }
 
     #[test]

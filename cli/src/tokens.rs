@@ -320,7 +320,7 @@ mod tests {
         let text = text_lines("memory:", &entries, now).join("\n");
         assert!(!text.contains("50000access0123456789"), "{text}");
         assert!(!text.contains("50001refresh0123456789"), "{text}");
-        assert!(text.contains("5000…"), "{text}");
+        assert!(text.contains("…6789"), "{text}");
         assert!(text.contains("(in 10d)"), "{text}");
         assert!(
             text.contains("\nb       unreadable    corrupted\n"),

@@ -310,7 +310,7 @@ fn token_commands_with_a_store_save_and_mask() {
         assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
     }
     assert!(
-        out.stdout.contains(&format!("{}…", &secrets[0][..4])),
+        out.stdout.contains(&iop_core::secret::mask(&secrets[0])),
         "{out:?}"
     );
 
@@ -611,6 +611,28 @@ fn demo_runs_offline_without_credentials() {
     );
     assert!(out.stdout.contains("made 1 refresh call"), "{out:?}");
     assert!(!out.stdout.contains("test-app-secret"), "{out:?}");
+    // "new access token, new refresh token": the masks show it (their ends differ; every
+    // AliExpress token starts with 5000, so masks of the first characters were all alike).
+    let masks = |name: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(name))
+            .filter_map(|rest| rest.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    for name in ["access_token", "refresh_token"] {
+        let shown = masks(name);
+        assert!(shown.len() >= 2, "{name}: {shown:?} in {out:?}");
+        assert!(
+            shown
+                .iter()
+                .all(|m| m.starts_with('…') && m.chars().count() == 5)
+        );
+        assert_ne!(
+            shown[0], shown[1],
+            "{name} before and after the refresh: {out:?}"
+        );
+    }
 }
 
 #[test]
@@ -1118,7 +1140,7 @@ fn tokens_list_and_remove_a_directory_store_without_credentials() {
     assert_eq!(str_field(entry, "seller_id"), "seller-a");
     assert!(entry["access_expires_at_ms"].as_i64().is_some(), "{entry}");
     assert!(entry["refresh_expires_at_ms"].as_i64().is_some(), "{entry}");
-    assert!(str_field(entry, "access_token").ends_with('…'), "{entry}");
+    assert!(str_field(entry, "access_token").starts_with('…'), "{entry}");
     for secret in &secrets {
         assert!(!out.stdout.contains(secret.as_str()), "{out:?}");
     }
@@ -1508,7 +1530,7 @@ fn keys_and_stored_values_with_terminal_controls_are_escaped() {
             .save(evil, &token, Some(stored.version))
             .expect("save");
         let mut other = token.clone();
-        other.access_token = Some(iop_core::AccessToken::new("\x1b[2Jabcdefghijklmnop"));
+        other.access_token = Some(iop_core::AccessToken::new("abcdefghijklmnop\x1b[2J"));
         store.save("plain\x07bell", &other, None).expect("save");
     }
 
@@ -1518,7 +1540,7 @@ fn keys_and_stored_values_with_terminal_controls_are_escaped() {
     // One line per seller: the line feed in the key did not split its line.
     assert_eq!(out.stdout.lines().count(), 4, "{out:?}");
     assert!(out.stdout.contains("evil\\x1b]0;owned"), "{out:?}");
-    assert!(out.stdout.contains("\\x1b[2J…"), "{out:?}");
+    assert!(out.stdout.contains("…\\x1b[2J"), "{out:?}");
     let out = run(iop(None, &["tokens", "list", "--store", path, "--json"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_terminal_safe(&out.stdout, "tokens list --json");
@@ -1726,4 +1748,234 @@ fn authorize_times_out_on_time_whatever_clients_do() {
     );
     // 3 s and the process's start and exit; a client used to extend it by 40 s.
     assert!(took < Duration::from_secs(8), "ended after {took:?}");
+}
+
+#[test]
+fn call_for_a_seller_refreshes_once_when_the_gateway_refuses_its_token() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().to_str().expect("utf-8");
+    // A stored token set whose access token the gateway does not know.
+    let code = emu.authorize("seller-r");
+    let mut token = json(&run(iop(Some(&emu), &["token", "create", "--code", &code])));
+    token["access_token"] = serde_json::json!("revoked-access-token");
+    // Weeks of life left as far as the manager can tell: only the gateway refuses it.
+    token["expires_in"] = serde_json::json!(30 * 86_400);
+    token.as_object_mut().expect("object").remove("expire_time");
+    let set = iop_core::TokenSet::from_value(token, std::time::SystemTime::now()).expect("token");
+    let manager = iop_core::TokenManager::new(
+        std::sync::Arc::new(
+            iop_core::Client::new(
+                emu.app_key(),
+                iop_core::AppSecret::new(emu.app_secret()),
+                iop_core::Gateway::new(&emu.url()).expect("gateway"),
+            )
+            .expect("client"),
+        ),
+        std::sync::Arc::new(iop_core::FileStore::open(dir.path()).expect("store")),
+    );
+    manager.put("seller-r", &set).expect("put");
+    let out = run(iop(
+        Some(&emu),
+        &[
+            "call",
+            "/orders/get",
+            "--seller",
+            "seller-r",
+            "--store",
+            store,
+        ],
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(json(&out)["seller_id"], "seller-r", "{out:?}");
+    assert_eq!(emu.stats().get("/auth/token/refresh"), Some(&1));
+    assert_eq!(emu.stats().get("/orders/get"), Some(&2));
+
+    // An unknown seller: a clear message, exit 1, nothing sent.
+    let out = run(iop(
+        Some(&emu),
+        &[
+            "call",
+            "/orders/get",
+            "--seller",
+            "nobody",
+            "--store",
+            store,
+        ],
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("unknown seller \"nobody\""), "{out:?}");
+    assert_eq!(emu.stats().get("/orders/get"), Some(&2));
+}
+
+/// `tests/net/front.py --upstream URL --serve`: a TLS front with a private CA and tinyproxy,
+/// stopped when dropped (stdin closed).
+struct Front {
+    child: std::process::Child,
+    settings: serde_json::Value,
+}
+
+impl Front {
+    fn start(emu: &Emulator) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/net/front.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--upstream", &emu.url(), "--serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 tests/net/front.py");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("settings line");
+        let settings = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Self { child, settings }
+    }
+
+    fn get(&self, name: &str) -> String {
+        str_field(&self.settings, name).to_owned()
+    }
+
+    /// CONNECTs to the gateway front in tinyproxy's log.
+    fn connects(&self) -> usize {
+        let log = std::fs::read_to_string(self.get("IOP_NET_PROXY_LOG")).expect("proxy log");
+        let needle = format!("CONNECT {} HTTP", self.get("IOP_NET_GATEWAY_TARGET"));
+        log.matches(&needle).count()
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn network_flags_reach_a_private_ca_gateway_through_a_proxy() {
+    let emu = emulator();
+    let front = Front::start(&emu);
+    let https = front.get("IOP_NET_HTTPS_URL");
+    let ca = front.get("IOP_NET_CA_FILE");
+    let proxy = front.get("IOP_NET_PROXY");
+    let password = front.get("IOP_NET_PROXY_PASSWORD");
+    let create = |extra: &[&str], env: &[(&str, &str)]| {
+        let code = emu.authorize("net-seller");
+        let mut args = vec!["token", "create", "--code", &code, "--retries", "0"];
+        args.extend_from_slice(extra);
+        let mut cmd = iop(Some(&emu), &args);
+        cmd.env("IOP_BASE_URL", &https);
+        for name in [
+            "IOP_PROXY",
+            "IOP_CA_FILE",
+            "IOP_TRUST_ENV",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "SSL_CERT_FILE",
+        ] {
+            cmd.env_remove(name);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = run(cmd);
+        assert!(
+            !out.stdout.contains(&password) && !out.stderr.contains(&password),
+            "{out:?}"
+        );
+        assert!(!out.stderr.contains("wrong-pw-SECRET"), "{out:?}");
+        out
+    };
+
+    // The private CA is unknown to the bundled roots.
+    let out = create(&[], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("TLS") || out.stderr.contains("certificate"),
+        "{out:?}"
+    );
+
+    // --ca-file, and the proxy from IOP_PROXY (no password on the command line).
+    let before = front.connects();
+    let out = create(&["--ca-file", &ca], &[("IOP_PROXY", &proxy)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(str_field(&json(&out), "seller_id"), "net-seller");
+    assert_eq!(front.connects(), before + 1);
+
+    // The flag forms: it works, with a warning that the password shows in `ps`.
+    let https_proxy = front.get("IOP_NET_HTTPS_PROXY");
+    let out = create(&["--ca-file", &ca, "--proxy", &https_proxy], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("proxy password") && out.stderr.contains("IOP_PROXY"),
+        "{out:?}"
+    );
+    assert_eq!(front.connects(), before + 2);
+
+    // Refused credentials: exit 1, the proxy's answer named, no password.
+    let out = create(
+        &[],
+        &[
+            ("IOP_CA_FILE", &ca),
+            ("IOP_PROXY", &front.get("IOP_NET_PROXY_WRONG_PASSWORD")),
+        ],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("proxy CONNECT failed") && out.stderr.contains("credentials"),
+        "{out:?}"
+    );
+
+    // --trust-env (or IOP_TRUST_ENV=1): HTTPS_PROXY and SSL_CERT_FILE; NO_PROXY bypasses.
+    let env = [
+        ("HTTPS_PROXY", proxy.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+    ];
+    let out = create(&[], &env);
+    assert_eq!(
+        out.code, 1,
+        "the environment is not read by default: {out:?}"
+    );
+    let before = front.connects();
+    let out = create(&["--trust-env"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(front.connects(), before + 1);
+    let out = create(
+        &[],
+        &[
+            env[0],
+            env[1],
+            ("IOP_TRUST_ENV", "1"),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(front.connects(), before + 1, "NO_PROXY: reached directly");
+
+    // A malformed proxy is a usage error that shows no password.
+    let out = create(&["--proxy", "socks5://u:wrong-pw-SECRET@127.0.0.1:1"], &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("invalid proxy URL"), "{out:?}");
+}
+
+#[test]
+fn network_flags_are_checked() {
+    for (args, why) in [
+        (&["--read-timeout", "0s"][..], "more than 0"),
+        (&["--connect-timeout", "2d"][..], "at most 1 day"),
+        (&["--retries", "101"][..], "101"),
+    ] {
+        let mut all = vec!["call", "/x"];
+        all.extend_from_slice(args);
+        let out = run(iop(None, &all));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains(why), "{why}: {out:?}");
+    }
 }

@@ -94,19 +94,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// One line about a token set, secrets masked.
+/// One line about a token set, secrets masked as everywhere in iop (`…` and the last 4).
 fn summary(tokens: &TokenSet) -> String {
-    let mask = |s: Option<&str>| match s {
-        Some(s) if s.chars().count() > 8 => {
-            format!(
-                "{}…({} chars)",
-                s.chars().take(4).collect::<String>(),
-                s.len()
-            )
-        }
-        Some(_) => "…".to_owned(),
-        None => "none".to_owned(),
-    };
+    let mask = |s: Option<&str>| s.map_or_else(|| "none".to_owned(), iop_core::secret::mask);
     let days_left = |at: Option<SystemTime>| {
         at.and_then(|at| at.duration_since(SystemTime::now()).ok())
             .map_or_else(

@@ -112,6 +112,14 @@ impl Style {
         }
     }
 
+    /// `"gop"` or `"top"`: the stable name in log fields and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gop => "gop",
+            Self::Top => "top",
+        }
+    }
+
     /// The style of an API name given as text: a leading `/` makes a path (GOP) API.
     pub fn of(api: &str) -> Self {
         if api.starts_with('/') {

@@ -347,19 +347,37 @@ impl Client {
         request: &Request,
         access_token: Option<&AccessToken>,
     ) -> Result<serde_json::Value> {
+        let (result, body) = self.call_keeping_body(request, access_token);
+        raw_answer(result, body)
+    }
+
+    /// [`Self::call`], and the body of the last answer when it was a gateway error envelope
+    /// (for [`raw_answer`]).
+    pub(crate) fn call_keeping_body(
+        &self,
+        request: &Request,
+        access_token: Option<&AccessToken>,
+    ) -> (Result<serde_json::Value>, Option<Vec<u8>>) {
         let exchange = self.execute(
             &self.gateway,
             request,
             access_token,
             |status, body, _, redactor| parse_response_redacting(status, body, redactor),
         );
-        match (exchange.result, exchange.last_response) {
-            (Err(Error::Gateway(gateway)), Some((_, body))) => {
-                // parse_response read this body as an envelope, so it is JSON.
-                serde_json::from_slice(&body).map_err(|_| Error::Gateway(gateway))
-            }
-            (result, _) => result,
-        }
+        let body = match &exchange.result {
+            Err(Error::Gateway(_)) => exchange.last_response.map(|(_, body)| body),
+            _ => None,
+        };
+        (exchange.result, body)
+    }
+
+    /// Stops the client: its idle pooled connections are closed now, and every later call
+    /// fails with [`Error::InvalidRequest`] ("the client is closed"), also through the token
+    /// managers that share it. Calls under way finish first. Dropping the last reference to a
+    /// client closes its connections too; this is for code that wants them closed at a known
+    /// moment (a `with` block, a shutdown) while references remain.
+    pub fn close(&self) {
+        self.transport.close();
     }
 
     /// A token call, sent to [`Gateway::token_gateway`] (Lazada's auth host for a Lazada
@@ -418,9 +436,9 @@ impl Client {
                             .and_then(|(_, body)| request_id_of(body));
                         log::debug!(
                             target: "iop::client",
-                            "api={} style={:?} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} ok",
+                            "api={} style={} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} ok",
                             api.as_str(),
-                            api.style(),
+                            api.style().name(),
                             status.unwrap_or(0),
                             request_id.as_deref().unwrap_or("none"),
                         );
@@ -435,9 +453,9 @@ impl Client {
                     log::log!(
                         target: "iop::client",
                         if delay.is_some() { log::Level::Info } else { log::Level::Warn },
-                        "api={} style={:?} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} error={error}{}",
+                        "api={} style={} status={} elapsed_ms={elapsed_ms} request_id={} attempt={attempt} error={error}{}",
                         api.as_str(),
-                        api.style(),
+                        api.style().name(),
                         status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
                         error.request_id().unwrap_or("none"),
                         delay.map_or_else(String::new, |d| format!(
@@ -492,6 +510,21 @@ impl Client {
             // rotation would then have burnt its token); everything else will fail again.
             _ => None,
         }
+    }
+}
+
+/// What [`Client::call_raw`] answers for the outcome of [`Client::call_keeping_body`]: a
+/// gateway error envelope as its JSON, anything else as it is.
+pub(crate) fn raw_answer(
+    result: Result<serde_json::Value>,
+    body: Option<Vec<u8>>,
+) -> Result<serde_json::Value> {
+    match (result, body) {
+        (Err(Error::Gateway(gateway)), Some(body)) => {
+            // parse_response read this body as an envelope, so it is JSON.
+            serde_json::from_slice(&body).map_err(|_| Error::Gateway(gateway))
+        }
+        (result, _) => result,
     }
 }
 

@@ -224,6 +224,13 @@ pub enum Error {
         /// The underlying error.
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// No token set is stored for the seller `key`: the seller never authorized the app here,
+    /// or was removed. Authorize the seller and store the token set first
+    /// ([`crate::TokenManager::put`], [`crate::TokenManager::complete_authorization`]).
+    UnknownSeller {
+        /// The seller key asked for.
+        key: String,
+    },
     /// The seller of `key` must authorize the app again (refresh token dead or missing).
     ReauthorizationRequired {
         /// The seller key.
@@ -246,7 +253,7 @@ impl Error {
             Self::Decode { status, .. } if *status >= 500 => ErrorClass::Retryable,
             Self::Decode { .. } | Self::Store { .. } => ErrorClass::Unknown,
             Self::Transport { .. } | Self::Timeout { .. } => ErrorClass::Retryable,
-            Self::InvalidRequest(_) => ErrorClass::Client,
+            Self::InvalidRequest(_) | Self::UnknownSeller { .. } => ErrorClass::Client,
             Self::ReauthorizationRequired { .. } => ErrorClass::Reauthorize,
             Self::Authorization(_) => ErrorClass::Client,
         }
@@ -342,6 +349,11 @@ impl std::fmt::Display for Error {
                 write!(f, "token store: {message}")
             }
             Self::Store { key, message, .. } => write!(f, "token store, seller {key:?}: {message}"),
+            Self::UnknownSeller { key } => write!(
+                f,
+                "unknown seller {key:?}: no token set is stored for it (authorize the seller and \
+                 store its token set first)"
+            ),
             Self::ReauthorizationRequired {
                 key,
                 reason,

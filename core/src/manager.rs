@@ -475,9 +475,10 @@ impl TokenManager {
         Err(Error::Store {
             key: key.to_owned(),
             message: format!(
-                "the stored token set belongs to app key {app_key:?} at {gateway}, not to this \
-                 manager's app key {own_key:?} at {own_gateway}; apps sharing a store need \
-                 distinct keys"
+                "the stored token set belongs to another app: {} (stored for app key {app_key:?} \
+                 at {gateway}; this manager is app key {own_key:?} at {own_gateway}); remove it \
+                 or use a store of this app's own",
+                binding_differences((app_key, gateway), (own_key, own_gateway)).join(", ")
             ),
             source: None,
         })
@@ -548,7 +549,8 @@ impl TokenManager {
 
     /// A valid access token for `key`, refreshing first when it expires within the margin.
     ///
-    /// Errors: [`Error::Store`] when nothing is stored for `key` or the store fails;
+    /// Errors: [`Error::UnknownSeller`] when nothing is stored for `key`; [`Error::Store`] when
+    /// the store fails;
     /// [`Error::ReauthorizationRequired`] when the seller must authorize again; the client's
     /// error when a refresh fails and the access token has expired. When a refresh fails for a
     /// transient reason while the access token still lives, that token is returned (and the
@@ -576,6 +578,94 @@ impl TokenManager {
                     Err(error)
                 }
             }
+        }
+    }
+
+    /// Calls any API for the seller `key` and returns the answer as JSON: a valid access token
+    /// (refreshed first when due, as [`Self::access_token`]), the call, and, when the gateway
+    /// refuses that access token as invalid or expired (`IllegalAccessToken`: revoked, expired
+    /// early, replaced elsewhere), one refresh and one retry.
+    ///
+    /// That refresh is single-flight: concurrent calls that were refused the same token share
+    /// one refresh (per key, across threads, and across processes for stores whose lock reaches
+    /// them), and a caller that finds the stored token already replaced retries with it without
+    /// refreshing again. A dead refresh token goes to the reauthorization callback and is
+    /// returned as [`Error::ReauthorizationRequired`]. A second refusal is returned as it is.
+    ///
+    /// Errors: those of [`Self::access_token`] ([`Error::UnknownSeller`] first of all), and
+    /// those of [`Client::call`].
+    ///
+    /// ```no_run
+    /// # fn demo(manager: &iop_core::TokenManager) -> iop_core::Result<()> {
+    /// use iop_core::Request;
+    /// let orders = manager.call("shop-1", &Request::new("/orders/get")?.param("status", "pending"))?;
+    /// # let _ = orders;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call(&self, key: &str, request: &crate::Request) -> Result<Value> {
+        self.call_for(key, request, false)
+    }
+
+    /// [`Self::call`], returning gateway error envelopes as JSON (what the vendor SDKs'
+    /// `execute` does, see [`Client::call_raw`]). An envelope refusing the access token is
+    /// still handled (one refresh, one retry) before anything is returned.
+    pub fn call_raw(&self, key: &str, request: &crate::Request) -> Result<Value> {
+        self.call_for(key, request, true)
+    }
+
+    fn call_for(&self, key: &str, request: &crate::Request, raw: bool) -> Result<Value> {
+        let access = self.access_token(key)?;
+        let (result, body) = self.client.call_keeping_body(request, Some(&access));
+        let refused = match &result {
+            Err(Error::Gateway(gateway)) if gateway.class() == ErrorClass::Refresh => {
+                Some(gateway.code.clone())
+            }
+            _ => None,
+        };
+        let Some(code) = refused else {
+            return finish_call(result, body, raw);
+        };
+        log::info!(
+            "the gateway refused the access token of {key} ({code}); refreshing it and retrying \
+             the call once"
+        );
+        let fresh = self.refresh_refused(key, &access)?;
+        let (result, body) = self.client.call_keeping_body(request, Some(&fresh));
+        finish_call(result, body, raw)
+    }
+
+    /// A new access token for `key` after the gateway refused `refused`: refreshed under the
+    /// key's lock, unless the stored token is no longer `refused` (someone refreshed it
+    /// meanwhile), in which case that one is returned.
+    fn refresh_refused(&self, key: &str, refused: &AccessToken) -> Result<AccessToken> {
+        // Due whatever its expiry: the gateway says this access token is no good.
+        let due = Due {
+            within: MAX_TOKEN_LIFE.saturating_mul(2),
+            half_life: HalfLife::Ignored,
+        };
+        let outcome = self
+            .with_key_held(key, true, |held| {
+                let stored = self.load_required(key)?;
+                let replaced = stored.token.access_token.as_ref().is_some_and(|current| {
+                    !constant_time_eq(current.secret().as_bytes(), refused.secret().as_bytes())
+                });
+                if replaced {
+                    return Ok(Outcome::Fresh(stored.token));
+                }
+                if let Some(outcome) = self.without_refresh(key, &stored, due) {
+                    return Ok(outcome);
+                }
+                self.refresh_locked(key, stored, due, true, held)
+            })?
+            .ok_or_else(|| crate::store::store_error(key, "the lock was not taken"))?;
+        match self.settle(key, outcome) {
+            Outcome::Fresh(token) | Outcome::Refreshed(token) => access_of(key, token),
+            // The access token is refused and cannot be refreshed: the seller must authorize
+            // again (the callback fired in `settle`).
+            Outcome::Unrefreshable { error, .. }
+            | Outcome::Reauthorize { error, .. }
+            | Outcome::Failed { error, .. } => Err(error),
         }
     }
 
@@ -1174,18 +1264,63 @@ impl TokenManager {
     }
 }
 
+/// The parts in which a stored record's binding (app key, gateway) differs from this manager's:
+/// `app key "a" (not "b")`, `gateway host …`, `gateway port …`, `gateway scheme …`.
+fn binding_differences(stored: (&str, &str), own: (&str, &str)) -> Vec<String> {
+    let mut parts = Vec::new();
+    if stored.0 != own.0 {
+        parts.push(format!("app key {:?} (not {:?})", stored.0, own.0));
+    }
+    if stored.1 == own.1 {
+        return parts;
+    }
+    match (url::Url::parse(stored.1), url::Url::parse(own.1)) {
+        (Ok(theirs), Ok(ours)) => {
+            let before = parts.len();
+            if theirs.scheme() != ours.scheme() {
+                parts.push(format!(
+                    "gateway scheme {} (not {})",
+                    theirs.scheme(),
+                    ours.scheme()
+                ));
+            }
+            if theirs.host_str() != ours.host_str() {
+                parts.push(format!(
+                    "gateway host {} (not {})",
+                    theirs.host_str().unwrap_or("(none)"),
+                    ours.host_str().unwrap_or("(none)")
+                ));
+            }
+            let port = |u: &url::Url| {
+                u.port_or_known_default()
+                    .map_or_else(|| "(none)".to_owned(), |p| p.to_string())
+            };
+            if port(&theirs) != port(&ours) {
+                parts.push(format!(
+                    "gateway port {} (not {})",
+                    port(&theirs),
+                    port(&ours)
+                ));
+            }
+            if parts.len() == before {
+                parts.push(format!("gateway {} (not {})", stored.1, own.1));
+            }
+        }
+        _ => parts.push(format!("gateway {} (not {})", stored.1, own.1)),
+    }
+    parts
+}
+
 /// How many keys a worker of [`TokenManager::refresh_due`] reads in one go.
 const LOAD_BATCH: usize = 32;
 
 /// The store's lock of a key while it is refreshed (see [`TokenStore::save_and_unlock`]).
 struct Held<'a>(Option<Box<dyn KeyLock + 'a>>);
 
-/// `stored`, or the store error of a key with nothing stored.
+/// `stored`, or [`Error::UnknownSeller`] for a key with nothing stored.
 fn required(key: &str, stored: Option<StoredToken>) -> Result<StoredToken> {
-    stored.ok_or_else(|| Error::Store {
+    stored.ok_or_else(|| Error::UnknownSeller {
         key: key.to_owned(),
-        message: "no token set is stored for this key".to_owned(),
-        source: None,
     })
 }
 
@@ -1332,6 +1467,15 @@ fn checked_answer(old: &TokenSet, mut answer: TokenSet) -> Result<TokenSet> {
         }
     }
     Ok(answer)
+}
+
+/// The answer of [`TokenManager::call`] or, with `raw`, of [`TokenManager::call_raw`].
+fn finish_call(result: Result<Value>, body: Option<Vec<u8>>, raw: bool) -> Result<Value> {
+    if raw {
+        crate::client::raw_answer(result, body)
+    } else {
+        result
+    }
 }
 
 /// The access token of a token set that should have one.

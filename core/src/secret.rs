@@ -18,6 +18,32 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// Fewer characters than this and [`mask`] shows none of them.
+pub const MASK_MIN_CHARS: usize = 12;
+
+/// How every part of iop shows a secret to people (the CLI, examples, the C and Python
+/// bindings): `…` followed by its last 4 characters, or `…` alone when it has fewer than
+/// [`MASK_MIN_CHARS`] characters.
+///
+/// The end, not the start: the tokens of one platform share their first characters (every
+/// AliExpress access and refresh token starts with `5000`), so only the end tells an old token
+/// from its replacement.
+///
+/// ```
+/// use iop_core::secret::mask;
+/// assert_eq!(mask("50000501a2b3c4d5e6f7k3Fz"), "…k3Fz");
+/// assert_eq!(mask("50001601a2b3c4d5e6f7Q9wX"), "…Q9wX");
+/// assert_eq!(mask("short"), "…");
+/// ```
+pub fn mask(secret: &str) -> String {
+    let count = secret.chars().count();
+    if count < MASK_MIN_CHARS {
+        return "…".to_owned();
+    }
+    let tail: String = secret.chars().skip(count - 4).collect();
+    format!("…{tail}")
+}
+
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -33,6 +59,11 @@ macro_rules! secret_type {
             /// The secret value. Every read of a secret goes through here.
             pub fn secret(&self) -> &str {
                 &self.0
+            }
+
+            /// The secret as shown to people: see [`mask`].
+            pub fn masked(&self) -> String {
+                mask(self.secret())
             }
         }
 

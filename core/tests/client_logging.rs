@@ -132,7 +132,7 @@ fn log_lines_carry_the_facts_and_no_secret() {
     assert!(
         ours.iter().any(|l| l.target == "iop::client"
             && l.text.contains("api=/auth/token/create")
-            && l.text.contains("style=Gop")
+            && l.text.contains("style=gop")
             && l.text.contains("status=200")
             && l.text.contains("elapsed_ms=")
             && l.text.contains("request_id=")
@@ -167,10 +167,23 @@ fn log_lines_carry_the_facts_and_no_secret() {
     assert!(
         ours.iter()
             .any(|l| l.text.contains("api=aliexpress.trade.order.get")
-                && l.text.contains("style=Top")),
+                && l.text.contains("style=top")),
         "{}",
         dump(&ours)
     );
+
+    // Field values are stable lower-case names, never Rust debug names (`style=Gop`).
+    for line in &ours {
+        for field in line.text.split_whitespace() {
+            if let Some(style) = field.strip_prefix("style=") {
+                assert!(
+                    style == "gop" || style == "top",
+                    "style field {style:?} in {:?}",
+                    line.text
+                );
+            }
+        }
+    }
 
     // No secret and no URL parameters in any of our lines, at any level.
     for line in &ours {

@@ -308,6 +308,12 @@ fn another_apps_manager_refuses_its_tokens_and_never_refreshes_them() {
             message.contains("\"app-a\"") && message.contains("\"app-b\""),
             "{message}"
         );
+        // It names what differs, and only that: the app key, not the gateway.
+        assert!(
+            message.contains("app key \"app-a\" (not \"app-b\")"),
+            "{message}"
+        );
+        assert!(!message.contains("gateway host") && !message.contains("gateway port"));
         let text = err.to_string();
         assert!(
             !text.contains("old-access")
@@ -342,10 +348,41 @@ fn another_apps_manager_refuses_its_tokens_and_never_refreshes_them() {
         ),
         Arc::new(FileStore::open(dir.path()).unwrap()),
     );
-    assert!(matches!(
-        elsewhere.access_token("seller"),
-        Err(Error::Store { .. })
-    ));
+    // The error names the part that differs: the host, not the app key.
+    match elsewhere.access_token("seller") {
+        Err(Error::Store { message, .. }) => {
+            assert!(
+                message.contains("gateway host 127.0.0.1 (not 127.0.0.2)"),
+                "{message}"
+            );
+            assert!(
+                !message.contains("app key \"app-a\" (not") && !message.contains("gateway port"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a store error, got {other:?}"),
+    }
+    // The same host on another port (two emulators, a gateway behind another port).
+    let other_port = TokenManager::new(
+        client(
+            "app-a",
+            "http://127.0.0.1:10",
+            clock.clone(),
+            calls_b.clone(),
+            fresh,
+        ),
+        Arc::new(FileStore::open(dir.path()).unwrap()),
+    );
+    match other_port.get("seller") {
+        Err(Error::Store { message, .. }) => {
+            assert!(message.contains("gateway port 9 (not 10)"), "{message}");
+            assert!(
+                !message.contains("gateway host") && !message.contains("(not \"app-a\")"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a store error, got {other:?}"),
+    }
 
     // A's own manager goes on as before; the token it hands out carries no binding field.
     assert_eq!(

@@ -175,10 +175,16 @@ fn missing_and_corrupted_tokens_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileStore::open(dir.path()).unwrap());
     let (manager, _) = manager(&calls, store.clone());
+    // A seller nothing is stored for is a typed error of its own, not a store failure.
     let err = manager.access_token("nobody").unwrap_err();
     assert!(
-        matches!(&err, Error::Store { key, .. } if key == "nobody"),
+        matches!(&err, Error::UnknownSeller { key } if key == "nobody"),
         "{err:?}"
+    );
+    assert_eq!(err.class(), iop_core::ErrorClass::Client);
+    assert!(
+        err.to_string().contains("unknown seller \"nobody\""),
+        "{err}"
     );
 
     manager.put("broken", &token(DAY, Some(100), true)).unwrap();

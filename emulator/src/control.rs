@@ -162,6 +162,41 @@ pub(crate) fn handle(state: &State, route: &str, request: &HttpRequest) -> Reply
             Ok(()) => ok(),
             Err(why) => bad(why),
         },
+        "answer" => {
+            let Some(api) = params.non_blank("api") else {
+                return bad("api is required");
+            };
+            let Some(body) = params.non_blank("body") else {
+                return bad("body is required (a JSON object)");
+            };
+            let body = match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(body) => body,
+                Err(_) => return bad("body must be JSON (an object)"),
+            };
+            let mut answer = crate::CannedAnswer::new(api, body);
+            if let Some(seller) = params.non_blank("seller") {
+                answer = answer.seller(seller);
+            }
+            if let Some(given) = params.non_blank("params") {
+                match serde_json::from_str::<std::collections::BTreeMap<String, String>>(given) {
+                    Ok(given) => answer.params = given,
+                    Err(_) => {
+                        return bad(
+                            "params must be a JSON object of strings: {\"name\": \"value\"}",
+                        );
+                    }
+                }
+            }
+            match state.add_answer(answer) {
+                Ok(()) => ok(),
+                Err(why) => bad(why),
+            }
+        }
+        "clear_answers" => {
+            state.clear_answers();
+            ok()
+        }
+        "answers" => Reply::json(200, &state.answers()),
         "require_token" => {
             let Some(api) = params.non_blank("api") else {
                 return bad("api is required (an API name, or * for every API)");

@@ -151,6 +151,8 @@ pub(crate) struct State {
     pushes: Mutex<Pushes>,
     /// Pushes being attempted now (by id): one attempt at a time per push.
     in_flight: Mutex<BTreeSet<u64>>,
+    /// Business answers registered by tests, sent instead of the echo.
+    answers: Mutex<crate::answers::Answers>,
 }
 
 impl std::fmt::Debug for State {
@@ -223,7 +225,25 @@ impl State {
             token_required: Mutex::default(),
             pushes: Mutex::default(),
             in_flight: Mutex::default(),
+            answers: Mutex::default(),
         }
+    }
+
+    /// Registers a canned answer (checked first).
+    pub(crate) fn add_answer(&self, answer: crate::answers::CannedAnswer) -> Result<(), String> {
+        answer.check()?;
+        lock(&self.answers).add(answer);
+        Ok(())
+    }
+
+    /// Forgets every canned answer.
+    pub(crate) fn clear_answers(&self) {
+        lock(&self.answers).clear();
+    }
+
+    /// Every canned answer, in the order registered.
+    pub(crate) fn answers(&self) -> Vec<crate::answers::CannedAnswer> {
+        lock(&self.answers).all()
     }
 
     // ---- control operations, used by the library API and the control routes ----
@@ -957,6 +977,15 @@ impl State {
                 Value::String(seller_id)
             }
         };
+        let canned = lock(&self.answers).find(api, seller_id.as_str(), &params.text);
+        if let Some(body) = canned {
+            let (request_id, trace_id) = self.ids();
+            let simplify = params.get("simplify") == Some("true");
+            return Reply::json(
+                200,
+                &crate::answers::envelope(style, api, body, simplify, &request_id, &trace_id),
+            );
+        }
         let business: Map<String, Value> = params
             .text
             .iter()

@@ -12,7 +12,8 @@
 //! - `/auth/token/create` and `/auth/token/security/create` take single-use authorization codes
 //!   (30 minutes of virtual time; `InvalidCode`), `/auth/token/refresh` and
 //!   `/auth/token/security/refresh` take refresh tokens (`IllegalRefreshToken`), rotated or not;
-//! - any other call echoes its business parameters. A token (`access_token` for GOP, `session`
+//! - any other call answers what a test registered for it ([`Emulator::answer`], in the
+//!   gateway's real envelope), or else echoes its business parameters. A token (`access_token` for GOP, `session`
 //!   for TOP) is checked whenever one is sent (`IllegalAccessToken`); without one, the call is
 //!   answered with no seller, as the gateway answers its app-level APIs (affiliate, category,
 //!   brand …), unless a test made that API require a token ([`Emulator::require_token`]);
@@ -47,6 +48,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+mod answers;
 mod clock;
 mod control;
 mod gateway;
@@ -55,6 +57,7 @@ mod params;
 mod push;
 mod server;
 
+pub use answers::{COMMON_ANSWERS, CannedAnswer};
 pub use clock::VirtualClock;
 pub use push::{PushAttempt, PushDelivery};
 
@@ -298,6 +301,54 @@ impl Emulator {
     /// or a hold go on at once.
     pub fn clear_faults(&self) {
         self.state.clear_faults();
+    }
+
+    /// Registers what an API answers instead of the echo (see [`CannedAnswer`]): the body in the
+    /// gateway's real envelope, optionally only for one seller or for given parameter values.
+    /// The access token, when one is sent, is still checked first. Fails (`InvalidInput`) for
+    /// an empty API name or a body that is not a JSON object.
+    ///
+    /// ```no_run
+    /// use iop_emulator::{CannedAnswer, Config, Emulator};
+    /// use serde_json::json;
+    ///
+    /// let emulator = Emulator::start(Config::default())?;
+    /// emulator.answer(CannedAnswer::new(
+    ///     "aliexpress.affiliate.category.get",
+    ///     json!({"resp_result": {"resp_code": 200, "resp_msg": "Call succeeds",
+    ///            "result": {"total_result_count": 1,
+    ///                       "categories": {"category": [{"category_id": 3, "category_name": "Apparel"}]}}}}),
+    /// ))?;
+    /// emulator.answer(CannedAnswer::new("/seller/get", json!({"data": {"name": "Shop 1"}})).seller("seller-1"))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn answer(&self, answer: CannedAnswer) -> std::io::Result<()> {
+        self.state
+            .add_answer(answer)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
+    }
+
+    /// Registers every answer of a JSON text: a list of `{"api", "body", "seller", "params"}`
+    /// (as `--answers FILE` reads), or [`COMMON_ANSWERS`]. Nothing is registered when any of
+    /// them is malformed (`InvalidInput`, saying what is wrong).
+    pub fn load_answers(&self, json: &str) -> std::io::Result<usize> {
+        let answers = answers::parse_answers(json)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        let count = answers.len();
+        for answer in answers {
+            self.answer(answer)?;
+        }
+        Ok(count)
+    }
+
+    /// Forgets every registered answer: calls are echoed again.
+    pub fn clear_answers(&self) {
+        self.state.clear_answers();
+    }
+
+    /// Every registered answer, in the order registered.
+    pub fn answers(&self) -> Vec<CannedAnswer> {
+        self.state.answers()
     }
 
     /// Lets requests held by [`Fault::HoldBefore`] / [`Fault::HoldAfter`] go on: those for

@@ -64,6 +64,12 @@ struct Args {
     /// Start of the virtual clock, in Unix epoch milliseconds (default: now).
     #[arg(long)]
     start_time_ms: Option<u64>,
+    /// Business answers to send instead of the echo: a JSON file holding a list of
+    /// {"api", "body", "seller", "params"}, or `common` for the answers shipped with the
+    /// emulator (affiliate category, link and products, the seller's product list; Lazada
+    /// seller and orders). Repeatable.
+    #[arg(long, value_name = "FILE|common")]
+    answers: Vec<PathBuf>,
 }
 
 /// The first line of `path` (`-`: standard input), without its line end.
@@ -117,6 +123,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for path in &args.answers {
+        let text = if path.as_os_str() == "common" {
+            iop_emulator::COMMON_ANSWERS.to_owned()
+        } else {
+            match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("iop-emulator: cannot read answers {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
+        if let Err(e) = emulator.load_answers(&text) {
+            eprintln!("iop-emulator: answers {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{}", emulator.url())
         .and_then(|()| out.flush())

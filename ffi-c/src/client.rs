@@ -8,7 +8,7 @@ use iop_core::{
     AccessToken, AppSecret, AuthCode, Client, ClientBuilder, Gateway, RefreshToken, Request,
 };
 
-use crate::boundary::{boundary, boundary_result, guard};
+use crate::boundary::{boundary, guard};
 use crate::error::iop_error;
 use crate::ffi::{
     BoxCastable, free, into_raw, opt_str, to_c_string, try_mut, try_out, try_pairs, try_ref,
@@ -23,8 +23,8 @@ use crate::token::iop_token;
 ///
 /// Create with `iop_client_new`, free with `iop_client_free`. A `const iop_client *` may be used
 /// by any number of threads at once (the type is `Send + Sync`): one client serves a whole
-/// program. Only `iop_client_set_timeout_ms`, `iop_client_set_max_attempts` and
-/// `iop_client_free` need the client to yourself.
+/// program. Only the `iop_client_set_*` functions and `iop_client_free` need the client to
+/// yourself.
 pub struct iop_client {
     _private: [u8; 0],
 }
@@ -62,6 +62,9 @@ impl ClientHandle {
 /// Free the client with `iop_client_free`. The client may be shared by any number of threads
 /// (see `iop_client`).
 ///
+/// On failure, when `err` is not NULL, `*err` receives an `iop_error` saying what is wrong with
+/// which argument (free with `iop_error_free`); on success `*err` is not touched.
+///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
 /// `IOP_RESULT_INVALID_ARGUMENT` (malformed URL, plain `http` to a host that is not loopback);
 /// `IOP_RESULT_TRANSPORT` (the HTTP stack could not be set up); `IOP_RESULT_PANIC`.
@@ -71,8 +74,9 @@ pub extern "C" fn iop_client_new(
     app_key: *const c_char,
     app_secret: *const c_char,
     out: *mut *mut iop_client,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| {
+    boundary(err, || {
         let base_url = opt_str(base_url, "base_url")?;
         let app_key = try_str(app_key, "app_key")?;
         let app_secret = AppSecret::new(try_str(app_secret, "app_secret")?);
@@ -91,17 +95,19 @@ pub extern "C" fn iop_client_new(
 /// greater than 0; the defaults are 10 s connect, 30 s read).
 ///
 /// Needs the client to yourself: no other thread may use `c` during this call. Token managers
-/// made from `c` before keep the old settings.
+/// made from `c` before keep the old settings. `err` as for `iop_client_new`.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (a zero
-/// timeout); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`. On failure the client is unchanged.
+/// timeout; the CA file given earlier can no longer be read); `IOP_RESULT_TRANSPORT`;
+/// `IOP_RESULT_PANIC`. On failure the client is unchanged.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_client_set_timeout_ms(
     c: *mut iop_client,
     connect_ms: u32,
     read_ms: u32,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| {
+    boundary(err, || {
         let handle = try_mut(c, "c")?;
         if connect_ms == 0 || read_ms == 0 {
             return Err(Failure::new(
@@ -122,13 +128,18 @@ pub extern "C" fn iop_client_set_timeout_ms(
 /// SYSTEM errors, and short rate-limit bans; never for signature, authorization or client
 /// errors.
 ///
-/// Needs the client to yourself, like `iop_client_set_timeout_ms`.
+/// Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+/// `iop_client_new`.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT`
 /// (`max_attempts` 0); `IOP_RESULT_TRANSPORT`; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
-pub extern "C" fn iop_client_set_max_attempts(c: *mut iop_client, max_attempts: u32) -> iop_result {
-    boundary_result(|| {
+pub extern "C" fn iop_client_set_max_attempts(
+    c: *mut iop_client,
+    max_attempts: u32,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
         let handle = try_mut(c, "c")?;
         if max_attempts == 0 {
             return Err(Failure::new(
@@ -139,6 +150,84 @@ pub extern "C" fn iop_client_set_max_attempts(c: *mut iop_client, max_attempts: 
         let mut retry = handle.client.retry_policy().clone();
         retry.max_attempts = max_attempts;
         handle.reconfigure(|b| b.retry(retry))
+    })
+}
+
+/// Sends every call through an HTTP `CONNECT` proxy: `proxy_url` is
+/// `http://[user:password@]host:port` (or `https://…` for TLS to the proxy itself, checked like
+/// any server); NULL removes the proxy. The URL is copied; its credentials never appear in
+/// errors or logs.
+///
+/// Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+/// `iop_client_new`.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`); `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_INVALID_ARGUMENT` (not an http or https proxy URL); `IOP_RESULT_PANIC`. On
+/// failure the client is unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_client_set_proxy(
+    c: *mut iop_client,
+    proxy_url: *const c_char,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_mut(c, "c")?;
+        let proxy = opt_str(proxy_url, "proxy_url")?.map(str::to_owned);
+        let mut config = handle.client.http_config().clone();
+        config.proxy = proxy;
+        handle.reconfigure(|b| b.http_config(config))
+    })
+}
+
+/// Trusts the certificates of the PEM file at `pem_path` beside the bundled roots (a private or
+/// TLS-inspecting CA, for the gateway or for an `https://` proxy); NULL goes back to the
+/// bundled roots alone. The file is read now (and again by later `iop_client_set_*` calls).
+/// Certificate checks themselves cannot be turned off.
+///
+/// Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+/// `iop_client_new`.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`); `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_INVALID_ARGUMENT` (the file cannot be read or holds no certificate: the message
+/// says which); `IOP_RESULT_PANIC`. On failure the client is unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_client_set_ca_file(
+    c: *mut iop_client,
+    pem_path: *const c_char,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_mut(c, "c")?;
+        let path = opt_str(pem_path, "pem_path")?.map(std::path::PathBuf::from);
+        let mut config = handle.client.http_config().clone();
+        config.extra_root_certificates = path;
+        handle.reconfigure(|b| b.http_config(config))
+    })
+}
+
+/// With `trust_env` true, also reads the environment when settings are applied (now, and at
+/// each later `iop_client_set_*` call): `HTTPS_PROXY` (else `https_proxy`, `ALL_PROXY`,
+/// `all_proxy`) when no proxy was set, `NO_PROXY` (hosts reached directly) and `SSL_CERT_FILE`
+/// (trusted beside the bundled roots) when no CA file was set. Off by default: the environment
+/// is not read.
+///
+/// Needs the client to yourself, like `iop_client_set_timeout_ms`. `err` as for
+/// `iop_client_new`.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_ARGUMENT` (the
+/// environment names a malformed proxy or an unreadable CA file); `IOP_RESULT_PANIC`. On
+/// failure the client is unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_client_set_trust_env(
+    c: *mut iop_client,
+    trust_env: bool,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        let handle = try_mut(c, "c")?;
+        let mut config = handle.client.http_config().clone();
+        config.trust_env = trust_env;
+        handle.reconfigure(|b| b.http_config(config))
     })
 }
 

@@ -67,6 +67,20 @@ pub extern "C" fn iop_result_name(r: c_int) -> *const c_char {
     })
 }
 
+/// A secret as iop shows it to people, the same in every language: `…` and its last 4
+/// characters (`…k3Fz`), or `…` alone for fewer than 12 characters. Tokens of one platform
+/// share their first characters, so the end is what tells an old token from its replacement.
+///
+/// Allocated: free with `iop_string_free`. NULL when `secret` is NULL or not UTF-8.
+#[unsafe(no_mangle)]
+pub extern "C" fn iop_mask(secret: *const c_char) -> *mut c_char {
+    boundary::guard(std::ptr::null_mut(), || {
+        ffi::try_str(secret, "secret")
+            .and_then(|secret| ffi::to_c_string(iop_core::secret::mask(secret), "the mask"))
+            .unwrap_or(std::ptr::null_mut())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::{CStr, c_int};
@@ -75,7 +89,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_have_a_name() {
-        for r in [-1, 20, 1000, c_int::MAX, c_int::MIN] {
+        for r in [-1, 21, 1000, c_int::MAX, c_int::MIN] {
             let name = unsafe { CStr::from_ptr(iop_result_name(r)) };
             assert_eq!(name, c"IOP_RESULT_UNKNOWN");
         }

@@ -14,7 +14,8 @@ use crate::client::iop_client;
 use crate::error::ErrorHandle;
 use crate::error::iop_error;
 use crate::ffi::{
-    BoxCastable, bool_out, free, into_raw, lend, opt_str, to_c_string, try_out, try_ref, try_str,
+    BoxCastable, bool_out, free, into_raw, lend, opt_str, to_c_string, try_out, try_pairs, try_ref,
+    try_str,
 };
 use crate::result::{Failure, iop_result};
 use crate::store::{CallbackBackend, iop_store_callbacks};
@@ -84,8 +85,7 @@ pub struct iop_refresh_report {
 }
 
 /// Creates a token manager over the client `c` and the token store named by `store`, and
-/// writes it to `*out` (free with `iop_manager_free`). `iop_manager_open` does the same and
-/// also says why it failed.
+/// writes it to `*out` (free with `iop_manager_free`).
 ///
 /// - `c`: the client used for refreshes; the manager keeps its own reference, so `c` may be
 ///   freed before the manager. Later `iop_client_set_*` calls do not affect the manager.
@@ -118,6 +118,10 @@ pub struct iop_refresh_report {
 ///
 /// The manager may be used by several threads at once.
 ///
+/// On failure, when `err` is not NULL, `*err` receives an error (free with `iop_error_free`)
+/// whose message says what failed, e.g. which host and port did not answer. The message never
+/// holds a password from `store`.
+///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
 /// `IOP_RESULT_STORE` (a store string of none of the forms above; the directory cannot be
 /// created or opened; a URL that is malformed; a server that cannot be reached or refuses the
@@ -129,13 +133,12 @@ pub extern "C" fn iop_manager_new(
     store: *const c_char,
     margin_ms: i64,
     out: *mut *mut iop_manager,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| new_manager(c, store, margin_ms, out))
+    boundary(err, || new_manager(c, store, margin_ms, out))
 }
 
-/// `iop_manager_new` with the detail of a failure: when it fails and `err` is not NULL, an
-/// error is written to `*err` (free with `iop_error_free`) whose message says what failed,
-/// e.g. which host and port did not answer. The message never holds a password from `store`.
+/// The same as `iop_manager_new` (kept for code written when `iop_manager_new` had no `err`).
 ///
 /// Returns as `iop_manager_new`.
 #[unsafe(no_mangle)]
@@ -182,18 +185,19 @@ fn new_manager(
 ///   nothing is called and `user` stays yours.
 ///
 /// The manager may be used by several threads at once; the callbacks are then called from
-/// those threads.
+/// those threads. `err` as for `iop_manager_new`.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT` (`c`, `store`, `out`, or one of the
-/// `load`, `save`, `keys` callbacks NULL); `IOP_RESULT_PANIC`.
+/// `load`, `save`, `keys` callbacks NULL: the message names it); `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_manager_new_with_store(
     c: *const iop_client,
     store: *const iop_store_callbacks,
     margin_ms: i64,
     out: *mut *mut iop_manager,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| {
+    boundary(err, || {
         let client = try_ref(c, "c")?;
         let out = try_out(out, "out")?;
         let callbacks = try_ref(store, "store")?;
@@ -213,6 +217,9 @@ pub extern "C" fn iop_manager_new_with_store(
 /// Stores the token set `t` for the seller key `key` (any string, e.g. the seller id),
 /// replacing what is there. `t` is copied: free it when you like.
 ///
+/// `err` as for `iop_client_create_token`: for `IOP_RESULT_STORE` its message says what failed
+/// (the directory, the server, a record of another app naming the part that differs).
+///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
 /// `IOP_RESULT_STORE`; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
@@ -220,8 +227,9 @@ pub extern "C" fn iop_manager_put(
     m: *mut iop_manager,
     key: *const c_char,
     t: *const iop_token,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| {
+    boundary(err, || {
         let handle = try_ref(m.cast_const(), "m")?;
         let key = try_str(key, "key")?;
         let token = try_ref(t, "t")?;
@@ -265,9 +273,9 @@ pub extern "C" fn iop_manager_remove(
 /// `err` as for `iop_client_create_token`.
 ///
 /// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_UNKNOWN_SELLER` (no token set is stored for `key`);
 /// `IOP_RESULT_REAUTHORIZATION_REQUIRED` (the refresh token is dead or expired: the seller must
-/// authorize the app again); `IOP_RESULT_STORE` (no token stored for `key`, or the store
-/// failed); the gateway, decode,
+/// authorize the app again); `IOP_RESULT_STORE` (the store failed); the gateway, decode,
 /// transport and timeout results of a failed refresh; `IOP_RESULT_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn iop_manager_access_token(
@@ -284,6 +292,92 @@ pub extern "C" fn iop_manager_access_token(
         out.write(to_c_string(token.secret().to_owned(), "the access token")?);
         Ok(())
     })
+}
+
+/// Calls any API for the seller `key` and writes the JSON text of the answer's body to
+/// `*out_json` (free with `iop_string_free`): a valid access token of the seller (refreshed
+/// first when due, as `iop_manager_access_token`), the call, and when the gateway refuses that
+/// access token as invalid or expired, one refresh and one retry. That refresh is shared by
+/// every thread refused the same token (one per seller at a time); a dead refresh token
+/// reaches the reauthorization callback and gives `IOP_RESULT_REAUTHORIZATION_REQUIRED`.
+///
+/// `api`, `keys`, `values`, `count` as for `iop_client_call`. Gateway error envelopes are
+/// failures, as for `iop_client_call` (`iop_manager_call_raw` returns them as JSON).
+/// `err` as for `iop_client_create_token`. Thread safety: `m` may be shared.
+///
+/// Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`; `IOP_RESULT_INVALID_UTF8`;
+/// `IOP_RESULT_INVALID_ARGUMENT` (malformed API name, a business parameter named like a system
+/// one); `IOP_RESULT_UNKNOWN_SELLER` (nothing stored for `key`: nothing was sent);
+/// `IOP_RESULT_REAUTHORIZATION_REQUIRED`; `IOP_RESULT_ACCESS_TOKEN_INVALID` (refused again after
+/// the refresh); every other gateway result; `IOP_RESULT_STORE`; `IOP_RESULT_DECODE`;
+/// `IOP_RESULT_TRANSPORT`; `IOP_RESULT_TIMEOUT`; `IOP_RESULT_PANIC`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the call's arguments, as iop_client_call takes them
+pub extern "C" fn iop_manager_call(
+    m: *mut iop_manager,
+    key: *const c_char,
+    api: *const c_char,
+    keys: *const *const c_char,
+    values: *const *const c_char,
+    count: usize,
+    out_json: *mut *mut c_char,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        manager_call(m, key, api, keys, values, count, out_json, false)
+    })
+}
+
+/// `iop_manager_call`, returning a gateway error envelope as its JSON text instead of a
+/// failure (what the vendor SDKs' `execute` does). A refusal of the access token is still
+/// handled (one refresh, one retry) first.
+///
+/// Returns as `iop_manager_call`, without the gateway results.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the call's arguments, as iop_client_call takes them
+pub extern "C" fn iop_manager_call_raw(
+    m: *mut iop_manager,
+    key: *const c_char,
+    api: *const c_char,
+    keys: *const *const c_char,
+    values: *const *const c_char,
+    count: usize,
+    out_json: *mut *mut c_char,
+    err: *mut *mut iop_error,
+) -> iop_result {
+    boundary(err, || {
+        manager_call(m, key, api, keys, values, count, out_json, true)
+    })
+}
+
+/// The body of `iop_manager_call` and `iop_manager_call_raw`.
+#[allow(clippy::too_many_arguments)]
+fn manager_call(
+    m: *mut iop_manager,
+    key: *const c_char,
+    api: *const c_char,
+    keys: *const *const c_char,
+    values: *const *const c_char,
+    count: usize,
+    out_json: *mut *mut c_char,
+    raw: bool,
+) -> Result<(), Failure> {
+    let handle = try_ref(m.cast_const(), "m")?;
+    let key = try_str(key, "key")?;
+    let api = try_str(api, "api")?;
+    let pairs = try_pairs(keys, values, count)?;
+    let out_json = try_out(out_json, "out_json")?;
+    let mut request = iop_core::Request::new(api)?;
+    for (name, value) in pairs {
+        request.set_param(name, value);
+    }
+    let body = if raw {
+        handle.manager.call_raw(key, &request)?
+    } else {
+        handle.manager.call(key, &request)?
+    };
+    out_json.write(to_c_string(body.to_string(), "the answer")?);
+    Ok(())
 }
 
 /// Writes the stored token set of `key` to `*out` (free with `iop_token_free`), or NULL when

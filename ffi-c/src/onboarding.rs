@@ -26,6 +26,8 @@ pub const IOP_STATE_BUFFER_LEN: usize = 49;
 /// - `base_url`: the host serving the page (the emulator's URL in tests); NULL for the
 ///   platform's own (`api-sg.aliexpress.com`, `auth.lazada.com`).
 ///
+/// `err` as for `iop_client_new`: the message says which argument is refused and why.
+///
 /// Thread safety: none needed. Returns `IOP_RESULT_OK`; `IOP_RESULT_NULL_ARGUMENT`;
 /// `IOP_RESULT_INVALID_UTF8`; `IOP_RESULT_INVALID_ARGUMENT` (unknown platform, empty app key or
 /// state, a redirect URI that is not absolute http(s), a country for AliExpress or a uuid for
@@ -41,8 +43,9 @@ pub extern "C" fn iop_authorization_url(
     uuid: *const c_char,
     base_url: *const c_char,
     out: *mut *mut c_char,
+    err: *mut *mut iop_error,
 ) -> iop_result {
-    boundary_result(|| {
+    boundary(err, || {
         let platform = match opt_str(platform, "platform")? {
             None => Platform::AliExpress,
             Some(name) => Platform::parse(name).ok_or_else(|| {

@@ -49,8 +49,8 @@ pub enum iop_result {
     IOP_RESULT_TRANSPORT = 13,
     /// A connect or read timeout passed.
     IOP_RESULT_TIMEOUT = 14,
-    /// The token store failed to load or save (unreadable directory, corrupted file, conflict),
-    /// or holds no token for the key asked for.
+    /// The token store failed to load or save (unreadable directory, corrupted file, conflict,
+    /// a record of another app).
     IOP_RESULT_STORE = 15,
     /// The token manager found that the seller must authorize the app again (refresh token
     /// dead or expired).
@@ -63,10 +63,14 @@ pub enum iop_result {
     /// its `state` is missing or not the expected one (a forged or stale redirect), the
     /// platform reported an error (the seller declined), or it has no code.
     IOP_RESULT_AUTHORIZATION = 19,
+    /// The token manager holds no token set for the seller key asked for: the seller never
+    /// authorized the app here, or was removed. Nothing was sent. Store the seller's token set
+    /// first (`iop_manager_put`, `iop_manager_complete_authorization`).
+    IOP_RESULT_UNKNOWN_SELLER = 20,
 }
 
 /// Every result value, in numeric order.
-pub(crate) const ALL: [iop_result; 20] = [
+pub(crate) const ALL: [iop_result; 21] = [
     iop_result::IOP_RESULT_OK,
     iop_result::IOP_RESULT_NULL_ARGUMENT,
     iop_result::IOP_RESULT_INVALID_UTF8,
@@ -87,6 +91,7 @@ pub(crate) const ALL: [iop_result; 20] = [
     iop_result::IOP_RESULT_PANIC,
     iop_result::IOP_RESULT_OTHER,
     iop_result::IOP_RESULT_AUTHORIZATION,
+    iop_result::IOP_RESULT_UNKNOWN_SELLER,
 ];
 
 impl iop_result {
@@ -113,6 +118,7 @@ impl iop_result {
             Self::IOP_RESULT_PANIC => c"IOP_RESULT_PANIC",
             Self::IOP_RESULT_OTHER => c"IOP_RESULT_OTHER",
             Self::IOP_RESULT_AUTHORIZATION => c"IOP_RESULT_AUTHORIZATION",
+            Self::IOP_RESULT_UNKNOWN_SELLER => c"IOP_RESULT_UNKNOWN_SELLER",
         }
     }
 }
@@ -137,6 +143,7 @@ impl From<&Error> for iop_result {
             Error::Store { .. } => Self::IOP_RESULT_STORE,
             Error::ReauthorizationRequired { .. } => Self::IOP_RESULT_REAUTHORIZATION_REQUIRED,
             Error::Authorization(_) => Self::IOP_RESULT_AUTHORIZATION,
+            Error::UnknownSeller { .. } => Self::IOP_RESULT_UNKNOWN_SELLER,
             _ => Self::IOP_RESULT_OTHER,
         }
     }
@@ -307,6 +314,10 @@ mod tests {
             source: None,
         };
         assert_eq!(iop_result::from(&store), IOP_RESULT_STORE);
+        let unknown = Error::UnknownSeller {
+            key: "nobody".to_owned(),
+        };
+        assert_eq!(iop_result::from(&unknown), IOP_RESULT_UNKNOWN_SELLER);
         let reauth = Failure::from(Error::ReauthorizationRequired {
             key: "k".to_owned(),
             reason: "dead".to_owned(),

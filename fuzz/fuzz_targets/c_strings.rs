@@ -38,6 +38,7 @@ unsafe extern "C" {
         app_key: *const c_char,
         app_secret: *const c_char,
         out: *mut *mut c_void,
+        err: *mut *mut c_void,
     ) -> c_int;
     fn iop_client_free(c: *mut c_void);
 }
@@ -89,10 +90,14 @@ fuzz_target!(|input: (&[u8], &[u8], &[u8], u8)| {
         );
 
         let mut client: *mut c_void = ptr::null_mut();
-        if iop_client_new(a.as_ptr(), b.as_ptr(), d.as_ptr(), &mut client) == OK {
+        let mut err: *mut c_void = ptr::null_mut();
+        if iop_client_new(a.as_ptr(), b.as_ptr(), d.as_ptr(), &mut client, &mut err) == OK {
+            assert!(err.is_null());
             iop_client_free(client);
         } else {
             assert!(client.is_null());
+            assert!(!err.is_null() && !iop_error_message(err).is_null());
+            iop_error_free(err);
         }
     }
 });

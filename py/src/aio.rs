@@ -467,24 +467,7 @@ fn _aio_call(
         Some(t) if !t.is_none() => Some(AccessToken::new(text_arg("access_token", t, true)?)),
         _ => None,
     };
-    let files = match files.filter(|f| !f.is_none()) {
-        None => Vec::new(),
-        Some(files) => {
-            let files = files
-                .cast::<PyDict>()
-                .map_err(|_| PyTypeError::new_err("files must be a dict or None"))?;
-            // A snapshot of the items, in their order: the dict may change after this call.
-            let mut parts = Vec::with_capacity(files.len());
-            for item in files.items().iter() {
-                let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-                parts.push((
-                    text_arg("file parameter name", &name, true)?,
-                    value.unbind(),
-                ));
-            }
-            parts
-        }
-    };
+    let files = file_snapshot(files)?;
     let inner = Arc::clone(&client.get().inner);
     submit(completions, future, move || {
         let request = match with_files(request, files) {
@@ -495,6 +478,63 @@ fn _aio_call(
             inner.call_raw(&request, token.as_ref())
         } else {
             inner.call(&request, token.as_ref())
+        };
+        match result {
+            Ok(value) => Outcome::Json(value),
+            Err(e) => Outcome::Failed(e),
+        }
+    })
+}
+
+/// The items of a `files` dict (field name checked, value kept), in their order: the dict may
+/// change after the call that took it.
+fn file_snapshot(files: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Py<PyAny>)>> {
+    let Some(files) = files.filter(|f| !f.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let files = files
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("files must be a dict or None"))?;
+    let mut parts = Vec::with_capacity(files.len());
+    for item in files.items().iter() {
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        parts.push((
+            text_arg("file parameter name", &name, true)?,
+            value.unbind(),
+        ));
+    }
+    Ok(parts)
+}
+
+/// `TokenManager.call` (or, with `raw`, `call_raw`) on a worker: the request is built here
+/// (later changes to `params` do not reach it), the file parts are read on the worker.
+#[pyfunction]
+#[pyo3(signature = (completions, future, manager, key, api, params=None, files=None, method=None, raw=false))]
+#[allow(clippy::too_many_arguments)]
+fn _aio_manager_call(
+    completions: &Bound<'_, Completions>,
+    future: &Bound<'_, PyAny>,
+    manager: &Bound<'_, TokenManager>,
+    key: &Bound<'_, PyAny>,
+    api: &Bound<'_, PyAny>,
+    params: Option<&Bound<'_, PyAny>>,
+    files: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+    raw: bool,
+) -> PyResult<()> {
+    let key = crate::manager::key_arg(key)?;
+    let request = crate::manager::call_request(api, params, None, method)?;
+    let files = file_snapshot(files)?;
+    let inner = Arc::clone(&manager.get().inner);
+    submit(completions, future, move || {
+        let request = match with_files(request, files) {
+            Ok(request) => request,
+            Err(raised) => return Outcome::Raised(raised),
+        };
+        let result = if raw {
+            inner.call_raw(&key, &request)
+        } else {
+            inner.call(&key, &request)
         };
         match result {
             Ok(value) => Outcome::Json(value),
@@ -601,6 +641,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_aio_refresh_token, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_call, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_manager, m)?)?;
+    m.add_function(wrap_pyfunction!(_aio_manager_call, m)?)?;
     m.add_function(wrap_pyfunction!(_aio_run, m)?)?;
     Ok(())
 }

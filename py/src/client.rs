@@ -1,6 +1,7 @@
 //! `iop.Client`: one app on one gateway; pooled connections, GIL released while on the network.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iop_core::{
@@ -10,7 +11,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
 
-use crate::convert::{json_to_py, param_pairs, text_arg};
+use crate::convert::{int_arg, json_to_py, param_pairs, text_arg};
 use crate::errors::to_pyerr;
 use crate::token::Token;
 
@@ -26,6 +27,8 @@ pub(crate) struct Client {
     base_url: String,
     /// The base URL as given (with a vendor `/rest` or `/sync` suffix), for `explain`.
     given_url: String,
+    /// Whether `close()` was called.
+    closed: AtomicBool,
 }
 
 /// Settings of a new client, checked.
@@ -33,9 +36,130 @@ pub(crate) struct ClientSettings {
     pub(crate) app_key: String,
     pub(crate) app_secret: AppSecret,
     pub(crate) base_url: String,
-    pub(crate) timeout: Duration,
+    pub(crate) timeout: Timeouts,
     pub(crate) partner_id: Option<String>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) network: Network,
+}
+
+/// Connect and read timeouts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) read: Duration,
+}
+
+impl Timeouts {
+    /// A read timeout alone: connecting may take as long, up to 10 s.
+    pub(crate) fn read(read: Duration) -> Self {
+        Self {
+            connect: read.min(Duration::from_secs(10)),
+            read,
+        }
+    }
+}
+
+/// The proxy, CA and retry settings of a client (`proxy=`, `ca_file=`, `trust_env=`,
+/// `retries=`).
+#[derive(Default)]
+pub(crate) struct Network {
+    pub(crate) proxy: Option<String>,
+    pub(crate) ca_file: Option<std::path::PathBuf>,
+    pub(crate) trust_env: bool,
+    /// Attempts after the first; `None`: the default policy.
+    pub(crate) retries: Option<u32>,
+}
+
+impl Network {
+    /// The settings from the keyword arguments of `Client(...)`.
+    pub(crate) fn from_args(
+        proxy: Option<&Bound<'_, PyAny>>,
+        ca_file: Option<&Bound<'_, PyAny>>,
+        trust_env: Option<&Bound<'_, PyAny>>,
+        retries: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let proxy = match proxy {
+            Some(p) if !p.is_none() => Some(text_arg("proxy", p, true)?),
+            _ => None,
+        };
+        let ca_file = match ca_file {
+            Some(f) if !f.is_none() => Some(path_arg("ca_file", f)?),
+            _ => None,
+        };
+        let trust_env = match trust_env {
+            Some(t) if !t.is_none() => {
+                if !t.is_instance_of::<pyo3::types::PyBool>() {
+                    return Err(PyTypeError::new_err(format!(
+                        "trust_env must be a bool, got {}",
+                        t.get_type().name()?
+                    )));
+                }
+                t.extract::<bool>()?
+            }
+            _ => false,
+        };
+        let retries = match retries {
+            Some(r) if !r.is_none() => Some(
+                u32::try_from(int_arg(
+                    "retries",
+                    r,
+                    0,
+                    MAX_RETRIES,
+                    &format!("retries must be from 0 to {MAX_RETRIES}"),
+                )?)
+                .unwrap_or(0),
+            ),
+            _ => None,
+        };
+        Ok(Self {
+            proxy,
+            ca_file,
+            trust_env,
+            retries,
+        })
+    }
+}
+
+/// The most retries `retries=` accepts.
+const MAX_RETRIES: i64 = 100;
+
+/// A file path argument: `str` or `os.PathLike`.
+fn path_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<std::path::PathBuf> {
+    let text = if value.is_instance_of::<pyo3::types::PyString>() {
+        value.extract::<String>()?
+    } else if value.hasattr("__fspath__")? {
+        value
+            .call_method0("__fspath__")?
+            .extract::<String>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!("{name} must be a str path or os.PathLike of str"))
+            })?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a str or os.PathLike, got {}",
+            value.get_type().name()?
+        )));
+    };
+    if text.trim().is_empty() {
+        return Err(PyValueError::new_err(format!("{name} must not be empty")));
+    }
+    Ok(std::path::PathBuf::from(text))
+}
+
+/// `timeout=`: seconds (the read timeout) or a `(connect, read)` pair of seconds.
+pub(crate) fn timeouts_arg(timeout: &Bound<'_, PyAny>) -> PyResult<Timeouts> {
+    if let Ok(pair) = timeout.cast::<PyTuple>() {
+        if pair.len() != 2 {
+            return Err(PyValueError::new_err(
+                "timeout must be seconds or a (connect, read) pair of seconds",
+            ));
+        }
+        return Ok(Timeouts {
+            connect: timeout_arg(&pair.get_item(0)?)?,
+            read: timeout_arg(&pair.get_item(1)?)?,
+        });
+    }
+    timeout_arg(timeout).map(Timeouts::read)
 }
 
 /// The longest timeout accepted: about 31 years.
@@ -76,10 +200,24 @@ impl Client {
     pub(crate) fn build(py: Python<'_>, settings: ClientSettings) -> PyResult<Self> {
         let gateway = Gateway::new(&settings.base_url).map_err(|e| to_pyerr(py, e))?;
         let base_url = gateway.base_url().to_owned();
-        let connect = settings.timeout.min(Duration::from_secs(10));
+        let network = settings.network;
+        let http = iop_core::HttpConfig {
+            connect_timeout: settings.timeout.connect,
+            read_timeout: settings.timeout.read,
+            proxy: network.proxy,
+            extra_root_certificates: network.ca_file,
+            trust_env: network.trust_env,
+            ..iop_core::HttpConfig::default()
+        };
         let mut builder =
             iop_core::Client::builder(settings.app_key.clone(), settings.app_secret, gateway)
-                .timeouts(connect, settings.timeout);
+                .http_config(http);
+        if let Some(retries) = network.retries {
+            builder = builder.retry(iop_core::RetryPolicy {
+                max_attempts: retries.saturating_add(1),
+                ..iop_core::RetryPolicy::default()
+            });
+        }
         if let Some(partner_id) = settings.partner_id {
             builder = builder.partner_id(partner_id);
         }
@@ -92,7 +230,29 @@ impl Client {
             app_key: settings.app_key,
             base_url,
             given_url: settings.base_url,
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// The file parts of a `files=` argument (a mapping; `None`: none), read now.
+    pub(crate) fn with_files(
+        mut request: Request,
+        files: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Request> {
+        let Some(files) = files.filter(|f| !f.is_none()) else {
+            return Ok(request);
+        };
+        let files = files
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("files must be a dict or None"))?;
+        // A snapshot of the items: reading a file object runs Python code that could resize the
+        // dict, which pyo3's live dict iterator answers with a panic.
+        for item in files.items().iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let name = text_arg("file parameter name", &k, true)?;
+            request = request.file(file_part(&name, &v)?);
+        }
+        Ok(request)
     }
 
     /// Builds the core request of a call.
@@ -199,9 +359,14 @@ pub(crate) fn file_part(name: &str, value: &Bound<'_, PyAny>) -> PyResult<FilePa
 #[pymethods]
 impl Client {
     /// A client for `app_key`/`app_secret` on `base_url` (default AliExpress; the vendor style
-    /// `…/rest` or `…/sync` is accepted). `timeout` is the read timeout in seconds.
+    /// `…/rest` or `…/sync` is accepted). `timeout` is the read timeout in seconds, or a
+    /// `(connect, read)` pair; `proxy` an `http://[user:password@]host:port` (or `https://`)
+    /// CONNECT proxy; `ca_file` a PEM file trusted beside the bundled roots; `trust_env` reads
+    /// `HTTPS_PROXY`, `NO_PROXY` and `SSL_CERT_FILE` too; `retries` the attempts after the first
+    /// for failures safe to repeat (default 2).
     #[new]
-    #[pyo3(signature = (app_key, app_secret, *, base_url=None, timeout=None, partner_id=None))]
+    #[pyo3(signature = (app_key, app_secret, *, base_url=None, timeout=None, partner_id=None, proxy=None, ca_file=None, trust_env=None, retries=None), text_signature = "(app_key, app_secret, *, base_url=None, timeout=None, partner_id=None, proxy=None, ca_file=None, trust_env=False, retries=None)")]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of Client(...)
     fn py_new(
         py: Python<'_>,
         app_key: &Bound<'_, PyAny>,
@@ -209,19 +374,24 @@ impl Client {
         base_url: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         partner_id: Option<&Bound<'_, PyAny>>,
+        proxy: Option<&Bound<'_, PyAny>>,
+        ca_file: Option<&Bound<'_, PyAny>>,
+        trust_env: Option<&Bound<'_, PyAny>>,
+        retries: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let base_url = match base_url {
             Some(b) if !b.is_none() => text_arg("base_url", b, true)?,
             _ => ALIEXPRESS.to_owned(),
         };
         let timeout = match timeout {
-            Some(t) if !t.is_none() => timeout_arg(t)?,
-            _ => Duration::from_secs(30),
+            Some(t) if !t.is_none() => timeouts_arg(t)?,
+            _ => Timeouts::read(Duration::from_secs(30)),
         };
         let partner_id = match partner_id {
             Some(p) if !p.is_none() => Some(text_arg("partner_id", p, true)?),
             _ => None,
         };
+        let network = Network::from_args(proxy, ca_file, trust_env, retries)?;
         Self::build(
             py,
             ClientSettings {
@@ -231,6 +401,7 @@ impl Client {
                 timeout,
                 partner_id,
                 clock: None,
+                network,
             },
         )
     }
@@ -264,8 +435,9 @@ impl Client {
     }
 
     /// Calls any API (GOP path or TOP dotted name) and returns the body as a dict; gateway
-    /// error envelopes raise `GatewayError` and its subclasses.
-    #[pyo3(signature = (api, params=None, *, access_token=None, http_method=None))]
+    /// error envelopes raise `GatewayError` and its subclasses. `files` (field name → bytes, a
+    /// `(file_name, data[, content_type])` tuple or a file object) makes it a multipart upload.
+    #[pyo3(signature = (api, params=None, *, access_token=None, http_method=None, files=None))]
     fn call<'py>(
         &self,
         py: Python<'py>,
@@ -273,11 +445,49 @@ impl Client {
         params: Option<&Bound<'py, PyAny>>,
         access_token: Option<&Bound<'py, PyAny>>,
         http_method: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let post = pyo3::types::PyString::new(py, "POST").into_any();
-        let request = Self::request(api, params, http_method.unwrap_or(&post))?;
-        let token = access_token_arg(access_token)?;
-        self.send(py, request, token, false)
+        self.call_with(py, api, params, access_token, http_method, files, false)
+    }
+
+    /// As `call`, but a gateway error envelope is returned as the body instead of raised (what
+    /// the vendor SDKs' `execute` does). Transport failures still raise.
+    #[pyo3(signature = (api, params=None, *, access_token=None, http_method=None, files=None))]
+    fn call_raw<'py>(
+        &self,
+        py: Python<'py>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        access_token: Option<&Bound<'py, PyAny>>,
+        http_method: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.call_with(py, api, params, access_token, http_method, files, true)
+    }
+
+    /// Closes the client's pooled connections; later calls (also through token managers made
+    /// from it) raise `ValueError`. Calling it twice is fine. `with iop.Client(...) as client:`
+    /// closes it at the end of the block.
+    fn close(&self, py: Python<'_>) {
+        self.closed.store(true, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.close());
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
     }
 
     /// The vendor-compatible call behind `IopClient.execute`: returns the body even for error
@@ -294,14 +504,8 @@ impl Client {
         simplify: bool,
         files: &Bound<'py, pyo3::types::PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut request = Self::request(api, Some(params), http_method)?.simplify(simplify);
-        // A snapshot of the items: reading a file object runs Python code that could resize the
-        // dict, which pyo3's live dict iterator answers with a panic.
-        for item in files.items().iter() {
-            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
-            let name = text_arg("file parameter name", &k, true)?;
-            request = request.file(file_part(&name, &v)?);
-        }
+        let request = Self::request(api, Some(params), http_method)?.simplify(simplify);
+        let request = Self::with_files(request, Some(files.as_any()))?;
         let token = access_token_arg(access_token)?;
         self.send(py, request, token, true)
     }
@@ -358,9 +562,38 @@ impl Client {
     }
 
     fn __repr__(&self) -> String {
+        let proxy = self
+            .inner
+            .http_config()
+            .proxy
+            .as_deref()
+            .map_or_else(String::new, |p| {
+                format!(", proxy={:?}", iop_core::redact::url(p))
+            });
         format!(
-            "Client(app_key={:?}, base_url={:?})",
+            "Client(app_key={:?}, base_url={:?}{proxy})",
             self.app_key, self.base_url
         )
+    }
+}
+
+impl Client {
+    /// `call` and `call_raw`.
+    #[allow(clippy::too_many_arguments)]
+    fn call_with<'py>(
+        &self,
+        py: Python<'py>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        access_token: Option<&Bound<'py, PyAny>>,
+        http_method: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
+        raw: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let post = pyo3::types::PyString::new(py, "POST").into_any();
+        let method = http_method.filter(|m| !m.is_none()).unwrap_or(&post);
+        let request = Self::with_files(Self::request(api, params, method)?, files)?;
+        let token = access_token_arg(access_token)?;
+        self.send(py, request, token, raw)
     }
 }

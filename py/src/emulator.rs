@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::client::{Client, ClientSettings, timeout_arg};
+use crate::client::{Client, ClientSettings, Timeouts, timeouts_arg};
 use crate::convert::{datetime_from_ms, duration_arg, instant_arg, int_arg, py_to_json, text_arg};
 use crate::token::Token;
 
@@ -284,6 +284,59 @@ impl Emulator {
         log.iter().map(|entry| delivery_dict(py, entry)).collect()
     }
 
+    /// Registers what `api` answers (`body`, a dict) in the gateway's envelope, for calls of
+    /// `seller` only and with the given `params` values when set.
+    #[pyo3(signature = (api, body, seller=None, params=None))]
+    fn answer(
+        &self,
+        py: Python<'_>,
+        api: &Bound<'_, PyAny>,
+        body: &Bound<'_, PyAny>,
+        seller: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let api = text_arg("api", api, true)?;
+        if !body.is_instance_of::<PyDict>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "body must be a dict (the JSON object answered), got {}",
+                body.get_type().name()?
+            )));
+        }
+        let mut answer = iop_emulator::CannedAnswer::new(api, py_to_json(body)?);
+        if let Some(seller) = seller.filter(|s| !s.is_none()) {
+            answer = answer.seller(text_arg("seller", seller, true)?);
+        }
+        for (name, value) in crate::convert::param_pairs(params)? {
+            answer = answer.param(name, value);
+        }
+        self.with(py, move |e| e.answer(answer))?
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Registers every answer of a JSON text (a list of {"api", "body", "seller", "params"}),
+    /// or of the shipped set for `"common"`; answers how many.
+    fn load_answers(&self, py: Python<'_>, json: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut json = text_arg("json", json, true)?;
+        if json.trim() == "common" {
+            json = iop_emulator::COMMON_ANSWERS.to_owned();
+        }
+        self.with(py, move |e| e.load_answers(&json))?
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Forgets every registered answer.
+    fn clear_answers(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |e| e.clear_answers())
+    }
+
+    /// Every registered answer, as dicts.
+    fn answers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let answers = self.with(py, |e| e.answers())?;
+        let value =
+            serde_json::to_value(answers).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        crate::convert::json_to_py(py, &value)
+    }
+
     /// Makes `api` (or `"*"`) answer MissingParameter without a token (`required=False` undoes
     /// it). By default a call without a token is an app-level call and is answered.
     #[pyo3(signature = (api, required=true))]
@@ -315,8 +368,8 @@ impl Emulator {
     fn client(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Client> {
         let clock = self.with(py, |e| e.clock())?;
         let timeout = match timeout {
-            Some(t) if !t.is_none() => timeout_arg(t)?,
-            _ => Duration::from_secs(30),
+            Some(t) if !t.is_none() => timeouts_arg(t)?,
+            _ => Timeouts::read(Duration::from_secs(30)),
         };
         Client::build(
             py,
@@ -327,6 +380,7 @@ impl Emulator {
                 timeout,
                 partner_id: None,
                 clock: Some(clock),
+                network: Default::default(),
             },
         )
     }

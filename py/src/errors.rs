@@ -19,6 +19,7 @@ mod exc {
     pyo3::import_exception!(iop._errors, ResponseError);
     pyo3::import_exception!(iop._errors, StoreError);
     pyo3::import_exception!(iop._errors, AuthorizationError);
+    pyo3::import_exception!(iop._errors, UnknownSeller);
 }
 
 /// Instantiates exception type `T` as `T(text, **kwargs)`, as a `PyErr`.
@@ -84,6 +85,10 @@ pub(crate) fn to_pyerr_ref(py: Python<'_>, err: &Error) -> PyErr {
             Error::Store { key, .. } => {
                 kwargs.set_item("key", key)?;
                 raise::<exc::StoreError>
+            }
+            Error::UnknownSeller { key } => {
+                kwargs.set_item("key", key)?;
+                raise::<exc::UnknownSeller>
             }
             Error::ReauthorizationRequired {
                 key,

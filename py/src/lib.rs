@@ -26,6 +26,15 @@ pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A secret as iop shows it to people, the same in every language: `…` and its last 4
+/// characters, or `…` alone for fewer than 12 characters.
+#[pyfunction]
+fn mask(secret: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(iop_core::secret::mask(&convert::text_arg(
+        "secret", secret, false,
+    )?))
+}
+
 /// The module `iop._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -39,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     sign::register(m)?;
     m.add_function(wrap_pyfunction!(sign::string_to_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(mask, m)?)?;
     m.add_function(wrap_pyfunction!(onboarding::authorization_url, m)?)?;
     m.add_function(wrap_pyfunction!(onboarding::new_state, m)?)?;
     m.add_function(wrap_pyfunction!(onboarding::push_verify, m)?)?;

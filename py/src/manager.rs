@@ -8,7 +8,7 @@ use iop_core::store::{ExternalStore, StoreBackend};
 use iop_core::{Error, RefreshDueOptions, TokenSet, TokenStore};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 
 use crate::client::Client;
 use crate::convert::{duration_arg, int_arg, json_to_py, py_to_json, text_arg, timedelta_from};
@@ -251,6 +251,25 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, 
     let Some(store) = store.filter(|s| !s.is_none()) else {
         return Ok((Arc::new(iop_core::MemoryStore::new()), None));
     };
+    // A store named as everywhere in iop: `memory:`, a directory, a Redis or PostgreSQL URL.
+    if store.is_instance_of::<pyo3::types::PyString>() || store.hasattr("__fspath__")? {
+        let py = store.py();
+        let name = py
+            .import("os")?
+            .getattr("fspath")?
+            .call1((store,))?
+            .extract::<String>()
+            .map_err(|_| PyTypeError::new_err("a store path must be str, not bytes"))?;
+        if name.trim().is_empty() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "store must not be empty (None is the memory store)",
+            ));
+        }
+        let opened = py
+            .detach(move || iop_core::store::open(&name))
+            .map_err(|e| to_pyerr(py, e))?;
+        return Ok((opened, None));
+    }
     if let Ok(m) = store.cast::<MemoryStore>() {
         return Ok((m.get().inner.clone(), None));
     }
@@ -265,7 +284,7 @@ fn store_of(store: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<dyn TokenStore>, 
         return Ok((shared.clone(), Some(shared)));
     }
     Err(PyTypeError::new_err(format!(
-        "store must be None, iop.MemoryStore, iop.FileStore, iop.RedisStore, iop.PostgresStore or an object with load(key) and save(key, token_dict), got {}",
+        "store must be None, a store URL or directory (str), iop.MemoryStore, iop.FileStore, iop.RedisStore, iop.PostgresStore or an object with load(key) and save(key, token_dict), got {}",
         store.get_type().name()?
     )))
 }
@@ -290,31 +309,30 @@ impl RefreshReport {
         self.inner.skipped.clone()
     }
 
-    /// Keys that failed: (key, error class, message), the class one of "signature", "refresh",
-    /// "rate_limited", "retryable", "client", "unknown".
+    /// Keys that failed: `iop.RefreshFailure(key, error_class, message)` named tuples, the class
+    /// one of "signature", "refresh", "rate_limited", "retryable", "client", "unknown".
     #[getter]
     fn failed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let entry = py.import("iop._report")?.getattr("RefreshFailure")?;
         let list = PyList::empty(py);
         for (key, class, message) in &self.inner.failed {
-            list.append(PyTuple::new(
-                py,
-                [key.as_str(), class.as_str(), message.as_str()],
-            )?)?;
+            list.append(entry.call1((key.as_str(), class.as_str(), message.as_str()))?)?;
         }
         Ok(list)
     }
 
-    /// Keys whose seller must authorize again: (key, time left as a timedelta, or None when the
-    /// access token is already dead).
+    /// Keys whose seller must authorize again: `iop.ReauthorizationNotice(key, time_left)`
+    /// named tuples, the time left a timedelta, or None when the access token is already dead.
     #[getter]
     fn reauthorization_required<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let entry = py.import("iop._report")?.getattr("ReauthorizationNotice")?;
         let list = PyList::empty(py);
         for (key, left) in &self.inner.reauthorization_required {
             let left = match left {
                 Some(d) => timedelta_from(py, *d)?,
                 None => py.None().into_bound(py),
             };
-            list.append((key.as_str(), left))?;
+            list.append(entry.call1((key.as_str(), left))?)?;
         }
         Ok(list)
     }
@@ -367,7 +385,7 @@ impl TokenManager {
 }
 
 /// The seller key argument.
-fn key_arg(key: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn key_arg(key: &Bound<'_, PyAny>) -> PyResult<String> {
     text_arg("key", key, true)
 }
 
@@ -380,6 +398,50 @@ fn push_window_arg(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
         ));
     }
     Ok(window)
+}
+
+/// The request of `TokenManager.call`: `api`, `params`, `files` and the HTTP `method`.
+pub(crate) fn call_request(
+    api: &Bound<'_, PyAny>,
+    params: Option<&Bound<'_, PyAny>>,
+    files: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+) -> PyResult<iop_core::Request> {
+    let post = pyo3::types::PyString::new(api.py(), "POST").into_any();
+    let method = method.filter(|m| !m.is_none()).unwrap_or(&post);
+    let request = Client::request(api, params.filter(|p| !p.is_none()), method)?;
+    Client::with_files(request, files)
+}
+
+impl TokenManager {
+    /// `call` and `call_raw`.
+    #[allow(clippy::too_many_arguments)]
+    fn call_with<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
+        method: Option<&Bound<'py, PyAny>>,
+        raw: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = key_arg(key)?;
+        self.refuse_reentry(py, Some(&key))?;
+        let request = call_request(api, params, files, method)?;
+        let inner = Arc::clone(&self.inner);
+        let answer = py.detach(move || {
+            if raw {
+                inner.call_raw(&key, &request)
+            } else {
+                inner.call(&key, &request)
+            }
+        });
+        match answer {
+            Ok(value) => json_to_py(py, &value),
+            Err(e) => Err(to_pyerr(py, e)),
+        }
+    }
 }
 
 #[pymethods]
@@ -464,6 +526,40 @@ impl TokenManager {
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.access_token(&key).map(|t| t.secret().to_owned()))
             .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// Calls any API for the seller `key` and returns the body as a dict: a valid access token
+    /// (refreshed first when due), the call, and when the gateway refuses that access token as
+    /// invalid or expired, one refresh (shared by every caller refused the same token) and one
+    /// retry. `method` is the HTTP method ("POST" or "GET"); `files` as for `Client.call`.
+    /// Raises `UnknownSeller` when nothing is stored for `key`, `ReauthorizationRequired` when
+    /// the refresh token is dead (after the reauthorization callback ran).
+    #[pyo3(signature = (key, api, params=None, *, files=None, method=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
+        method: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.call_with(py, key, api, params, files, method, false)
+    }
+
+    /// As `call`, but a gateway error envelope is returned as the body instead of raised (a
+    /// refused access token is still refreshed and the call retried first).
+    #[pyo3(signature = (key, api, params=None, *, files=None, method=None))]
+    fn call_raw<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        api: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        files: Option<&Bound<'py, PyAny>>,
+        method: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.call_with(py, key, api, params, files, method, true)
     }
 
     /// Refreshes every stored token expiring within `within` (default 3 days), `concurrency`

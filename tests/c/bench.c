@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "set IOP_EMULATOR to an iop-emulator binary\n");
         return 2;
     }
-    if (iop_client_new(e.url, "bench-key", "bench-secret", &c) != IOP_RESULT_OK) {
+    if (iop_client_new(e.url, "bench-key", "bench-secret", &c, NULL) != IOP_RESULT_OK) {
         emu_stop(&e);
         return 2;
     }

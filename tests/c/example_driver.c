@@ -42,7 +42,7 @@ int main(void) {
         return 2;
     }
     if (emu_authorize(&e, "example-seller", code, sizeof code) != 0 ||
-        iop_client_new(e.url, "ex-key", "ex-secret", &client) != IOP_RESULT_OK ||
+        iop_client_new(e.url, "ex-key", "ex-secret", &client, NULL) != IOP_RESULT_OK ||
         iop_client_create_token(client, code, &token, NULL) != IOP_RESULT_OK) {
         fprintf(stderr, "cannot set up a token\n");
         emu_stop(&e);

@@ -30,7 +30,7 @@ int main() {
         ++failed;
     }
     iop_client *raw = nullptr;
-    if (iop_client_new(nullptr, "k", "s", &raw) != IOP_RESULT_OK) {
+    if (iop_client_new(nullptr, "k", "s", &raw, nullptr) != IOP_RESULT_OK) {
         ++failed;
     }
     ClientPtr client(raw);

@@ -31,7 +31,7 @@ static int64_t now_ms(void) { return check_now_ms(); }
 
 static iop_client *new_client(const char *secret) {
     iop_client *c = NULL;
-    CHECK_RESULT(iop_client_new(EMU.url, APP_KEY, secret, &c), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_new(EMU.url, APP_KEY, secret, &c, NULL), IOP_RESULT_OK);
     return c;
 }
 
@@ -47,7 +47,7 @@ static void test_version_and_names(void) {
     const char *v = iop_version();
     CHECK(v != NULL && strlen(v) >= 5 && v[0] >= '0' && v[0] <= '9');
     CHECK(v == iop_version()); /* static */
-    for (r = 0; r <= (int)IOP_RESULT_OTHER; r++) {
+    for (r = 0; r <= (int)IOP_RESULT_UNKNOWN_SELLER; r++) {
         const char *name = iop_result_name(r);
         CHECK(name != NULL && strncmp(name, "IOP_RESULT_", 11) == 0 &&
               strcmp(name, "IOP_RESULT_UNKNOWN") != 0);
@@ -56,8 +56,10 @@ static void test_version_and_names(void) {
     CHECK_STR(iop_result_name(IOP_RESULT_RATE_LIMITED), "IOP_RESULT_RATE_LIMITED");
     CHECK_STR(iop_result_name(IOP_RESULT_PANIC), "IOP_RESULT_PANIC");
     CHECK_STR(iop_result_name(-1), "IOP_RESULT_UNKNOWN");
-    CHECK_STR(iop_result_name((int)IOP_RESULT_AUTHORIZATION + 1), "IOP_RESULT_UNKNOWN");
+    CHECK_STR(iop_result_name(IOP_RESULT_UNKNOWN_SELLER), "IOP_RESULT_UNKNOWN_SELLER");
+    CHECK_STR(iop_result_name((int)IOP_RESULT_UNKNOWN_SELLER + 1), "IOP_RESULT_UNKNOWN");
     CHECK(IOP_RESULT_OTHER == 18 && IOP_RESULT_AUTHORIZATION == 19);
+    CHECK(IOP_RESULT_UNKNOWN_SELLER == 20);
     CHECK_STR(iop_result_name(1 << 30), "IOP_RESULT_UNKNOWN");
     /* The numbers are ABI: pin a few. */
     CHECK(IOP_RESULT_OK == 0 && IOP_RESULT_NULL_ARGUMENT == 1 && IOP_RESULT_BUFFER_TOO_SMALL == 4);
@@ -187,32 +189,32 @@ static void test_sign_hostile(void) {
 
 static void test_client_new(void) {
     iop_client *c = SENTINEL;
-    CHECK_RESULT(iop_client_new(EMU.url, NULL, "s", &c), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_client_new(EMU.url, "k", NULL, &c), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_client_new(EMU.url, "k", "s", NULL), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_client_new(EMU.url, "k\xff", "s", &c), IOP_RESULT_INVALID_UTF8);
-    CHECK_RESULT(iop_client_new("http://example.com", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_new("ftp://127.0.0.1:1", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_new("not a url", "k", "s", &c), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/other/path", "k", "s", &c),
+    CHECK_RESULT(iop_client_new(EMU.url, NULL, "s", &c, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k", NULL, &c, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k", "s", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_new(EMU.url, "k\xff", "s", &c, NULL), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_client_new("http://example.com", "k", "s", &c, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("ftp://127.0.0.1:1", "k", "s", &c, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("not a url", "k", "s", &c, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/other/path", "k", "s", &c, NULL),
                  IOP_RESULT_INVALID_ARGUMENT);
     CHECK(c == SENTINEL); /* never written on failure */
 
     /* NULL base URL: AliExpress (nothing is sent until a call). */
     c = NULL;
-    CHECK_RESULT(iop_client_new(NULL, "k", "s", &c), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_new(NULL, "k", "s", &c, NULL), IOP_RESULT_OK);
     CHECK(c != NULL);
     iop_client_free(c);
     c = NULL;
-    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/rest", "k", "s", &c),
+    CHECK_RESULT(iop_client_new("https://api-sg.aliexpress.com/rest", "k", "s", &c, NULL),
                  IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_timeout_ms(c, 0, 1000), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 0), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 2000), IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_timeout_ms(NULL, 1000, 2000), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_client_set_max_attempts(c, 0), IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_client_set_max_attempts(c, 1), IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_max_attempts(NULL, 1), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 0, 1000, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 0, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_timeout_ms(c, 1000, 2000, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_timeout_ms(NULL, 1000, 2000, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_client_set_max_attempts(c, 0, NULL), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(iop_client_set_max_attempts(c, 1, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(NULL, 1, NULL), IOP_RESULT_NULL_ARGUMENT);
     iop_client_free(c);
     iop_client_free(NULL);
 }
@@ -356,10 +358,10 @@ static void test_error_classes(void) {
     iop_error *err = NULL;
     const char *at = t != NULL ? iop_token_access_token(t) : "missing";
 
-    CHECK_RESULT(iop_client_new(EMU.url, "unknown-app-key", APP_SECRET, &wrong_key),
+    CHECK_RESULT(iop_client_new(EMU.url, "unknown-app-key", APP_SECRET, &wrong_key, NULL),
                  IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_max_attempts(once, 1), IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_timeout_ms(once, 2000, 1000), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(once, 1, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_timeout_ms(once, 2000, 1000, NULL), IOP_RESULT_OK);
 
     /* Signature. */
     CHECK_RESULT(iop_client_refresh_token(wrong_secret, "whatever", &none, &err),
@@ -424,9 +426,9 @@ static void test_error_classes(void) {
     CHECK_STR(iop_error_code(err), NULL);
     CHECK_STR(iop_error_request_id(err), NULL);
     iop_error_free(err);
-    CHECK_RESULT(iop_client_new("http://127.0.0.1:1", APP_KEY, APP_SECRET, &nowhere),
+    CHECK_RESULT(iop_client_new("http://127.0.0.1:1", APP_KEY, APP_SECRET, &nowhere, NULL),
                  IOP_RESULT_OK);
-    CHECK_RESULT(iop_client_set_max_attempts(nowhere, 1), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_set_max_attempts(nowhere, 1, NULL), IOP_RESULT_OK);
     iop_error_free(call_expecting(nowhere, "/order/get", at, IOP_RESULT_TRANSPORT, __LINE__));
 
     /* Timeout: a 3 s delay against a 1 s read timeout (wide margins: the machine may be busy). */
@@ -779,31 +781,32 @@ static void test_manager(void) {
         return;
     }
     /* Arguments. */
-    CHECK_RESULT(iop_manager_new(NULL, NULL, -1, &m), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_new(c, NULL, -1, NULL), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_new(c, "/dir\xff", -1, &bad), IOP_RESULT_INVALID_UTF8);
-    CHECK_RESULT(iop_manager_new(c, "/proc/iop-no-such-dir/x", -1, &bad), IOP_RESULT_STORE);
+    CHECK_RESULT(iop_manager_new(NULL, NULL, -1, &m, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new(c, "/dir\xff", -1, &bad, NULL), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_manager_new(c, "/proc/iop-no-such-dir/x", -1, &bad, NULL), IOP_RESULT_STORE);
     CHECK(bad == SENTINEL);
 
     /* In memory, margin 1 day: a fresh token is returned as is. */
-    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m), IOP_RESULT_OK);
-    CHECK_RESULT(iop_manager_put(NULL, "k", t), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_put(m, NULL, t), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_put(m, "k", NULL), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_put(m, "k\xff", t), IOP_RESULT_INVALID_UTF8);
+    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(NULL, "k", t, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, NULL, t, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, "k", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_put(m, "k\xff", t, NULL), IOP_RESULT_INVALID_UTF8);
     CHECK_RESULT(iop_manager_access_token(m, "k", NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
     CHECK_RESULT(iop_manager_access_token(NULL, "k", &token, NULL), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_access_token(m, "nobody", &token, &err), IOP_RESULT_STORE);
+    /* A seller nothing is stored for has a result of its own, not a store failure. */
+    CHECK_RESULT(iop_manager_access_token(m, "nobody", &token, &err), IOP_RESULT_UNKNOWN_SELLER);
     CHECK(token == SENTINEL);
-    CHECK(err != NULL && iop_error_result(err) == IOP_RESULT_STORE);
-    CHECK(err != NULL && strstr(iop_error_message(err), "nobody") != NULL);
+    CHECK(err != NULL && iop_error_result(err) == IOP_RESULT_UNKNOWN_SELLER);
+    CHECK(err != NULL && strstr(iop_error_message(err), "unknown seller \"nobody\"") != NULL);
     iop_error_free(err);
     err = NULL;
     CHECK_RESULT(iop_manager_get(m, "nobody", &got, NULL), IOP_RESULT_OK);
     CHECK(got == NULL);
 
     before = emu_count(&EMU, "/auth/token/refresh");
-    CHECK_RESULT(iop_manager_put(m, "seller", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "seller", t, NULL), IOP_RESULT_OK);
     CHECK_RESULT(iop_manager_access_token(m, "seller", &token, &err), IOP_RESULT_OK);
     CHECK_STR(token, iop_token_access_token(t));
     iop_string_free(token);
@@ -827,13 +830,13 @@ static void test_manager(void) {
         removed = true;
         CHECK_RESULT(iop_manager_remove(m, "k\xff", &removed, NULL), IOP_RESULT_INVALID_UTF8);
         CHECK(!removed);
-        CHECK_RESULT(iop_manager_put(m, "to-remove", t), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "to-remove", t, NULL), IOP_RESULT_OK);
         CHECK_RESULT(iop_manager_remove(m, "to-remove", &removed, NULL), IOP_RESULT_OK);
         CHECK(removed);
         CHECK_RESULT(iop_manager_get(m, "to-remove", &got, NULL), IOP_RESULT_OK);
         CHECK(got == NULL);
         token = SENTINEL;
-        CHECK_RESULT(iop_manager_access_token(m, "to-remove", &token, NULL), IOP_RESULT_STORE);
+        CHECK_RESULT(iop_manager_access_token(m, "to-remove", &token, NULL), IOP_RESULT_UNKNOWN_SELLER);
         CHECK(token == SENTINEL);
         CHECK_RESULT(iop_manager_remove(m, "to-remove", &removed, NULL), IOP_RESULT_OK);
         CHECK(!removed);
@@ -845,7 +848,7 @@ static void test_manager(void) {
         pthread_t threads[THREADS];
         manager_worker workers[THREADS];
         int i;
-        CHECK_RESULT(iop_manager_put(m, "shared-key", due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "shared-key", due, NULL), IOP_RESULT_OK);
         before = emu_count(&EMU, "/auth/token/refresh");
         for (i = 0; i < THREADS; i++) {
             workers[i].manager = m;
@@ -875,10 +878,10 @@ static void test_manager(void) {
         char *second = NULL;
         memset(&log, 0, sizeof log);
         CHECK(mkdtemp(dir) != NULL);
-        CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_new(c, dir, 31 * DAY_MS, &eager), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new(c, dir, 31 * DAY_MS, &eager, NULL), IOP_RESULT_OK);
         if (fresh != NULL && m != NULL && eager != NULL) {
-            CHECK_RESULT(iop_manager_put(m, "file-seller", fresh), IOP_RESULT_OK);
+            CHECK_RESULT(iop_manager_put(m, "file-seller", fresh, NULL), IOP_RESULT_OK);
             before = emu_count(&EMU, "/auth/token/refresh");
             CHECK_RESULT(iop_manager_access_token(eager, "file-seller", &first, NULL),
                          IOP_RESULT_OK);
@@ -940,7 +943,7 @@ static void test_manager(void) {
                 removed = true;
                 CHECK_RESULT(iop_manager_remove(m, "file-seller", &removed, NULL), IOP_RESULT_OK);
                 CHECK(!removed);
-                CHECK_RESULT(iop_manager_put(m, "file-seller", fresh), IOP_RESULT_OK);
+                CHECK_RESULT(iop_manager_put(m, "file-seller", fresh, NULL), IOP_RESULT_OK);
                 CHECK_RESULT(iop_manager_remove(m, "file-seller", NULL, NULL), IOP_RESULT_OK);
                 CHECK_RESULT(iop_manager_get(eager, "file-seller", &gone, NULL), IOP_RESULT_OK);
                 CHECK(gone == NULL);
@@ -1151,21 +1154,21 @@ static void test_callback_store(void) {
         return;
     }
     /* Arguments: refused, nothing written, user not taken (free_user not called). */
-    CHECK_RESULT(iop_manager_new_with_store(NULL, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_new_with_store(c, NULL, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
-    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(NULL, &cb, -1, &bad, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, NULL, -1, &bad, NULL), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, NULL, NULL), IOP_RESULT_NULL_ARGUMENT);
     cb.load = NULL;
-    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad, NULL), IOP_RESULT_NULL_ARGUMENT);
     cb.load = cstore_load;
     cb.keys = NULL;
-    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad), IOP_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &bad, NULL), IOP_RESULT_NULL_ARGUMENT);
     cb.keys = cstore_keys;
     CHECK(bad == SENTINEL);
     CHECK(freed == 0);
     CHECK_RESULT(iop_store_value_set(NULL, "{}"), IOP_RESULT_NULL_ARGUMENT);
     CHECK_RESULT(iop_store_keys_add(NULL, "k"), IOP_RESULT_NULL_ARGUMENT);
 
-    CHECK_RESULT(iop_manager_new_with_store(c, &cb, DAY_MS, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new_with_store(c, &cb, DAY_MS, &m, NULL), IOP_RESULT_OK);
     if (m == NULL) {
         cstore_free_user(s);
         iop_token_free(t);
@@ -1176,7 +1179,7 @@ static void test_callback_store(void) {
     /* Round trip: put goes through save (JSON with the token), get/access_token through load. */
     CHECK_RESULT(iop_manager_get(m, "seller", &got, NULL), IOP_RESULT_OK);
     CHECK(got == NULL);
-    CHECK_RESULT(iop_manager_put(m, "seller", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "seller", t, NULL), IOP_RESULT_OK);
     {
         char *raw = cstore_get_raw(s, "seller");
         CHECK(raw != NULL && strstr(raw, iop_token_refresh_token(t)) != NULL);
@@ -1196,8 +1199,8 @@ static void test_callback_store(void) {
     /* keys: refresh_due sees every stored key (none due within an hour). */
     {
         iop_refresh_report report;
-        CHECK_RESULT(iop_manager_put(m, "seller 2", t), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_put(m, "seller/ü/3", t), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "seller 2", t, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "seller/ü/3", t, NULL), IOP_RESULT_OK);
         CHECK_RESULT(iop_manager_refresh_due(m, 3600 * 1000, 0, &report), IOP_RESULT_OK);
         CHECK(report.skipped == 3 && report.refreshed == 0 && report.failed == 0);
     }
@@ -1228,7 +1231,7 @@ static void test_callback_store(void) {
         iop_error_free(err);
         err = NULL;
         CHECK_RESULT(iop_manager_access_token(m, "corrupt", &token, NULL), IOP_RESULT_STORE);
-        CHECK_RESULT(iop_manager_put(m, "corrupt", t), IOP_RESULT_STORE);
+        CHECK_RESULT(iop_manager_put(m, "corrupt", t, NULL), IOP_RESULT_STORE);
         raw = cstore_get_raw(s, "corrupt");
         CHECK_STR(raw, corrupt);
         free(raw);
@@ -1250,7 +1253,7 @@ static void test_callback_store(void) {
         manager_worker workers[THREADS];
         int saves;
         int i;
-        CHECK_RESULT(iop_manager_put(m, "shared-key", due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "shared-key", due, NULL), IOP_RESULT_OK);
         before = emu_count(&EMU, "/auth/token/refresh");
         saves = s->saves;
         for (i = 0; i < THREADS; i++) {
@@ -1291,7 +1294,7 @@ static void test_callback_store(void) {
         memset(&w, 0, sizeof w);
         w.manager = m;
         if (due != NULL) {
-            CHECK_RESULT(iop_manager_put(m, "cas", due), IOP_RESULT_OK);
+            CHECK_RESULT(iop_manager_put(m, "cas", due, NULL), IOP_RESULT_OK);
             other = cstore_get_raw(s, "cas");
             CHECK(emu_post(&EMU, "fault?kind=delay&ms=3000&times=1&api=/auth/token/refresh") == 0);
             loads = s->loads;
@@ -1342,7 +1345,7 @@ static void test_callback_store(void) {
         iop_token *due = fresh != NULL ? due_copy(fresh) : NULL;
         char *old;
         char *raw;
-        CHECK_RESULT(iop_manager_put(m, "unsaved", due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "unsaved", due, NULL), IOP_RESULT_OK);
         old = cstore_get_raw(s, "unsaved");
         before = emu_count(&EMU, "/auth/token/refresh");
         s->fail_save = 1;
@@ -1438,10 +1441,10 @@ static void test_reauth_callback_replaced(void) {
     for (i = 0; i < 3; i++) {
         pthread_mutex_init(&counters[i].lock, NULL);
     }
-    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, NULL, DAY_MS, &m, NULL), IOP_RESULT_OK);
     if (m != NULL && live != NULL && dead != NULL) {
-        CHECK_RESULT(iop_manager_put(m, "live", live), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_put(m, "dead", dead), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "live", live, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "dead", dead, NULL), IOP_RESULT_OK);
         CHECK(emu_post(&EMU, "revoke?seller_id=replace-dead") == 0);
         CHECK_RESULT(iop_manager_on_reauthorization_required(m, count_reauth, &counters[0]),
                      IOP_RESULT_OK);
@@ -1477,7 +1480,7 @@ static void test_reauth_callback_replaced(void) {
          * arms the report again. */
         CHECK_RESULT(iop_manager_on_reauthorization_required(m, count_reauth, &counters[2]),
                      IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_put(m, "dead", dead), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "dead", dead, NULL), IOP_RESULT_OK);
         {
             char *token = NULL;
             int earlier = counters[0].calls + counters[1].calls;
@@ -1505,8 +1508,8 @@ static int access_in_process(const char *dir, const char *key, int fd) {
     iop_manager *m = NULL;
     char *token = NULL;
     int ok = 0;
-    if (iop_client_new(EMU.url, APP_KEY, APP_SECRET, &c) == IOP_RESULT_OK &&
-        iop_manager_new(c, dir, DAY_MS, &m) == IOP_RESULT_OK &&
+    if (iop_client_new(EMU.url, APP_KEY, APP_SECRET, &c, NULL) == IOP_RESULT_OK &&
+        iop_manager_new(c, dir, DAY_MS, &m, NULL) == IOP_RESULT_OK &&
         iop_manager_access_token(m, key, &token, NULL) == IOP_RESULT_OK) {
         size_t len = strlen(token) + 1;
         ok = write(fd, token, len) == (ssize_t)len;
@@ -1537,8 +1540,8 @@ static void test_two_processes(void) {
         return;
     }
     due = due_copy(t);
-    CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m), IOP_RESULT_OK);
-    CHECK_RESULT(iop_manager_put(m, "shared", due), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, dir, DAY_MS, &m, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "shared", due, NULL), IOP_RESULT_OK);
     iop_manager_free(m);
     before = emu_count(&EMU, "/auth/token/refresh");
     fflush(NULL);
@@ -1874,7 +1877,7 @@ static void test_onboarding(void) {
     CHECK_RESULT(iop_new_state(NULL, 49), IOP_RESULT_NULL_ARGUMENT);
 
     CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://app.example/cb?x=1", state, NULL, NULL,
-                                       NULL, &url), IOP_RESULT_OK);
+                                       NULL, &url, NULL), IOP_RESULT_OK);
     CHECK(url != NULL && strncmp(url, "https://api-sg.aliexpress.com/oauth/authorize?response_type=code"
                                       "&force_auth=true&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&",
                                  strlen("https://api-sg.aliexpress.com/oauth/authorize?response_type=code"
@@ -1883,26 +1886,26 @@ static void test_onboarding(void) {
     iop_string_free(url);
     url = NULL;
     CHECK_RESULT(iop_authorization_url("lazada", APP_KEY, "https://app.example/cb", state, "vn", NULL, NULL,
-                                       &url), IOP_RESULT_OK);
+                                       &url, NULL), IOP_RESULT_OK);
     CHECK(url != NULL && strncmp(url, "https://auth.lazada.com/oauth/authorize?", 40) == 0);
     CHECK(url != NULL && strstr(url, "&country=vn") != NULL);
     iop_string_free(url);
     url = NULL;
-    CHECK_RESULT(iop_authorization_url("ebay", APP_KEY, "https://a/cb", state, NULL, NULL, NULL, &url),
+    CHECK_RESULT(iop_authorization_url("ebay", APP_KEY, "https://a/cb", state, NULL, NULL, NULL, &url, NULL),
                  IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, "vn", NULL, NULL, &url),
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, "vn", NULL, NULL, &url, NULL),
                  IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "/cb", state, NULL, NULL, NULL, &url),
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "/cb", state, NULL, NULL, NULL, &url, NULL),
                  IOP_RESULT_INVALID_ARGUMENT);
-    CHECK_RESULT(iop_authorization_url(NULL, NULL, "https://a/cb", state, NULL, NULL, NULL, &url),
+    CHECK_RESULT(iop_authorization_url(NULL, NULL, "https://a/cb", state, NULL, NULL, NULL, &url, NULL),
                  IOP_RESULT_NULL_ARGUMENT);
     CHECK(url == NULL);
-    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, NULL, NULL, EMU.url, &url),
+    CHECK_RESULT(iop_authorization_url(NULL, APP_KEY, "https://a/cb", state, NULL, NULL, EMU.url, &url, NULL),
                  IOP_RESULT_OK);
     CHECK(url != NULL && strncmp(url, EMU.url, strlen(EMU.url)) == 0);
     iop_string_free(url);
 
-    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m, NULL), IOP_RESULT_OK);
     creates = emu_count(&EMU, "/auth/token/create");
     CHECK(emu_authorize(&EMU, "4242", code, sizeof code) == 0);
     /* A wrong and a missing state: refused, nothing exchanged. */
@@ -1936,6 +1939,159 @@ static void test_onboarding(void) {
     iop_client_free(c);
 }
 
+
+/* ---- failures say what failed: err out-parameters, masks -------------------------------- */
+
+static void test_error_detail(void) {
+    iop_client *c = SENTINEL;
+    iop_error *err = NULL;
+    char dir[] = "/tmp/iop-c-detail-XXXXXX";
+    iop_client *here = new_client(APP_SECRET);
+    iop_client *elsewhere = NULL;
+    iop_manager *a = NULL, *b = NULL;
+    iop_token *t = new_token(here, "detail-seller");
+    char *masked;
+
+    /* iop_client_new says which argument is wrong and why. */
+    CHECK_RESULT(iop_client_new("http://example.com", "k", "s", &c, &err),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(c == SENTINEL);
+    CHECK(err != NULL && strstr(iop_error_message(err), "loopback") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_client_new(EMU.url, NULL, "s", &c, &err), IOP_RESULT_NULL_ARGUMENT);
+    CHECK(err != NULL && strstr(iop_error_message(err), "app_key") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_client_set_timeout_ms(here, 0, 1000, &err), IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(iop_error_message(err), "timeouts") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_client_set_ca_file(here, "/nonexistent/iop-ca.pem", &err),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(iop_error_message(err), "/nonexistent/iop-ca.pem") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK_RESULT(iop_client_set_proxy(here, "socks5://user:pw-SECRET@127.0.0.1:1", &err),
+                 IOP_RESULT_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(iop_error_message(err), "pw-SECRET") == NULL);
+    CHECK(err != NULL && strstr(iop_error_message(err), "proxy") != NULL);
+    iop_error_free(err);
+    err = NULL;
+
+    /* iop_manager_put: a record of another gateway (the same key, another port) is refused with
+     * a message naming the part that differs. */
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_RESULT(iop_client_new("http://127.0.0.1:1", APP_KEY, APP_SECRET, &elsewhere, NULL),
+                 IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(here, dir, -1, &a, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(elsewhere, dir, -1, &b, NULL), IOP_RESULT_OK);
+    if (t != NULL && a != NULL && b != NULL) {
+        CHECK_RESULT(iop_manager_put(a, "shared-dir", t, &err), IOP_RESULT_OK);
+        CHECK(err == NULL);
+        CHECK_RESULT(iop_manager_put(b, "shared-dir", t, &err), IOP_RESULT_STORE);
+        CHECK(err != NULL && iop_error_result(err) == IOP_RESULT_STORE);
+        CHECK(err != NULL && strstr(iop_error_message(err), "gateway port") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "(not 1)") != NULL);
+        CHECK(err != NULL && strstr(iop_error_message(err), "gateway host") == NULL);
+        iop_error_free(err);
+        err = NULL;
+    }
+    iop_manager_free(a);
+    iop_manager_free(b);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+
+    /* Masks: the last four characters, the same rule as Rust, Python and the CLI. */
+    masked = iop_mask("50000501a2b3c4d5e6f7k3Fz");
+    CHECK_STR(masked, "\xe2\x80\xa6k3Fz");
+    iop_string_free(masked);
+    masked = iop_mask("short");
+    CHECK_STR(masked, "\xe2\x80\xa6");
+    iop_string_free(masked);
+    CHECK(iop_mask(NULL) == NULL);
+    CHECK(iop_mask("bad\xff utf-8 text here") == NULL);
+
+    iop_token_free(t);
+    iop_client_free(elsewhere);
+    iop_client_free(here);
+}
+
+/* ---- iop_manager_call: a call for a seller, one refresh and retry when refused ---------- */
+
+static void test_manager_call(void) {
+    iop_client *c = new_client(APP_SECRET);
+    iop_token *real = new_token(c, "call-seller");
+    iop_token *stale = NULL;
+    iop_manager *m = NULL;
+    iop_error *err = NULL;
+    char *json = SENTINEL;
+    char text[512];
+    const char *keys[] = {"status"};
+    const char *values[] = {"pending"};
+    long refreshes, calls;
+
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m, NULL), IOP_RESULT_OK);
+    if (real == NULL || m == NULL) {
+        iop_token_free(real);
+        iop_manager_free(m);
+        iop_client_free(c);
+        return;
+    }
+    /* An unknown seller: its own result, nothing sent. */
+    calls = emu_count(&EMU, "/orders/get");
+    CHECK_RESULT(iop_manager_call(m, "nobody", "/orders/get", keys, values, 1, &json, &err),
+                 IOP_RESULT_UNKNOWN_SELLER);
+    CHECK(json == SENTINEL);
+    CHECK(err != NULL && strstr(iop_error_message(err), "nobody") != NULL);
+    iop_error_free(err);
+    err = NULL;
+    CHECK(emu_count(&EMU, "/orders/get") == calls);
+    CHECK_RESULT(iop_manager_call(m, "x", NULL, NULL, NULL, 0, &json, NULL),
+                 IOP_RESULT_NULL_ARGUMENT);
+
+    /* The seller's real refresh token with an access token the gateway does not know. */
+    snprintf(text, sizeof text,
+             "{\"access_token\":\"revoked-access-token\",\"refresh_token\":\"%s\","
+             "\"expires_in\":2592000,\"refresh_expires_in\":5184000}",
+             iop_token_refresh_token(real));
+    CHECK_RESULT(iop_token_from_json(text, &stale, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "call-seller", stale, NULL), IOP_RESULT_OK);
+    refreshes = emu_count(&EMU, "/auth/token/refresh");
+    calls = emu_count(&EMU, "/orders/get");
+    CHECK_RESULT(iop_manager_call(m, "call-seller", "/orders/get", keys, values, 1, &json, &err),
+                 IOP_RESULT_OK);
+    CHECK(err == NULL);
+    CHECK(json != SENTINEL && strstr(json, "\"seller_id\":\"call-seller\"") != NULL);
+    CHECK(json != SENTINEL && strstr(json, "\"status\":\"pending\"") != NULL);
+    if (json != SENTINEL) iop_string_free(json);
+    json = SENTINEL;
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == refreshes + 1);
+    CHECK(emu_count(&EMU, "/orders/get") == calls + 2);
+
+    /* call_raw: an error envelope comes back as JSON (a rate limit with a long ban). */
+    CHECK(emu_post(&EMU, "fault?kind=rate_limit&ban=600&times=1&api=/order/get") == 0);
+    CHECK_RESULT(iop_manager_call_raw(m, "call-seller", "/order/get", NULL, NULL, 0, &json, &err),
+                 IOP_RESULT_OK);
+    CHECK(json != SENTINEL && strstr(json, "ApiCallLimit") != NULL);
+    if (json != SENTINEL) iop_string_free(json);
+    json = SENTINEL;
+    CHECK_RESULT(iop_manager_call(m, "call-seller", "/order/get", NULL, NULL, 0, &json, &err),
+                 IOP_RESULT_RATE_LIMITED);
+    iop_error_free(err);
+    err = NULL;
+    CHECK(emu_post(&EMU, "clear_faults") == 0);
+    CHECK(emu_count(&EMU, "/auth/token/refresh") == refreshes + 1);
+
+    iop_token_free(stale);
+    iop_token_free(real);
+    iop_manager_free(m);
+    iop_client_free(c);
+}
+
 int main(int argc, char **argv) {
     const char *emulator = argc > 1 ? argv[1] : getenv("IOP_EMULATOR");
     if (emulator == NULL) {
@@ -1960,6 +2116,8 @@ int main(int argc, char **argv) {
     test_push_verify();
     test_push_handle();
     test_onboarding();
+    test_error_detail();
+    test_manager_call();
     emu_stop(&EMU);
     printf("c tests: %d passed, %d failed\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;

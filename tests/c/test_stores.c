@@ -36,7 +36,7 @@ static int64_t now_ms(void) { return check_now_ms(); }
 
 static iop_client *new_client(void) {
     iop_client *c = NULL;
-    CHECK_RESULT(iop_client_new(EMU.url, APP_KEY, APP_SECRET, &c), IOP_RESULT_OK);
+    CHECK_RESULT(iop_client_new(EMU.url, APP_KEY, APP_SECRET, &c, NULL), IOP_RESULT_OK);
     return c;
 }
 
@@ -79,8 +79,8 @@ static void check_open_fails(const iop_client *c, const char *store, const char 
     }
     iop_error_free(err);
     if (also_new) {
-        /* The same through iop_manager_new, which has no err. */
-        CHECK_RESULT(iop_manager_new(c, store, -1, &m), IOP_RESULT_STORE);
+        /* The same through iop_manager_new, err NULL. */
+        CHECK_RESULT(iop_manager_new(c, store, -1, &m, NULL), IOP_RESULT_STORE);
         CHECK(m == SENTINEL);
     }
 }
@@ -124,7 +124,7 @@ static void test_local_stores(void) {
     /* memory: and NULL are both this process's memory. */
     CHECK_RESULT(iop_manager_open(c, "memory:", DAY_MS, &m, &err), IOP_RESULT_OK);
     CHECK(err == NULL);
-    CHECK_RESULT(iop_manager_put(m, "s", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "s", t, NULL), IOP_RESULT_OK);
     CHECK_RESULT(iop_manager_get(m, "s", &got, NULL), IOP_RESULT_OK);
     CHECK(got != NULL && strcmp(iop_token_seller_id(got), "local-seller") == 0);
     iop_token_free(got);
@@ -138,11 +138,11 @@ static void test_local_stores(void) {
     /* A directory path, then the same directory as file:PATH: one store. */
     CHECK(mkdtemp(dir) != NULL);
     CHECK_RESULT(iop_manager_open(c, dir, DAY_MS, &m, &err), IOP_RESULT_OK);
-    CHECK_RESULT(iop_manager_put(m, "s", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "s", t, NULL), IOP_RESULT_OK);
     iop_manager_free(m);
     m = NULL;
     snprintf(file_url, sizeof file_url, "file:%s", dir);
-    CHECK_RESULT(iop_manager_new(c, file_url, DAY_MS, &m), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, file_url, DAY_MS, &m, NULL), IOP_RESULT_OK);
     CHECK_RESULT(iop_manager_get(m, "s", &got, NULL), IOP_RESULT_OK);
     CHECK(got != NULL && strcmp(iop_token_access_token(got), iop_token_access_token(t)) == 0);
     iop_token_free(got);
@@ -286,7 +286,7 @@ static void test_server_store(const char *env_name, int threads) {
         iop_error_free(err);
         err = NULL;
     }
-    CHECK_RESULT(iop_manager_new(c, url, DAY_MS, &b), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, url, DAY_MS, &b, NULL), IOP_RESULT_OK);
     if (a == NULL || b == NULL) {
         iop_manager_free(a);
         iop_manager_free(b);
@@ -296,7 +296,7 @@ static void test_server_store(const char *env_name, int threads) {
     }
 
     /* A fresh token: stored through one manager, read through the other, not refreshed. */
-    CHECK_RESULT(iop_manager_put(a, key, t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(a, key, t, NULL), IOP_RESULT_OK);
     CHECK_RESULT(iop_manager_get(b, key, &got, NULL), IOP_RESULT_OK);
     CHECK(got != NULL && strcmp(iop_token_access_token(got), iop_token_access_token(t)) == 0);
     iop_token_free(got);
@@ -312,7 +312,7 @@ static void test_server_store(const char *env_name, int threads) {
         pthread_t ids[2 * THREADS];
         worker workers[2 * THREADS];
         int i;
-        CHECK_RESULT(iop_manager_put(a, key, due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(a, key, due, NULL), IOP_RESULT_OK);
         before = emu_count(&EMU, "/auth/token/refresh");
         for (i = 0; i < 2 * threads; i++) {
             workers[i].manager = i % 2 == 0 ? a : b;
@@ -348,7 +348,7 @@ static void test_server_store(const char *env_name, int threads) {
         char *token = SENTINEL;
         CHECK_RESULT(iop_manager_remove(b, key, &removed, NULL), IOP_RESULT_OK);
         CHECK(removed);
-        CHECK_RESULT(iop_manager_access_token(a, key, &token, &err), IOP_RESULT_STORE);
+        CHECK_RESULT(iop_manager_access_token(a, key, &token, &err), IOP_RESULT_UNKNOWN_SELLER);
         CHECK(token == SENTINEL);
         CHECK(err != NULL && strstr(iop_error_message(err), key) != NULL);
         iop_error_free(err);

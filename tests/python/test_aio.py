@@ -295,7 +295,7 @@ def _error_cases(
         "empty_api": (None, ValueError, "call", ("", access)),
         "bad_param": (None, TypeError, "call_bytes", ("/seller/get",)),
         "empty_code": (None, ValueError, "create_token", ("",)),
-        "missing_seller": (None, iop.StoreError, "access_token", ("nobody",)),
+        "missing_seller": (None, iop.UnknownSeller, "access_token", ("nobody",)),
         "empty_key": (None, ValueError, "access_token", ("",)),
         "failing_store": (None, iop.StoreError, "failing_store", ("x",)),
         "not_a_token": (None, TypeError, "put", ("x", "nope")),

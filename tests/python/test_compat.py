@@ -209,3 +209,66 @@ def test_same_fields_as_the_vendor_sdk(emulator: iop.testing.Emulator, lazop: An
     a, b = ours.execute(a_req), theirs.execute(b_req)
     assert (a.type, a.code, a.message) == (b.type, b.code, b.message) == (None, "0", None)
     assert set(a.body) == set(b.body)
+
+
+def lazada_readme_flow(lazop: Any, url: str, appkey: str, appSecret: str, access_token: str) -> Any:
+    # Written as the Lazada SDK's README writes it (`import lazop`; prints replaced by returns).
+    # params 1 : gateway url, params 2 : appkey, params 3 : appSecret
+    client = lazop.LazopClient(url, appkey, appSecret)
+    # create a api request set GET mehotd; default http method is POST
+    request = lazop.LazopRequest('/orders/get', 'GET')
+    # simple type params, Number, String
+    request.add_api_param('created_after', '2018-02-10T16:00:00+08:00')
+    request.add_api_param('status', 'shipped')
+    response = client.execute(request, access_token)
+    # response type nil, ISP, ISV, SYSTEM; response code, 0 is no error
+    return response.type, response.code, response.body
+
+
+def lazada_readme_auth_flow(lazop: Any, appkey: str, appSecret: str, code: str, url: str) -> Any:
+    # The README's token call: /auth/token/create on the auth host.
+    client = lazop.LazopClient(url, appkey, appSecret)
+    request = lazop.LazopRequest('/auth/token/create')
+    request.add_api_param('code', code)
+    response = client.execute(request)
+    return response.type, response.code, response.body
+
+
+def test_lazada_readme_code_runs_with_import_iop_as_lazop(emulator: iop.testing.Emulator, lazop: Any) -> None:
+    import iop as ours  # the one changed line: `import iop as lazop` instead of `import lazop`
+
+    url = emulator.base_url + "/rest"
+    for module in (ours, lazop):
+        kind, code, body = lazada_readme_auth_flow(
+            module, emulator.app_key, emulator.app_secret, emulator.authorize(seller_id="lz-1"), url
+        )
+        assert (kind, code) == (None, "0"), body
+        assert body["seller_id"] == "lz-1"
+        kind, code, body = lazada_readme_flow(module, url, emulator.app_key, emulator.app_secret, body["access_token"])
+        assert (kind, code) == (None, "0"), body
+        assert body["params"] == {"created_after": "2018-02-10T16:00:00+08:00", "status": "shipped"}
+        assert body["seller_id"] == "lz-1"
+        # A refused token comes back in the response, as the vendor's does.
+        kind, code, body = lazada_readme_flow(module, url, emulator.app_key, emulator.app_secret, "not-a-token")
+        assert (kind, code) == ("ISV", "IllegalAccessToken"), body
+    response = ours.LazopClient(url, emulator.app_key, emulator.app_secret).execute(ours.LazopRequest("/x"))
+    assert isinstance(response, ours.LazopResponse) and isinstance(response, ours.IopResponse)
+    assert str(response).startswith("type=")
+    # The SDK's constants, as its README and code name them.
+    assert ours.P_API_GATEWAY_URL_SG == lazop.P_API_GATEWAY_URL_SG == "https://api.lazada.sg/rest"
+    assert ours.P_API_AUTHORIZATION_URL == lazop.P_API_AUTHORIZATION_URL
+    for name in ("MY", "VN", "TH", "PH", "ID"):
+        assert getattr(ours, f"P_API_GATEWAY_URL_{name}") == getattr(lazop, f"P_API_GATEWAY_URL_{name}")
+    for level in ("DEBUG", "INFO", "ERROR"):
+        assert getattr(ours, f"P_LOG_LEVEL_{level}") == getattr(lazop, f"P_LOG_LEVEL_{level}")
+    client = ours.LazopClient(ours.P_API_GATEWAY_URL_SG, "k", "s")
+    client.log_level = ours.P_LOG_LEVEL_DEBUG  # accepted; records go to the `iop` logger
+    assert "api.lazada.sg" in repr(client)
+
+
+def test_lazada_gateways_route_token_calls_to_the_auth_host() -> None:
+    # Token calls made on a country gateway go to auth.lazada.com, as Lazada requires.
+    client = iop.LazopClient(iop.P_API_GATEWAY_URL_TH, "k", "s")
+    assert client._client.base_url == "https://api.lazada.co.th"
+    explained = client._client.explain("/auth/token/refresh", {"refresh_token": "r"})
+    assert explained["url"].startswith("https://auth.lazada.com/rest/auth/token/refresh")

@@ -83,9 +83,55 @@ def test_log_records_are_under_the_iop_logger(caplog: pytest.LogCaptureFixture, 
     assert all(n == "iop" or n.startswith("iop.") for n in names if not n.startswith("lazop"))
 
 
-def test_no_handlers_are_installed() -> None:
-    assert logging.getLogger("iop").handlers == []
+def test_only_a_null_handler_is_installed() -> None:
+    handlers = logging.getLogger("iop").handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
+    assert logging.getLogger("iop").propagate
     assert logging.getLogger("iop.client").handlers == []
+
+
+SILENT_PROBE = r"""
+import iop, iop.testing
+with iop.testing.Emulator() as gateway:
+    client = iop.IopClient(gateway.base_url + "/rest", gateway.app_key, gateway.app_secret)
+    request = iop.IopRequest("/auth/token/refresh")
+    request.add_api_param("refresh_token", "not-a-refresh-token")
+    response = client.execute(request)           # the core logs a warning for this failure
+    assert response.code == "IllegalRefreshToken", response.body
+    try:
+        gateway.client().refresh_token("not-a-refresh-token")
+    except iop.ReauthorizationRequired:
+        pass                                     # caught: nothing should be printed
+print("done")
+"""
+
+
+def test_an_application_without_logging_set_up_sees_no_stray_warnings(tmp_path: Path) -> None:
+    # Without a handler on `iop`, Python's last-resort handler printed the core's warnings for
+    # failures the caller had caught (even through the vendor-compatible IopClient).
+    out = subprocess.run(
+        [sys.executable, "-c", SILENT_PROBE], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"
+    assert out.stderr == "", out.stderr
+
+
+def test_log_fields_are_stable_lower_case_names(
+    caplog: pytest.LogCaptureFixture, emulator: iop.testing.Emulator
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="iop")
+    client = emulator.client()
+    client.create_token(emulator.authorize())
+    client.call("aliexpress.trade.order.get")
+    styles = [
+        field.split("=", 1)[1]
+        for r in caplog.records
+        for field in r.getMessage().split()
+        if field.startswith("style=")
+    ]
+    assert styles and set(styles) <= {"gop", "top"}, styles
+    assert "top" in styles and "gop" in styles
 
 
 IMPORT_PROBE = r"""

@@ -292,8 +292,13 @@ def test_manager_bad_arguments(client: iop.Client) -> None:
         manager.put("k", {"access_token": "x"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="callable"):
         manager.on_reauthorization_required(42)  # type: ignore[arg-type]
-    with pytest.raises(iop.StoreError):
+    # A seller nothing is stored for: a typed error that is also a KeyError, not a StoreError.
+    with pytest.raises(iop.UnknownSeller) as unknown:
         manager.access_token("never-stored")
+    assert isinstance(unknown.value, KeyError) and isinstance(unknown.value, iop.IopError)
+    assert not isinstance(unknown.value, iop.StoreError)
+    assert unknown.value.key == "never-stored"
+    assert str(unknown.value).startswith('unknown seller "never-stored"')
     # 10**30 and -10**30 were OverflowErrors from the integer conversion.
     for concurrency in (0, -1, 1025, 10**6, 10**30, -(10**30), 2**63, 2**64):
         with pytest.raises(ValueError, match="concurrency must be at least 1"):
@@ -339,7 +344,7 @@ def test_remove_memory_file_and_custom_stores(
         manager, token = seeded(emulator, client, store)
         assert manager.remove("seller-1") is True
         assert manager.get("seller-1") is None
-        with pytest.raises(iop.StoreError):
+        with pytest.raises(iop.UnknownSeller):
             manager.access_token("seller-1")
         assert manager.remove("seller-1") is False
         # A corrupted entry is replaced by removing it and putting a good one.

@@ -19,6 +19,10 @@ use resolve::CachingResolver;
 pub trait Transport: Send + Sync {
     /// Sends `request`; a non-2xx status is a response, not an error.
     fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>>;
+
+    /// Closes pooled connections and refuses later sends ([`crate::Client::close`]). The
+    /// default does nothing: a transport without a pool has nothing to close.
+    fn close(&self) {}
 }
 
 impl<F> Transport for F
@@ -32,8 +36,9 @@ where
 
 /// Settings of [`HttpTransport`].
 ///
-/// There is deliberately no setting that turns certificate verification off, and proxies come
-/// only from [`HttpConfig::proxy`] (the `HTTPS_PROXY`-style environment variables are not read).
+/// There is deliberately no setting that turns certificate verification off. The environment
+/// (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`) is read only when [`HttpConfig::trust_env`] is
+/// set.
 ///
 /// Debug output shows the proxy as [`crate::redact::url`] does: without its `user:password@`
 /// part.
@@ -51,6 +56,12 @@ pub struct HttpConfig {
     pub proxy: Option<String>,
     /// A PEM file of extra root certificates, trusted beside the bundled roots.
     pub extra_root_certificates: Option<PathBuf>,
+    /// Read the proxy and CA settings of the environment too (default false): `HTTPS_PROXY`
+    /// (else `https_proxy`, `ALL_PROXY`, `all_proxy`) when [`HttpConfig::proxy`] is unset,
+    /// `NO_PROXY` (`no_proxy`: host names, `.suffix` / `*.suffix`, `*`; hosts it matches are
+    /// reached directly), and `SSL_CERT_FILE` (a PEM file trusted beside the bundled roots)
+    /// when [`HttpConfig::extra_root_certificates`] is unset. Read when the transport is built.
+    pub trust_env: bool,
     /// `User-Agent`; default `iop-rs/<version>`.
     pub user_agent: String,
     /// Largest response body accepted (default 16 MiB).
@@ -72,6 +83,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("deadline", &self.deadline)
             .field("proxy", &self.proxy.as_deref().map(crate::redact::url))
             .field("extra_root_certificates", &self.extra_root_certificates)
+            .field("trust_env", &self.trust_env)
             .field("user_agent", &self.user_agent)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("idle_connections_per_host", &self.idle_connections_per_host)
@@ -88,6 +100,7 @@ impl Default for HttpConfig {
             deadline: None,
             proxy: None,
             extra_root_certificates: None,
+            trust_env: false,
             user_agent: format!("iop-rs/{}", crate::VERSION),
             max_body_bytes: 16 << 20,
             idle_connections_per_host: 16,
@@ -108,8 +121,12 @@ impl Default for HttpConfig {
 /// included. Keep those targets at `debug` or below.
 pub struct HttpTransport {
     config: HttpConfig,
-    agent: ureq::Agent,
+    /// `None` once closed ([`Transport::close`]): the pool went with it.
+    agent: std::sync::RwLock<Option<ureq::Agent>>,
     resolver: CachingResolver,
+    /// The proxy in use (from the settings or the environment), without its credentials, for
+    /// messages.
+    proxy_shown: Option<String>,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -123,15 +140,21 @@ impl std::fmt::Debug for HttpTransport {
 impl HttpTransport {
     /// Builds the agent; fails on an unreadable certificate file or a bad proxy URL.
     pub fn new(config: HttpConfig) -> Result<Self> {
-        let proxy = match &config.proxy {
-            // The proxy URL may carry credentials: never echo it.
-            Some(url) => Some(
-                ureq::Proxy::new(url)
-                    .map_err(|_| Error::InvalidRequest("invalid proxy URL".to_owned()))?,
-            ),
+        let env = config.trust_env.then(Environment::read);
+        let env = env.as_ref();
+        let proxy_url = config
+            .proxy
+            .clone()
+            .or_else(|| env.and_then(|e| e.proxy.clone()));
+        let proxy = match &proxy_url {
+            Some(url) => Some(proxy_of(url, env.map_or(&[][..], |e| &e.no_proxy))?),
             None => None,
         };
-        let root_certs = match &config.extra_root_certificates {
+        let roots = config
+            .extra_root_certificates
+            .clone()
+            .or_else(|| env.and_then(|e| e.cert_file.clone()));
+        let root_certs = match &roots {
             Some(path) => root_certs_with(path)?,
             None => ureq::tls::RootCerts::WebPki,
         };
@@ -169,8 +192,9 @@ impl HttpTransport {
         );
         Ok(Self {
             config,
-            agent,
+            agent: std::sync::RwLock::new(Some(agent)),
             resolver,
+            proxy_shown: proxy_url.as_deref().map(crate::redact::url),
         })
     }
 
@@ -229,8 +253,11 @@ impl HttpTransport {
             U::HostNotFound => transport("host not found".to_owned(), false, None),
             U::ConnectionFailed => transport("could not connect".to_owned(), false, None),
             U::InvalidProxyUrl => transport("invalid proxy URL".to_owned(), false, None),
-            // Its text is the proxy's answer, not ours to echo; it may name the target.
-            U::ConnectProxyFailed(_) => transport("proxy CONNECT failed".to_owned(), false, None),
+            // Its text may name the target: only the proxy's status number is repeated.
+            U::ConnectProxyFailed(reason) => {
+                let proxy = self.proxy_shown.as_deref().unwrap_or("the proxy");
+                transport(proxy_failure(&reason, proxy), false, None)
+            }
             U::Tls(what) => transport(format!("TLS: {what}"), false, None),
             U::Pem(_) => transport("TLS: bad PEM data".to_owned(), false, None),
             U::Rustls(e) => transport(format!("TLS: {e}"), false, Some(U::Rustls(e))),
@@ -262,6 +289,96 @@ impl HttpTransport {
             T::Global | T::PerCall => self.config.deadline.unwrap_or(self.config.read_timeout),
             _ => self.config.read_timeout,
         }
+    }
+}
+
+/// The proxy and CA settings read from the environment ([`HttpConfig::trust_env`]).
+#[derive(Debug, Default)]
+struct Environment {
+    proxy: Option<String>,
+    no_proxy: Vec<String>,
+    cert_file: Option<PathBuf>,
+}
+
+impl Environment {
+    /// Reads `HTTPS_PROXY` (else `https_proxy`, `ALL_PROXY`, `all_proxy`), `NO_PROXY` (else
+    /// `no_proxy`) and `SSL_CERT_FILE`; empty values count as unset.
+    fn read() -> Self {
+        let first = |names: &[&str]| {
+            names.iter().find_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+            })
+        };
+        Self {
+            proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: first(&["NO_PROXY", "no_proxy"])
+                .map(|list| {
+                    list.split(',')
+                        .map(|entry| entry.trim().to_owned())
+                        .filter(|entry| !entry.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cert_file: first(&["SSL_CERT_FILE"]).map(PathBuf::from),
+        }
+    }
+}
+
+/// The `ureq` proxy for `url`, bypassed for the hosts of `no_proxy`. The URL may carry
+/// credentials: it is never echoed.
+fn proxy_of(url: &str, no_proxy: &[String]) -> Result<ureq::Proxy> {
+    let invalid = || {
+        Error::InvalidRequest(format!(
+            "invalid proxy URL {} (expected http://[user:password@]host:port or https://…)",
+            crate::redact::url(url)
+        ))
+    };
+    let proxy = ureq::Proxy::new(url).map_err(|_| invalid())?;
+    if !matches!(
+        proxy.protocol(),
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    ) {
+        return Err(invalid());
+    }
+    if no_proxy.is_empty() {
+        return Ok(proxy);
+    }
+    let mut builder = ureq::Proxy::builder(proxy.protocol())
+        .host(proxy.host())
+        .port(proxy.port());
+    if let Some(user) = proxy.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = proxy.password() {
+        builder = builder.password(password);
+    }
+    for entry in no_proxy {
+        builder = builder.no_proxy(entry);
+    }
+    builder.build().map_err(|_| invalid())
+}
+
+/// What a failed `CONNECT` says: the proxy (shown without credentials) and its status number,
+/// never the rest of its answer.
+fn proxy_failure(reason: &str, proxy: &str) -> String {
+    let status: String = reason
+        .strip_prefix("proxy server responded ")
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    match status.as_str() {
+        "" if reason.contains("did not respond") => {
+            format!("proxy CONNECT failed: {proxy} did not answer")
+        }
+        "" => format!("proxy CONNECT failed through {proxy}"),
+        // 407 is the standard answer; some proxies (tinyproxy) answer 401.
+        "407" | "401" => format!(
+            "proxy CONNECT failed: {proxy} answered HTTP {status} (its credentials are \
+             missing or refused)"
+        ),
+        status => format!("proxy CONNECT failed: {proxy} answered HTTP {status}"),
     }
 }
 
@@ -315,15 +432,25 @@ impl Transport for HttpTransport {
                 )));
             }
         }
+        let Some(agent) = self
+            .agent
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        else {
+            return Err(Error::InvalidRequest(format!(
+                "the client is closed (calling {endpoint})"
+            )));
+        };
         let method = request.method().clone();
         let request_uri = &request.uri().clone();
         let started = Instant::now();
         let result = if request.body().is_empty() {
             // No body at all, so a GET goes out without `Content-Length: 0`.
             let (parts, _) = request.into_parts();
-            self.agent.run(http::Request::from_parts(parts, ()))
+            agent.run(http::Request::from_parts(parts, ()))
         } else {
-            self.agent.run(request)
+            agent.run(request)
         };
         let response = match result {
             Ok(response) => response,
@@ -360,6 +487,14 @@ impl Transport for HttpTransport {
             started.elapsed().as_millis()
         );
         Ok(http::Response::from_parts(parts, bytes))
+    }
+
+    fn close(&self) {
+        // Dropping the agent drops its pool; a call under way holds its own clone until done.
+        self.agent
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 }
 
@@ -768,6 +903,78 @@ mod tests {
             }
         );
         assert!(plain.contains("http://proxy.example:3128"), "{plain}");
+    }
+
+    #[test]
+    fn proxy_failures_name_the_proxy_and_its_status_only() {
+        let shown = crate::redact::url("http://user:SECRET@proxy.example:3128");
+        let text = proxy_failure("proxy server responded 407/407", &shown);
+        assert!(
+            text.contains("HTTP 407") && text.contains("credentials"),
+            "{text}"
+        );
+        assert!(
+            text.contains("proxy.example:3128") && !text.contains("SECRET"),
+            "{text}"
+        );
+        let text = proxy_failure("proxy server responded 403/Forbidden gw.example?x", &shown);
+        assert!(text.ends_with("answered HTTP 403"), "{text}");
+        assert!(!text.contains("gw.example"), "{text}");
+        let text = proxy_failure("proxy server did not respond", &shown);
+        assert!(text.contains("did not answer"), "{text}");
+    }
+
+    #[test]
+    fn no_proxy_entries_bypass_the_proxy_for_their_hosts() {
+        let entries = ["localhost".to_owned(), ".internal.example".to_owned()];
+        let proxy = proxy_of("http://u:p@proxy.example:3128", &entries).unwrap();
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert!(proxy.is_no_proxy(&uri("http://localhost:8080/rest")));
+        assert!(proxy.is_no_proxy(&uri("https://api.internal.example/rest")));
+        assert!(!proxy.is_no_proxy(&uri("https://api-sg.aliexpress.com/rest")));
+        assert_eq!(proxy.username(), Some("u"));
+        assert_eq!(proxy.password(), Some("p"));
+        // SOCKS is not a CONNECT proxy: refused rather than half supported.
+        let err = proxy_of("socks5://user:SECRET@proxy.example:1080", &[]).unwrap_err();
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_closed_transport_drops_its_pool_and_refuses_to_send() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            // The kept-alive connection ends (EOF) when the client closes its pool.
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            stream.read(&mut buf).unwrap()
+        });
+        let t = HttpTransport::new(HttpConfig::default()).unwrap();
+        let get = || {
+            http::Request::get(format!("http://127.0.0.1:{port}/rest/x"))
+                .body(Vec::new())
+                .unwrap()
+        };
+        t.send(get()).unwrap();
+        t.close();
+        assert_eq!(
+            server.join().unwrap(),
+            0,
+            "the pooled connection was closed"
+        );
+        let err = t.send(get()).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRequest(m) if m.contains("closed")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
-"""The vendor-compatible API: ``IopClient``, ``IopRequest``, ``IopResponse``.
+"""The vendor-compatible API: ``IopClient``, ``IopRequest``, ``IopResponse`` (the AliExpress
+SDK) and ``LazopClient``, ``LazopRequest``, ``LazopResponse`` with the ``P_*`` gateway and log
+level constants (the Lazada SDK, ``lazop``).
 
-Code written for the vendor's Python SDK (``import iop``) keeps working unchanged: the calls,
-argument names and response fields are the vendor's. Underneath is the pooled, signed client of
+Code written for the vendor's Python SDKs keeps working: AliExpress code (``import iop``)
+unchanged, Lazada code with ``import iop as lazop`` for ``import lazop``. The calls, argument
+names and response fields are the vendor's. Underneath is the pooled, signed client of
 this package: no log files under ``~/logs``, TLS always verified, the API name decides the
 endpoint (``/rest`` path or ``/sync`` dotted name) whatever suffix ``server_url`` carries, and
 parameter values are converted as users expect (bool to ``true``/``false``, numbers in decimal,
@@ -14,7 +17,41 @@ from typing import Any, Dict, Optional
 
 from ._native import Client
 
-__all__ = ["IopClient", "IopRequest", "IopResponse"]
+__all__ = [
+    "IopClient",
+    "IopRequest",
+    "IopResponse",
+    "LazopClient",
+    "LazopRequest",
+    "LazopResponse",
+    "P_API_AUTHORIZATION_URL",
+    "P_API_GATEWAY_URL_ID",
+    "P_API_GATEWAY_URL_MY",
+    "P_API_GATEWAY_URL_PH",
+    "P_API_GATEWAY_URL_SG",
+    "P_API_GATEWAY_URL_TH",
+    "P_API_GATEWAY_URL_VN",
+    "P_LOG_LEVEL_DEBUG",
+    "P_LOG_LEVEL_ERROR",
+    "P_LOG_LEVEL_INFO",
+]
+
+#: Lazada's gateways as the Lazada SDK names them (with the ``/rest`` suffix it appends API paths
+#: to; accepted as they are, as any suffix is).
+P_API_GATEWAY_URL_SG = "https://api.lazada.sg/rest"
+P_API_GATEWAY_URL_MY = "https://api.lazada.com.my/rest"
+P_API_GATEWAY_URL_VN = "https://api.lazada.vn/rest"
+P_API_GATEWAY_URL_TH = "https://api.lazada.co.th/rest"
+P_API_GATEWAY_URL_PH = "https://api.lazada.com.ph/rest"
+P_API_GATEWAY_URL_ID = "https://api.lazada.co.id/rest"
+#: Lazada's token host (``/auth/token/create``, ``/auth/token/refresh``).
+P_API_AUTHORIZATION_URL = "https://auth.lazada.com/rest"
+
+#: Values of ``LazopClient.log_level``, kept for code that sets it: records go to the ``iop``
+#: logger whatever its value, and no file is written.
+P_LOG_LEVEL_DEBUG = "DEBUG"
+P_LOG_LEVEL_INFO = "INFO"
+P_LOG_LEVEL_ERROR = "ERROR"
 
 
 class IopRequest:
@@ -89,6 +126,9 @@ class IopClient:
     #: Kept for code that sets it; records go to the ``iop`` logger whatever its value.
     log_level: str = "ERROR"
 
+    #: The response class ``execute`` answers.
+    _response_type = IopResponse
+
     def __init__(self, server_url: str, app_key: str, app_secret: str, timeout: float = 30) -> None:
         self._client = Client(app_key, app_secret, base_url=server_url, timeout=timeout)
         self._server_url = server_url
@@ -125,7 +165,7 @@ class IopClient:
             request._simplify == "true",
             request._file_params,
         )
-        response = IopResponse()
+        response = self._response_type()
         if "code" in body:
             response.code = body["code"]
         if "type" in body:
@@ -139,3 +179,32 @@ class IopClient:
 
     def __repr__(self) -> str:
         return f"IopClient(server_url={self._server_url!r}, app_key={self._app_key!r})"
+
+
+class LazopRequest(IopRequest):
+    """One Lazada API call, as the Lazada SDK spells it: ``LazopRequest(api_name,
+    http_method='POST')`` with ``add_api_param(key, value)`` and ``add_file_param(key, value)``."""
+
+
+class LazopResponse(IopResponse):
+    """A response of ``LazopClient.execute``: ``type``, ``code``, ``message``, ``request_id``
+    and ``body``, as ``IopResponse``."""
+
+
+class LazopClient(IopClient):
+    """``LazopClient(server_url, app_key, app_secret, timeout=30)``, the Lazada SDK's client:
+    ``server_url`` is a ``P_API_GATEWAY_URL_*`` (or ``P_API_AUTHORIZATION_URL`` for token calls,
+    which go to Lazada's token host whatever the URL). ``execute(request, access_token=None)``
+    answers a ``LazopResponse``; gateway errors come back in it, not as exceptions."""
+
+    _response_type = LazopResponse
+
+    def execute(self, request: IopRequest, access_token: Optional[str] = None) -> LazopResponse:
+        """Sends ``request`` (for a seller when ``access_token`` is given); see
+        ``IopClient.execute``."""
+        response = super().execute(request, access_token)
+        assert isinstance(response, LazopResponse)
+        return response
+
+    def __repr__(self) -> str:
+        return f"LazopClient(server_url={self._server_url!r}, app_key={self._app_key!r})"

@@ -19,6 +19,7 @@ __all__ = [
     "Timeout",
     "ResponseError",
     "StoreError",
+    "UnknownSeller",
     "AuthorizationError",
 ]
 
@@ -188,6 +189,21 @@ class StoreError(IopError):
     def __init__(self, text: str, *, key: Optional[str] = None) -> None:
         super().__init__(text)
         self.key = key
+
+
+class UnknownSeller(IopError, KeyError):
+    """No token set is stored for the seller ``key``: it never authorized the app here, or was
+    removed. Nothing was sent. Also a ``KeyError``, as a missing key of a mapping is."""
+
+    key: Optional[str]
+
+    def __init__(self, text: str, *, key: Optional[str] = None) -> None:
+        super().__init__(text)
+        self.key = key
+
+    def __str__(self) -> str:
+        # KeyError would show the message quoted, as a repr.
+        return str(self.args[0]) if self.args else ""
 
 
 class AuthorizationError(IopError):

@@ -1,7 +1,13 @@
 """Stubs of the native module iop._native (hand-written; checked by mypy.stubtest)."""
 
+import os
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union, final
+from types import TracebackType
+from typing import IO, Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, final
+
+from ._errors import ReauthorizationRequired
+from ._report import CustomStore, ReauthorizationNotice, RefreshFailure
+from .push import Message
 
 from .push import Outcome as _PushOutcome
 
@@ -28,12 +34,14 @@ __all__ = [
     "_aio_create_token",
     "_aio_log_level",
     "_aio_manager",
+    "_aio_manager_call",
     "_aio_refresh_token",
     "_aio_run",
     "_aio_workers",
     "_Emulator",
     "__version__",
     "authorization_url",
+    "mask",
     "new_state",
     "push_parse",
     "push_signature",
@@ -57,7 +65,14 @@ LAZADA_ID: str
 _ParamValue = Union[str, bool, int, float, Dict[str, Any], List[Any], Tuple[Any, ...], None]
 _Params = Union[Mapping[str, _ParamValue], Sequence[Tuple[str, _ParamValue]]]
 _Seconds = Union[float, int, timedelta]
-_F = TypeVar("_F", bound=Callable[[str, Any], object])
+# timeout=: seconds (the read timeout) or a (connect, read) pair of seconds.
+_Timeout = Union[float, Tuple[float, float]]
+_F = TypeVar("_F", bound=Callable[[str, ReauthorizationRequired], object])
+# A file part of a multipart upload: the data, or (file_name, data[, content_type]).
+_Data = Union[bytes, bytearray, str, IO[bytes]]
+_File = Union[_Data, Tuple[str, _Data], Tuple[str, _Data, str]]
+# What a token manager's store may be: a store URL or directory, a store object, or your own.
+_Store = Union[str, os.PathLike[str], MemoryStore, FileStore, RedisStore, PostgresStore, CustomStore, None]
 
 def sign(app_secret: str, params: _Params, *, api: Optional[str] = None, method: Optional[str] = ...) -> str: ...
 def string_to_sign(params: _Params, *, api: Optional[str] = None) -> str: ...
@@ -72,6 +87,7 @@ def authorization_url(
     base_url: Optional[str] = None,
 ) -> str: ...
 def new_state() -> str: ...
+def mask(secret: str) -> str: ...
 def push_verify(app_key: str, app_secret: str, body: bytes, authorization: Optional[str]) -> bool: ...
 def push_signature(app_key: str, app_secret: str, body: bytes) -> str: ...
 def push_parse(body: bytes) -> Dict[str, Any]: ...
@@ -134,8 +150,12 @@ class Client:
         app_secret: str,
         *,
         base_url: Optional[str] = ...,
-        timeout: Optional[float] = ...,
+        timeout: Optional[_Timeout] = ...,
         partner_id: Optional[str] = None,
+        proxy: Optional[str] = None,
+        ca_file: Optional[Union[str, os.PathLike[str]]] = None,
+        trust_env: bool = False,
+        retries: Optional[int] = None,
     ) -> Client: ...
     def create_token(self, code: str, *, uuid: Optional[str] = None) -> Token: ...
     def refresh_token(self, refresh_token: str) -> Token: ...
@@ -146,7 +166,27 @@ class Client:
         *,
         access_token: Optional[str] = None,
         http_method: Optional[str] = ...,
+        files: Optional[Mapping[str, _File]] = None,
     ) -> Dict[str, Any]: ...
+    def call_raw(
+        self,
+        api: str,
+        params: Optional[_Params] = None,
+        *,
+        access_token: Optional[str] = None,
+        http_method: Optional[str] = ...,
+        files: Optional[Mapping[str, _File]] = None,
+    ) -> Dict[str, Any]: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Client: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
     def explain(
         self,
         api: str,
@@ -204,16 +244,16 @@ class RefreshReport:
     @property
     def skipped(self) -> List[str]: ...
     @property
-    def failed(self) -> List[Tuple[str, str, str]]: ...
+    def failed(self) -> List[RefreshFailure]: ...
     @property
-    def reauthorization_required(self) -> List[Tuple[str, Optional[timedelta]]]: ...
+    def reauthorization_required(self) -> List[ReauthorizationNotice]: ...
 
 @final
 class TokenManager:
     def __new__(
         cls,
         client: Client,
-        store: Any = None,
+        store: _Store = None,
         *,
         margin: Optional[_Seconds] = ...,
         push_window: Optional[_Seconds] = ...,
@@ -224,6 +264,24 @@ class TokenManager:
     def get(self, key: str) -> Optional[Token]: ...
     def remove(self, key: str) -> bool: ...
     def access_token(self, key: str) -> str: ...
+    def call(
+        self,
+        key: str,
+        api: str,
+        params: Optional[_Params] = None,
+        *,
+        files: Optional[Mapping[str, _File]] = None,
+        method: Optional[str] = None,
+    ) -> Dict[str, Any]: ...
+    def call_raw(
+        self,
+        key: str,
+        api: str,
+        params: Optional[_Params] = None,
+        *,
+        files: Optional[Mapping[str, _File]] = None,
+        method: Optional[str] = None,
+    ) -> Dict[str, Any]: ...
     def refresh_due(
         self,
         within: Optional[_Seconds] = ...,
@@ -278,7 +336,13 @@ class _Emulator:
     def push_log(self) -> List[Dict[str, Any]]: ...
     def require_token(self, api: str, required: bool = True) -> None: ...
     def is_current_refresh_token(self, seller_id: str, refresh_token: str) -> bool: ...
-    def client(self, timeout: Optional[float] = None) -> Client: ...
+    def answer(
+        self, api: str, body: Dict[str, Any], seller: Optional[str] = None, params: Optional[_Params] = None
+    ) -> None: ...
+    def load_answers(self, json: str) -> int: ...
+    def clear_answers(self) -> None: ...
+    def answers(self) -> List[Dict[str, Any]]: ...
+    def client(self, timeout: Optional[_Timeout] = None) -> Client: ...
     def close(self) -> None: ...
 
 # The engine of iop.aio (see py/src/aio.rs); private.
@@ -309,5 +373,16 @@ def _aio_call(
 ) -> None: ...
 def _aio_manager(
     completions: _Completions, future: Any, manager: TokenManager, op: str, key: str, token: Optional[Token] = None
+) -> None: ...
+def _aio_manager_call(
+    completions: _Completions,
+    future: Any,
+    manager: TokenManager,
+    key: str,
+    api: str,
+    params: Optional[_Params] = None,
+    files: Optional[Dict[str, Any]] = None,
+    method: Optional[str] = None,
+    raw: bool = False,
 ) -> None: ...
 def _aio_run(completions: _Completions, future: Any, function: Callable[..., Any], args: Tuple[Any, ...]) -> None: ...

@@ -26,7 +26,8 @@ Single flight: an ``iop.aio.TokenManager`` is an ``iop.TokenManager`` underneath
 so there is one refresh per seller at a time across tasks, loops, threads and sync callers of
 the same store (and, with ``FileStore``, across processes).
 
-Stores: ``None`` (memory), ``iop.MemoryStore``, ``iop.FileStore``, or your own object with
+Stores: ``None`` (memory), a store URL or directory (``"redis://…"``, ``"/var/lib/app/tokens"``),
+``iop.MemoryStore``, ``iop.FileStore``, or your own object with
 ``load(key)`` / ``save(key, token_dict)`` (``keys()`` for ``refresh_due``, ``remove(key)`` for
 ``remove``). Its methods may be plain functions (run on a worker thread) or coroutine functions:
 a worker then runs each coroutine on the event loop the store was first used from
@@ -44,23 +45,41 @@ import inspect
 import logging
 import threading
 import weakref
+import os
 from datetime import timedelta
-from typing import IO, Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union
+from types import TracebackType
+from typing import IO, Any, Callable, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from . import _native
 from ._native import Client as _SyncClient
-from ._native import RefreshReport, Token
+from ._native import FileStore, MemoryStore, PostgresStore, RedisStore, RefreshReport, Token
 from ._native import TokenManager as _SyncTokenManager
 from ._native import _Completions
+from ._errors import ReauthorizationRequired
+from ._report import AsyncCustomStore, CustomStore
 
 __all__ = ["Client", "TokenManager", "configure"]
 
 _Seconds = Union[float, int, timedelta]
+# timeout=: seconds (the read timeout) or a (connect, read) pair.
+_Timeout = Union[float, Tuple[float, float]]
+# What a token manager's store may be: a store URL or directory, a store object, or your own.
+_Store = Union[
+    str,
+    "os.PathLike[str]",
+    MemoryStore,
+    FileStore,
+    RedisStore,
+    PostgresStore,
+    CustomStore,
+    AsyncCustomStore,
+    None,
+]
 _Data = Union[bytes, bytearray, str, IO[bytes]]
 # A file part of a multipart upload: the data, or (file_name, data[, content_type]).
 _File = Union[_Data, Tuple[str, _Data], Tuple[str, _Data, str]]
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[[str, Any], object])
+_F = TypeVar("_F", bound=Callable[[str, ReauthorizationRequired], object])
 
 # One completion queue per event loop, registered with loop.add_reader on first use.
 _queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Completions]" = (
@@ -112,9 +131,11 @@ def _begin() -> Tuple[asyncio.AbstractEventLoop, _Completions, "asyncio.Future[A
 
 
 class Client:
-    """An ``iop.Client`` whose network methods are coroutines. Same constructor and errors;
-    ``from_client`` wraps an existing sync client (sharing its connections), e.g.
-    ``iop.testing.Emulator().client()``."""
+    """An ``iop.Client`` whose network methods are coroutines. Same constructor (network
+    settings included: ``proxy``, ``ca_file``, ``trust_env``, ``timeout`` as seconds or a
+    ``(connect, read)`` pair, ``retries``) and errors; ``from_client`` wraps an existing sync
+    client (sharing its connections), e.g. ``iop.testing.Emulator().client()``.
+    ``async with iop.aio.Client(...) as client:`` closes its connections at the end."""
 
     __slots__ = ("_client",)
 
@@ -124,11 +145,23 @@ class Client:
         app_secret: str,
         *,
         base_url: Optional[str] = None,
-        timeout: Optional[float] = None,
+        timeout: Optional[_Timeout] = None,
         partner_id: Optional[str] = None,
+        proxy: Optional[str] = None,
+        ca_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+        trust_env: bool = False,
+        retries: Optional[int] = None,
     ) -> None:
         self._client = _SyncClient(
-            app_key, app_secret, base_url=base_url, timeout=timeout, partner_id=partner_id
+            app_key,
+            app_secret,
+            base_url=base_url,
+            timeout=timeout,
+            partner_id=partner_id,
+            proxy=proxy,
+            ca_file=ca_file,
+            trust_env=trust_env,
+            retries=retries,
         )
 
     @classmethod
@@ -228,6 +261,30 @@ class Client:
         return self._client.explain(
             api, params, access_token=access_token, timestamp_ms=timestamp_ms
         )
+
+    async def aclose(self) -> None:
+        """Closes the pooled connections; later calls raise ``ValueError``."""
+        self._client.close()
+
+    def close(self) -> None:
+        """``aclose`` for sync code (closing never waits on the network)."""
+        self._client.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client was closed."""
+        return self._client.closed
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"iop.aio.{self._client!r}"
@@ -331,7 +388,7 @@ class TokenManager:
     def __init__(
         self,
         client: Union[Client, _SyncClient],
-        store: Any = None,
+        store: _Store = None,
         *,
         margin: Optional[_Seconds] = None,
     ) -> None:
@@ -385,6 +442,43 @@ class TokenManager:
         _native._aio_manager(queue, future, self._manager, "access_token", key)
         token: str = await future
         return token
+
+    async def call(
+        self,
+        key: str,
+        api: str,
+        params: Optional[_native._Params] = None,
+        *,
+        files: Optional[Mapping[str, _File]] = None,
+        method: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Calls any API for the seller ``key`` (see ``iop.TokenManager.call``): a valid access
+        token, the call, and when the gateway refuses that token, one refresh (shared by every
+        caller refused the same token, tasks and threads alike) and one retry. ``method`` is the
+        HTTP method; ``files`` as for ``Client.call`` (read on a worker thread)."""
+        _, queue, future = self._begin()
+        _native._aio_manager_call(
+            queue, future, self._manager, key, api, params, _files_arg(files), method, False
+        )
+        body: Dict[str, Any] = await future
+        return body
+
+    async def call_raw(
+        self,
+        key: str,
+        api: str,
+        params: Optional[_native._Params] = None,
+        *,
+        files: Optional[Mapping[str, _File]] = None,
+        method: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """As ``call``, but a gateway error envelope is returned as the body instead of raised."""
+        _, queue, future = self._begin()
+        _native._aio_manager_call(
+            queue, future, self._manager, key, api, params, _files_arg(files), method, True
+        )
+        body: Dict[str, Any] = await future
+        return body
 
     async def refresh_due(
         self,

@@ -2,7 +2,8 @@
 
 The emulator is a real HTTP server on 127.0.0.1 that signs, checks and answers like the gateway
 (token create and refresh, any other GOP or TOP call, the gateway's error envelopes), with a
-virtual clock, request counters and faults on demand. Use it to test your own integration
+virtual clock, request counters, faults on demand, and business answers a test registers
+(``answer``, ``load_answers``) in the gateway's envelopes. Use it to test your own integration
 without the internet::
 
     import iop
@@ -27,9 +28,11 @@ Nothing starts at import: the server starts when ``Emulator()`` is created and s
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from ._compat import IopClient
 from ._native import Client, Token, _Emulator
@@ -37,6 +40,9 @@ from ._native import Client, Token, _Emulator
 __all__ = ["Emulator"]
 
 Seconds = Union[float, int, timedelta]
+#: ``Emulator(answers=...)``: ``"common"`` (the answers shipped with the emulator), a JSON file's
+#: path, or a list of answer dicts ``{"api", "body", "seller", "params"}``.
+Answers = Union[str, "os.PathLike[str]", Sequence[Mapping[str, Any]]]
 
 
 class Emulator:
@@ -44,7 +50,8 @@ class Emulator:
 
     ``access_ttl`` / ``refresh_ttl`` are token lifetimes (timedelta or seconds; default 30 and
     60 days); with ``rotate_refresh_tokens`` (default) a refresh invalidates the refresh token it
-    used; ``start_time`` (an aware datetime) starts the virtual clock elsewhere than now.
+    used; ``start_time`` (an aware datetime) starts the virtual clock elsewhere than now;
+    ``answers`` registers business answers at start (see ``load_answers``).
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class Emulator:
         rotate_refresh_tokens: bool = True,
         threads: int = 8,
         start_time: Optional[datetime] = None,
+        answers: Optional[Answers] = None,
     ) -> None:
         self._native = _Emulator(
             app_key,
@@ -67,6 +75,12 @@ class Emulator:
             threads=threads,
             start_time=start_time,
         )
+        if answers is not None:
+            try:
+                self.load_answers(answers)
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def base_url(self) -> str:
@@ -166,6 +180,60 @@ class Emulator:
         exact body signed), ``delivered``, ``attempts`` (each with ``status`` or ``error``)."""
         return self._native.push_log()
 
+    def answer(
+        self,
+        api: str,
+        body: Mapping[str, Any],
+        *,
+        seller: Optional[str] = None,
+        params: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Makes ``api`` answer ``body`` (a dict) instead of the echo, in the gateway's real
+        envelope: for a dotted TOP name ``{"<name with . as _>_response": {**body, "request_id":
+        …}}`` (the inner object alone with ``simplify=true``; a body holding ``error_response``
+        as it is), for a ``/path`` GOP API the body's fields with ``"code": "0"`` and a
+        ``request_id``. With ``seller``, only for calls made with that seller's access token;
+        with ``params``, only for calls that sent those parameter values (converted as call
+        parameters are). The most specific answer wins, then the latest. The token, when one is
+        sent, is still checked first."""
+        if not isinstance(body, Mapping):
+            raise TypeError(f"body must be a dict, got {type(body).__name__}")
+        self._native.answer(api, dict(body), seller, None if params is None else dict(params))
+
+    def load_answers(self, answers: Answers) -> int:
+        """Registers many answers: ``"common"`` (the ones shipped with the emulator, for
+        ``aliexpress.affiliate.category.get``, ``…link.generate``, ``…product.query``,
+        ``…productdetail.get``, ``aliexpress.solution.product.list.get``, ``/seller/get``,
+        ``/orders/get``, ``/order/get``), the path of a
+        JSON file holding a list of ``{"api", "body", "seller", "params"}`` (what
+        ``iop-emulator --answers FILE`` reads), or such a list. Returns how many."""
+        if isinstance(answers, str) and answers == "common":
+            return self._native.load_answers("common")
+        if isinstance(answers, (str, os.PathLike)):
+            return self._native.load_answers(Path(answers).read_text(encoding="utf-8"))
+        if isinstance(answers, (bytes, bytearray)) or not isinstance(answers, Sequence):
+            raise TypeError(
+                "answers must be 'common', a path or a list of dicts, "
+                f"got {type(answers).__name__}"
+            )
+        import json
+
+        listed: List[Dict[str, Any]] = []
+        for answer in answers:
+            if not isinstance(answer, Mapping):
+                raise TypeError(f"each answer must be a dict, got {type(answer).__name__}")
+            listed.append(dict(answer))
+        return self._native.load_answers(json.dumps(listed))
+
+    def answers(self) -> List[Dict[str, Any]]:
+        """The registered answers, oldest first."""
+        registered: List[Dict[str, Any]] = self._native.answers()
+        return registered
+
+    def clear_answers(self) -> None:
+        """Forgets every registered answer: calls are echoed again."""
+        self._native.clear_answers()
+
     def require_token(self, api: str, required: bool = True) -> None:
         """Makes ``api`` (or ``"*"``: every API) answer ``MissingParameter`` when called without
         a token. By default a call without a token is an app-level call and is answered."""
@@ -176,8 +244,9 @@ class Emulator:
         not rotated away or revoked)."""
         return self._native.is_current_refresh_token(seller_id, refresh_token)
 
-    def client(self, timeout: float = 30.0) -> Client:
-        """An ``iop.Client`` for this emulator whose requests carry the virtual clock's time."""
+    def client(self, timeout: Union[float, Tuple[float, float]] = 30.0) -> Client:
+        """An ``iop.Client`` for this emulator whose requests carry the virtual clock's time
+        (``timeout``: seconds, or a ``(connect, read)`` pair)."""
         return self._native.client(timeout)
 
     def iop_client(self, suffix: str = "/rest", timeout: float = 30) -> IopClient:
