@@ -26,6 +26,14 @@ const NO_DETAIL: &[(&str, &str)] = &[
         "only a NULL manager",
     ),
     (
+        "iop_manager_set_push_window_ms",
+        "only argument results: NULL, a window out of range",
+    ),
+    (
+        "iop_manager_set_store_mark_seen",
+        "only argument results: NULL, a manager without a callback store",
+    ),
+    (
         "iop_manager_refresh_due",
         "only argument results; each seller's failure is counted in the report",
     ),
