@@ -1722,8 +1722,8 @@ static void test_push_handle(void) {
         iop_client_free(c);
         return;
     }
-    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m), IOP_RESULT_OK);
-    CHECK_RESULT(iop_manager_put(m, "push-seller", t), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_new(c, NULL, -1, &m, NULL), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "push-seller", t, NULL), IOP_RESULT_OK);
     before = emu_count(&EMU, "/auth/token/refresh");
 #define PUSH_BODY(ts) snprintf(body, sizeof body, \
         "{\"seller_id\":\"push-seller\",\"message_type\":8,\"data\":{},\"timestamp\":%lld}", (long long)(ts))
@@ -1735,7 +1735,7 @@ static void test_push_handle(void) {
 
     /* A due token, one message delivered 50 times at once: one refresh. */
     due = due_copy(t);
-    CHECK_RESULT(iop_manager_put(m, "push-seller", due), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "push-seller", due, NULL), IOP_RESULT_OK);
     PUSH_BODY(now_ms() + 1);
     for (i = 0; i < 50; i++) {
         workers[i].manager = m;
@@ -1753,7 +1753,7 @@ static void test_push_handle(void) {
     CHECK(emu_count(&EMU, "/auth/token/refresh") == before + 1);
 
     /* Old (16 minutes; the default window is 15) or undated: stale, nothing done. */
-    CHECK_RESULT(iop_manager_put(m, "push-seller", due), IOP_RESULT_OK);
+    CHECK_RESULT(iop_manager_put(m, "push-seller", due, NULL), IOP_RESULT_OK);
     PUSH_BODY(now_ms() - 16 * 60 * 1000);
     CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
     CHECK(out == IOP_PUSH_STALE);
@@ -1796,12 +1796,12 @@ static void test_push_handle(void) {
         iop_store_callbacks ca = cstore_callbacks(a), cb = cstore_callbacks(b);
         iop_token *fresh = new_token(c, "push-seller");
         iop_token *fresh_due = fresh != NULL ? due_copy(fresh) : NULL;
-        CHECK_RESULT(iop_manager_new_with_store(c, &ca, -1, &m), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &other), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new_with_store(c, &ca, -1, &m, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_new_with_store(c, &cb, -1, &other, NULL), IOP_RESULT_OK);
         CHECK_RESULT(iop_manager_set_store_mark_seen(m, shared_mark_seen), IOP_RESULT_OK);
         CHECK_RESULT(iop_manager_set_store_mark_seen(other, shared_mark_seen), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_put(m, "push-seller", fresh_due), IOP_RESULT_OK);
-        CHECK_RESULT(iop_manager_put(other, "push-seller", fresh_due), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(m, "push-seller", fresh_due, NULL), IOP_RESULT_OK);
+        CHECK_RESULT(iop_manager_put(other, "push-seller", fresh_due, NULL), IOP_RESULT_OK);
         before = emu_count(&EMU, "/auth/token/refresh");
         PUSH_BODY(now_ms() + 2);
         CHECK_RESULT(iop_manager_handle_push(m, (const uint8_t *)body, strlen(body), &out, NULL), IOP_RESULT_OK);
@@ -1827,7 +1827,7 @@ static void test_push_handle(void) {
             iop_token *current = NULL, *current_due = NULL;
             CHECK_RESULT(iop_manager_get(m, "push-seller", &current, NULL), IOP_RESULT_OK);
             current_due = current != NULL ? due_copy(current) : NULL;
-            CHECK_RESULT(iop_manager_put(other, "push-seller", current_due), IOP_RESULT_OK);
+            CHECK_RESULT(iop_manager_put(other, "push-seller", current_due, NULL), IOP_RESULT_OK);
             iop_token_free(current);
             iop_token_free(current_due);
         }
