@@ -1,4 +1,4 @@
-//! API names and the call style they imply (PROTOCOL.md §1).
+//! API names and the call style they imply (docs/src/concepts/protocol.md#call-styles).
 
 use crate::error::{Error, Result};
 
@@ -97,8 +97,9 @@ impl ApiName {
     }
 }
 
-/// The sign prefix rule (PROTOCOL.md §4) for an API name given as text: the path for a path
-/// (GOP) API, `""` for a dotted (TOP) one. The one home of that rule for the bindings.
+/// The sign prefix rule (docs/src/concepts/protocol.md#signing) for an API name given as text: the
+/// path for a path (GOP) API, `""` for a dotted (TOP) one. The one home of that rule for the
+/// bindings.
 pub fn sign_prefix_of(api: &str) -> &str {
     if api.starts_with('/') { api } else { "" }
 }

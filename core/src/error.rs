@@ -86,7 +86,7 @@ pub struct GatewayError {
 }
 
 impl GatewayError {
-    /// The class of PROTOCOL.md §6.
+    /// The class of the gateway error (`docs/src/concepts/protocol.md#errors`).
     ///
     /// Known codes decide first; then an `ISP`/`SYSTEM` type or an HTTP 5xx status means a
     /// transient platform failure; a message announcing a ban means a rate limit; anything else

@@ -1,4 +1,5 @@
-//! Gateway base URLs (PROTOCOL.md §1): AliExpress, Lazada's auth host and its country hosts.
+//! Gateway base URLs (docs/src/concepts/protocol.md#call-styles): AliExpress, Lazada's auth host
+//! and its country hosts.
 
 use crate::api::{ApiName, Style};
 use crate::error::{Error, Result};

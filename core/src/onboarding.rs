@@ -1,5 +1,5 @@
-//! Seller onboarding (PROTOCOL.md §5): the authorization URL a seller opens, a random `state`,
-//! and the callback check that guards the code exchange.
+//! Seller onboarding (docs/src/concepts/protocol.md#onboarding): the authorization URL a seller
+//! opens, a random `state`, and the callback check that guards the code exchange.
 //!
 //! 1. Make a `state` with [`new_state`] and keep it with the seller's session.
 //! 2. Send the seller to [`authorization_url`]; the platform redirects to your `redirect_uri`

@@ -1,5 +1,5 @@
-//! Lazada push messages (PROTOCOL.md §8): verify the signature over the raw body, parse the
-//! message, and name it for deduplication.
+//! Lazada push messages (docs/src/concepts/protocol.md#push-messages): verify the signature over
+//! the raw body, parse the message, and name it for deduplication.
 //!
 //! Lazada POSTs JSON to the app's callback URL with the header
 //! `Authorization: <hex>`, where `hex` is HMAC-SHA256 (key = app secret, message = app key + the

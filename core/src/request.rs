@@ -1,5 +1,5 @@
 //! Requests: business parameters, file parts, system parameters and the signed
-//! `http::Request` (PROTOCOL.md §2–4).
+//! `http::Request` (docs/src/concepts/protocol.md#system-parameters to #on-the-wire).
 
 use crate::api::{ApiName, Style};
 use crate::error::{Error, Result};
@@ -393,8 +393,8 @@ impl Request {
 /// `Content-Type` of a POST without files.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
-/// Parameters the SDK sets on every call (PROTOCOL.md §2); business parameters may not use
-/// these names. The one list: the emulator and the bindings use it.
+/// Parameters the SDK sets on every call (docs/src/concepts/protocol.md#system-parameters);
+/// business parameters may not use these names. The one list: the emulator and the bindings use it.
 pub const SYSTEM_PARAMS: &[&str] = &[
     "app_key",
     "timestamp",
@@ -414,7 +414,8 @@ pub fn is_system_param(style: Style, key: &str) -> bool {
     SYSTEM_PARAMS.contains(&key) || (style == Style::Top && TOP_SYSTEM_PARAMS.contains(&key))
 }
 
-/// Empty or whitespace-only: dropped from signature and wire alike (PROTOCOL.md §3).
+/// Empty or whitespace-only: dropped from signature and wire alike
+/// (docs/src/concepts/protocol.md#signing).
 pub(crate) fn is_blank(value: &str) -> bool {
     value.trim().is_empty()
 }

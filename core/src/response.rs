@@ -1,6 +1,7 @@
-//! Reading the gateway's answers (PROTOCOL.md §6): any body becomes the JSON value of a success
-//! or a typed [`Error`]: an error envelope (GOP or TOP) a [`GatewayError`], anything that is not
-//! a JSON object a [`Error::Decode`] whose snippet is redacted ([`crate::redact`]).
+//! Reading the gateway's answers (docs/src/concepts/protocol.md#errors): any body becomes the JSON
+//! value of a success or a typed [`Error`]: an error envelope (GOP or TOP) a [`GatewayError`],
+//! anything that is not a JSON object a [`Error::Decode`] whose snippet is redacted
+//! ([`crate::redact`]).
 
 use crate::error::{Error, GatewayError, Result};
 use crate::redact::Redactor;

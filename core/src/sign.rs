@@ -1,5 +1,5 @@
-//! Signatures (PROTOCOL.md §3): HMAC-SHA256 over the API path and the sorted pairs, or the legacy
-//! MD5 scheme of TOP.
+//! Signatures (docs/src/concepts/protocol.md#signing): HMAC-SHA256 over the API path and the sorted
+//! pairs, or the legacy MD5 scheme of TOP.
 
 use crate::secret::AppSecret;
 

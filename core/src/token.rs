@@ -1,4 +1,5 @@
-//! The token set of `/auth/token/create` and `/auth/token/refresh` (PROTOCOL.md §5).
+//! The token set of `/auth/token/create` and `/auth/token/refresh`
+//! (docs/src/concepts/tokens.md#the-token-set).
 //!
 //! The model mirrors the wire leniently (numbers or numeric strings, ids as strings or numbers,
 //! `null`, both Lazada seller-list names and the keyed form) and keeps unknown fields, which are

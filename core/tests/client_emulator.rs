@@ -389,7 +389,8 @@ fn every_check_code_arrives_with_its_class() {
     let err = other_key.refresh_token(&rt).unwrap_err();
     assert_gateway(&err, "InvalidAppKey", ErrorClass::Client);
 
-    // Codes PROTOCOL.md does not list are kept and are final: Client or Unknown, never retried.
+    // Codes docs/src/concepts/protocol.md#errors does not list are kept and are final: Client or
+    // Unknown, never retried.
     let final_unlisted = |err: &Error, code: &str| {
         let gateway = err.gateway().unwrap_or_else(|| panic!("{code}: {err:?}"));
         assert_eq!(gateway.code, code);

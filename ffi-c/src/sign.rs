@@ -8,7 +8,7 @@ use crate::boundary::boundary_result;
 use crate::ffi::{copy_to_buffer, opt_str, try_pairs, try_str};
 use crate::result::{Failure, iop_result};
 
-/// How a request is signed (PROTOCOL.md §3).
+/// How a request is signed (docs/src/concepts/protocol.md#signing).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum iop_sign_method {

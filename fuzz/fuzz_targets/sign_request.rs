@@ -1,6 +1,7 @@
 //! Any parameters: building and signing a request never panics; the form body decodes to exactly
 //! the signed pairs; the signature equals a plain HMAC-SHA256 over the documented string
-//! (PROTOCOL.md §3: prefix + every sent key and value, sorted by key bytes, `sign` excluded).
+//! (docs/src/concepts/protocol.md#signing: prefix + every sent key and value, sorted by key bytes,
+//! `sign` excluded).
 #![no_main]
 
 use arbitrary::Arbitrary;

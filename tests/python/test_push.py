@@ -19,7 +19,7 @@ APP_SECRET = "push-secret-0123456789"
 
 
 def lazada_signature(app_key: str, secret: str, body: bytes) -> str:
-    """PROTOCOL §8, written independently: hex(HMAC-SHA256(secret, app_key + body))."""
+    """docs/src/concepts/protocol.md#push-messages, written independently: hex(HMAC-SHA256(secret, app_key + body))."""
     return hmac.new(secret.encode(), app_key.encode() + body, hashlib.sha256).hexdigest()
 
 
