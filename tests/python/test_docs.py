@@ -78,13 +78,19 @@ def gateway_fixture(namespace: Dict[str, Any]) -> Iterator[None]:
             assert base_url in (None, iop.ALIEXPRESS), "examples meant for the emulator pass its URL"
             return real_client(app_key, app_secret, base_url=emulator.base_url, **kw)
 
-        def aio_client(app_key: str, app_secret: str, *, base_url: Any = None, **kw: Any) -> iop.aio.Client:
-            assert base_url in (None, iop.ALIEXPRESS)
-            return real_aio_client(app_key, app_secret, base_url=emulator.base_url, **kw)
+        # iop.aio and iop._compat are Python classes, which the package checks with isinstance:
+        # subclasses, so that those checks still hold.
+        class aio_client(real_aio_client):  # type: ignore[misc,valid-type]
+            __slots__ = ()
 
-        def iop_client(server_url: str, *args: Any, **kw: Any) -> iop.IopClient:
-            assert server_url.startswith(iop.ALIEXPRESS), server_url
-            return real_iop_client(emulator.base_url + server_url[len(iop.ALIEXPRESS):], *args, **kw)
+            def __init__(self, app_key: str, app_secret: str, *, base_url: Any = None, **kw: Any) -> None:
+                assert base_url in (None, iop.ALIEXPRESS)
+                super().__init__(app_key, app_secret, base_url=emulator.base_url, **kw)
+
+        class iop_client(real_iop_client):  # type: ignore[misc,valid-type]
+            def __init__(self, server_url: str, *args: Any, **kw: Any) -> None:
+                assert server_url.startswith(iop.ALIEXPRESS), server_url
+                super().__init__(emulator.base_url + server_url[len(iop.ALIEXPRESS):], *args, **kw)
 
         # The onboarding example makes a state and receives a redirect carrying it: a fixed
         # state, and a real redirect of the emulator's authorization page with a real code.
