@@ -19,7 +19,7 @@
 //!   brand …), unless a test made that API require a token ([`Emulator::require_token`]);
 //! - `timestamp` is epoch milliseconds or ISO-8601 UTC (`2017-11-11T12:00:00Z`);
 //! - a virtual clock, counters per API, and faults on demand; all of it also through the control
-//!   API under `/_emulator/` (see the README).
+//!   API under `/_emulator/` (docs/src/operations/emulator.md in the repository).
 //!
 //! ```no_run
 //! use iop_emulator::{Config, Emulator, Fault};

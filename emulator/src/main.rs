@@ -13,7 +13,8 @@ use clap::Parser;
 use iop_emulator::{Config, Emulator};
 
 /// An offline IOP gateway (AliExpress, Lazada) for tests. Prints its URL, then serves until
-/// killed. Driven through the control API under /_emulator/ (see the README).
+/// killed. Driven through the control API under /_emulator/ (the book of the iop repository:
+/// docs/src/operations/emulator.md).
 #[derive(Debug, Parser)]
 #[command(name = "iop-emulator", version)]
 struct Args {
