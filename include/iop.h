@@ -188,7 +188,7 @@ typedef enum iop_push_outcome {
 } iop_push_outcome;
 
 /**
- * How a request is signed (PROTOCOL.md §3).
+ * How a request is signed (docs/src/concepts/protocol.md#signing).
  */
 typedef enum iop_sign_method {
   /**

@@ -245,7 +245,8 @@ impl Request {
     }
 
     /// Every pair that is sent, `sign` included, sorted by key bytes: business parameters minus
-    /// empty values, system parameters (§2) and, for TOP, `method`, `format`, `v`, `simplify`.
+    /// empty values, system parameters (docs/src/concepts/protocol.md#system-parameters) and,
+    /// for TOP, `method`, `format`, `v`, `simplify`.
     /// `timestamp_ms` is Unix epoch milliseconds.
     pub fn signed_pairs(
         &self,
