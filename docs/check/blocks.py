@@ -438,7 +438,7 @@ int main(void) {
     emu e;
     if (emu_start(&e, getenv("IOP_EMULATOR"), app_key, app_secret, NULL) != 0) return 90;
     iop_client *client = NULL;
-    if (iop_client_new(e.url, app_key, app_secret, &client) != IOP_RESULT_OK) return 91;
+    if (iop_client_new(e.url, app_key, app_secret, &client, NULL) != IOP_RESULT_OK) return 91;
     char code[256];
     if (emu_authorize(&e, "seller-42", code, sizeof code) != 0) return 92;
     iop_token *token = NULL;
@@ -463,8 +463,16 @@ int main(void) {
     if (app_key == NULL || app_secret == NULL || text == NULL || authorization_header == NULL) return 90;
     const uint8_t *body = (const uint8_t *)text;
     size_t body_len = strlen(text);
+    iop_client *client = NULL;
+    iop_manager *m = NULL;
+    iop_error *err = NULL;
+    if (iop_client_new(NULL, app_key, app_secret, &client, NULL) != IOP_RESULT_OK) return 91;
+    if (iop_manager_new(client, NULL, -1, &m, NULL) != IOP_RESULT_OK) return 92;
 """
 C_PUSH_END = """
+    iop_error_free(err);
+    iop_manager_free(m);
+    iop_client_free(client);
     if (!genuine) {
         fprintf(stderr, "a genuine push was not found genuine\\n");
         return 1;
@@ -500,7 +508,7 @@ int main(void) {
     emu e;
     if (emu_start(&e, getenv("IOP_EMULATOR"), app_key, app_secret, NULL) != 0) return 90;
     iop_client *client = NULL;
-    if (iop_client_new(e.url, app_key, app_secret, &client) != IOP_RESULT_OK) return 91;
+    if (iop_client_new(e.url, app_key, app_secret, &client, NULL) != IOP_RESULT_OK) return 91;
     char code[256];
     if (emu_authorize(&e, "seller-42", code, sizeof code) != 0) return 92;
     iop_token *token = NULL;
@@ -508,7 +516,7 @@ int main(void) {
     struct my_db db = {0};
     iop_manager *m = open_manager(client, &db);
     if (m == NULL) return 94;
-    if (iop_manager_put(m, "seller-42", token) != IOP_RESULT_OK) return 95;
+    if (iop_manager_put(m, "seller-42", token, NULL) != IOP_RESULT_OK) return 95;
     char *access = NULL;
     if (iop_manager_access_token(m, "seller-42", &access, NULL) != IOP_RESULT_OK) return 96;
     iop_string_free(access);

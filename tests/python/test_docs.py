@@ -2,7 +2,7 @@
 Markdown (docs/check/blocks.py finds them) and run against the installed package: an example
 that drifts from the code fails here. A block runs in a fresh namespace, in a temporary working
 directory and HOME, inside the fixture its `<!-- check: fixture=NAME -->` comment names (see the
-book's chapter "The test command"); the README's blocks also pass `mypy --strict`."""
+book's chapter "The test command"); every block also passes `mypy --strict`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import queue
+import re
 import subprocess
 import sys
 import urllib.error
@@ -37,6 +38,11 @@ def test_the_docs_have_python_blocks() -> None:
     # A path mistake would otherwise pass with nothing collected.
     assert len(BLOCKS) >= 10, [b.where for b in BLOCKS]
     assert README_BLOCKS, "the README has no Python block"
+    joined = "\n".join(b.code for b in BLOCKS)
+    # The examples show what users reach for first.
+    for needle in ("TokenManager(", ".call(", "proxy=", "ca_file=", "iop.aio", "Emulator", "LazopClient",
+                   "iop.push.Outcome", "UnknownSeller", "answer("):
+        assert needle in joined, needle
 
 
 @contextlib.contextmanager
@@ -73,6 +79,7 @@ def gateway_fixture(namespace: Dict[str, Any]) -> Iterator[None]:
     talk to it, and the names the examples use for credentials and codes are defined."""
     with iop.testing.Emulator() as emulator:
         real_client, real_aio_client, real_iop_client = iop.Client, iop.aio.Client, iop.IopClient
+        real_lazop_client = iop.LazopClient
 
         def client(app_key: str, app_secret: str, *, base_url: Any = None, **kw: Any) -> iop.Client:
             assert base_url in (None, iop.ALIEXPRESS), "examples meant for the emulator pass its URL"
@@ -91,6 +98,11 @@ def gateway_fixture(namespace: Dict[str, Any]) -> Iterator[None]:
             def __init__(self, server_url: str, *args: Any, **kw: Any) -> None:
                 assert server_url.startswith(iop.ALIEXPRESS), server_url
                 super().__init__(emulator.base_url + server_url[len(iop.ALIEXPRESS):], *args, **kw)
+
+        class lazop_client(real_lazop_client):  # type: ignore[misc,valid-type]
+            def __init__(self, server_url: str, *args: Any, **kw: Any) -> None:
+                path = urllib.parse.urlsplit(server_url).path          # /rest
+                super().__init__(emulator.base_url + path, *args, **kw)
 
         # The onboarding example makes a state and receives a redirect carrying it: a fixed
         # state, and a real redirect of the emulator's authorization page with a real code.
@@ -112,7 +124,8 @@ def gateway_fixture(namespace: Dict[str, Any]) -> Iterator[None]:
         )
         (Path.cwd() / "main.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
         with patched(iop, "Client", client), patched(iop.aio, "Client", aio_client), \
-                patched(iop, "IopClient", iop_client), patched(iop, "new_state", lambda: state):
+                patched(iop, "IopClient", iop_client), patched(iop, "LazopClient", lazop_client), \
+                patched(iop, "new_state", lambda: state):
             yield
 
 
@@ -180,12 +193,39 @@ def test_block(block: doc_blocks.Block, tmp_path: Path) -> None:
             exec(code, namespace)
 
 
-def test_readme_python_passes_mypy_strict(tmp_path: Path) -> None:
+# What each fixture defines, declared for mypy: a block is type-checked as a module of its own
+# with these lines before it (the same names the fixtures above put in its namespace).
+MYPY_PREAMBLES = {
+    "gateway": (
+        "import iop\n"
+        "app_key: str\napp_secret: str\nappkey: str\nappSecret: str\nAPP_KEY: str\nAPP_SECRET: str\n"
+        "code: str\naccess_token: str\nmanager: iop.TokenManager\nrequest_url: str\n"
+    ),
+    "push": (
+        "import queue\nimport iop.push\n"
+        "APP_KEY: str\nAPP_SECRET: str\nwork_queue: \"queue.Queue[iop.push.Message]\"\n"
+    ),
+}
+
+
+def test_every_python_block_passes_mypy_strict(tmp_path: Path) -> None:
+    """Every Python block of the README, the book and the crates' READMEs (run, pytest or
+    syntax-only alike) passes `mypy --strict` against the installed package."""
     files: List[str] = []
-    for n, block in enumerate(README_BLOCKS):
-        path = tmp_path / f"readme_block_{n}.py"
-        path.write_text(block.code)
-        files.append(str(path))
+    where: Dict[str, tuple[doc_blocks.Block, int]] = {}
+    for n, block in enumerate(BLOCKS):
+        preamble = MYPY_PREAMBLES.get(block.fixture or "", "")
+        name = f"doc_block_{n}.py"
+        (tmp_path / name).write_text(preamble + block.code)
+        files.append(name)
+        where[name] = (block, preamble.count("\n"))
     done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-                           "--cache-dir=/dev/null", *files], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+                           "--cache-dir=/dev/null", *files], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+
+    def located(match: "re.Match[str]") -> str:
+        block, offset = where[match.group(1)]
+        return f"{block.path}:{block.first_code_line + int(match.group(2)) - 1 - offset}:"
+
+    report = re.sub(r"(doc_block_\d+\.py):(\d+):", located, done.stdout + done.stderr)
+    assert done.returncode == 0, report
