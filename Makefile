@@ -110,8 +110,8 @@ CHAOS_STORES ?= file redis postgres
 CHAOS_ARGS ?= --sellers 2000 --days 90 --workers 3
 chaos:
 	$(CARGO) build --locked --release -p iop-emulator --bin iop-emulator
-	$(CARGO) build --locked --release -p iop-core --features redis,postgres --example chaos
-	scripts/chaos $(TARGET_DIR)/release/examples/chaos $(TARGET_DIR)/release/iop-emulator \
+	$(CARGO) build --locked --release -p iop-chaos
+	scripts/chaos $(TARGET_DIR)/release/chaos $(TARGET_DIR)/release/iop-emulator \
 	    "$(CHAOS_STORES)" $(CHAOS_ARGS)
 
 ## Install libiop (versioned, with soname links), libiop.a, iop.h, iop.pc, the CMake package,

@@ -5,19 +5,21 @@
 //! started again mid-run.
 //!
 //! ```sh
-//! cargo build -p iop-emulator && cargo run -p iop-core --example chaos -- \
+//! cargo build -p iop-emulator -p iop-chaos && target/debug/chaos \
 //!     --emulator target/debug/iop-emulator --sellers 2000 --days 90 --workers 3
 //! # the same on Redis and PostgreSQL, with outages (scripts/with-servers starts both):
-//! scripts/with-servers sh -c 'cargo run -p iop-core --features redis,postgres --example chaos -- \
-//!     --emulator target/debug/iop-emulator --store "$IOP_TEST_REDIS_URL" \
-//!     --outage "$IOP_TEST_REDIS_RESTART"'
+//! scripts/with-servers sh -c 'target/debug/chaos --emulator target/debug/iop-emulator \
+//!     --store "$IOP_TEST_REDIS_URL" --outage "$IOP_TEST_REDIS_RESTART"'
 //! # or every store side by side, as `make chaos` and the test script do:
-//! scripts/chaos target/debug/examples/chaos target/debug/iop-emulator "file redis postgres" \
+//! scripts/chaos target/debug/chaos target/debug/iop-emulator "file redis postgres" \
 //!     --sellers 200 --days 40
 //! ```
 //!
+//! A test with a verdict, not a benchmark: it lives beside the other tests (tests/chaos), and its
+//! figures (faults met, time taken) describe the run, not a speed to compare.
+//!
 //! `--store` names the shared store as [`iop_core::store::open`] does: a directory (the default:
-//! a temporary one), `redis://…` (feature `redis`) or `postgres://…` (feature `postgres`). The
+//! a temporary one), `redis://…` or `postgres://…`. The
 //! run keeps its sellers apart from anything else there: a subdirectory, a Redis key prefix or a
 //! PostgreSQL table of its own (`chaos<pid>`), emptied at the end. `--outage CMD` names a
 //! command that stops (`CMD stop`) and starts (`CMD start`) the store's server; at random steps
@@ -164,16 +166,14 @@ fn store_kind(url: &str) -> &'static str {
 }
 
 /// Opens the shared store named by `url` under the run's namespace `ns`: the subdirectory `ns`
-/// of a directory, the Redis key prefix `ns:`, the PostgreSQL table `ns`. Without the feature a
-/// server store needs, [`iop_core::store::open`] says which one is missing.
+/// of a directory, the Redis key prefix `ns:`, the PostgreSQL table `ns`.
 /// `lease` (Redis only): the lease of a seller's lock, `None` for the store's default.
 fn open_store(
     url: &str,
     ns: &str,
-    #[allow(unused_variables)] lease: Option<Duration>,
+    lease: Option<Duration>,
 ) -> iop_core::Result<Arc<dyn TokenStore>> {
     match store_kind(url) {
-        #[cfg(feature = "redis")]
         "redis" => {
             let defaults = iop_core::store::RedisOptions::default();
             Ok(Arc::new(iop_core::store::RedisStore::open_with(
@@ -185,7 +185,6 @@ fn open_store(
                 },
             )?))
         }
-        #[cfg(feature = "postgres")]
         "postgres" => Ok(Arc::new(iop_core::store::PostgresStore::open_with(
             url,
             iop_core::store::PostgresOptions {
