@@ -2,8 +2,8 @@
  * The disk's own rate of durable saves, without iop and without Python: what bounds a
  * FileStore's saves on this machine, and what other layouts would reach.
  *
- *     cc -O2 -pthread bench/c/durable.c -o target/durable
- *     target/durable MODE SELLERS THREADS [DIR]
+ *     make -C bench/c                       # or: cc -O2 -pthread bench/c/durable.c -o durable
+ *     target/bench-c/release/durable MODE SELLERS THREADS [DIR]
  *
  * Modes (one save per seller, THREADS threads sharing the sellers):
  *   slots    one file of two 4 KiB slots per seller (FileStore's layout): open, read both

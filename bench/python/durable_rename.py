@@ -3,8 +3,9 @@
     python3 bench/python/durable_rename.py SAVES_PER_THREAD THREADS [DIR]
 
 Each save: create a new file, write 700 bytes, fdatasync, close, rename it over the thread's
-file, fsync the directory (the durable-rename pattern FileStore uses). Prints saves/s and the
-median time of the two syncs. DIR defaults to a new directory under /tmp (removed afterwards).
+file, fsync the directory (the pattern FileStore used before its two slots). Prints saves/s and
+the median time of the two syncs. DIR defaults to a new directory under /tmp (removed
+afterwards).
 """
 
 from __future__ import annotations

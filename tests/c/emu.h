@@ -1,4 +1,4 @@
-/* A spawned iop-emulator and its control API (/_emulator/...), for the C tests and benchmark. */
+/* A spawned iop-emulator and its control API (/_emulator/...), for the C tests and bench/c. */
 #ifndef IOP_TEST_EMU_H
 #define IOP_TEST_EMU_H
 

@@ -2,10 +2,12 @@
 //! with concurrency 1, 8 and 32, and the memory a stored token takes.
 //!
 //! ```text
-//! cargo run --release -p iop-core --example manager_load -- [SELLERS] [memory|file] [CONCURRENCIES]
+//! cargo bench -p iop-bench --bench manager_load -- [SELLERS] [memory|file] [CONCURRENCIES] [--json]
 //! ```
-//! (defaults: 10000 sellers, both stores, concurrencies `1,8,32`). Each run seeds the store, moves the emulator's clock
-//! 28 days ahead so every token is inside the 3-day window, and times one `refresh_due`.
+//! (defaults: 10000 sellers, both stores, concurrencies `1,8,32`). Each run seeds the store, moves
+//! the emulator's clock 28 days ahead so every token is inside the 3-day window, and times one
+//! `refresh_due`; the emulator runs in this process (32 threads), so the CPU figure is client,
+//! store and emulator together. `--json` prints one JSON object per run instead of the text.
 
 #![allow(clippy::print_stdout)]
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use iop_bench::{args, cpu_time, numbers};
 use iop_core::{
     AppSecret, Client, FileStore, Gateway, MemoryStore, RefreshDueOptions, TokenManager, TokenSet,
     TokenStore,
@@ -27,18 +30,6 @@ fn rss_bytes() -> Result<u64, Box<dyn Error>> {
     let statm = std::fs::read_to_string("/proc/self/statm")?;
     let pages: u64 = statm.split_whitespace().nth(1).ok_or("statm")?.parse()?;
     Ok(pages * 4096)
-}
-
-/// CPU time this process has used (user and system), in seconds.
-fn cpu_seconds() -> Result<f64, Box<dyn Error>> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').ok_or("stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).ok_or("stat")?.parse::<u64>()?
-        + fields.get(12).ok_or("stat")?.parse::<u64>()?;
-    // USER_HZ is 100 on Linux.
-    Ok(ticks as f64 / 100.0)
 }
 
 /// Token sets issued by the emulator for `sellers` sellers.
@@ -75,7 +66,12 @@ fn seed(store: &dyn TokenStore, tokens: &[(String, TokenSet)]) -> Result<(), Box
     })
 }
 
-fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dyn Error>> {
+fn run(
+    kind: &str,
+    sellers: usize,
+    concurrencies: &[usize],
+    json: bool,
+) -> Result<(), Box<dyn Error>> {
     let emu = Emulator::start(Config {
         threads: 32,
         ..Config::default()
@@ -100,44 +96,59 @@ fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dy
     seed(&*store, &tokens)?;
     let rss_after = rss_bytes()?;
     drop(tokens);
-    println!("store: {kind}, sellers: {sellers}");
-    if kind == "file" {
-        let mut bytes = 0;
-        for entry in std::fs::read_dir(dir.path())? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().ends_with(".json") {
-                bytes += entry.metadata()?.len();
+    if !json {
+        println!("store: {kind}, sellers: {sellers}");
+        if kind == "file" {
+            let mut bytes = 0;
+            for entry in std::fs::read_dir(dir.path())? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().ends_with(".json") {
+                    bytes += entry.metadata()?.len();
+                }
             }
+            println!(
+                "  on disk: {:.0} bytes per token file",
+                bytes as f64 / sellers as f64
+            );
+        } else {
+            println!(
+                "  in memory: {:.0} bytes RSS per stored token ({} KiB for {sellers})",
+                rss_after.saturating_sub(rss_before) as f64 / sellers as f64,
+                rss_after.saturating_sub(rss_before) / 1024
+            );
         }
-        println!(
-            "  on disk: {:.0} bytes per token file",
-            bytes as f64 / sellers as f64
-        );
-    } else {
-        println!(
-            "  in memory: {:.0} bytes RSS per stored token ({} KiB for {sellers})",
-            rss_after.saturating_sub(rss_before) as f64 / sellers as f64,
-            rss_after.saturating_sub(rss_before) / 1024
-        );
     }
     let manager = TokenManager::new(client, store);
     for &concurrency in concurrencies {
         emu.advance(28 * DAY);
         emu.reset_stats();
-        let cpu_before = cpu_seconds()?;
+        let cpu_before = cpu_time().ok_or("no CPU time")?;
         let started = Instant::now();
         let report = manager.refresh_due(RefreshDueOptions::new(3 * DAY).concurrency(concurrency));
         let elapsed = started.elapsed();
-        let cpu = cpu_seconds()? - cpu_before;
+        let cpu = (cpu_time().ok_or("no CPU time")? - cpu_before).as_secs_f64();
         let calls = emu.stats().get("/auth/token/refresh").copied().unwrap_or(0);
-        println!(
-            "  concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s, CPU {cpu:.2} s (refreshed {}, failed {}, reauthorize {}, calls {calls})",
-            elapsed.as_secs_f64(),
-            report.refreshed.len() as f64 / elapsed.as_secs_f64(),
-            report.refreshed.len(),
-            report.failed.len(),
-            report.reauthorization_required.len(),
-        );
+        if json {
+            let line = serde_json::json!({
+                "store": kind,
+                "sellers": sellers,
+                "concurrency": concurrency,
+                "wall_s": elapsed.as_secs_f64(),
+                "cpu_s": cpu,
+                "refreshed": report.refreshed.len(),
+                "failed": report.failed.len(),
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "  concurrency {concurrency:>2}: {:>7.2} s, {:>6.0} refreshes/s, CPU {cpu:.2} s (refreshed {}, failed {}, reauthorize {}, calls {calls})",
+                elapsed.as_secs_f64(),
+                report.refreshed.len() as f64 / elapsed.as_secs_f64(),
+                report.refreshed.len(),
+                report.failed.len(),
+                report.reauthorization_required.len(),
+            );
+        }
         if report.refreshed.len() != sellers || calls != sellers as u64 {
             return Err(
                 format!("expected {sellers} refreshes: {:?}", report.failed.first()).into(),
@@ -148,21 +159,21 @@ fn run(kind: &str, sellers: usize, concurrencies: &[usize]) -> Result<(), Box<dy
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = args();
+    let json = args.iter().any(|a| a == "--json");
+    args.retain(|a| a != "--json");
+    let mut args = args.into_iter();
     let sellers = args.next().map_or(Ok(10_000), |s| s.parse())?;
     let kinds = match args.next() {
         Some(kind) => vec![kind],
         None => vec!["memory".to_owned(), "file".to_owned()],
     };
     let concurrencies = match args.next() {
-        Some(list) => list
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<Vec<usize>, _>>()?,
+        Some(list) => numbers(&list)?,
         None => vec![1, 8, 32],
     };
     for kind in kinds {
-        run(&kind, sellers, &concurrencies)?;
+        run(&kind, sellers, &concurrencies, json)?;
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! Criterion benches of the pure layer: signing a refresh request, building a complete signed
-//! HTTP request, parsing the AliExpress token fixture.
+//! Criterion benches of iop-core's pure layer: signing a refresh request, building a complete
+//! signed HTTP request, parsing the AliExpress token fixture.
 //!
-//! Run: `cargo bench -p iop-core --bench core`.
+//! Run: `cargo bench -p iop-bench --bench core` (criterion's options after `--`, e.g.
+//! `-- --warm-up-time 1 --measurement-time 3` as `make bench` runs it).
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -13,9 +14,8 @@ use iop_core::{AppSecret, Credentials, Gateway, Request, SignMethod, TokenSet, s
 const TS: i64 = 1_517_820_392_000;
 const REFRESH: &str = "50001600212wcwiOabwyjtEH11acc19aBOvQr9ZYkYDlr987D8BB88LIB8bj";
 
-/// The AliExpress token fixture, inlined so the bench needs no file (same bytes as
-/// `shared/fixtures/aliexpress-token.json`).
-const AE_TOKEN: &str = r#"{"refresh_token_valid_time":1773134239000,"havana_id":"408081944474","expire_time":1770542239000,"locale":"en_US","user_nick":"us1234567890abcd","access_token":"50000601c30atpedfgu3LVvik87Ixlsvle3mSoB7701ceb156fPunYZ43GBg","refresh_token":"50001600212wcwiOabwyjtEH11acc19aBOvQr9ZYkYDlr987D8BB88LIB8bj","user_id":"4641738246","account_platform":"seller_center","refresh_expires_in":5184000,"expires_in":2592000,"sp":"ae","seller_id":"4641738246","account":"seller@example.com","code":"0","request_id":"21412efb17679502392691261","_trace_id_":"21411b6217679502392682779eb4b4"}"#;
+/// The AliExpress token fixture (575 bytes).
+const AE_TOKEN: &str = include_str!("../../tests/data/fixtures/aliexpress-token.json");
 
 fn benches(c: &mut Criterion) {
     let secret = AppSecret::new("helloworld");

@@ -3,9 +3,8 @@
 //! process, then from 4 processes sharing the store (each with concurrency 8, then 32).
 //!
 //! ```text
-//! scripts/with-servers sh -c 'cargo run --release -p iop-core --features redis,postgres \
-//!     --example store_load -- 10000 memory: /tmp/iop-bench-dir "$IOP_TEST_REDIS_URL" \
-//!     "$IOP_TEST_POSTGRES_URL"'
+//! scripts/with-servers sh -c 'cargo bench -p iop-bench --bench store_load -- \
+//!     10000 memory: /tmp/iop-bench-dir "$IOP_TEST_REDIS_URL" "$IOP_TEST_POSTGRES_URL"'
 //! ```
 //! Redis runs under a key prefix and PostgreSQL in a table of their own (`bench<pid>`), emptied
 //! at the end. The 4 processes are this program run again (`--child`) against the parent's
@@ -236,7 +235,7 @@ fn child(url: &str, ns: &str, concurrency: usize) -> Result<(), Box<dyn Error>> 
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = iop_bench::args();
     if let [flag, url, ns, concurrency] = args.as_slice()
         && flag == "--child"
     {
