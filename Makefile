@@ -36,7 +36,7 @@ space := $(empty) $(empty)
 CMAKE_UP := $(subst $(space),/,$(foreach part,$(subst /, ,$(LIBSUBDIR)) cmake iop,..))
 
 .PHONY: demo test header build build-c build-cli build-emulator man completions wheel sdist deb install \
-	fuzz chaos
+	fuzz chaos bench
 
 ## Build and run the demo against an in-process emulator (or the real gateway with IOP_* set).
 ## The first build compiles the workspace (a few minutes on 2 cores); later runs start at once.
@@ -97,6 +97,11 @@ sdist:
 ## by lintian): $(TARGET_DIR)/debian/. PROFILE=debug packages the debug build (the tests do).
 deb:
 	scripts/build-deb $(PROFILE)
+
+## The quick set of benchmarks (bench/README.md): builds what it measures (release), then prints
+## one table of figures beside the vendor's Python SDK measured in the same run.
+bench:
+	bench/run
 
 ## Every fuzz target for FUZZ_SECONDS (default 60) each; new corpus entries are kept in fuzz/corpus.
 FUZZ_SECONDS ?= 60
