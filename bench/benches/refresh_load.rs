@@ -34,7 +34,10 @@ use iop_emulator::{Config, Emulator};
 /// Where the refreshes go: an emulator in this process, or one at a URL.
 enum Target {
     InProcess(Emulator),
-    Url { url: String, control: HttpTransport },
+    Url {
+        url: String,
+        control: Box<HttpTransport>,
+    },
 }
 
 impl Target {
@@ -104,7 +107,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let env = |name: &str, default: &str| {
                 std::env::var(name).unwrap_or_else(|_| default.to_owned())
             };
-            let control = HttpTransport::new(HttpConfig::default())?;
+            let control = Box::new(HttpTransport::new(HttpConfig::default())?);
             (
                 Target::Url { url, control },
                 env("IOP_APP_KEY", "test-app-key"),
